@@ -1,0 +1,145 @@
+/**
+ * The HTTP API (SPEC §8) on Elysia. Routes take the raw request (`parse: "none"`) so body
+ * limits, content types and parse errors are ours to answer with problem+json; `serve.ts`
+ * wraps the app with request ids, logging and metrics.
+ */
+import { Elysia } from "elysia";
+import { StemeError } from "../core/errors.ts";
+import { fromHex } from "../core/hex.ts";
+import { labelBytesMax, predicateBytesMax, subjectBytesMax } from "../core/limits.ts";
+import { kinds } from "../core/record.ts";
+import { browseConcepts, listRecords } from "../index/list.ts";
+import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
+import type { Metrics } from "../metrics/index.ts";
+import type { Store } from "../store/store.ts";
+import { batchSubmissions, bodyFormat, readBody, singleSubmission } from "./body.ts";
+import { encodeCursor, parseCursor, parseKey, parseLimit, parseText, parseTime } from "./params.ts";
+import { badQuery, json, negotiated, notFound, problemResponse } from "./problem.ts";
+
+export interface ApiLimits {
+  writeBodyBytesMax: number;
+  batchBodyBytesMax: number;
+  batchRecordsMax: number;
+}
+
+export interface AppDeps {
+  store: Store;
+  ingest: Ingest;
+  metrics: Metrics;
+  version: string;
+  limits: ApiLimits;
+  startedAtMs: number;
+  isReady: () => { ready: boolean; reason?: string };
+  requestIdOf: (request: Request) => string | undefined;
+}
+
+export function createApp(deps: AppDeps) {
+  const { store, ingest } = deps;
+  return new Elysia()
+    .onError(({ error, code, request }) => {
+      if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
+      if (code === "NOT_FOUND") return problemResponse(new StemeError("not_found", 404, `no route for ${request.method} ${new URL(request.url).pathname}`), deps.requestIdOf(request));
+      throw error; // a bug: serve.ts logs it and answers 500
+    })
+    .post(
+      "/v1/assert",
+      async ({ request }) => {
+        const format = bodyFormat(request);
+        const submission = singleSubmission(format, await readBody(request, deps.limits.writeBodyBytesMax));
+        const [result] = await ingest.submit([submission]);
+        if (!result) throw new StemeError("internal", 500, "no result");
+        if (!result.ok) throw result.error;
+        return json(result.result, result.result.duplicate ? 200 : 201);
+      },
+      { parse: "none" },
+    )
+    .post(
+      "/v1/assert/batch",
+      async ({ request }) => {
+        const format = bodyFormat(request);
+        const submissions = batchSubmissions(format, await readBody(request, deps.limits.batchBodyBytesMax), deps.limits.batchRecordsMax);
+        const results = await ingest.submit(submissions);
+        return negotiated(request, batchReply(results));
+      },
+      { parse: "none" },
+    )
+    .get("/v1/assertions/:id", ({ params }) => {
+      let id: Uint8Array;
+      try {
+        id = fromHex(params.id, "id", 32);
+      } catch {
+        throw badQuery("id", "expected 64 hex digits");
+      }
+      const view = store.getById(id);
+      if (!view) throw notFound(`record ${params.id}`);
+      return json(view);
+    })
+    .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
+    .get("/v1/concepts", ({ request }) => {
+      const q = new URL(request.url).searchParams;
+      const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
+      return json(browseConcepts(store.index, prefix, parseLimit(q.get("limit"))));
+    })
+    .get("/v1/health", () =>
+      json({
+        status: "ok",
+        version: deps.version,
+        node_id: store.dataDir.meta.node_id,
+        lsn: store.log.lastLsn,
+        index_lsn: store.index.checkpointLsn,
+        uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
+      }),
+    )
+    .get("/v1/ready", () => {
+      const state = deps.isReady();
+      return state.ready ? json({ ready: true, lsn: store.log.lastLsn }) : json({ ready: false, reason: state.reason }, 503);
+    })
+    .get("/metrics", async () => {
+      deps.metrics.walDiskBytes.set(store.log.diskBytes);
+      deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
+      return new Response(await deps.metrics.registry.metrics(), { headers: { "content-type": deps.metrics.registry.contentType } });
+    });
+}
+
+function batchReply(results: ItemResult[]) {
+  let accepted = 0;
+  let rejected = 0;
+  const out = results.map((r) => {
+    if (r.ok) {
+      accepted++;
+      return r.result;
+    }
+    rejected++;
+    return { error: r.error.toProblem() };
+  });
+  return { results: out, accepted, rejected };
+}
+
+function listHandler(store: Store, q: URLSearchParams): Response {
+  const known = new Set(["subject", "predicate", "agent", "source", "kind", "since", "until", "cursor", "limit", "order"]);
+  for (const key of q.keys()) if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
+  const kindParam = q.get("kind") ?? "assertion";
+  const kindList = kindParam === "any" ? [] : kindParam.split(",");
+  for (const k of kindList) if (!kinds.includes(k as (typeof kinds)[number])) throw badQuery("kind", `expected "any" or a list of ${kinds.join(", ")}`);
+  const order = q.get("order") ?? "asc";
+  if (order !== "asc" && order !== "desc") throw badQuery("order", 'expected "asc" or "desc"');
+  const limit = parseLimit(q.get("limit"));
+  const filter = {
+    subject: parseText("subject", q.get("subject"), subjectBytesMax + 2),
+    predicate: parseText("predicate", q.get("predicate"), predicateBytesMax),
+    agent: parseKey("agent", q.get("agent")),
+    source: parseText("source", q.get("source"), labelBytesMax),
+    since: parseTime("since", q.get("since")),
+    until: parseTime("until", q.get("until")),
+    afterLsn: parseCursor(q.get("cursor")),
+    kinds: kindList as Array<(typeof kinds)[number]>,
+    limit,
+    order: order as "asc" | "desc",
+  };
+  const page = listRecords(store.index, stripUndefined(filter));
+  return json({ items: page.items.map((loc) => store.view(loc)), next_cursor: page.next === null ? null : encodeCursor(page.next) });
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,56 @@
+/** Query-parameter parsing: times (ms or ISO 8601), limits, cursors, hex keys. */
+import { fromHex } from "../core/hex.ts";
+import { listLimitDefault, listLimitMax } from "../core/limits.ts";
+import { badQuery } from "./problem.ts";
+
+/** Integer milliseconds since the Unix epoch, or an ISO 8601 timestamp (SPEC §8). */
+export function parseTime(field: string, raw: string | null): number | undefined {
+  if (raw === null || raw === "") return undefined;
+  if (/^-?\d+$/.test(raw)) {
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) throw badQuery(field, "milliseconds out of range");
+    return n;
+  }
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw)) {
+    throw badQuery(field, `expected milliseconds since the Unix epoch or an ISO 8601 time, got "${raw.slice(0, 40)}"`);
+  }
+  const ms = Date.parse(raw);
+  if (Number.isNaN(ms)) throw badQuery(field, `not a valid ISO 8601 time: "${raw.slice(0, 40)}"`);
+  return ms;
+}
+
+export function parseLimit(raw: string | null): number {
+  if (raw === null || raw === "") return listLimitDefault;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > listLimitMax) throw badQuery("limit", `expected an integer 1–${listLimitMax}, got "${raw.slice(0, 20)}"`);
+  return n;
+}
+
+const cursorPrefix = "lsn:";
+
+export function encodeCursor(lsn: number): string {
+  return Buffer.from(`${cursorPrefix}${lsn}`).toString("base64url");
+}
+
+export function parseCursor(raw: string | null): number | undefined {
+  if (raw === null || raw === "") return undefined;
+  const text = Buffer.from(raw, "base64url").toString("utf8");
+  const n = Number(text.slice(cursorPrefix.length));
+  if (!text.startsWith(cursorPrefix) || !Number.isSafeInteger(n) || n < 0) throw badQuery("cursor", "not a cursor this server issued");
+  return n;
+}
+
+export function parseKey(field: string, raw: string | null): Uint8Array | undefined {
+  if (raw === null || raw === "") return undefined;
+  try {
+    return fromHex(raw, field, 32);
+  } catch {
+    throw badQuery(field, "expected 64 hex digits (a 32-byte key or id)");
+  }
+}
+
+export function parseText(field: string, raw: string | null, bytesMax: number): string | undefined {
+  if (raw === null || raw === "") return undefined;
+  if (Buffer.byteLength(raw) > bytesMax) throw badQuery(field, `at most ${bytesMax} bytes`);
+  return raw;
+}

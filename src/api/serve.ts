@@ -1,0 +1,111 @@
+/**
+ * Starting the server: open the store (recovery, index catch-up), build the ingest pipeline
+ * and the app, and listen. Every response gets an `X-Request-Id`; every request is counted and
+ * timed by route; a bug becomes a logged 500 with a problem document, never a stack trace.
+ */
+import type { Server } from "bun";
+import { StemeError } from "../core/errors.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
+import type { Config } from "../config/config.ts";
+import { Ingest } from "../ingest/pipeline.ts";
+import { createMetrics, type Metrics } from "../metrics/index.ts";
+import { Store } from "../store/store.ts";
+import { createApp } from "./app.ts";
+import { problemResponse } from "./problem.ts";
+
+export const version = "0.1.0";
+
+export interface RunningServer {
+  url: string;
+  store: Store;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The route template of a path, for metric labels (bounded cardinality). */
+export function routeOf(pathname: string): string {
+  if (pathname.startsWith("/v1/assertions/")) return "/v1/assertions/:id";
+  const known = ["/v1/assert", "/v1/assert/batch", "/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
+  return known.includes(pathname) ? pathname : "other";
+}
+
+export async function startServer(config: Config, options: { logger?: Logger; now?: () => number } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics();
+  const store = await Store.open(config.dataDir, { create: true, sync: config.sync, segmentBytesMax: config.segmentBytesMax, logger, metrics, now });
+  const ingest = new Ingest(store, { clockSkewMs: config.clockSkewMs, queueRecordsMax: config.queueRecordsMax, now, logger, metrics });
+  let stopping = false;
+  const requestIds = new WeakMap<Request, string>();
+  const app = createApp({
+    store,
+    ingest,
+    metrics,
+    version,
+    startedAtMs: now(),
+    limits: { writeBodyBytesMax: config.writeBodyBytesMax, batchBodyBytesMax: config.batchBodyBytesMax, batchRecordsMax: config.batchRecordsMax },
+    isReady: () => (stopping ? { ready: false, reason: "shutting down" } : (store.log as unknown as { failure: unknown }).failure ? { ready: false, reason: "log write failed" } : { ready: true }),
+    requestIdOf: (r) => requestIds.get(r),
+  });
+
+  const fetch = async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    const incoming = request.headers.get("x-request-id");
+    const requestId = incoming && requestIdPattern.test(incoming) ? incoming : crypto.randomUUID();
+    requestIds.set(request, requestId);
+    const pathname = new URL(request.url).pathname;
+    let response: Response;
+    try {
+      response = await app.handle(request);
+    } catch (err) {
+      const e = err instanceof StemeError ? err : new StemeError("internal", 500, "internal error; see the server log for this request id");
+      if (!(err instanceof StemeError)) logger.error("request failed", { request_id: requestId, path: pathname, err: err as Error, stack: (err as Error)?.stack });
+      response = problemResponse(e, requestId);
+    }
+    response.headers.set("x-request-id", requestId);
+    const route = routeOf(pathname);
+    metrics.httpRequestsTotal.inc({ route, method: request.method, status: String(response.status) });
+    metrics.httpRequestSeconds.observe({ route, method: request.method }, (performance.now() - started) / 1000);
+    if (response.status >= 400) metrics.errorsTotal.inc({ code: String(response.status), layer: "http" });
+    if (response.status >= 500) logger.warn("request answered with a server error", { request_id: requestId, path: pathname, status: response.status });
+    return response;
+  };
+
+  let server: Server<undefined>;
+  try {
+    server = Bun.serve({
+      hostname: config.bindHost,
+      port: config.bindPort,
+      fetch,
+      maxRequestBodySize: Math.max(config.batchBodyBytesMax, config.writeBodyBytesMax) + 1024,
+      idleTimeout: Math.min(255, config.httpTimeoutSecs),
+      error: (err) => {
+        logger.error("server error", { err });
+        return problemResponse(new StemeError("internal", 500, "internal error"));
+      },
+    });
+  } catch (err) {
+    await store.close();
+    throw new StemeError("bind_failed", 500, `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`, {
+      hint: "is another server on that port? pick another with --bind HOST:PORT",
+    });
+  }
+  const url = `http://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
+  logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
+  if (config.sync === "none") logger.warn("sync=none: acknowledged writes can be lost on power failure; use only for benchmarks");
+
+  return {
+    url,
+    store,
+    metrics,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      await server.stop();
+      await store.close();
+      logger.info("stemedb stopped", { lsn: store.log.lastLsn });
+    },
+  };
+}

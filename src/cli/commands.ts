@@ -1,0 +1,277 @@
+/**
+ * The `stemedb` subcommands. Each parses its own flags, prints its own `--help`, and returns
+ * an exit code: 0 success, 1 a problem found (verify), 2 bad usage or an operating error.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { startServer, version } from "../api/serve.ts";
+import { StemeClient, StemeClientError, signClaim } from "../client/index.ts";
+import { describeConfig, loadConfig, settings } from "../config/config.ts";
+import { StemeError } from "../core/errors.ts";
+import { toHex } from "../core/hex.ts";
+import { createLogger } from "../core/logger.ts";
+import { validateRecord } from "../core/record.ts";
+import { recordId } from "../crypto/hash.ts";
+import { decodeCanonical } from "../core/cbor.ts";
+import { generateKeyPair } from "../crypto/sign.ts";
+import { verifyId } from "../crypto/verify.ts";
+import { verifyLog } from "../log/index.ts";
+import { initDataDir, isInitialized, lockDataDir, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
+import { Store } from "../store/store.ts";
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const serverFlag = { server: { type: "string" as const, default: process.env.STEMEDB_URL ?? "http://127.0.0.1:18180" } };
+const dataDirFlag = { "data-dir": { type: "string" as const, default: process.env.STEMEDB_DATA_DIR ?? "./data" } };
+const helpFlag = { help: { type: "boolean" as const, short: "h" } };
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export const commands: Record<string, Command> = {
+  serve: {
+    summary: "run the server",
+    usage: `stemedb serve [--data-dir DIR] [--bind HOST:PORT] [--sync batch|none] [options]\n\nOptions (flag, environment variable, meaning):\n${describeConfig()}`,
+    async run(argv) {
+      const options = Object.fromEntries(settings.map((s) => [s.flag, { type: "string" as const }]));
+      const { values } = parseArgs({ args: argv, options: { ...options, ...helpFlag }, strict: true });
+      const config = loadConfig(values);
+      const logger = createLogger({ level: config.logLevel });
+      const server = await startServer(config, { logger });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info("signal received; stopping", { signal });
+          server.stop().then(resolve, resolve);
+        };
+        process.once("SIGINT", () => stop("SIGINT"));
+        process.once("SIGTERM", () => stop("SIGTERM"));
+      });
+      return 0;
+    },
+  },
+
+  init: {
+    summary: "create a data directory with a node key",
+    usage: "stemedb init [--data-dir DIR]",
+    async run(argv) {
+      const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, ...helpFlag } });
+      const dir = values["data-dir"];
+      const dd = initDataDir(dir);
+      out(`initialised ${dir}`);
+      out(`node id:        ${dd.meta.node_id}`);
+      out(`authority key:  ${toHex(dd.nodeKey.publicKey)}  (secret in ${path.join(dir, "node.key")}, mode 0600)`);
+      return 0;
+    },
+  },
+
+  keygen: {
+    summary: "generate an agent key pair",
+    usage: "stemedb keygen [--out FILE]\n\nWrites {public_key, secret_key} (hex) to FILE with mode 0600, or prints it when no FILE is given.",
+    async run(argv) {
+      const { values } = parseArgs({ args: argv, options: { out: { type: "string" }, ...helpFlag } });
+      const key = generateKeyPair();
+      if (values.out) {
+        writeKeyFile(values.out, key);
+        out(`wrote ${values.out}`);
+        out(`public key: ${toHex(key.publicKey)}`);
+      } else {
+        out(JSON.stringify({ public_key: toHex(key.publicKey), secret_key: toHex(key.secretKey) }, null, 2));
+      }
+      return 0;
+    },
+  },
+
+  assert: {
+    summary: "sign a record with a key file and submit it",
+    usage: `stemedb assert --key FILE [--server URL] (--record FILE|- | SUBJECT PREDICATE OBJECT [--confidence C] [--source S] [--unit U] [--note N])
+
+OBJECT is JSON (0.2, "text", true, {"a":1}); a bare word is taken as text.
+--record reads the record's fields as JSON (kind defaults to assertion; v, agent, ts are filled in).
+Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          key: { type: "string" },
+          record: { type: "string" },
+          confidence: { type: "string", default: "1" },
+          source: { type: "string" },
+          unit: { type: "string" },
+          note: { type: "string" },
+          ...serverFlag,
+          ...helpFlag,
+        },
+      });
+      if (!values.key) throw usage("assert: --key FILE is required (make one with `stemedb keygen --out FILE`)");
+      const key = readKeyFile(values.key);
+      let fields: Record<string, unknown>;
+      if (values.record) {
+        const text = values.record === "-" ? await Bun.stdin.text() : fs.readFileSync(values.record, "utf8");
+        fields = { kind: "assertion", ...(JSON.parse(text) as Record<string, unknown>) };
+      } else {
+        const [subject, predicate, object] = positionals;
+        if (subject === undefined || predicate === undefined || object === undefined) throw usage("assert: give SUBJECT PREDICATE OBJECT, or --record FILE");
+        fields = { kind: "assertion", subject, predicate, object: parseObject(object), confidence: Number(values.confidence) };
+        for (const k of ["source", "unit", "note"] as const) if (values[k] !== undefined) fields[k] = values[k];
+      }
+      const signed = signClaim(key, fields as { kind: string });
+      const result = await new StemeClient({ url: values.server }).submit(signed);
+      out(JSON.stringify(result));
+      return 0;
+    },
+  },
+
+  get: {
+    summary: "fetch a record by id",
+    usage: "stemedb get ID [--server URL]",
+    async run(argv) {
+      const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...serverFlag, ...helpFlag } });
+      const id = positionals[0];
+      if (!id) throw usage("get: give a record id");
+      out(JSON.stringify(await new StemeClient({ url: values.server }).get(id), null, 2));
+      return 0;
+    },
+  },
+
+  reindex: {
+    summary: "rebuild the index from the log",
+    usage: "stemedb reindex [--data-dir DIR]\n\nThe server must be stopped. The old index is moved aside and removed once the new one is complete.",
+    async run(argv) {
+      const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, ...helpFlag } });
+      const dir = values["data-dir"];
+      const dd = openDataDir(dir);
+      const unlock = lockDataDir(dir);
+      try {
+        for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(dd.indexPath + suffix, { force: true });
+      } finally {
+        unlock();
+      }
+      const started = performance.now();
+      const bar = progressBar("reindex");
+      const store = await Store.open(dir, { onReplayProgress: bar });
+      const lsn = store.log.lastLsn;
+      await store.close();
+      process.stderr.write("\n");
+      out(`reindexed ${lsn} records in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      return 0;
+    },
+  },
+
+  verify: {
+    summary: "check the log: magic, framing, checksums (--deep: ids and signatures too)",
+    usage: "stemedb verify [--data-dir DIR] [--deep] [--json]\n\nRead-only. Exit 0 when clean, 1 when a problem was found.",
+    async run(argv) {
+      const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, deep: { type: "boolean" }, json: { type: "boolean" }, ...helpFlag } });
+      const dir = values["data-dir"];
+      if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
+      const logDir = path.join(dir, "log");
+      const report = verifyLog(logDir, values.deep ? { deep: deepCheck } : {});
+      if (values.json) out(JSON.stringify(report, null, 2));
+      else {
+        out(`${report.ok ? "ok" : "DAMAGED"}: ${report.segments} segments, ${report.records} records, last LSN ${report.lastLsn}, ${report.bytes} bytes${values.deep ? ", ids and signatures checked" : ""}`);
+        if (report.tornTail) out(`torn tail: ${report.tornTail.file} at offset ${report.tornTail.offset}, ${report.tornTail.bytes} bytes (the server cuts it at start)`);
+        for (const p of report.problems) out(`problem: ${p.file} offset ${p.offset}: ${p.message}`);
+      }
+      return report.ok ? 0 : 1;
+    },
+  },
+};
+
+/** `--deep`: every body decodes canonically, validates, hashes to an id its signature covers. */
+function deepCheck(entry: { body: Uint8Array; sig: Uint8Array }): string | null {
+  try {
+    const record = validateRecord(decodeCanonical(entry.body), "cbor");
+    const id = recordId(entry.body);
+    if (!verifyId(entry.sig, id, record.agent)) return `signature does not verify for id ${toHex(id)}`;
+    return null;
+  } catch (err) {
+    return `body: ${(err as Error).message}`;
+  }
+}
+
+function parseObject(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function progressBar(label: string): (done: number, total: number) => void {
+  const width = 30;
+  return (done, total) => {
+    const share = total === 0 ? 1 : done / total;
+    const filled = Math.round(share * width);
+    process.stderr.write(`\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`);
+  };
+}
+
+export class UsageError extends Error {}
+
+function usage(message: string): UsageError {
+  return new UsageError(message);
+}
+
+export function mainHelp(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `stemedb ${version}: a database of signed claims for AI agents
+
+Usage: stemedb COMMAND [options]   (stemedb COMMAND --help for its options)
+
+Commands:
+${lines.join("\n")}
+
+  --version  print the version
+  --help     this text
+`;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    out(mainHelp());
+    return 0;
+  }
+  if (name === "--version" || name === "-v" || name === "version") {
+    out(`stemedb ${version}`);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`stemedb: unknown command "${name}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out(`${command.summary}\n\nUsage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      process.stderr.write(`stemedb ${name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
+      return 2;
+    }
+    if (err instanceof StemeClientError) {
+      process.stderr.write(`stemedb ${name}: server answered ${err.status} ${err.problem.code}: ${err.problem.detail}\n`);
+      return 2;
+    }
+    if (err instanceof StemeError) {
+      process.stderr.write(`stemedb ${name}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
+      return 2;
+    }
+    if ((err as { code?: string }).code === "ConnectionRefused" || (err as Error).message?.includes("Unable to connect")) {
+      process.stderr.write(`stemedb ${name}: cannot reach the server (${(err as Error).message}); is it running? (--server URL)\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+

@@ -1,0 +1,4 @@
+export * from "./hash.ts";
+export * from "./sign.ts";
+export * from "./verify.ts";
+export * from "./signed.ts";

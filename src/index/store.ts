@@ -1,0 +1,248 @@
+/**
+ * The index: SQLite (WAL journal) over the log. One writer (the ingest pipeline) applies
+ * batches of records in LSN order, each batch one transaction that also advances the
+ * checkpoint LSN, so after a crash start-up replays only the log tail past the checkpoint.
+ */
+import { Database, type Statement } from "bun:sqlite";
+import { invariant, StemeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { silentLogger } from "../core/logger.ts";
+import type { StemeRecord } from "../core/record.ts";
+import type { Metrics } from "../metrics/index.ts";
+import { indexFormatVersion, kindCodes, relCodes, schemaSql } from "./schema.ts";
+
+/** What the index needs of one logged record. */
+export interface IndexEntry {
+  lsn: number;
+  id: Uint8Array;
+  record: StemeRecord;
+  segment: number;
+  offset: number;
+  recordedAtMs: number;
+}
+
+/** Where a record lives in the log, and what the index knows of it. */
+export interface RecordLocation {
+  lsn: number;
+  id: Uint8Array;
+  kind: number;
+  segment: number;
+  offset: number;
+  recordedAt: number;
+}
+
+export interface IndexOptions {
+  logger?: Logger;
+  metrics?: Metrics;
+  /** SQLite page cache, in KiB. The id8 index should fit: ≈ 18 bytes a record. */
+  cacheKiB?: number;
+  readonly?: boolean;
+}
+
+/** The first 8 bytes of an id as a signed 64-bit integer: the key of the compact id index. */
+export function id8(id: Uint8Array): bigint {
+  return new DataView(id.buffer, id.byteOffset, 8).getBigInt64(0);
+}
+
+type InternTable = "agents" | "subjects" | "predicates" | "sources";
+
+export class IndexStore {
+  readonly db: Database;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics | undefined;
+  private readonly internCache = new Map<InternTable, Map<string, number>>();
+  private readonly insertRecord: Statement;
+  private readonly insertRef: Statement;
+  private readonly findId: Statement;
+  private readonly setMeta: Statement;
+  private checkpoint: number;
+
+  private constructor(db: Database, options: IndexOptions) {
+    this.db = db;
+    this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics;
+    this.insertRecord = db.prepare(
+      "INSERT INTO records (lsn, id, id8, kind, agent, ts, subject, predicate, source, segment, offset, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    );
+    this.insertRef = db.prepare("INSERT OR IGNORE INTO refs (dst8, src, rel, dst) VALUES (?,?,?,?)");
+    this.findId = db.prepare("SELECT lsn, id, kind, segment, offset, recorded_at FROM records WHERE id8 = ? AND id = ? ORDER BY lsn LIMIT 1");
+    this.setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
+  }
+
+  static open(path: string, options: IndexOptions = {}): IndexStore {
+    let db: Database;
+    try {
+      db = new Database(path, options.readonly ? { readonly: true } : { create: true, readwrite: true });
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
+      db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
+      if (!options.readonly) db.exec(schemaSql);
+    } catch (cause) {
+      throw new StemeError("index_open_failed", 500, `open index ${path}: ${(cause as Error).message}`, {
+        hint: "the index is derived from the log: move the file aside and run `stemedb reindex`",
+        cause,
+      });
+    }
+    const store = new IndexStore(db, options);
+    const version = store.readMeta("format_version");
+    if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
+    else if (version !== undefined && version !== indexFormatVersion) {
+      db.close();
+      throw new StemeError("index_version", 500, `index ${path} has format ${version}, this build expects ${indexFormatVersion}`, {
+        hint: "run `stemedb reindex` to rebuild it from the log",
+      });
+    }
+    return store;
+  }
+
+  private readMeta(key: string): number | undefined {
+    const row = this.db.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null;
+    return row?.value;
+  }
+
+  /** Every record with an LSN at or below this is indexed. */
+  get checkpointLsn(): number {
+    return this.checkpoint;
+  }
+
+  private intern(table: InternTable, value: string, insertSql: string, selectSql: string, param: string | Uint8Array): number {
+    let cache = this.internCache.get(table);
+    if (!cache) {
+      cache = new Map();
+      this.internCache.set(table, cache);
+    }
+    const hit = cache.get(value);
+    if (hit !== undefined) return hit;
+    this.db.query(insertSql).run(...(table === "subjects" ? [param, reversePath(param as string)] : [param]));
+    const row = this.db.query(selectSql).get(param) as { id: number };
+    cache.set(value, row.id);
+    return row.id;
+  }
+
+  private agentId(key: Uint8Array): number {
+    return this.intern("agents", Buffer.from(key).toString("latin1"), "INSERT OR IGNORE INTO agents (key) VALUES (?)", "SELECT id FROM agents WHERE key = ?", key);
+  }
+  private subjectId(path: string): number {
+    return this.intern("subjects", path, "INSERT OR IGNORE INTO subjects (path, rpath) VALUES (?, ?)", "SELECT id FROM subjects WHERE path = ?", path);
+  }
+  private predicateId(name: string): number {
+    return this.intern("predicates", name, "INSERT OR IGNORE INTO predicates (name) VALUES (?)", "SELECT id FROM predicates WHERE name = ?", name);
+  }
+  private sourceId(name: string): number {
+    return this.intern("sources", name, "INSERT OR IGNORE INTO sources (name) VALUES (?)", "SELECT id FROM sources WHERE name = ?", name);
+  }
+
+  /**
+   * Index a batch in one transaction. Entries must continue the checkpoint without gaps: the
+   * checkpoint promises that everything at or below it is indexed.
+   */
+  applyBatch(entries: readonly IndexEntry[]): void {
+    if (entries.length === 0) return;
+    const started = performance.now();
+    for (let i = 0; i < entries.length; i++) {
+      invariant((entries[i] as IndexEntry).lsn === this.checkpoint + 1 + i, `index batch must continue at LSN ${this.checkpoint + 1 + i}`);
+    }
+    const last = (entries[entries.length - 1] as IndexEntry).lsn;
+    // Inserting in id8 order keeps the random id index's page touches local within a batch.
+    const sorted = entries.length > 1 ? [...entries].sort((a, b) => compareBytes(a.id, b.id)) : entries;
+    this.db.transaction(() => {
+      for (const e of sorted) this.insertOne(e);
+      this.setMeta.run("checkpoint_lsn", last);
+    })();
+    this.checkpoint = last;
+    this.metrics?.indexOpSeconds.observe({ op: "apply_batch" }, (performance.now() - started) / 1000);
+    this.metrics?.indexLsn.set(last);
+  }
+
+  private insertOne(e: IndexEntry): void {
+    const r = e.record;
+    const key = id8(e.id);
+    let subject: number | null = null;
+    let predicate: number | null = null;
+    let source: number | null = null;
+    if (r.kind === "assertion") {
+      subject = this.subjectId(r.subject);
+      predicate = this.predicateId(r.predicate);
+      if (r.source !== undefined) source = this.sourceId(r.source);
+    } else if (r.kind === "source" || r.kind === "source_retraction") {
+      source = this.sourceId(r.source_id);
+    }
+    this.insertRecord.run(e.lsn, e.id, key, kindCodes[r.kind], this.agentId(r.agent), r.ts, subject, predicate, source, e.segment, e.offset, e.recordedAtMs);
+    if (r.kind === "assertion") {
+      for (const dep of r.depends_on ?? []) this.insertRef.run(id8(dep), e.lsn, relCodes.depends_on, dep);
+      if (r.supersedes) this.insertRef.run(id8(r.supersedes), e.lsn, relCodes.supersedes, r.supersedes);
+    } else if (r.kind === "vote" || r.kind === "retraction" || r.kind === "review") {
+      this.insertRef.run(id8(r.target), e.lsn, relCodes[r.kind], r.target);
+    }
+  }
+
+  /**
+   * Drop index rows past `lsn`: only when the log ends before the index (the log lost a tail
+   * the index had seen). Returns how many rows went.
+   */
+  truncateAfter(lsn: number): number {
+    let removed = 0;
+    this.db.transaction(() => {
+      removed = this.db.query("DELETE FROM records WHERE lsn > ?").run(lsn).changes;
+      this.db.query("DELETE FROM refs WHERE src > ?").run(lsn);
+      this.setMeta.run("checkpoint_lsn", lsn);
+    })();
+    this.checkpoint = lsn;
+    if (removed > 0) this.logger.warn("index: dropped rows past the end of the log", { after_lsn: lsn, rows: removed });
+    return removed;
+  }
+
+  lookupId(id: Uint8Array): RecordLocation | null {
+    const row = this.findId.get(id8(id), id) as { lsn: number; id: Uint8Array; kind: number; segment: number; offset: number; recorded_at: number } | null;
+    if (!row) return null;
+    return { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at };
+  }
+
+  /** Ids of records that reference `target` (votes, retractions, reviews, dependants). */
+  referrers(target: Uint8Array, rel?: number): Array<{ lsn: number; rel: number }> {
+    const rows = this.db.query("SELECT src, rel FROM refs WHERE dst8 = ? AND dst = ? ORDER BY src").all(id8(target), target) as Array<{ src: number; rel: number }>;
+    return rows.filter((r) => rel === undefined || r.rel === rel).map((r) => ({ lsn: r.src, rel: r.rel }));
+  }
+
+  locationByLsn(lsn: number): RecordLocation | null {
+    const row = this.db.query("SELECT lsn, id, kind, segment, offset, recorded_at FROM records WHERE lsn = ?").get(lsn) as {
+      lsn: number;
+      id: Uint8Array;
+      kind: number;
+      segment: number;
+      offset: number;
+      recorded_at: number;
+    } | null;
+    return row ? { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at } : null;
+  }
+
+  countsByKind(): Record<string, number> {
+    const rows = this.db.query("SELECT kind, count(*) AS n FROM records GROUP BY kind").all() as Array<{ kind: number; n: number }>;
+    const out: Record<string, number> = {};
+    for (const [name, code] of Object.entries(kindCodes)) out[name] = rows.find((r) => r.kind === code)?.n ?? 0;
+    return out;
+  }
+
+  close(): void {
+    try {
+      this.db.close();
+    } catch {
+      // closing twice is harmless
+    }
+  }
+}
+
+export function reversePath(path: string): string {
+  return path.split("/").reverse().join("/");
+}
+
+/** Orders ids as their id8 keys sort: the first byte signed, the rest unsigned. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const first = ((a[0] as number) ^ 0x80) - ((b[0] as number) ^ 0x80);
+  if (first !== 0) return first;
+  for (let i = 1; i < 8; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return 0;
+}

@@ -1,0 +1,344 @@
+/**
+ * The record log: append (group commit), read, scan, rotation. The format is described in
+ * `format.ts`; recovery in `recovery.ts`.
+ */
+import * as fs from "node:fs";
+import { dirname, resolve } from "node:path";
+import { StemeError } from "../core/errors.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import type { Metrics } from "../metrics/index.ts";
+import { type LogDisk, realDisk, syncDir } from "./disk.ts";
+import {
+  encodeFrame,
+  frameBytesFor,
+  frameHeaderBytes,
+  type LogEntry,
+  type LogEntryInput,
+  payloadBytesMax,
+  payloadPrefixBytes,
+  segmentHeaderBytes,
+  signatureBytes,
+} from "./format.ts";
+import { entriesIn, readEntryAt } from "./reader.ts";
+import { recoverLog } from "./recovery.ts";
+import { createSegmentFile, type SegmentFile } from "./segment.ts";
+import { GroupCommitQueue } from "./writer.ts";
+
+export const segmentBytesMaxDefault = 64 * 1024 * 1024;
+/** A group commit stops taking queued requests past this size, to bound its buffer. */
+export const batchBytesMax = 16 * 1024 * 1024;
+/** First pread of a record in the active segment; most records fit, larger ones take a second read. */
+const readWindowBytes = 4096;
+
+export interface LogOptions {
+  /** Rotate to a new segment before a batch would make the active one larger than this. */
+  segmentBytesMax?: number;
+  /** "batch": acknowledge only after fdatasync (default). "none": never sync; benchmarks only. */
+  sync?: "batch" | "none";
+  logger?: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+  /** Fault injection for tests; defaults to the real disk. */
+  disk?: Partial<LogDisk>;
+}
+
+/** Where an appended record landed. */
+export interface LogPosition {
+  lsn: number;
+  segment: number;
+  offset: number;
+}
+
+interface Segment {
+  file: SegmentFile;
+  firstLsn: number;
+  /** `firstLsn - 1` while empty. */
+  lastLsn: number;
+  /** Durable size in bytes: written and (with sync=batch) synced. */
+  bytes: number;
+  sealed: boolean;
+  mapping?: Uint8Array;
+}
+
+interface Settings {
+  dir: string;
+  segmentBytesMax: number;
+  sync: "batch" | "none";
+  logger: Logger;
+  metrics: Metrics | undefined;
+  now: () => number;
+  disk: LogDisk;
+}
+
+export class Log {
+  /** The real disk, for wrapping in fault-injection tests. */
+  static readonly realDisk: LogDisk = realDisk;
+
+  private readonly queue: GroupCommitQueue<LogEntryInput, LogPosition>;
+  private failure: StemeError | null = null;
+  private closing: Promise<void> | null = null;
+  private commits = 0;
+
+  private constructor(
+    private readonly settings: Settings,
+    private readonly segments: Segment[],
+    private fd: number,
+  ) {
+    this.queue = new GroupCommitQueue((items, bytes) => this.commit(items, bytes), batchBytesMax);
+    this.updateGauges();
+  }
+
+  /** Opens (creating if missing) the log directory `dir` (normally `<dataDir>/log`) and recovers it. */
+  static async open(dir: string, options: LogOptions = {}): Promise<Log> {
+    const settings: Settings = {
+      dir: resolve(dir),
+      segmentBytesMax: options.segmentBytesMax ?? segmentBytesMaxDefault,
+      sync: options.sync ?? "batch",
+      logger: options.logger ?? silentLogger,
+      metrics: options.metrics,
+      now: options.now ?? Date.now,
+      disk: { ...realDisk, ...options.disk },
+    };
+    if (!(settings.segmentBytesMax > 0)) throw new RangeError(`segmentBytesMax must be > 0, got ${settings.segmentBytesMax}`);
+    if (settings.sync === "none")
+      settings.logger.warn("sync=none: acknowledged writes can be lost on power failure", { dir: settings.dir });
+    if (!fs.existsSync(settings.dir)) {
+      fs.mkdirSync(settings.dir, { recursive: true });
+      syncDir(dirname(settings.dir));
+    }
+    const recovery = recoverLog(settings.dir, settings.logger, settings.metrics);
+    const segments: Segment[] = recovery.segments.map((s, i) => ({ ...s, sealed: i < recovery.segments.length - 1 }));
+    const last = segments[segments.length - 1];
+    if (last) return new Log(settings, segments, fs.openSync(last.file.path, "r+"));
+    const { file, fd } = await createSegmentFile(
+      settings.dir,
+      { segment: 1, firstLsn: 1, createdAtMs: settings.now() },
+      settings.disk,
+    );
+    return new Log(settings, [{ file, firstLsn: 1, lastLsn: 0, bytes: fs.fstatSync(fd).size, sealed: false }], fd);
+  }
+
+  /** LSN of the last durable record; 0 for an empty log. */
+  get lastLsn(): number {
+    return this.active.lastLsn;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get diskBytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.bytes, 0);
+  }
+
+  /** Group commits performed (each is one write and, with sync=batch, one fdatasync). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  private get active(): Segment {
+    const s = this.segments[this.segments.length - 1];
+    if (!s) throw new Error("invariant violated: log has no segment");
+    return s;
+  }
+
+  /**
+   * Appends records durably. Resolves, in order, with each record's position once its batch
+   * is written and synced; concurrent calls share one write and one sync.
+   */
+  append(entries: LogEntryInput[]): Promise<LogPosition[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new StemeError("log_closed", 503, "the log is closed"));
+    let bytes = 0;
+    try {
+      for (const e of entries) bytes += checkEntry(e);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (entries.length === 0) return Promise.resolve([]);
+    return this.queue.submit(entries, bytes);
+  }
+
+  /** One batch: rotate if needed, one write, one fdatasync. Runs only inside the queue's loop. */
+  private async commit(items: LogEntryInput[], bytes: number): Promise<LogPosition[]> {
+    if (this.failure) throw this.failure;
+    await this.rotateIfFull(bytes);
+    const segment = this.active;
+    const buffer = new Uint8Array(bytes);
+    const positions: LogPosition[] = [];
+    let at = 0;
+    let lsn = segment.lastLsn;
+    for (const item of items) {
+      lsn++;
+      positions.push({ lsn, segment: segment.file.segment, offset: segment.bytes + at });
+      at = encodeFrame(buffer, at, lsn, item);
+    }
+    await this.writeAndSync(buffer, segment);
+    segment.bytes += bytes;
+    segment.lastLsn = lsn;
+    this.commits++;
+    this.recordCommit(items.length, bytes);
+    return positions;
+  }
+
+  private async writeAndSync(buffer: Uint8Array, segment: Segment): Promise<void> {
+    const { disk, metrics, sync } = this.settings;
+    try {
+      disk.write(this.fd, buffer, segment.bytes);
+    } catch (err) {
+      throw this.fail("write", segment, err);
+    }
+    if (sync === "none") return;
+    const started = performance.now();
+    try {
+      await disk.datasync(this.fd);
+    } catch (err) {
+      // Never acknowledge after a failed fsync, and never retry it: Linux may already have
+      // dropped the dirty pages and cleared the error, so a retry "succeeds" without the data
+      // ever reaching the disk (PostgreSQL "fsyncgate", 2018). Only a restart, which re-reads
+      // the file through recovery, can tell what is really on disk.
+      throw this.fail("fdatasync", segment, err);
+    }
+    metrics?.walFsyncSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** Puts the log into the failed state: this batch and every later append get this error. */
+  private fail(operation: string, segment: Segment, cause: unknown): StemeError {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.failure = new StemeError(
+      "log_write_failed",
+      503,
+      `log ${operation} failed on ${segment.file.path}: ${reason}; the log refuses writes until the node restarts`,
+      {
+        hint: "Check the disk (space, I/O errors in the kernel log), then restart the node; recovery re-reads the log from disk.",
+        cause,
+      },
+    );
+    this.settings.logger.error("log: write path failed, refusing further writes", {
+      operation,
+      segment: segment.file.name,
+      error: reason,
+    });
+    return this.failure;
+  }
+
+  private recordCommit(records: number, bytes: number): void {
+    const m = this.settings.metrics;
+    if (!m) return;
+    m.walWritesTotal.inc();
+    m.walRecordsTotal.inc(records);
+    m.walBytesTotal.inc(bytes);
+    m.walBatchRecords.observe(records);
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    const m = this.settings.metrics;
+    if (!m) return;
+    m.walSegments.set(this.segments.length);
+    m.walDiskBytes.set(this.diskBytes);
+    m.walLastLsn.set(this.lastLsn);
+  }
+
+  /**
+   * Seals the active segment and starts the next one when `incomingBytes` would take it past
+   * `segmentBytesMax`. An empty segment is never sealed, so one oversized batch still fits.
+   */
+  private async rotateIfFull(incomingBytes: number): Promise<void> {
+    const old = this.active;
+    if (old.lastLsn < old.firstLsn || old.bytes + incomingBytes <= this.settings.segmentBytesMax) return;
+    const { dir, disk, now, metrics } = this.settings;
+    try {
+      await disk.datasync(this.fd);
+      fs.closeSync(this.fd);
+      old.sealed = true;
+      const header = { segment: old.file.segment + 1, firstLsn: old.lastLsn + 1, createdAtMs: now() };
+      const { file, fd } = await createSegmentFile(dir, header, disk);
+      this.fd = fd;
+      this.segments.push({ file, firstLsn: header.firstLsn, lastLsn: old.lastLsn, bytes: fs.fstatSync(fd).size, sealed: false });
+    } catch (err) {
+      throw this.fail("rotation", old, err);
+    }
+    metrics?.walRotationsTotal.inc();
+    this.updateGauges();
+  }
+
+  /** The record at a position returned by `append`. Re-checks its CRC. */
+  read(segment: number, offset: number): LogEntry {
+    const s = this.segmentAt(segment);
+    if (!(Number.isInteger(offset) && offset >= segmentHeaderBytes && offset + frameHeaderBytes <= s.bytes)) {
+      throw new RangeError(`offset ${offset} is not a frame position in segment ${segment} (${s.bytes} bytes)`);
+    }
+    if (s.sealed) return readEntryAt(this.mapping(s), offset, segment, s.file.path);
+    const window = new Uint8Array(Math.min(readWindowBytes, s.bytes - offset));
+    fs.readSync(this.fd, window, 0, window.length, offset);
+    const frameBytes = frameHeaderBytes + new DataView(window.buffer).getUint32(0, true);
+    if (frameBytes <= window.length || offset + frameBytes > s.bytes) {
+      return readEntryAt(window, offset, segment, s.file.path, offset);
+    }
+    const whole = new Uint8Array(frameBytes);
+    fs.readSync(this.fd, whole, 0, frameBytes, offset);
+    return readEntryAt(whole, offset, segment, s.file.path, offset);
+  }
+
+  /**
+   * Every durable record from `fromLsn` on, in LSN order, across segments. Sealed segments are
+   * read through their mapping, the active one with one read; records appended after the scan
+   * began are not included.
+   */
+  *scan(fromLsn = 1): Generator<LogEntry> {
+    const snapshot = this.segments.map((s) => ({ s, bytes: s.bytes, lastLsn: s.lastLsn }));
+    for (const { s, bytes, lastLsn } of snapshot) {
+      if (lastLsn < fromLsn) continue;
+      yield* entriesIn(this.segmentBytes(s, bytes), s.file, s.firstLsn, Math.min(fromLsn, lastLsn + 1), lastLsn);
+    }
+  }
+
+  /** Waits for queued and in-flight batches, then closes the active segment. Idempotent. */
+  close(): Promise<void> {
+    // After a failed rotation the fd may already be closed; closing it twice is harmless here.
+    this.closing ??= this.queue.idle().then(() => {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // Already closed by a failed rotation.
+      }
+    });
+    return this.closing;
+  }
+
+  private segmentAt(segment: number): Segment {
+    const first = this.segments[0];
+    const s = first ? this.segments[segment - first.file.segment] : undefined;
+    if (!s) throw new RangeError(`no segment ${segment} in the log`);
+    return s;
+  }
+
+  /** Sealed segments are mapped once and kept: Bun has no munmap, and they never change. */
+  private mapping(s: Segment): Uint8Array {
+    s.mapping ??= Bun.mmap(s.file.path);
+    return s.mapping;
+  }
+
+  private segmentBytes(s: Segment, bytes: number): Uint8Array {
+    if (s.sealed) return this.mapping(s).subarray(0, bytes);
+    const buffer = new Uint8Array(bytes);
+    fs.readSync(this.fd, buffer, 0, bytes, 0);
+    return buffer;
+  }
+}
+
+/** Validates one entry at the public boundary; returns its frame size in bytes. */
+function checkEntry(e: LogEntryInput): number {
+  if (!(e.body instanceof Uint8Array) || !(e.sig instanceof Uint8Array))
+    throw new TypeError("log entry: body and sig must be Uint8Array");
+  if (e.sig.length !== signatureBytes)
+    throw new RangeError(`log entry: sig must be ${signatureBytes} bytes, got ${e.sig.length}`);
+  const payloadBytes = payloadPrefixBytes + e.body.length;
+  if (e.body.length < 1 || payloadBytes > payloadBytesMax) {
+    throw new RangeError(`log entry: body must be 1..${payloadBytesMax - payloadPrefixBytes} bytes, got ${e.body.length}`);
+  }
+  if (!Number.isSafeInteger(e.recordedAtMs) || e.recordedAtMs < 0)
+    throw new RangeError(`log entry: recordedAtMs must be a non-negative integer, got ${e.recordedAtMs}`);
+  return frameBytesFor(e.body.length);
+}
