@@ -46,7 +46,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     version,
     startedAtMs: now(),
     limits: { writeBodyBytesMax: config.writeBodyBytesMax, batchBodyBytesMax: config.batchBodyBytesMax, batchRecordsMax: config.batchRecordsMax },
-    isReady: () => (stopping ? { ready: false, reason: "shutting down" } : (store.log as unknown as { failure: unknown }).failure ? { ready: false, reason: "log write failed" } : { ready: true }),
+    isReady: () => (stopping ? { ready: false, reason: "shutting down" } : store.log.failed ? { ready: false, reason: "log write failed" } : { ready: true }),
     requestIdOf: (r) => requestIds.get(r),
   });
 

@@ -187,7 +187,7 @@ function checkList(field: string, v: unknown, itemsMax: number): unknown[] {
 
 /** The `object` value: JSON's data model (no byte strings), at most 16 KiB encoded. */
 function checkValue(field: string, v: unknown): Value {
-  assertJsonModel(field, v, 0);
+  assertJsonModel(field, v, 1); // `object` sits one level inside the body
   const n = encodeCanonical(v as Value).length;
   if (n > limits.objectBytesMax) throw invalid("too_long", `${field}: ${n} bytes encoded, at most ${limits.objectBytesMax} allowed`, { field });
   return v as Value;

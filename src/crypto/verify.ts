@@ -1,9 +1,16 @@
 /**
- * Server-side signature verification with Bun's native Ed25519 (BoringSSL, RFC 8032 strict),
- * about 20× faster than noble. Public keys are turned into KeyObjects once and cached: the
- * same agents write again and again.
+ * Server-side signature verification with Bun's native Ed25519 (BoringSSL), about 20× faster
+ * than noble. Public keys are turned into KeyObjects once and cached: the same agents write
+ * again and again.
+ *
+ * BoringSSL checks S < L and a canonical R, but it accepts small-order public keys (and
+ * non-canonical encodings of them): with A = identity, R = identity and S = 0 the equation
+ * holds for every message, so anyone could sign "as" such a key. noble with `zip215: false`
+ * refuses those keys, and SPEC §2.3 wants every implementation to agree, so each key is
+ * checked once with noble (canonical encoding, not of small order) before it is cached.
  */
 import crypto, { type KeyObject } from "node:crypto";
+import * as ed from "@noble/ed25519";
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the raw 32-byte key follows.
 const spkiPrefix = Buffer.from("302a300506032b6570032100", "hex");
@@ -15,9 +22,10 @@ function keyObject(publicKey: Uint8Array): KeyObject | null {
   let key = keyCache.get(cacheKey);
   if (key !== undefined) return key;
   try {
-    key = crypto.createPublicKey({ key: Buffer.concat([spkiPrefix, publicKey]), format: "der", type: "spki" });
+    const point = ed.Point.fromBytes(publicKey, false);
+    key = point.isSmallOrder() ? null : crypto.createPublicKey({ key: Buffer.concat([spkiPrefix, publicKey]), format: "der", type: "spki" });
   } catch {
-    key = null; // not a valid point encoding: no signature by it verifies
+    key = null; // not a canonical point encoding: no signature by it verifies
   }
   if (keyCache.size >= keyCacheEntriesMax) keyCache.clear();
   keyCache.set(cacheKey, key);

@@ -103,6 +103,8 @@ export class Ingest {
   private commit(verified: Array<SignedRecord | StemeError>): Promise<ItemResult[]> {
     const results: Array<ItemResult | Promise<ItemResult>> = [];
     const fresh: Array<{ signed: SignedRecord; idHex: string; slot: number }> = [];
+    const firstSlotOf = new Map<string, number>();
+    const repeats: Array<{ slot: number; of: number }> = [];
     const now = this.options.now();
     for (const v of verified) {
       if (v instanceof StemeError) {
@@ -110,6 +112,13 @@ export class Ingest {
         continue;
       }
       const idHex = toHex(v.id);
+      const earlier = firstSlotOf.get(idHex);
+      if (earlier !== undefined) {
+        repeats.push({ slot: results.length, of: earlier });
+        results.push({ ok: false, error: new StemeError("internal", 500, "placeholder") });
+        continue;
+      }
+      firstSlotOf.set(idHex, results.length);
       const pending = this.inflight.get(idHex);
       if (pending) {
         results.push(pending.then((r) => (r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r)));
@@ -138,6 +147,10 @@ export class Ingest {
         p.finally(() => this.inflight.delete(f.idHex));
         results[f.slot] = p;
       });
+    }
+    // The same record twice in one submission: the later copies answer as duplicates.
+    for (const { slot, of } of repeats) {
+      results[slot] = Promise.resolve(results[of] as ItemResult | Promise<ItemResult>).then((r) => (r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r));
     }
     return Promise.all(results);
   }

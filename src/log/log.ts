@@ -131,6 +131,11 @@ export class Log {
     return this.segments.reduce((sum, s) => sum + s.bytes, 0);
   }
 
+  /** True once a write or sync failed: the log refuses appends until the node restarts. */
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
   /** Group commits performed (each is one write and, with sync=batch, one fdatasync). */
   get commitCount(): number {
     return this.commits;

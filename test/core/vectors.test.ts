@@ -33,11 +33,28 @@ describe("vector file", () => {
     const kinds = new Set(vectors.valid.map((v) => v.json.kind));
     expect([...kinds].sort()).toEqual(["assertion", "epoch", "retraction", "review", "source", "source_retraction", "vote"]);
     const heads = vectors.valid.map((v) => v.body_hex).join(" ");
-    for (const h of ["f93e00", "fa7f7fffff", "fb4415af1d78b58c40", "f90001", "1b001fffffffffffff", "3b001ffffffffffffe", "1b0000000100000000"]) {
+    for (const h of [
+      "f93e00",
+      "fa7f7fffff",
+      "fb4415af1d78b58c40",
+      "f90001",
+      "1b001fffffffffffff",
+      "3b001ffffffffffffe",
+      "1b0000000100000000",
+    ]) {
       expect(heads).toContain(h);
     }
     const codes = new Set(vectors.invalid.map((v) => v.error_code));
-    for (const c of ["unknown_field", "missing_field", "invalid_type", "out_of_range", "too_long", "invalid_path", "bad_hex", "invalid_text"]) {
+    for (const c of [
+      "unknown_field",
+      "missing_field",
+      "invalid_type",
+      "out_of_range",
+      "too_long",
+      "invalid_path",
+      "bad_hex",
+      "invalid_text",
+    ]) {
       expect(codes.has(c)).toBe(true);
     }
     // Literal spellings survive in the file (the generator must not normalise them).
@@ -122,14 +139,36 @@ describe("valid vectors: cborg (independent encoder)", () => {
       [-0, "00"],
       [1.5, "f93e00"],
       [65504, "19ffe0"],
-      [5.960464477539063e-8, "f90001"],
+      [2 ** -24, "f90001"],
     ];
     for (const [x, h] of cases) expect(toHex(encode(x, rfc8949EncodeOptions))).toBe(h);
   });
 
+  // cborg 6.1.5 cannot shorten a half-precision *subnormal* that is not a power of two: its
+  // encodeFloat16 drops the mantissa below 2^-14, the half round-trip check fails and it writes
+  // float32 (fa37340000 for 180·2^-24, where f900b4 is exact and shorter). No input transform can
+  // express that rule, so those vectors are checked against cborg with the one float swapped,
+  // and by the Python checker (struct-based shortest float) as they are.
+  const cborgHalfSubnormalGap = new Set(["number_float_half_subnormal", "number_all_in_array"]);
+
+  test("cborg's half-subnormal gap is real (and our encoding is the exact, shorter one)", () => {
+    const x = 180 * 2 ** -24;
+    expect(toHex(encode(x, rfc8949EncodeOptions))).toBe("fa37340000");
+    expect(toHex(encodeCanonical(x))).toBe("f900b4");
+    expect(new DataView(unhex("00b4").buffer).getFloat16(0)).toBe(x);
+  });
+
   for (const v of vectors.valid) {
     test(v.name, () => {
-      expect(toHex(encode(forCborg(v.json), rfc8949EncodeOptions))).toBe(v.body_hex);
+      const got = toHex(encode(forCborg(v.json), rfc8949EncodeOptions));
+      if (cborgHalfSubnormalGap.has(v.name)) {
+        expect(got).not.toBe(v.body_hex);
+        // The only difference: one map/array item fa37340000 where the body has f900b4, and the
+        // enclosing lengths are unchanged (same item count).
+        expect(got.replace("fa37340000", "f900b4")).toBe(v.body_hex);
+      } else {
+        expect(got).toBe(v.body_hex);
+      }
     });
   }
 });

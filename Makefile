@@ -1,0 +1,67 @@
+# StemeDB: one entry point. On a machine with only Node and npm, `make run` and `make test`
+# install Bun (pinned, from the npm registry) and the dependencies first.
+
+BUN_VERSION := 1.4.4
+BUN := $(CURDIR)/tools/node_modules/.bin/bun
+DATA_DIR ?= ./data
+BIND ?= 127.0.0.1:18180
+JUNIT ?=
+
+.PHONY: help setup run test test-unit test-integration test-deps check fmt build bench clean
+
+help:
+	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
+	@echo "make test              set up, then run every test"
+	@echo "make test-unit         fast tests (no sockets, no processes)"
+	@echo "make test-integration  tests that start real servers and kill real processes"
+	@echo "make check             typecheck (tsc --noEmit) and lint (biome)"
+	@echo "make build             compile dist/stemedb"
+	@echo "make bench             ingest benchmark against a real server"
+
+$(BUN): tools/package.json
+	cd tools && npm install --no-audit --no-fund --loglevel=error
+	@$(BUN) --version | grep -qx '$(BUN_VERSION)' || { echo "expected bun $(BUN_VERSION)"; exit 1; }
+	@touch $(BUN)
+
+node_modules/.installed: package.json bun.lock $(BUN)
+	$(BUN) install --frozen-lockfile
+	@touch $@
+
+setup: node_modules/.installed
+
+# The vector tests check our encoding against independent implementations from Debian:
+# Python's cbor2 and PyNaCl, and b3sum.
+test-deps:
+	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum >/dev/null; \
+	fi
+
+run: setup
+	$(BUN) src/main.ts serve --data-dir $(DATA_DIR) --bind $(BIND)
+
+test: setup test-deps
+	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
+
+test-unit: setup test-deps
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/api test/config
+
+test-integration: setup
+	$(BUN) test test/integration
+
+check: setup
+	$(BUN) x tsc --noEmit -p .
+	$(BUN) x biome check src test bench
+
+fmt: setup
+	$(BUN) x biome check --write src test bench
+
+build: setup
+	$(BUN) build --compile --minify src/main.ts --outfile dist/stemedb
+
+bench: setup
+	$(BUN) bench/ingest.ts
+
+clean:
+	rm -rf dist .bench
