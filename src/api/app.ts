@@ -38,7 +38,11 @@ export function createApp(deps: AppDeps) {
   return new Elysia()
     .onError(({ error, code, request }) => {
       if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
-      if (code === "NOT_FOUND") return problemResponse(new StemeError("not_found", 404, `no route for ${request.method} ${new URL(request.url).pathname}`), deps.requestIdOf(request));
+      if (code === "NOT_FOUND")
+        return problemResponse(
+          new StemeError("not_found", 404, `no route for ${request.method} ${new URL(request.url).pathname}`),
+          deps.requestIdOf(request),
+        );
       throw error; // a bug: serve.ts logs it and answers 500
     })
     .post(
@@ -57,7 +61,11 @@ export function createApp(deps: AppDeps) {
       "/v1/assert/batch",
       async ({ request }) => {
         const format = bodyFormat(request);
-        const submissions = batchSubmissions(format, await readBody(request, deps.limits.batchBodyBytesMax), deps.limits.batchRecordsMax);
+        const submissions = batchSubmissions(
+          format,
+          await readBody(request, deps.limits.batchBodyBytesMax),
+          deps.limits.batchRecordsMax,
+        );
         const results = await ingest.submit(submissions);
         return negotiated(request, batchReply(results));
       },
@@ -97,7 +105,9 @@ export function createApp(deps: AppDeps) {
     .get("/metrics", async () => {
       deps.metrics.walDiskBytes.set(store.log.diskBytes);
       deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
-      return new Response(await deps.metrics.registry.metrics(), { headers: { "content-type": deps.metrics.registry.contentType } });
+      return new Response(await deps.metrics.registry.metrics(), {
+        headers: { "content-type": deps.metrics.registry.contentType },
+      });
     });
 }
 
@@ -117,10 +127,12 @@ function batchReply(results: ItemResult[]) {
 
 function listHandler(store: Store, q: URLSearchParams): Response {
   const known = new Set(["subject", "predicate", "agent", "source", "kind", "since", "until", "cursor", "limit", "order"]);
-  for (const key of q.keys()) if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
+  for (const key of q.keys())
+    if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
   const kindParam = q.get("kind") ?? "assertion";
   const kindList = kindParam === "any" ? [] : kindParam.split(",");
-  for (const k of kindList) if (!kinds.includes(k as (typeof kinds)[number])) throw badQuery("kind", `expected "any" or a list of ${kinds.join(", ")}`);
+  for (const k of kindList)
+    if (!kinds.includes(k as (typeof kinds)[number])) throw badQuery("kind", `expected "any" or a list of ${kinds.join(", ")}`);
   const order = q.get("order") ?? "asc";
   if (order !== "asc" && order !== "desc") throw badQuery("order", 'expected "asc" or "desc"');
   const limit = parseLimit(q.get("limit"));
@@ -137,7 +149,10 @@ function listHandler(store: Store, q: URLSearchParams): Response {
     order: order as "asc" | "desc",
   };
   const page = listRecords(store.index, stripUndefined(filter));
-  return json({ items: page.items.map((loc) => store.view(loc)), next_cursor: page.next === null ? null : encodeCursor(page.next) });
+  return json({
+    items: page.items.map((loc) => store.view(loc)),
+    next_cursor: page.next === null ? null : encodeCursor(page.next),
+  });
 }
 
 function stripUndefined<T extends object>(o: T): T {

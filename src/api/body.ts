@@ -15,9 +15,14 @@ export type BodyFormat = "json" | "cbor";
 export function bodyFormat(request: Request): BodyFormat {
   const type = (request.headers.get("content-type") ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
   // curl -d sends x-www-form-urlencoded unless told otherwise; a JSON body is what it carries.
-  if (type === "application/json" || type === "" || type.endsWith("+json") || type === "application/x-www-form-urlencoded") return "json";
+  if (type === "application/json" || type === "" || type.endsWith("+json") || type === "application/x-www-form-urlencoded")
+    return "json";
   if (type === "application/cbor") return "cbor";
-  throw new StemeError("unsupported_media_type", 415, `content-type ${type} is not supported; send application/json or application/cbor`);
+  throw new StemeError(
+    "unsupported_media_type",
+    415,
+    `content-type ${type} is not supported; send application/json or application/cbor`,
+  );
 }
 
 export async function readBody(request: Request, bytesMax: number): Promise<Uint8Array> {
@@ -29,7 +34,9 @@ export async function readBody(request: Request, bytesMax: number): Promise<Uint
 }
 
 function tooLarge(n: number, bytesMax: number): StemeError {
-  return new StemeError("payload_too_large", 413, `request body is ${n} bytes; this endpoint takes at most ${bytesMax}`, { extra: { bytes_max: bytesMax } });
+  return new StemeError("payload_too_large", 413, `request body is ${n} bytes; this endpoint takes at most ${bytesMax}`, {
+    extra: { bytes_max: bytesMax },
+  });
 }
 
 export function parseJson(bytes: Uint8Array): unknown {
@@ -62,7 +69,8 @@ function cborItem(v: unknown, where: string): Submission {
   }
   const { body, sig, ...rest } = v as Record<string, unknown>;
   const extra = Object.keys(rest)[0];
-  if (extra !== undefined) throw invalid("unknown_field", `${where}: unexpected key "${extra}" (a CBOR submission is {body, sig})`, { field: extra });
+  if (extra !== undefined)
+    throw invalid("unknown_field", `${where}: unexpected key "${extra}" (a CBOR submission is {body, sig})`, { field: extra });
   return { shape: "cbor", body: toBytes(body), sig: toBytes(sig) };
 }
 
@@ -81,11 +89,15 @@ export function batchSubmissions(format: BodyFormat, bytes: Uint8Array, recordsM
   }
   const { records, ...rest } = envelope as Record<string, unknown>;
   const extra = Object.keys(rest)[0];
-  if (extra !== undefined) throw invalid("unknown_field", `unexpected key "${extra}" (a batch is {"records": [...]})`, { field: extra });
-  if (!Array.isArray(records)) throw invalid("invalid_request", `records: expected an array, got ${describe(records)}`, { field: "records" });
+  if (extra !== undefined)
+    throw invalid("unknown_field", `unexpected key "${extra}" (a batch is {"records": [...]})`, { field: extra });
+  if (!Array.isArray(records))
+    throw invalid("invalid_request", `records: expected an array, got ${describe(records)}`, { field: "records" });
   if (records.length === 0) throw invalid("invalid_request", "records: the batch is empty", { field: "records" });
   if (records.length > recordsMax) {
-    throw new StemeError("batch_too_large", 413, `records: ${records.length} items, at most ${recordsMax} in one batch`, { extra: { items_max: recordsMax } });
+    throw new StemeError("batch_too_large", 413, `records: ${records.length} items, at most ${recordsMax} in one batch`, {
+      extra: { items_max: recordsMax },
+    });
   }
   if (format === "json") return records.map((value) => ({ shape: "json", value }));
   return records.map((item, i) => {

@@ -22,7 +22,8 @@ export function parseTime(field: string, raw: string | null): number | undefined
 export function parseLimit(raw: string | null): number {
   if (raw === null || raw === "") return listLimitDefault;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > listLimitMax) throw badQuery("limit", `expected an integer 1–${listLimitMax}, got "${raw.slice(0, 20)}"`);
+  if (!Number.isInteger(n) || n < 1 || n > listLimitMax)
+    throw badQuery("limit", `expected an integer 1–${listLimitMax}, got "${raw.slice(0, 20)}"`);
   return n;
 }
 
@@ -36,7 +37,8 @@ export function parseCursor(raw: string | null): number | undefined {
   if (raw === null || raw === "") return undefined;
   const text = Buffer.from(raw, "base64url").toString("utf8");
   const n = Number(text.slice(cursorPrefix.length));
-  if (!text.startsWith(cursorPrefix) || !Number.isSafeInteger(n) || n < 0) throw badQuery("cursor", "not a cursor this server issued");
+  if (!text.startsWith(cursorPrefix) || !Number.isSafeInteger(n) || n < 0)
+    throw badQuery("cursor", "not a cursor this server issued");
   return n;
 }
 

@@ -8,7 +8,10 @@ export function problemResponse(err: StemeError, requestId?: string): Response {
   const headers: Record<string, string> = { "content-type": problemContentType };
   const retryAfter = err.extra.retry_after_s;
   if (typeof retryAfter === "number") headers["retry-after"] = String(retryAfter);
-  return new Response(JSON.stringify({ ...err.toProblem(), ...(requestId ? { request_id: requestId } : {}) }), { status: err.status, headers });
+  return new Response(JSON.stringify({ ...err.toProblem(), ...(requestId ? { request_id: requestId } : {}) }), {
+    status: err.status,
+    headers,
+  });
 }
 
 export function json(value: unknown, status = 200, headers: Record<string, string> = {}): Response {

@@ -35,8 +35,21 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const now = options.now ?? Date.now;
   const metrics = createMetrics();
-  const store = await Store.open(config.dataDir, { create: true, sync: config.sync, segmentBytesMax: config.segmentBytesMax, logger, metrics, now });
-  const ingest = new Ingest(store, { clockSkewMs: config.clockSkewMs, queueRecordsMax: config.queueRecordsMax, now, logger, metrics });
+  const store = await Store.open(config.dataDir, {
+    create: true,
+    sync: config.sync,
+    segmentBytesMax: config.segmentBytesMax,
+    logger,
+    metrics,
+    now,
+  });
+  const ingest = new Ingest(store, {
+    clockSkewMs: config.clockSkewMs,
+    queueRecordsMax: config.queueRecordsMax,
+    now,
+    logger,
+    metrics,
+  });
   let stopping = false;
   const requestIds = new WeakMap<Request, string>();
   const app = createApp({
@@ -45,8 +58,17 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     version,
     startedAtMs: now(),
-    limits: { writeBodyBytesMax: config.writeBodyBytesMax, batchBodyBytesMax: config.batchBodyBytesMax, batchRecordsMax: config.batchRecordsMax },
-    isReady: () => (stopping ? { ready: false, reason: "shutting down" } : store.log.failed ? { ready: false, reason: "log write failed" } : { ready: true }),
+    limits: {
+      writeBodyBytesMax: config.writeBodyBytesMax,
+      batchBodyBytesMax: config.batchBodyBytesMax,
+      batchRecordsMax: config.batchRecordsMax,
+    },
+    isReady: () =>
+      stopping
+        ? { ready: false, reason: "shutting down" }
+        : store.log.failed
+          ? { ready: false, reason: "log write failed" }
+          : { ready: true },
     requestIdOf: (r) => requestIds.get(r),
   });
 
@@ -60,8 +82,17 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     try {
       response = await app.handle(request);
     } catch (err) {
-      const e = err instanceof StemeError ? err : new StemeError("internal", 500, "internal error; see the server log for this request id");
-      if (!(err instanceof StemeError)) logger.error("request failed", { request_id: requestId, path: pathname, err: err as Error, stack: (err as Error)?.stack });
+      const e =
+        err instanceof StemeError
+          ? err
+          : new StemeError("internal", 500, "internal error; see the server log for this request id");
+      if (!(err instanceof StemeError))
+        logger.error("request failed", {
+          request_id: requestId,
+          path: pathname,
+          err: err as Error,
+          stack: (err as Error)?.stack,
+        });
       response = problemResponse(e, requestId);
     }
     response.headers.set("x-request-id", requestId);
@@ -69,7 +100,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics.httpRequestsTotal.inc({ route, method: request.method, status: String(response.status) });
     metrics.httpRequestSeconds.observe({ route, method: request.method }, (performance.now() - started) / 1000);
     if (response.status >= 400) metrics.errorsTotal.inc({ code: String(response.status), layer: "http" });
-    if (response.status >= 500) logger.warn("request answered with a server error", { request_id: requestId, path: pathname, status: response.status });
+    if (response.status >= 500)
+      logger.warn("request answered with a server error", { request_id: requestId, path: pathname, status: response.status });
     return response;
   };
 
@@ -88,9 +120,14 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     });
   } catch (err) {
     await store.close();
-    throw new StemeError("bind_failed", 500, `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`, {
-      hint: "is another server on that port? pick another with --bind HOST:PORT",
-    });
+    throw new StemeError(
+      "bind_failed",
+      500,
+      `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`,
+      {
+        hint: "is another server on that port? pick another with --bind HOST:PORT",
+      },
+    );
   }
   const url = `http://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });

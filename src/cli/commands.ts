@@ -72,7 +72,8 @@ export const commands: Record<string, Command> = {
 
   keygen: {
     summary: "generate an agent key pair",
-    usage: "stemedb keygen [--out FILE]\n\nWrites {public_key, secret_key} (hex) to FILE with mode 0600, or prints it when no FILE is given.",
+    usage:
+      "stemedb keygen [--out FILE]\n\nWrites {public_key, secret_key} (hex) to FILE with mode 0600, or prints it when no FILE is given.",
     async run(argv) {
       const { values } = parseArgs({ args: argv, options: { out: { type: "string" }, ...helpFlag } });
       const key = generateKeyPair();
@@ -117,7 +118,8 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
         fields = { kind: "assertion", ...(JSON.parse(text) as Record<string, unknown>) };
       } else {
         const [subject, predicate, object] = positionals;
-        if (subject === undefined || predicate === undefined || object === undefined) throw usage("assert: give SUBJECT PREDICATE OBJECT, or --record FILE");
+        if (subject === undefined || predicate === undefined || object === undefined)
+          throw usage("assert: give SUBJECT PREDICATE OBJECT, or --record FILE");
         fields = { kind: "assertion", subject, predicate, object: parseObject(object), confidence: Number(values.confidence) };
         for (const k of ["source", "unit", "note"] as const) if (values[k] !== undefined) fields[k] = values[k];
       }
@@ -142,7 +144,8 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
 
   reindex: {
     summary: "rebuild the index from the log",
-    usage: "stemedb reindex [--data-dir DIR]\n\nThe server must be stopped. The old index is moved aside and removed once the new one is complete.",
+    usage:
+      "stemedb reindex [--data-dir DIR]\n\nThe server must be stopped. The old index is moved aside and removed once the new one is complete.",
     async run(argv) {
       const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, ...helpFlag } });
       const dir = values["data-dir"];
@@ -168,15 +171,23 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
     summary: "check the log: magic, framing, checksums (--deep: ids and signatures too)",
     usage: "stemedb verify [--data-dir DIR] [--deep] [--json]\n\nRead-only. Exit 0 when clean, 1 when a problem was found.",
     async run(argv) {
-      const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, deep: { type: "boolean" }, json: { type: "boolean" }, ...helpFlag } });
+      const { values } = parseArgs({
+        args: argv,
+        options: { ...dataDirFlag, deep: { type: "boolean" }, json: { type: "boolean" }, ...helpFlag },
+      });
       const dir = values["data-dir"];
       if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
       const logDir = path.join(dir, "log");
       const report = verifyLog(logDir, values.deep ? { deep: deepCheck } : {});
       if (values.json) out(JSON.stringify(report, null, 2));
       else {
-        out(`${report.ok ? "ok" : "DAMAGED"}: ${report.segments} segments, ${report.records} records, last LSN ${report.lastLsn}, ${report.bytes} bytes${values.deep ? ", ids and signatures checked" : ""}`);
-        if (report.tornTail) out(`torn tail: ${report.tornTail.file} at offset ${report.tornTail.offset}, ${report.tornTail.bytes} bytes (the server cuts it at start)`);
+        out(
+          `${report.ok ? "ok" : "DAMAGED"}: ${report.segments} segments, ${report.records} records, last LSN ${report.lastLsn}, ${report.bytes} bytes${values.deep ? ", ids and signatures checked" : ""}`,
+        );
+        if (report.tornTail)
+          out(
+            `torn tail: ${report.tornTail.file} at offset ${report.tornTail.offset}, ${report.tornTail.bytes} bytes (the server cuts it at start)`,
+          );
         for (const p of report.problems) out(`problem: ${p.file} offset ${p.offset}: ${p.message}`);
       }
       return report.ok ? 0 : 1;
@@ -209,7 +220,9 @@ function progressBar(label: string): (done: number, total: number) => void {
   return (done, total) => {
     const share = total === 0 ? 1 : done / total;
     const filled = Math.round(share * width);
-    process.stderr.write(`\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`);
+    process.stderr.write(
+      `\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} (${Math.round(share * 100)}%)`,
+    );
   };
 }
 
@@ -255,7 +268,11 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
+      (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE"
+    ) {
       process.stderr.write(`stemedb ${name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
       return 2;
     }
@@ -268,10 +285,11 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     if ((err as { code?: string }).code === "ConnectionRefused" || (err as Error).message?.includes("Unable to connect")) {
-      process.stderr.write(`stemedb ${name}: cannot reach the server (${(err as Error).message}); is it running? (--server URL)\n`);
+      process.stderr.write(
+        `stemedb ${name}: cannot reach the server (${(err as Error).message}); is it running? (--server URL)\n`,
+      );
       return 2;
     }
     throw err;
   }
 }
-

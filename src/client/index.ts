@@ -132,12 +132,20 @@ export class StemeClient {
   }
 
   /** Submit up to 10,000 records; `format: "cbor"` sends the exact signed bytes. */
-  submitBatch(records: SignedRecord[], options: { format?: "json" | "cbor" } = {}): Promise<{ results: Array<WriteResult | { error: Problem }>; accepted: number; rejected: number }> {
+  submitBatch(
+    records: SignedRecord[],
+    options: { format?: "json" | "cbor" } = {},
+  ): Promise<{ results: Array<WriteResult | { error: Problem }>; accepted: number; rejected: number }> {
     if (options.format === "cbor") {
       const payload = encodeCbor({ records: records.map((r) => ({ body: r.body, sig: r.sig })) });
       return this.request("POST", "/v1/assert/batch", payload, "application/cbor");
     }
-    return this.request("POST", "/v1/assert/batch", JSON.stringify({ records: records.map(toJsonSubmission) }), "application/json");
+    return this.request(
+      "POST",
+      "/v1/assert/batch",
+      JSON.stringify({ records: records.map(toJsonSubmission) }),
+      "application/json",
+    );
   }
 
   get(id: string): Promise<Record<string, unknown> & { id: string; lsn: number; body: string; sig: string }> {
@@ -150,7 +158,9 @@ export class StemeClient {
     return this.request("GET", `/v1/assertions${q.size ? `?${q}` : ""}`);
   }
 
-  concepts(prefix = ""): Promise<{ prefix: string; concepts: Array<{ path: string; segment: string; is_subject: boolean; subjects: number }> }> {
+  concepts(
+    prefix = "",
+  ): Promise<{ prefix: string; concepts: Array<{ path: string; segment: string; is_subject: boolean; subjects: number }> }> {
     return this.request("GET", `/v1/concepts?prefix=${encodeURIComponent(prefix)}`);
   }
 
@@ -162,4 +172,3 @@ export class StemeClient {
 export function keyPairFromSecret(secretKey: Uint8Array): KeyPair {
   return { secretKey, publicKey: publicKeyOf(secretKey) };
 }
-

@@ -32,21 +32,80 @@ interface Setting {
 export const settings: Setting[] = [
   { key: "dataDir", flag: "data-dir", env: "STEMEDB_DATA_DIR", default: "./data", help: "data directory (log, index, node key)" },
   { key: "bindHost", flag: "bind", env: "STEMEDB_BIND_ADDR", default: "127.0.0.1:18180", help: "HOST:PORT to listen on" },
-  { key: "sync", flag: "sync", env: "STEMEDB_SYNC", default: "batch", help: '"batch": ack after fdatasync (group commit); "none": never sync (benchmarks only)' },
-  { key: "segmentBytesMax", flag: "segment-bytes", env: "STEMEDB_SEGMENT_BYTES", default: String(64 * 1024 * 1024), help: "log segment size before rotation, bytes" },
-  { key: "clockSkewMs", flag: "max-clock-skew-ms", env: "STEMEDB_MAX_CLOCK_SKEW_MS", default: String(clockSkewMsDefault), help: "how far in the future a record's ts may be, ms" },
-  { key: "queueRecordsMax", flag: "queue-records", env: "STEMEDB_QUEUE_RECORDS_MAX", default: "50000", help: "records in the ingest pipeline before 503 + Retry-After" },
-  { key: "writeBodyBytesMax", flag: "write-body-limit", env: "STEMEDB_WRITE_BODY_LIMIT", default: String(writeBodyBytesMax), help: "largest single-record request body, bytes" },
-  { key: "batchBodyBytesMax", flag: "batch-body-limit", env: "STEMEDB_BATCH_BODY_LIMIT", default: String(batchBodyBytesMax), help: "largest batch request body, bytes" },
-  { key: "batchRecordsMax", flag: "batch-records", env: "STEMEDB_BATCH_RECORDS_MAX", default: String(batchRecordsMax), help: "most records in one batch" },
-  { key: "httpTimeoutSecs", flag: "http-timeout-secs", env: "STEMEDB_HTTP_TIMEOUT_SECS", default: "30", help: "idle connection timeout, seconds" },
+  {
+    key: "sync",
+    flag: "sync",
+    env: "STEMEDB_SYNC",
+    default: "batch",
+    help: '"batch": ack after fdatasync (group commit); "none": never sync (benchmarks only)',
+  },
+  {
+    key: "segmentBytesMax",
+    flag: "segment-bytes",
+    env: "STEMEDB_SEGMENT_BYTES",
+    default: String(64 * 1024 * 1024),
+    help: "log segment size before rotation, bytes",
+  },
+  {
+    key: "clockSkewMs",
+    flag: "max-clock-skew-ms",
+    env: "STEMEDB_MAX_CLOCK_SKEW_MS",
+    default: String(clockSkewMsDefault),
+    help: "how far in the future a record's ts may be, ms",
+  },
+  {
+    key: "queueRecordsMax",
+    flag: "queue-records",
+    env: "STEMEDB_QUEUE_RECORDS_MAX",
+    default: "50000",
+    help: "records in the ingest pipeline before 503 + Retry-After",
+  },
+  {
+    key: "writeBodyBytesMax",
+    flag: "write-body-limit",
+    env: "STEMEDB_WRITE_BODY_LIMIT",
+    default: String(writeBodyBytesMax),
+    help: "largest single-record request body, bytes",
+  },
+  {
+    key: "batchBodyBytesMax",
+    flag: "batch-body-limit",
+    env: "STEMEDB_BATCH_BODY_LIMIT",
+    default: String(batchBodyBytesMax),
+    help: "largest batch request body, bytes",
+  },
+  {
+    key: "batchRecordsMax",
+    flag: "batch-records",
+    env: "STEMEDB_BATCH_RECORDS_MAX",
+    default: String(batchRecordsMax),
+    help: "most records in one batch",
+  },
+  {
+    key: "httpTimeoutSecs",
+    flag: "http-timeout-secs",
+    env: "STEMEDB_HTTP_TIMEOUT_SECS",
+    default: "30",
+    help: "idle connection timeout, seconds",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
-const numeric = new Set<keyof Config>(["segmentBytesMax", "clockSkewMs", "queueRecordsMax", "writeBodyBytesMax", "batchBodyBytesMax", "batchRecordsMax", "httpTimeoutSecs"]);
+const numeric = new Set<keyof Config>([
+  "segmentBytesMax",
+  "clockSkewMs",
+  "queueRecordsMax",
+  "writeBodyBytesMax",
+  "batchBodyBytesMax",
+  "batchRecordsMax",
+  "httpTimeoutSecs",
+]);
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
-export function loadConfig(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined> = process.env,
+): Config {
   const raw: Record<string, string> = {};
   for (const s of settings) {
     const fromFlag = flags[s.flag];
@@ -63,14 +122,16 @@ export function loadConfig(flags: Record<string, string | boolean | undefined>, 
   out.bindHost = bind.host;
   out.bindPort = bind.port;
   if (raw.sync !== "batch" && raw.sync !== "none") throw configError(settings[2] as Setting, raw.sync ?? "", '"batch" or "none"');
-  if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? "")) throw configError(settings[10] as Setting, raw.logLevel ?? "", "debug, info, warn or error");
+  if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
+    throw configError(settings[10] as Setting, raw.logLevel ?? "", "debug, info, warn or error");
   return out as unknown as Config;
 }
 
 export function parseBind(value: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port > 65535) throw new StemeError("bad_config", 400, `bind: expected HOST:PORT (e.g. 127.0.0.1:18180), got "${value}"`);
+  if (!m || port > 65535)
+    throw new StemeError("bad_config", 400, `bind: expected HOST:PORT (e.g. 127.0.0.1:18180), got "${value}"`);
   return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
 }
 

@@ -18,7 +18,7 @@
  * the encoder would produce, so "decode then re-encode" is the identity on accepted input.
  * Test vectors in test/fixtures/vectors/ pin the bytes against independent encoders.
  */
-import { invalid, StemeError } from "./errors.ts";
+import { invalid, type StemeError } from "./errors.ts";
 
 /** The data model of a body: JSON's, plus byte strings (ids, keys). */
 export type Value = null | boolean | number | string | Uint8Array | Value[] | { [key: string]: Value };
@@ -300,7 +300,10 @@ class Reader {
       const key = this.value(depth + 1) as string;
       const keyBytes = this.buf.subarray(keyStart, this.pos);
       if (prevKey !== null && compareBytes(prevKey, keyBytes) >= 0) {
-        throw nonCanonical(compareBytes(prevKey, keyBytes) === 0 ? `duplicate map key "${key}"` : "map keys not in canonical order", keyStart);
+        throw nonCanonical(
+          compareBytes(prevKey, keyBytes) === 0 ? `duplicate map key "${key}"` : "map keys not in canonical order",
+          keyStart,
+        );
       }
       prevKey = keyBytes;
       Object.defineProperty(out, key, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });

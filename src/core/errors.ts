@@ -14,7 +14,12 @@ export class StemeError extends Error {
   /** Extra members for the problem document (e.g. `field`, `computed_id`). */
   readonly extra: Record<string, unknown>;
 
-  constructor(code: string, status: number, message: string, options: { hint?: string; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options: { hint?: string; extra?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "StemeError";
     this.code = code;

@@ -12,10 +12,15 @@ const hexPattern = /^(?:[0-9a-fA-F]{2})*$/;
  * always lowercase. `field` names the field in the error.
  */
 export function fromHex(text: unknown, field: string, bytesExpected?: number): Uint8Array {
-  if (typeof text !== "string") throw invalid("invalid_type", `${field}: expected a hex string, got ${describe(text)}`, { field });
+  if (typeof text !== "string")
+    throw invalid("invalid_type", `${field}: expected a hex string, got ${describe(text)}`, { field });
   if (!hexPattern.test(text)) throw invalid("bad_hex", `${field}: not an even-length hex string`, { field });
   if (bytesExpected !== undefined && text.length !== bytesExpected * 2) {
-    throw invalid("bad_hex", `${field}: expected ${bytesExpected} bytes (${bytesExpected * 2} hex digits), got ${text.length / 2}`, { field });
+    throw invalid(
+      "bad_hex",
+      `${field}: expected ${bytesExpected} bytes (${bytesExpected * 2} hex digits), got ${text.length / 2}`,
+      { field },
+    );
   }
   return new Uint8Array(Buffer.from(text, "hex"));
 }

@@ -131,7 +131,14 @@ export const fieldSpecs: Record<Kind, Record<string, FieldSpec>> = {
   },
   vote: { ...common, target: req("id"), value: req("vote_value"), reason: opt("text") },
   retraction: { ...common, target: req("id"), reason: opt("text") },
-  source: { ...common, source_id: req("label"), title: req("text"), tier: req("tier"), url: opt("text"), published_at: opt("time") },
+  source: {
+    ...common,
+    source_id: req("label"),
+    title: req("text"),
+    tier: req("tier"),
+    url: opt("text"),
+    published_at: opt("time"),
+  },
   source_retraction: { ...common, source_id: req("label"), reason: opt("text") },
   epoch: { ...common, name: req("label"), starts_at: req("time"), supersedes: opt("label") },
   review: { ...common, action: req("action"), target: req("key"), note: opt("text") },
@@ -162,26 +169,30 @@ function checkText(field: string, v: unknown, bytesMax: number): string {
   if (controlPattern.test(v)) throw invalid("invalid_text", `${field}: control characters are not allowed`, { field });
   const n = utf8Length(v);
   if (n === 0) throw invalid("invalid_text", `${field}: must not be empty`, { field });
-  if (n > bytesMax) throw invalid("too_long", `${field}: ${n} bytes, at most ${bytesMax} allowed`, { field, bytes_max: bytesMax });
+  if (n > bytesMax)
+    throw invalid("too_long", `${field}: ${n} bytes, at most ${bytesMax} allowed`, { field, bytes_max: bytesMax });
   return v;
 }
 
 function checkInteger(field: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v)) throw invalid("invalid_type", `${field}: expected an integer, got ${describe(v)}`, { field });
+  if (typeof v !== "number" || !Number.isInteger(v))
+    throw invalid("invalid_type", `${field}: expected an integer, got ${describe(v)}`, { field });
   if (Math.abs(v) > Number.MAX_SAFE_INTEGER) throw invalid("out_of_range", `${field}: beyond ±(2^53−1)`, { field });
   return v;
 }
 
 function checkBytes(field: string, v: unknown, shape: Shape, n: number): Uint8Array {
   if (shape === "json") return fromHex(v, field, n);
-  if (!(v instanceof Uint8Array)) throw invalid("invalid_type", `${field}: expected a byte string, got ${describe(v)}`, { field });
+  if (!(v instanceof Uint8Array))
+    throw invalid("invalid_type", `${field}: expected a byte string, got ${describe(v)}`, { field });
   if (v.length !== n) throw invalid("invalid_type", `${field}: expected ${n} bytes, got ${v.length}`, { field });
   return v;
 }
 
 function checkList(field: string, v: unknown, itemsMax: number): unknown[] {
   if (!Array.isArray(v)) throw invalid("invalid_type", `${field}: expected an array, got ${describe(v)}`, { field });
-  if (v.length > itemsMax) throw invalid("too_long", `${field}: ${v.length} items, at most ${itemsMax} allowed`, { field, items_max: itemsMax });
+  if (v.length > itemsMax)
+    throw invalid("too_long", `${field}: ${v.length} items, at most ${itemsMax} allowed`, { field, items_max: itemsMax });
   return v;
 }
 
@@ -189,7 +200,8 @@ function checkList(field: string, v: unknown, itemsMax: number): unknown[] {
 function checkValue(field: string, v: unknown): Value {
   assertJsonModel(field, v, 1); // `object` sits one level inside the body
   const n = encodeCanonical(v as Value).length;
-  if (n > limits.objectBytesMax) throw invalid("too_long", `${field}: ${n} bytes encoded, at most ${limits.objectBytesMax} allowed`, { field });
+  if (n > limits.objectBytesMax)
+    throw invalid("too_long", `${field}: ${n} bytes encoded, at most ${limits.objectBytesMax} allowed`, { field });
   return v as Value;
 }
 
@@ -204,7 +216,8 @@ function assertJsonModel(field: string, v: unknown, depth: number): void {
     for (const item of v) assertJsonModel(field, item, depth + 1);
     return;
   }
-  if (v instanceof Uint8Array) throw invalid("invalid_type", `${field}: byte strings are not part of the JSON data model`, { field });
+  if (v instanceof Uint8Array)
+    throw invalid("invalid_type", `${field}: byte strings are not part of the JSON data model`, { field });
   if (typeof v === "object") {
     for (const item of Object.values(v as object)) assertJsonModel(field, item, depth + 1);
     return;
@@ -215,7 +228,9 @@ function assertJsonModel(field: string, v: unknown, depth: number): void {
 function checkPath(field: string, v: unknown): string {
   const s = checkText(field, v, limits.subjectBytesMax);
   if (s.split("/").some((segment) => segment.length === 0)) {
-    throw invalid("invalid_path", `${field}: a concept path is segments separated by "/", none empty (got "${s.slice(0, 80)}")`, { field });
+    throw invalid("invalid_path", `${field}: a concept path is segments separated by "/", none empty (got "${s.slice(0, 80)}")`, {
+      field,
+    });
   }
   if (s.includes("*")) throw invalid("invalid_path", `${field}: "*" is reserved for queries`, { field });
   return s;
@@ -224,7 +239,8 @@ function checkPath(field: string, v: unknown): string {
 function checkField(field: string, spec: FieldSpec, v: unknown, shape: Shape): unknown {
   switch (spec.type) {
     case "version":
-      if (v !== limits.formatVersion) throw invalid("out_of_range", `v: expected ${limits.formatVersion}, got ${describe(v)}`, { field });
+      if (v !== limits.formatVersion)
+        throw invalid("out_of_range", `v: expected ${limits.formatVersion}, got ${describe(v)}`, { field });
       return v;
     case "kind":
       return v;
@@ -257,7 +273,8 @@ function checkField(field: string, spec: FieldSpec, v: unknown, shape: Shape): u
     case "value":
       return checkValue(field, v);
     case "unit_interval":
-      if (typeof v !== "number" || !Number.isFinite(v)) throw invalid("invalid_type", `${field}: expected a number, got ${describe(v)}`, { field });
+      if (typeof v !== "number" || !Number.isFinite(v))
+        throw invalid("invalid_type", `${field}: expected a number, got ${describe(v)}`, { field });
       if (v < 0 || v > 1) throw invalid("out_of_range", `${field}: must be within [0, 1], got ${v}`, { field });
       return v;
     case "vote_value":
@@ -287,7 +304,8 @@ export function validateRecord(input: unknown, shape: Shape): StemeRecord {
   const fields = input as Record<string, unknown>;
   const kind = fields.kind;
   if (kind === undefined) throw invalid("missing_field", "kind: required", { field: "kind" });
-  if (!kinds.includes(kind as Kind)) throw invalid("out_of_range", `kind: must be one of ${kinds.join(", ")}, got ${describe(kind)}`, { field: "kind" });
+  if (!kinds.includes(kind as Kind))
+    throw invalid("out_of_range", `kind: must be one of ${kinds.join(", ")}, got ${describe(kind)}`, { field: "kind" });
   const specs = fieldSpecs[kind as Kind];
   for (const name of Object.keys(fields)) {
     if (!(name in specs) || !Object.hasOwn(specs, name)) {
@@ -301,11 +319,17 @@ export function validateRecord(input: unknown, shape: Shape): StemeRecord {
       if (spec.required) throw invalid("missing_field", `${name}: required for a ${kind} record`, { field: name });
       continue;
     }
-    if (v === null && !spec.required) throw invalid("invalid_type", `${name}: leave an optional field out instead of null`, { field: name });
+    if (v === null && !spec.required)
+      throw invalid("invalid_type", `${name}: leave an optional field out instead of null`, { field: name });
     out[name] = checkField(name, spec, v, shape);
   }
   const record = out as unknown as StemeRecord;
-  if (record.kind === "assertion" && record.valid_from !== undefined && record.valid_to !== undefined && record.valid_from >= record.valid_to) {
+  if (
+    record.kind === "assertion" &&
+    record.valid_from !== undefined &&
+    record.valid_to !== undefined &&
+    record.valid_from >= record.valid_to
+  ) {
     throw invalid("out_of_range", "valid_to: must be after valid_from", { field: "valid_to" });
   }
   return record;
@@ -321,7 +345,8 @@ export function recordToJson(record: StemeRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(record)) {
     if (v instanceof Uint8Array) out[name] = Buffer.from(v).toString("hex");
-    else if (Array.isArray(v) && v.length > 0 && v[0] instanceof Uint8Array) out[name] = v.map((b: Uint8Array) => Buffer.from(b).toString("hex"));
+    else if (Array.isArray(v) && v.length > 0 && v[0] instanceof Uint8Array)
+      out[name] = v.map((b: Uint8Array) => Buffer.from(b).toString("hex"));
     else out[name] = v;
   }
   return out;

@@ -49,9 +49,12 @@ export function fromJsonSubmission(input: unknown): SignedRecord {
 
 /** A CBOR submission `{body: bstr, sig: bstr}`: the body must already be canonical. */
 export function fromCborSubmission(body: unknown, sig: unknown): SignedRecord {
-  if (!(body instanceof Uint8Array)) throw invalid("invalid_type", `body: expected a byte string, got ${describe(body)}`, { field: "body" });
-  if (!(sig instanceof Uint8Array)) throw invalid("invalid_type", `sig: expected a byte string, got ${describe(sig)}`, { field: "sig" });
-  if (sig.length !== sigBytes) throw invalid("invalid_type", `sig: expected ${sigBytes} bytes, got ${sig.length}`, { field: "sig" });
+  if (!(body instanceof Uint8Array))
+    throw invalid("invalid_type", `body: expected a byte string, got ${describe(body)}`, { field: "body" });
+  if (!(sig instanceof Uint8Array))
+    throw invalid("invalid_type", `sig: expected a byte string, got ${describe(sig)}`, { field: "sig" });
+  if (sig.length !== sigBytes)
+    throw invalid("invalid_type", `sig: expected ${sigBytes} bytes, got ${sig.length}`, { field: "sig" });
   if (body.length > bodyBytesMax) throw invalid("too_long", `record body is ${body.length} bytes, at most ${bodyBytesMax}`);
   const record = validateRecord(decodeCanonical(body), "cbor");
   const bodyCopy = new Uint8Array(body);

@@ -23,7 +23,9 @@ function keyObject(publicKey: Uint8Array): KeyObject | null {
   if (key !== undefined) return key;
   try {
     const point = ed.Point.fromBytes(publicKey, false);
-    key = point.isSmallOrder() ? null : crypto.createPublicKey({ key: Buffer.concat([spkiPrefix, publicKey]), format: "der", type: "spki" });
+    key = point.isSmallOrder()
+      ? null
+      : crypto.createPublicKey({ key: Buffer.concat([spkiPrefix, publicKey]), format: "der", type: "spki" });
   } catch {
     key = null; // not a canonical point encoding: no signature by it verifies
   }

@@ -31,7 +31,8 @@ export interface ListPage {
 export type SubjectMatch = { kind: "exact"; path: string } | { kind: "prefix"; path: string } | { kind: "tail"; path: string };
 
 export function parseSubjectMatch(pattern: string): SubjectMatch {
-  if (pattern.endsWith("/*") && !pattern.startsWith("*/")) return { kind: "prefix", path: checkPattern(pattern.slice(0, -2), pattern) };
+  if (pattern.endsWith("/*") && !pattern.startsWith("*/"))
+    return { kind: "prefix", path: checkPattern(pattern.slice(0, -2), pattern) };
   if (pattern.startsWith("*/") && !pattern.endsWith("/*")) return { kind: "tail", path: checkPattern(pattern.slice(2), pattern) };
   return { kind: "exact", path: checkPattern(pattern, pattern) };
 }
@@ -46,7 +47,11 @@ function checkPattern(path: string, pattern: string): string {
 /** SQL for the subject ids a match selects. `/` is 0x2F, so `0` (0x30) bounds a prefix range. */
 function subjectClause(match: SubjectMatch): { sql: string; params: string[] } {
   if (match.kind === "exact") return { sql: "r.subject = (SELECT id FROM subjects WHERE path = ?)", params: [match.path] };
-  if (match.kind === "prefix") return { sql: "r.subject IN (SELECT id FROM subjects WHERE path >= ? AND path < ?)", params: [`${match.path}/`, `${match.path}0`] };
+  if (match.kind === "prefix")
+    return {
+      sql: "r.subject IN (SELECT id FROM subjects WHERE path >= ? AND path < ?)",
+      params: [`${match.path}/`, `${match.path}0`],
+    };
   const rtail = match.path.split("/").reverse().join("/");
   return { sql: "r.subject IN (SELECT id FROM subjects WHERE rpath >= ? AND rpath < ?)", params: [`${rtail}/`, `${rtail}0`] };
 }
@@ -88,11 +93,25 @@ export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
     params.push(filter.afterLsn);
   }
   const sql = `SELECT r.lsn, r.id, r.kind, r.segment, r.offset, r.recorded_at FROM records r${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY r.lsn ${desc ? "DESC" : "ASC"} LIMIT ${filter.limit + 1}`;
-  const rows = store.db.query(sql).all(...params) as Array<{ lsn: number; id: Uint8Array; kind: number; segment: number; offset: number; recorded_at: number }>;
+  const rows = store.db.query(sql).all(...params) as Array<{
+    lsn: number;
+    id: Uint8Array;
+    kind: number;
+    segment: number;
+    offset: number;
+    recorded_at: number;
+  }>;
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;
   return {
-    items: page.map((r) => ({ lsn: r.lsn, id: r.id, kind: r.kind, segment: r.segment, offset: r.offset, recordedAt: r.recorded_at })),
+    items: page.map((r) => ({
+      lsn: r.lsn,
+      id: r.id,
+      kind: r.kind,
+      segment: r.segment,
+      offset: r.offset,
+      recordedAt: r.recorded_at,
+    })),
     next: more ? (page[page.length - 1]?.lsn ?? null) : null,
   };
 }
@@ -110,13 +129,20 @@ export interface ConceptNode {
 export const conceptScanRowsMax = 200_000;
 
 /** The children of a concept path (the roots when `prefix` is empty). */
-export function browseConcepts(store: IndexStore, prefix: string, limit: number): { prefix: string; concepts: ConceptNode[]; truncated: boolean } {
+export function browseConcepts(
+  store: IndexStore,
+  prefix: string,
+  limit: number,
+): { prefix: string; concepts: ConceptNode[]; truncated: boolean } {
   const clean = prefix.replace(/\/+$/, "");
-  if (clean !== "" && clean.split("/").some((s) => s.length === 0)) throw invalid("invalid_query", `prefix: "${prefix}" is not a concept path`, { field: "prefix" });
+  if (clean !== "" && clean.split("/").some((s) => s.length === 0))
+    throw invalid("invalid_query", `prefix: "${prefix}" is not a concept path`, { field: "prefix" });
   const rows = (
     clean === ""
       ? store.db.query(`SELECT path FROM subjects ORDER BY path LIMIT ${conceptScanRowsMax + 1}`).all()
-      : store.db.query(`SELECT path FROM subjects WHERE path >= ? AND path < ? ORDER BY path LIMIT ${conceptScanRowsMax + 1}`).all(`${clean}/`, `${clean}0`)
+      : store.db
+          .query(`SELECT path FROM subjects WHERE path >= ? AND path < ? ORDER BY path LIMIT ${conceptScanRowsMax + 1}`)
+          .all(`${clean}/`, `${clean}0`)
   ) as Array<{ path: string }>;
   const truncated = rows.length > conceptScanRowsMax;
   const children = new Map<string, ConceptNode>();

@@ -65,8 +65,12 @@ export class IndexStore {
       "INSERT INTO records (lsn, id, id8, kind, agent, ts, subject, predicate, source, segment, offset, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     );
     this.insertRef = db.prepare("INSERT OR IGNORE INTO refs (dst8, src, rel, dst) VALUES (?,?,?,?)");
-    this.findId = db.prepare("SELECT lsn, id, kind, segment, offset, recorded_at FROM records WHERE id8 = ? AND id = ? ORDER BY lsn LIMIT 1");
-    this.setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    this.findId = db.prepare(
+      "SELECT lsn, id, kind, segment, offset, recorded_at FROM records WHERE id8 = ? AND id = ? ORDER BY lsn LIMIT 1",
+    );
+    this.setMeta = db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
     this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
   }
 
@@ -88,9 +92,14 @@ export class IndexStore {
     if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     else if (version !== undefined && version !== indexFormatVersion) {
       db.close();
-      throw new StemeError("index_version", 500, `index ${path} has format ${version}, this build expects ${indexFormatVersion}`, {
-        hint: "run `stemedb reindex` to rebuild it from the log",
-      });
+      throw new StemeError(
+        "index_version",
+        500,
+        `index ${path} has format ${version}, this build expects ${indexFormatVersion}`,
+        {
+          hint: "run `stemedb reindex` to rebuild it from the log",
+        },
+      );
     }
     return store;
   }
@@ -120,16 +129,40 @@ export class IndexStore {
   }
 
   private agentId(key: Uint8Array): number {
-    return this.intern("agents", Buffer.from(key).toString("latin1"), "INSERT OR IGNORE INTO agents (key) VALUES (?)", "SELECT id FROM agents WHERE key = ?", key);
+    return this.intern(
+      "agents",
+      Buffer.from(key).toString("latin1"),
+      "INSERT OR IGNORE INTO agents (key) VALUES (?)",
+      "SELECT id FROM agents WHERE key = ?",
+      key,
+    );
   }
   private subjectId(path: string): number {
-    return this.intern("subjects", path, "INSERT OR IGNORE INTO subjects (path, rpath) VALUES (?, ?)", "SELECT id FROM subjects WHERE path = ?", path);
+    return this.intern(
+      "subjects",
+      path,
+      "INSERT OR IGNORE INTO subjects (path, rpath) VALUES (?, ?)",
+      "SELECT id FROM subjects WHERE path = ?",
+      path,
+    );
   }
   private predicateId(name: string): number {
-    return this.intern("predicates", name, "INSERT OR IGNORE INTO predicates (name) VALUES (?)", "SELECT id FROM predicates WHERE name = ?", name);
+    return this.intern(
+      "predicates",
+      name,
+      "INSERT OR IGNORE INTO predicates (name) VALUES (?)",
+      "SELECT id FROM predicates WHERE name = ?",
+      name,
+    );
   }
   private sourceId(name: string): number {
-    return this.intern("sources", name, "INSERT OR IGNORE INTO sources (name) VALUES (?)", "SELECT id FROM sources WHERE name = ?", name);
+    return this.intern(
+      "sources",
+      name,
+      "INSERT OR IGNORE INTO sources (name) VALUES (?)",
+      "SELECT id FROM sources WHERE name = ?",
+      name,
+    );
   }
 
   /**
@@ -140,7 +173,10 @@ export class IndexStore {
     if (entries.length === 0) return;
     const started = performance.now();
     for (let i = 0; i < entries.length; i++) {
-      invariant((entries[i] as IndexEntry).lsn === this.checkpoint + 1 + i, `index batch must continue at LSN ${this.checkpoint + 1 + i}`);
+      invariant(
+        (entries[i] as IndexEntry).lsn === this.checkpoint + 1 + i,
+        `index batch must continue at LSN ${this.checkpoint + 1 + i}`,
+      );
     }
     const last = (entries[entries.length - 1] as IndexEntry).lsn;
     // Inserting in id8 order keeps the random id index's page touches local within a batch.
@@ -167,7 +203,20 @@ export class IndexStore {
     } else if (r.kind === "source" || r.kind === "source_retraction") {
       source = this.sourceId(r.source_id);
     }
-    this.insertRecord.run(e.lsn, e.id, key, kindCodes[r.kind], this.agentId(r.agent), r.ts, subject, predicate, source, e.segment, e.offset, e.recordedAtMs);
+    this.insertRecord.run(
+      e.lsn,
+      e.id,
+      key,
+      kindCodes[r.kind],
+      this.agentId(r.agent),
+      r.ts,
+      subject,
+      predicate,
+      source,
+      e.segment,
+      e.offset,
+      e.recordedAtMs,
+    );
     if (r.kind === "assertion") {
       for (const dep of r.depends_on ?? []) this.insertRef.run(id8(dep), e.lsn, relCodes.depends_on, dep);
       if (r.supersedes) this.insertRef.run(id8(r.supersedes), e.lsn, relCodes.supersedes, r.supersedes);
@@ -193,14 +242,23 @@ export class IndexStore {
   }
 
   lookupId(id: Uint8Array): RecordLocation | null {
-    const row = this.findId.get(id8(id), id) as { lsn: number; id: Uint8Array; kind: number; segment: number; offset: number; recorded_at: number } | null;
+    const row = this.findId.get(id8(id), id) as {
+      lsn: number;
+      id: Uint8Array;
+      kind: number;
+      segment: number;
+      offset: number;
+      recorded_at: number;
+    } | null;
     if (!row) return null;
     return { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at };
   }
 
   /** Ids of records that reference `target` (votes, retractions, reviews, dependants). */
   referrers(target: Uint8Array, rel?: number): Array<{ lsn: number; rel: number }> {
-    const rows = this.db.query("SELECT src, rel FROM refs WHERE dst8 = ? AND dst = ? ORDER BY src").all(id8(target), target) as Array<{ src: number; rel: number }>;
+    const rows = this.db
+      .query("SELECT src, rel FROM refs WHERE dst8 = ? AND dst = ? ORDER BY src")
+      .all(id8(target), target) as Array<{ src: number; rel: number }>;
     return rows.filter((r) => rel === undefined || r.rel === rel).map((r) => ({ lsn: r.src, rel: r.rel }));
   }
 
@@ -213,11 +271,16 @@ export class IndexStore {
       offset: number;
       recorded_at: number;
     } | null;
-    return row ? { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at } : null;
+    return row
+      ? { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at }
+      : null;
   }
 
   countsByKind(): Record<string, number> {
-    const rows = this.db.query("SELECT kind, count(*) AS n FROM records GROUP BY kind").all() as Array<{ kind: number; n: number }>;
+    const rows = this.db.query("SELECT kind, count(*) AS n FROM records GROUP BY kind").all() as Array<{
+      kind: number;
+      n: number;
+    }>;
     const out: Record<string, number> = {};
     for (const [name, code] of Object.entries(kindCodes)) out[name] = rows.find((r) => r.kind === code)?.n ?? 0;
     return out;

@@ -80,10 +80,15 @@ export class Ingest {
   async submit(items: readonly Submission[]): Promise<ItemResult[]> {
     if (this.depth + items.length > this.options.queueRecordsMax) {
       this.options.metrics?.ingestRejectedOverloadTotal.inc();
-      throw new StemeError("overloaded", 503, `ingest queue is full (${this.depth} records waiting, limit ${this.options.queueRecordsMax})`, {
-        hint: "retry after the Retry-After interval",
-        extra: { retry_after_s: 1 },
-      });
+      throw new StemeError(
+        "overloaded",
+        503,
+        `ingest queue is full (${this.depth} records waiting, limit ${this.options.queueRecordsMax})`,
+        {
+          hint: "retry after the Retry-After interval",
+          extra: { retry_after_s: 1 },
+        },
+      );
     }
     this.depth += items.length;
     this.options.metrics?.ingestQueueDepth.set(this.depth);
@@ -140,7 +145,10 @@ export class Ingest {
       const written = this.appendAndIndex(fresh.map((f) => f.signed));
       fresh.forEach((f, i) => {
         const p: Promise<ItemResult> = written.then(
-          (positions) => ({ ok: true, result: { id: f.idHex, lsn: (positions[i] as LogPosition).lsn, status: "accepted", duplicate: false } }),
+          (positions) => ({
+            ok: true,
+            result: { id: f.idHex, lsn: (positions[i] as LogPosition).lsn, status: "accepted", duplicate: false },
+          }),
           (err) => ({ ok: false, error: asStemeError(err) }),
         );
         this.inflight.set(f.idHex, p);
@@ -150,7 +158,9 @@ export class Ingest {
     }
     // The same record twice in one submission: the later copies answer as duplicates.
     for (const { slot, of } of repeats) {
-      results[slot] = Promise.resolve(results[of] as ItemResult | Promise<ItemResult>).then((r) => (r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r));
+      results[slot] = Promise.resolve(results[of] as ItemResult | Promise<ItemResult>).then((r) =>
+        r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r,
+      );
     }
     return Promise.all(results);
   }
@@ -222,10 +232,15 @@ async function verify(signed: SignedRecord): Promise<SignedRecord | StemeError> 
 }
 
 function clockSkew(ts: number, now: number, skewMs: number): StemeError {
-  return new StemeError("clock_skew", 422, `ts ${ts} is ${ts - now} ms ahead of the server clock (at most ${skewMs} ms allowed)`, {
-    hint: "check the agent's clock (NTP); ts is milliseconds since the Unix epoch",
-    extra: { field: "ts", server_time: now },
-  });
+  return new StemeError(
+    "clock_skew",
+    422,
+    `ts ${ts} is ${ts - now} ms ahead of the server clock (at most ${skewMs} ms allowed)`,
+    {
+      hint: "check the agent's clock (NTP); ts is milliseconds since the Unix epoch",
+      extra: { field: "ts", server_time: now },
+    },
+  );
 }
 
 export function asStemeError(err: unknown): StemeError {

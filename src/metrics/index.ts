@@ -16,28 +16,90 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
   return {
     registry,
     // WAL (the record log)
-    walFsyncSeconds: new Histogram({ name: "stemedb_wal_fsync_seconds", help: "fdatasync latency of one group commit", buckets: latencyBuckets, registers: reg }),
-    walBatchRecords: new Histogram({ name: "stemedb_wal_batch_records", help: "records per group commit", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000], registers: reg }),
+    walFsyncSeconds: new Histogram({
+      name: "stemedb_wal_fsync_seconds",
+      help: "fdatasync latency of one group commit",
+      buckets: latencyBuckets,
+      registers: reg,
+    }),
+    walBatchRecords: new Histogram({
+      name: "stemedb_wal_batch_records",
+      help: "records per group commit",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000],
+      registers: reg,
+    }),
     walBytesTotal: new Counter({ name: "stemedb_wal_bytes_total", help: "bytes appended to the log", registers: reg }),
-    walWritesTotal: new Counter({ name: "stemedb_wal_writes_total", help: "group commits (write + sync) performed", registers: reg }),
+    walWritesTotal: new Counter({
+      name: "stemedb_wal_writes_total",
+      help: "group commits (write + sync) performed",
+      registers: reg,
+    }),
     walRecordsTotal: new Counter({ name: "stemedb_wal_records_total", help: "records appended to the log", registers: reg }),
     walSegments: new Gauge({ name: "stemedb_wal_segments", help: "segment files in the log", registers: reg }),
     walDiskBytes: new Gauge({ name: "stemedb_wal_disk_bytes", help: "bytes of all segment files", registers: reg }),
     walRotationsTotal: new Counter({ name: "stemedb_wal_rotations_total", help: "segment rotations", registers: reg }),
     walLastLsn: new Gauge({ name: "stemedb_wal_last_lsn", help: "log position of the last durable record", registers: reg }),
-    walRecoveryTruncatedBytesTotal: new Counter({ name: "stemedb_wal_recovery_truncated_bytes_total", help: "bytes cut from a torn tail at start-up", registers: reg }),
-    walRecoveriesTotal: new Counter({ name: "stemedb_wal_recoveries_total", help: "start-up recoveries, by outcome", labelNames: ["outcome"] as const, registers: reg }),
+    walRecoveryTruncatedBytesTotal: new Counter({
+      name: "stemedb_wal_recovery_truncated_bytes_total",
+      help: "bytes cut from a torn tail at start-up",
+      registers: reg,
+    }),
+    walRecoveriesTotal: new Counter({
+      name: "stemedb_wal_recoveries_total",
+      help: "start-up recoveries, by outcome",
+      labelNames: ["outcome"] as const,
+      registers: reg,
+    }),
     // Index and storage
-    indexOpSeconds: new Histogram({ name: "stemedb_index_op_seconds", help: "index operation latency", labelNames: ["op"] as const, buckets: latencyBuckets, registers: reg }),
+    indexOpSeconds: new Histogram({
+      name: "stemedb_index_op_seconds",
+      help: "index operation latency",
+      labelNames: ["op"] as const,
+      buckets: latencyBuckets,
+      registers: reg,
+    }),
     indexLsn: new Gauge({ name: "stemedb_index_lsn", help: "log position the index reflects", registers: reg }),
     // Ingest
-    ingestRecordsTotal: new Counter({ name: "stemedb_ingest_records_total", help: "records submitted, by kind and result", labelNames: ["kind", "result"] as const, registers: reg }),
-    assertionsIngestedTotal: new Counter({ name: "stemedb_assertions_ingested_total", help: "assertions newly stored", registers: reg }),
-    ingestQueueDepth: new Gauge({ name: "stemedb_ingest_queue_depth", help: "records waiting in the ingest pipeline", registers: reg }),
-    ingestRejectedOverloadTotal: new Counter({ name: "stemedb_ingest_overload_rejections_total", help: "submissions refused with 503 because the queue was full", registers: reg }),
+    ingestRecordsTotal: new Counter({
+      name: "stemedb_ingest_records_total",
+      help: "records submitted, by kind and result",
+      labelNames: ["kind", "result"] as const,
+      registers: reg,
+    }),
+    assertionsIngestedTotal: new Counter({
+      name: "stemedb_assertions_ingested_total",
+      help: "assertions newly stored",
+      registers: reg,
+    }),
+    ingestQueueDepth: new Gauge({
+      name: "stemedb_ingest_queue_depth",
+      help: "records waiting in the ingest pipeline",
+      registers: reg,
+    }),
+    ingestRejectedOverloadTotal: new Counter({
+      name: "stemedb_ingest_overload_rejections_total",
+      help: "submissions refused with 503 because the queue was full",
+      registers: reg,
+    }),
     // HTTP
-    httpRequestsTotal: new Counter({ name: "stemedb_http_requests_total", help: "HTTP requests by route, method and status", labelNames: ["route", "method", "status"] as const, registers: reg }),
-    httpRequestSeconds: new Histogram({ name: "stemedb_http_request_duration_seconds", help: "HTTP request latency by route", labelNames: ["route", "method"] as const, buckets: latencyBuckets, registers: reg }),
-    errorsTotal: new Counter({ name: "stemedb_errors_total", help: "errors by code and layer", labelNames: ["code", "layer"] as const, registers: reg }),
+    httpRequestsTotal: new Counter({
+      name: "stemedb_http_requests_total",
+      help: "HTTP requests by route, method and status",
+      labelNames: ["route", "method", "status"] as const,
+      registers: reg,
+    }),
+    httpRequestSeconds: new Histogram({
+      name: "stemedb_http_request_duration_seconds",
+      help: "HTTP request latency by route",
+      labelNames: ["route", "method"] as const,
+      buckets: latencyBuckets,
+      registers: reg,
+    }),
+    errorsTotal: new Counter({
+      name: "stemedb_errors_total",
+      help: "errors by code and layer",
+      labelNames: ["code", "layer"] as const,
+      registers: reg,
+    }),
   };
 }

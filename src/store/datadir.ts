@@ -39,11 +39,22 @@ export function isInitialized(dir: string): boolean {
 
 /** Create a data directory (refuses one that already holds a node). */
 export function initDataDir(dir: string, now: () => number = Date.now): DataDir {
-  if (isInitialized(dir)) throw new StemeError("already_initialized", 409, `${dir} already holds a StemeDB node`, { hint: "use it with `stemedb serve --data-dir`, or pick an empty directory" });
+  if (isInitialized(dir))
+    throw new StemeError("already_initialized", 409, `${dir} already holds a StemeDB node`, {
+      hint: "use it with `stemedb serve --data-dir`, or pick an empty directory",
+    });
   fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
   const nodeKey = generateKeyPair();
-  const meta: DataDirMeta = { format_version: formatVersion, node_id: toHex(nodeKey.publicKey).slice(0, 16), created_at: new Date(now()).toISOString() };
-  writeFileDurable(path.join(dir, "node.key"), `${JSON.stringify({ public_key: toHex(nodeKey.publicKey), secret_key: toHex(nodeKey.secretKey) }, null, 2)}\n`, 0o600);
+  const meta: DataDirMeta = {
+    format_version: formatVersion,
+    node_id: toHex(nodeKey.publicKey).slice(0, 16),
+    created_at: new Date(now()).toISOString(),
+  };
+  writeFileDurable(
+    path.join(dir, "node.key"),
+    `${JSON.stringify({ public_key: toHex(nodeKey.publicKey), secret_key: toHex(nodeKey.secretKey) }, null, 2)}\n`,
+    0o600,
+  );
   writeFileDurable(path.join(dir, "authorities.json"), `${JSON.stringify([toHex(nodeKey.publicKey)], null, 2)}\n`, 0o644);
   // meta.json last: its presence means the directory is complete.
   writeFileDurable(path.join(dir, metaFile), `${JSON.stringify(meta, null, 2)}\n`, 0o644);
@@ -52,14 +63,24 @@ export function initDataDir(dir: string, now: () => number = Date.now): DataDir 
 
 export function openDataDir(dir: string): DataDir {
   const metaPath = path.join(dir, metaFile);
-  if (!fs.existsSync(metaPath)) throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory (no ${metaFile})`, { hint: `run \`stemedb init --data-dir ${dir}\`` });
+  if (!fs.existsSync(metaPath))
+    throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory (no ${metaFile})`, {
+      hint: `run \`stemedb init --data-dir ${dir}\``,
+    });
   const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as DataDirMeta;
   if (meta.format_version !== formatVersion) {
-    throw new StemeError("format_version", 500, `${dir} has format version ${meta.format_version}; this build reads ${formatVersion}`);
+    throw new StemeError(
+      "format_version",
+      500,
+      `${dir} has format version ${meta.format_version}; this build reads ${formatVersion}`,
+    );
   }
   const keyPath = path.join(dir, "node.key");
   const mode = fs.statSync(keyPath).mode & 0o777;
-  if (mode & 0o077) throw new StemeError("key_permissions", 500, `${keyPath} is readable by others (mode ${mode.toString(8)})`, { hint: `chmod 600 ${keyPath}` });
+  if (mode & 0o077)
+    throw new StemeError("key_permissions", 500, `${keyPath} is readable by others (mode ${mode.toString(8)})`, {
+      hint: `chmod 600 ${keyPath}`,
+    });
   const nodeKey = readKeyFile(keyPath);
   const authorities = JSON.parse(fs.readFileSync(path.join(dir, "authorities.json"), "utf8")) as string[];
   return { dir, meta, nodeKey, authorities, logDir: path.join(dir, "log"), indexPath: path.join(dir, "index.sqlite") };
@@ -83,7 +104,11 @@ export function readKeyFile(file: string): KeyPair {
 
 export function writeKeyFile(file: string, key: KeyPair): void {
   if (fs.existsSync(file)) throw new StemeError("exists", 409, `${file} already exists; not overwriting a key`);
-  writeFileDurable(file, `${JSON.stringify({ public_key: toHex(key.publicKey), secret_key: toHex(key.secretKey) }, null, 2)}\n`, 0o600);
+  writeFileDurable(
+    file,
+    `${JSON.stringify({ public_key: toHex(key.publicKey), secret_key: toHex(key.secretKey) }, null, 2)}\n`,
+    0o600,
+  );
 }
 
 /** Write a small file so that it is complete or absent after a crash: temp file, fsync, rename. */
@@ -125,7 +150,9 @@ export function lockDataDir(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const pid = Number.parseInt(fs.readFileSync(lockPath, "utf8").trim(), 10);
       if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) {
-        throw new StemeError("locked", 500, `${dir} is in use by process ${pid}`, { hint: "stop that process first, or use another --data-dir" });
+        throw new StemeError("locked", 500, `${dir} is in use by process ${pid}`, {
+          hint: "stop that process first, or use another --data-dir",
+        });
       }
       fs.unlinkSync(lockPath); // a stale lock from a process that died
     }

@@ -54,7 +54,10 @@ export class Store {
   static async open(dir: string, options: StoreOptions = {}): Promise<Store> {
     const logger = options.logger ?? silentLogger;
     if (!isInitialized(dir)) {
-      if (!options.create) throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory`, { hint: `run \`stemedb init --data-dir ${dir}\`` });
+      if (!options.create)
+        throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory`, {
+          hint: `run \`stemedb init --data-dir ${dir}\``,
+        });
       initDataDir(dir, options.now);
       logger.info("data directory initialised", { data_dir: dir });
     }
@@ -93,7 +96,14 @@ export class Store {
     let batch: IndexEntry[] = [];
     let done = 0;
     for (const entry of this.log.scan(from)) {
-      batch.push({ lsn: entry.lsn, id: recordId(entry.body), record: decodeStoredBody(entry.body), segment: entry.segment, offset: entry.offset, recordedAtMs: entry.recordedAtMs });
+      batch.push({
+        lsn: entry.lsn,
+        id: recordId(entry.body),
+        record: decodeStoredBody(entry.body),
+        segment: entry.segment,
+        offset: entry.offset,
+        recordedAtMs: entry.recordedAtMs,
+      });
       if (batch.length >= replayBatchRecords) {
         this.index.applyBatch(batch);
         done += batch.length;
@@ -109,19 +119,46 @@ export class Store {
   }
 
   /** Read a record from the log through its index location. */
-  read(loc: RecordLocation): { record: StemeRecord; body: Uint8Array; sig: Uint8Array; id: Uint8Array; lsn: number; recordedAt: number } {
+  read(loc: RecordLocation): {
+    record: StemeRecord;
+    body: Uint8Array;
+    sig: Uint8Array;
+    id: Uint8Array;
+    lsn: number;
+    recordedAt: number;
+  } {
     const entry = this.log.read(loc.segment, loc.offset);
     if (entry.lsn !== loc.lsn) {
-      throw new StemeError("index_mismatch", 500, `index says LSN ${loc.lsn} is at segment ${loc.segment} offset ${loc.offset}, the log has LSN ${entry.lsn} there`, {
-        hint: "run `stemedb reindex`",
-      });
+      throw new StemeError(
+        "index_mismatch",
+        500,
+        `index says LSN ${loc.lsn} is at segment ${loc.segment} offset ${loc.offset}, the log has LSN ${entry.lsn} there`,
+        {
+          hint: "run `stemedb reindex`",
+        },
+      );
     }
-    return { record: decodeStoredBody(entry.body), body: entry.body, sig: entry.sig, id: loc.id, lsn: loc.lsn, recordedAt: entry.recordedAtMs };
+    return {
+      record: decodeStoredBody(entry.body),
+      body: entry.body,
+      sig: entry.sig,
+      id: loc.id,
+      lsn: loc.lsn,
+      recordedAt: entry.recordedAtMs,
+    };
   }
 
   view(loc: RecordLocation): RecordView {
     const r = this.read(loc);
-    return { id: toHex(r.id), ...recordToJson(r.record), sig: toHex(r.sig), body: toHex(r.body), lsn: r.lsn, recorded_at: r.recordedAt, flags: [] } as unknown as RecordView;
+    return {
+      id: toHex(r.id),
+      ...recordToJson(r.record),
+      sig: toHex(r.sig),
+      body: toHex(r.body),
+      lsn: r.lsn,
+      recorded_at: r.recordedAt,
+      flags: [],
+    } as unknown as RecordView;
   }
 
   getById(id: Uint8Array): RecordView | null {

@@ -14,11 +14,21 @@ const alice = generateKeyPair();
 const bob = generateKeyPair();
 
 function assertion(agent: typeof alice, subject: string, predicate: string, ts: number, extra: Record<string, unknown> = {}) {
-  return signRecord({ v: 1, kind: "assertion", agent: agent.publicKey, ts, subject, predicate, object: ts, confidence: 0.5, ...extra }, agent.secretKey);
+  return signRecord(
+    { v: 1, kind: "assertion", agent: agent.publicKey, ts, subject, predicate, object: ts, confidence: 0.5, ...extra },
+    agent.secretKey,
+  );
 }
 
 function entries(records: Array<{ record: StemeRecord; id: Uint8Array }>, firstLsn: number): IndexEntry[] {
-  return records.map((r, i) => ({ lsn: firstLsn + i, id: r.id, record: r.record, segment: 1, offset: 48 + i * 100, recordedAtMs: 1000 + i }));
+  return records.map((r, i) => ({
+    lsn: firstLsn + i,
+    id: r.id,
+    record: r.record,
+    segment: 1,
+    offset: 48 + i * 100,
+    recordedAtMs: 1000 + i,
+  }));
 }
 
 beforeEach(() => {
@@ -55,7 +65,10 @@ describe("IndexStore", () => {
     const a = assertion(alice, "x/y", "p", 1);
     const twin = new Uint8Array(a.id);
     twin[31] = (twin[31] as number) ^ 0xff;
-    store.applyBatch([{ lsn: 1, id: a.id, record: a.record, segment: 1, offset: 48, recordedAtMs: 0 }, { lsn: 2, id: twin, record: a.record, segment: 1, offset: 99, recordedAtMs: 0 }]);
+    store.applyBatch([
+      { lsn: 1, id: a.id, record: a.record, segment: 1, offset: 48, recordedAtMs: 0 },
+      { lsn: 2, id: twin, record: a.record, segment: 1, offset: 99, recordedAtMs: 0 },
+    ]);
     expect(store.lookupId(a.id)?.lsn).toBe(1);
     expect(store.lookupId(twin)?.lsn).toBe(2);
   });

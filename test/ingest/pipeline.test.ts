@@ -17,7 +17,20 @@ let store: Store;
 let ingest: Ingest;
 
 function claim(i: number, extra: Record<string, unknown> = {}): SignedRecord {
-  return signRecord({ v: 1, kind: "assertion", agent: key.publicKey, ts: now - 1000 + i, subject: `s/${i % 7}`, predicate: "p", object: i, confidence: 0.5, ...extra }, key.secretKey);
+  return signRecord(
+    {
+      v: 1,
+      kind: "assertion",
+      agent: key.publicKey,
+      ts: now - 1000 + i,
+      subject: `s/${i % 7}`,
+      predicate: "p",
+      object: i,
+      confidence: 0.5,
+      ...extra,
+    },
+    key.secretKey,
+  );
 }
 const asJson = (s: SignedRecord): Submission => ({ shape: "json", value: toJsonSubmission(s) });
 const asCbor = (s: SignedRecord): Submission => ({ shape: "cbor", body: s.body, sig: s.sig });
@@ -33,7 +46,12 @@ function code(r: ItemResult | undefined): string {
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-ingest-"));
   store = await Store.open(path.join(dir, "data"), { create: true, now: () => now });
-  ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 1000, now: () => now, metrics: createMetrics({ processMetrics: false }) });
+  ingest = new Ingest(store, {
+    clockSkewMs: 1000,
+    queueRecordsMax: 1000,
+    now: () => now,
+    metrics: createMetrics({ processMetrics: false }),
+  });
 });
 afterEach(async () => {
   await store.close();
@@ -61,7 +79,13 @@ describe("Ingest", () => {
   test("per-item results in input order; a bad item does not sink the others", async () => {
     const good = [claim(1), claim(2), claim(3)];
     const badSig = { ...toJsonSubmission(claim(4)), sig: toHex(new Uint8Array(64)) };
-    const results = await ingest.submit([asJson(good[0] as SignedRecord), { shape: "json", value: badSig }, asJson(good[1] as SignedRecord), { shape: "json", value: { ...toJsonSubmission(claim(9)), kind: "nope" } }, asCbor(good[2] as SignedRecord)]);
+    const results = await ingest.submit([
+      asJson(good[0] as SignedRecord),
+      { shape: "json", value: badSig },
+      asJson(good[1] as SignedRecord),
+      { shape: "json", value: { ...toJsonSubmission(claim(9)), kind: "nope" } },
+      asCbor(good[2] as SignedRecord),
+    ]);
     expect(results.map((r) => (r.ok ? r.result.lsn : r.error.code))).toEqual([1, "bad_signature", 2, "out_of_range", 3]);
     expect(store.log.lastLsn).toBe(3);
   });
@@ -77,7 +101,11 @@ describe("Ingest", () => {
 
   test("duplicates: sequential, concurrent, and twice in one batch all map to one log record", async () => {
     const s = claim(7);
-    const [first, ...rest] = await Promise.all([ingest.submit([asJson(s), asCbor(s)]), ingest.submit([asJson(s)]), ingest.submit([asCbor(s)])]);
+    const [first, ...rest] = await Promise.all([
+      ingest.submit([asJson(s), asCbor(s)]),
+      ingest.submit([asJson(s)]),
+      ingest.submit([asCbor(s)]),
+    ]);
     const all = [...(first ?? []), ...rest.flat()].map(ok);
     expect(all.filter((r) => !r.duplicate)).toHaveLength(1);
     expect(new Set(all.map((r) => r.lsn))).toEqual(new Set([1]));
