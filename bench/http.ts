@@ -11,9 +11,17 @@ export interface RawResponse {
   body: Buffer;
 }
 
-export function encodeRequest(method: string, path: string, host: string, contentType: string, body: string | Uint8Array): Uint8Array {
+export function encodeRequest(
+  method: string,
+  path: string,
+  host: string,
+  contentType: string,
+  body: string | Uint8Array,
+): Uint8Array {
   const bytes = typeof body === "string" ? Buffer.from(body) : body;
-  const head = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ${contentType}\r\nAccept: application/json\r\nContent-Length: ${bytes.length}\r\n\r\n`);
+  const head = Buffer.from(
+    `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ${contentType}\r\nAccept: application/json\r\nContent-Length: ${bytes.length}\r\n\r\n`,
+  );
   const out = new Uint8Array(head.length + bytes.length);
   out.set(head, 0);
   out.set(bytes, head.length);

@@ -40,7 +40,9 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 if (flags.help) {
-  console.log("usage: bun bench/ingest.ts [--records N] [--single-records N] [--seconds S] [--keys K] [--client raw|fetch] [--profile] [--scenarios LIST]");
+  console.log(
+    "usage: bun bench/ingest.ts [--records N] [--single-records N] [--seconds S] [--keys K] [--client raw|fetch] [--profile] [--scenarios LIST]",
+  );
   process.exit(0);
 }
 const num = (flag: string | undefined, env: string, dflt: number): number => {
@@ -56,10 +58,12 @@ const cfg = {
   keys: Math.floor(num(flags.keys, "BENCH_KEYS", 1000)),
   client: (flags.client ?? process.env.BENCH_CLIENT ?? "raw") as "raw" | "fetch",
   profile: flags.profile === true || process.env.BENCH_PROFILE === "1",
-  scenarios: (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? "batch-json,batch-cbor,single-json,single-json-nosync").split(",").map((s) => s.trim()),
+  scenarios: (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? "batch-json,batch-cbor,single-json,single-json-nosync")
+    .split(",")
+    .map((s) => s.trim()),
   batchSize: 1000,
   batchConcurrency: 4,
-  singleConcurrency: 64,
+  singleConcurrency: Math.floor(num(undefined, "BENCH_SINGLE_CONCURRENCY", 64)),
   sanityRecords: 120,
 };
 if (cfg.client !== "raw" && cfg.client !== "fetch") throw new Error(`--client: expected raw or fetch, got ${cfg.client}`);
@@ -84,7 +88,7 @@ function machineInfo(dataRoot: string) {
   const cpuinfo = fs.readFileSync("/proc/cpuinfo", "utf8");
   const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
   const memKb = Number(/MemTotal:\s*(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
-  const tmpFs = sh(["stat", "-f", "-c", "%T", "/tmp"]);
+  const tmpFs = sh(["df", "--output=fstype", "/tmp"]).split("\n")[1]?.trim() ?? "";
   return {
     nproc: os.availableParallelism(),
     cpu_model: model,
@@ -92,10 +96,11 @@ function machineInfo(dataRoot: string) {
     kernel: `${os.type()} ${os.release()}`,
     bun: Bun.version,
     data_dir: dataRoot,
-    data_dir_fs: sh(["stat", "-f", "-c", "%T", dataRoot]),
+    data_dir_fs: sh(["df", "--output=fstype", dataRoot]).split("\n")[1]?.trim() ?? "",
     data_dir_device: sh(["df", "--output=source", dataRoot]).split("\n")[1] ?? "",
     tmp_fs: tmpFs,
     tmp_is_tmpfs: tmpFs === "tmpfs",
+    loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
   };
 }
 
@@ -123,7 +128,12 @@ async function startServer(sync: "batch" | "none", dataDir: string, profileDir: 
   const args = [bun];
   if (profileDir) args.push("--cpu-prof-md", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=server-sync-${sync}.md`);
   args.push(path.join(root, "src/main.ts"), "serve", "--data-dir", dataDir, "--bind", `127.0.0.1:${port}`, "--sync", sync);
-  const proc = Bun.spawn(args, { cwd: root, stdout: Bun.file(logFile), stderr: Bun.file(`${logFile}.err`), env: { ...process.env, STEMEDB_LOG_LEVEL: "warn" } });
+  const proc = Bun.spawn(args, {
+    cwd: root,
+    stdout: Bun.file(logFile),
+    stderr: Bun.file(`${logFile}.err`),
+    env: { ...process.env, STEMEDB_LOG_LEVEL: "warn" },
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = performance.now() + 20_000;
   for (;;) {
@@ -149,6 +159,37 @@ async function stopServer(s: ServerProc): Promise<number | null> {
 async function health(s: ServerProc): Promise<{ lsn: number; index_lsn: number }> {
   const r = await fetch(`${s.url}/v1/health`);
   return (await r.json()) as { lsn: number; index_lsn: number };
+}
+
+/** The server's Prometheus metrics, as "name{labels}" → value. */
+async function scrape(s: ServerProc): Promise<Map<string, number>> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.length === 0) continue;
+    const sp = line.lastIndexOf(" ");
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+/** What the server says about its own write path during a scenario (deltas of its metrics). */
+function serverView(before: Map<string, number>, after: Map<string, number>, seconds: number) {
+  const d = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const fsyncs = d("stemedb_wal_fsync_seconds_count");
+  const commits = d("stemedb_wal_batch_records_count");
+  const indexBatches = d('stemedb_index_op_seconds_count{op="apply_batch"}');
+  const indexSeconds = d('stemedb_index_op_seconds_sum{op="apply_batch"}');
+  return {
+    log_commits: commits,
+    log_commits_per_s: round(commits / seconds, 1),
+    records_per_log_commit: round(d("stemedb_wal_batch_records_sum") / Math.max(1, commits), 1),
+    fdatasync_avg_ms: fsyncs > 0 ? round((d("stemedb_wal_fsync_seconds_sum") * 1000) / fsyncs, 2) : null,
+    fdatasync_share_of_wall: round(d("stemedb_wal_fsync_seconds_sum") / seconds, 3),
+    index_batches: indexBatches,
+    index_avg_ms: indexBatches > 0 ? round((indexSeconds * 1000) / indexBatches, 2) : null,
+    index_share_of_wall: round(indexSeconds / seconds, 3),
+  };
 }
 
 /** VmRSS (bytes) and utime+stime (seconds) of a process. */
@@ -199,13 +240,22 @@ type Sender = (r: Req) => Promise<RawResponse>;
 async function makeSenders(server: ServerProc, n: number): Promise<{ senders: Sender[]; close: () => void }> {
   if (cfg.client === "fetch") {
     const send: Sender = async (r) => {
-      const res = await fetch(`${server.url}${r.path}`, { method: "POST", headers: { "content-type": r.contentType, accept: "application/json" }, body: r.body });
+      const res = await fetch(`${server.url}${r.path}`, {
+        method: "POST",
+        headers: { "content-type": r.contentType, accept: "application/json" },
+        body: r.body,
+      });
       return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
     };
     return { senders: Array.from({ length: n }, () => send), close: () => {} };
   }
   const conns = await Promise.all(Array.from({ length: n }, () => RawConnection.open("127.0.0.1", server.port)));
-  return { senders: conns.map((c) => (r: Req) => c.request(r.bytes)), close: () => conns.forEach((c) => c.close()) };
+  return {
+    senders: conns.map((c) => (r: Req) => c.request(r.bytes)),
+    close: () => {
+      for (const c of conns) c.close();
+    },
+  };
 }
 
 interface Outcome {
@@ -239,7 +289,10 @@ function tally(o: Outcome, req: Req, res: RawResponse, strict: boolean): void {
     else o.rejected++;
     return;
   }
-  const b = JSON.parse(res.body.toString("utf8")) as { results: Array<{ status?: string; duplicate?: boolean; error?: unknown }>; rejected: number };
+  const b = JSON.parse(res.body.toString("utf8")) as {
+    results: Array<{ status?: string; duplicate?: boolean; error?: unknown }>;
+    rejected: number;
+  };
   for (const r of b.results) {
     if (r.error !== undefined) {
       o.rejected++;
@@ -276,6 +329,7 @@ interface ScenarioResult {
   server_lsn_after: number;
   server_lsn_expected: number;
   lsn_matches: boolean;
+  server_view: ReturnType<typeof serverView>;
 }
 
 async function runScenario(
@@ -291,6 +345,7 @@ async function runScenario(
   const latencies = new Float64Array(reqs.length);
   let next = 0;
   let done = 0;
+  const metrics0 = await scrape(server);
   const sampler = new Sampler(server.pid);
   const cpu0 = sampler.sample();
   const self0 = process.cpuUsage();
@@ -315,6 +370,7 @@ async function runScenario(
   close();
   const lat = latencies.subarray(0, done).sort();
   const h = await health(server);
+  const view = serverView(metrics0, await scrape(server), elapsed);
   const serverCpu = cpu0 && cpu1 ? cpu1.cpu - cpu0.cpu : Number.NaN;
   const expected = expectedLsnBefore + outcome.acked;
   const res: ScenarioResult = {
@@ -343,8 +399,11 @@ async function runScenario(
     server_lsn_after: h.lsn,
     server_lsn_expected: expected,
     lsn_matches: h.lsn === expected,
+    server_view: view,
   };
-  log(`${name}: ${res.records} records in ${res.seconds} s = ${res.records_per_s}/s, p50 ${res.p50_ms} ms, p99 ${res.p99_ms} ms, non-2xx ${JSON.stringify(res.non_2xx)}, lsn ${h.lsn} (expected ${expected})`);
+  log(
+    `${name}: ${res.records} records in ${res.seconds} s = ${res.records_per_s}/s, p50 ${res.p50_ms} ms, p99 ${res.p99_ms} ms, non-2xx ${JSON.stringify(res.non_2xx)}, lsn ${h.lsn} (expected ${expected}); server: ${JSON.stringify(view)}`,
+  );
   return res;
 }
 
@@ -354,7 +413,13 @@ function singleJsonReqs(p: PackedRecords, from: number, to: number, host: string
   const out: Req[] = [];
   for (let i = from; i < to; i++) {
     const body = p.json[i] as string;
-    out.push({ bytes: encodeRequest("POST", "/v1/assert", host, "application/json", body), path: "/v1/assert", contentType: "application/json", body, records: 1 });
+    out.push({
+      bytes: encodeRequest("POST", "/v1/assert", host, "application/json", body),
+      path: "/v1/assert",
+      contentType: "application/json",
+      body,
+      records: 1,
+    });
   }
   return out;
 }
@@ -367,12 +432,18 @@ function batchReqs(p: PackedRecords, from: number, to: number, size: number, for
     if (format === "json") {
       body = `{"records":[${p.json.slice(s, e).join(",")}]}`;
     } else {
-      const records = [];
+      const records: Array<{ body: Uint8Array; sig: Uint8Array }> = [];
       for (let i = s; i < e; i++) records.push({ body: bodyOf(p, i), sig: sigOf(p, i) });
       body = new Uint8Array(encodeCbor({ records }));
     }
     const type = format === "json" ? "application/json" : "application/cbor";
-    out.push({ bytes: encodeRequest("POST", "/v1/assert/batch", host, type, body), path: "/v1/assert/batch", contentType: type, body, records: e - s });
+    out.push({
+      bytes: encodeRequest("POST", "/v1/assert/batch", host, type, body),
+      path: "/v1/assert/batch",
+      contentType: type,
+      body,
+      records: e - s,
+    });
   }
   return out;
 }
@@ -391,6 +462,7 @@ function verifyCeiling(p: PackedRecords, seeds: Uint8Array[], n: number) {
   if (ok !== count) throw new Error(`verify ceiling: only ${ok}/${count} signatures verify; the records are wrong`);
   return async () => {
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     let okAsync = 0;
     await Promise.all(
       items.map(
@@ -403,9 +475,50 @@ function verifyCeiling(p: PackedRecords, seeds: Uint8Array[], n: number) {
           ),
       ),
     );
-    const asyncPerS = count / ((performance.now() - t) / 1000);
+    const asyncMs = performance.now() - t;
+    const asyncCpuUsage = process.cpuUsage(cpu0);
+    const asyncPerS = count / (asyncMs / 1000);
+    const asyncCpu = (asyncCpuUsage.user + asyncCpuUsage.system) / 1000 / asyncMs;
     if (okAsync !== count) throw new Error(`verify ceiling (async): only ${okAsync}/${count} verify`);
-    return { records: count, sync_per_s: Math.round(syncPerS), callback_all_in_flight_per_s: Math.round(asyncPerS) };
+    // One synchronous loop per core, on worker threads: what the machine can verify at most.
+    const threads = os.availableParallelism();
+    const publicKeys = seeds.map((s) => keyFromSeed(s).publicKey);
+    const per = Math.ceil(count / threads);
+    const w0 = performance.now();
+    const parts = await Promise.all(
+      Array.from({ length: threads }, (_, t) => {
+        const from = t * per;
+        const to = Math.min(count, from + per);
+        return new Promise<{ ok: number; ms: number }>((resolve, reject) => {
+          const worker = new Worker(new URL("./verify-worker.ts", import.meta.url).href);
+          worker.onmessage = (e: MessageEvent<{ ok: number; ms: number }>) => {
+            resolve(e.data);
+            worker.terminate();
+          };
+          worker.onerror = (e) => reject(new Error(`verify worker failed: ${e.message}`));
+          worker.postMessage({
+            publicKeys,
+            keyIndex: p.keyIndex.slice(from, to),
+            ids: p.ids.slice(from * 32, to * 32),
+            sigs: p.sigs.slice(from * 64, to * 64),
+          });
+        });
+      }),
+    );
+    const okWorkers = parts.reduce((n, x) => n + x.ok, 0);
+    if (okWorkers !== count) throw new Error(`verify ceiling (workers): only ${okWorkers}/${count} verify`);
+    // Rate over the slowest worker's loop (thread start-up and key import excluded), and wall.
+    const workersPerS = count / (Math.max(...parts.map((x) => x.ms)) / 1000);
+    const workersWallPerS = count / ((performance.now() - w0) / 1000);
+    return {
+      records: count,
+      sync_per_s: Math.round(syncPerS),
+      callback_all_in_flight_per_s: Math.round(asyncPerS),
+      callback_cores_used: round(asyncCpu, 2),
+      worker_threads: threads,
+      workers_sync_per_s: Math.round(workersPerS),
+      workers_wall_per_s: Math.round(workersWallPerS),
+    };
   };
 }
 
@@ -421,7 +534,7 @@ function stageCosts(p: PackedRecords, n: number) {
   const jsonBatch = `{"records":[${p.json.slice(0, count).join(",")}]}`;
   const jsonBytes = new TextEncoder().encode(jsonBatch);
   const parsed = (JSON.parse(jsonBatch) as { records: unknown[] }).records;
-  const cborRecords = [];
+  const cborRecords: Array<{ body: Uint8Array; sig: Uint8Array }> = [];
   for (let i = 0; i < count; i++) cborRecords.push({ body: bodyOf(p, i), sig: sigOf(p, i) });
   const cborBytes = new Uint8Array(encodeCbor({ records: cborRecords }));
   const dec = new Decoder({ mapsAsObjects: true, useRecords: false });
@@ -454,7 +567,13 @@ async function main(): Promise<number> {
   const runDir = path.join(benchDir, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
   const machine = machineInfo(runDir);
-  log(`machine: ${machine.nproc} cores, ${machine.cpu_model}, ${machine.memory_gb} GB, ${machine.kernel}; data dir ${runDir} on ${machine.data_dir_fs} (${machine.data_dir_device})${machine.tmp_is_tmpfs ? "; /tmp is tmpfs (not used)" : ""}`);
+  log(
+    `machine: ${machine.nproc} cores, ${machine.cpu_model}, ${machine.memory_gb} GB, ${machine.kernel}; data dir ${runDir} on ${machine.data_dir_fs} (${machine.data_dir_device})${machine.tmp_is_tmpfs ? "; /tmp is tmpfs (not used)" : ""}`,
+  );
+  if ((os.loadavg()[0] ?? 0) > 0.5)
+    log(
+      `WARNING: load average ${os.loadavg()[0]?.toFixed(2)} before the run: something else is using the CPU; the numbers will be low and noisy`,
+    );
   const want = (s: string) => cfg.scenarios.includes(s);
 
   // 1. Pre-sign everything.
@@ -478,17 +597,19 @@ async function main(): Promise<number> {
   let t = performance.now();
   const packed = await signParallel(seeds, 0, total, runTag, Date.now() - 60_000, os.availableParallelism());
   const prepSeconds = (performance.now() - t) / 1000;
-  log(`pre-signed ${total} records with ${cfg.keys} keys in ${round(prepSeconds, 1)} s (${Math.round(total / prepSeconds)}/s on ${os.availableParallelism()} threads)`);
+  log(
+    `pre-signed ${total} records with ${cfg.keys} keys in ${round(prepSeconds, 1)} s (${Math.round(total / prepSeconds)}/s on ${os.availableParallelism()} threads)`,
+  );
 
   // 2. Ceilings, measured while no server runs.
-  const [bjFrom] = range("batch-json");
   const ceilingSample = Math.min(20_000, total);
   const asyncCeiling = verifyCeiling(packed, seeds, ceilingSample);
   const verify = await asyncCeiling();
-  log(`native Ed25519 verify: ${verify.sync_per_s}/s sync loop, ${verify.callback_all_in_flight_per_s}/s callbacks all in flight (${verify.records} records)`);
+  log(
+    `native Ed25519 verify: ${verify.sync_per_s}/s sync loop, ${verify.callback_all_in_flight_per_s}/s callbacks all in flight (${verify.callback_cores_used} cores busy), ${verify.workers_sync_per_s}/s sync loops on ${verify.worker_threads} worker threads (${verify.records} records)`,
+  );
   const stages = stageCosts(packed, Math.min(5000, total));
   log(`server JS stages, µs/record single-threaded: ${JSON.stringify(stages.us_per_record)}`);
-  void bjFrom;
 
   // 3. Pre-encode every request.
   t = performance.now();
@@ -506,7 +627,11 @@ async function main(): Promise<number> {
   const profileDir = cfg.profile ? path.join(runDir, "profile") : null;
 
   // 4. Durable server.
-  const runServer = async (sync: "batch" | "none", sanityName: string, plan: Array<{ name: string; reqs: Req[]; conc: number; format: "json" | "cbor"; per: number }>) => {
+  const runServer = async (
+    sync: "batch" | "none",
+    sanityName: string,
+    plan: Array<{ name: string; reqs: Req[]; conc: number; format: "json" | "cbor"; per: number }>,
+  ) => {
     const server = await startServer(sync, path.join(runDir, `data-sync-${sync}`), profileDir);
     log(`server pid ${server.pid} on ${server.url} (--sync=${sync})`);
     let expected = (await health(server)).lsn;
@@ -524,31 +649,45 @@ async function main(): Promise<number> {
     const o = newOutcome();
     for (const r of sanityReqs) {
       const res = await send(r);
-      if (r.path === "/v1/assert" && res.status !== 201) problems.push(`sanity: single answered ${res.status}, expected 201: ${res.body.toString().slice(0, 300)}`);
+      if (r.path === "/v1/assert" && res.status !== 201)
+        problems.push(`sanity: single answered ${res.status}, expected 201: ${res.body.toString().slice(0, 300)}`);
       tally(o, r, res, true);
     }
     const dup = await send(sanityReqs[0] as Req);
     const dupBody = JSON.parse(dup.body.toString()) as { duplicate?: boolean };
-    if (dup.status !== 200 || dupBody.duplicate !== true) problems.push(`sanity: resubmission answered ${dup.status} ${dup.body.toString().slice(0, 200)}, expected 200 duplicate`);
+    if (dup.status !== 200 || dupBody.duplicate !== true)
+      problems.push(`sanity: resubmission answered ${dup.status} ${dup.body.toString().slice(0, 200)}, expected 200 duplicate`);
     close();
     if (o.acked !== sTo - sFrom || o.non2xx.size > 0 || o.rejected > 0) {
-      problems.push(`sanity: ${o.acked}/${sTo - sFrom} accepted; non-2xx ${JSON.stringify(Object.fromEntries(o.non2xx))}; rejected ${o.rejected}; ${o.samples.join(" | ")}`);
+      problems.push(
+        `sanity: ${o.acked}/${sTo - sFrom} accepted; non-2xx ${JSON.stringify(Object.fromEntries(o.non2xx))}; rejected ${o.rejected}; ${o.samples.join(" | ")}`,
+      );
     }
     expected += o.acked;
     const h = await health(server);
     if (h.lsn !== expected) problems.push(`sanity: server lsn ${h.lsn}, expected ${expected}`);
-    log(`sanity on --sync=${sync}: ${o.acked} records accepted (single, JSON batch, CBOR batch), duplicate resubmission OK, lsn ${h.lsn}`);
+    log(
+      `sanity on --sync=${sync}: ${o.acked} records accepted (single, JSON batch, CBOR batch), duplicate resubmission OK, lsn ${h.lsn}`,
+    );
     if (problems.length > 0) {
       await stopServer(server);
       return;
     }
     for (const step of plan) {
       if (step.reqs.length === 0) continue;
-      const r = await runScenario(step.name, server, step.reqs, step.conc, expected, { durable: sync === "batch", format: step.format, perRequest: step.per });
+      const r = await runScenario(step.name, server, step.reqs, step.conc, expected, {
+        durable: sync === "batch",
+        format: step.format,
+        perRequest: step.per,
+      });
       expected = r.server_lsn_after;
       results.push(r);
-      if (!r.lsn_matches) problems.push(`${step.name}: server lsn ${r.server_lsn_after} but ${r.server_lsn_expected} acknowledged`);
-      if (Object.keys(r.non_2xx).length > 0 || r.rejected_in_batch > 0) problems.push(`${step.name}: non-2xx ${JSON.stringify(r.non_2xx)}, rejected ${r.rejected_in_batch}: ${r.error_samples.join(" | ")}`);
+      if (!r.lsn_matches)
+        problems.push(`${step.name}: server lsn ${r.server_lsn_after} but ${r.server_lsn_expected} acknowledged`);
+      if (Object.keys(r.non_2xx).length > 0 || r.rejected_in_batch > 0)
+        problems.push(
+          `${step.name}: non-2xx ${JSON.stringify(r.non_2xx)}, rejected ${r.rejected_in_batch}: ${r.error_samples.join(" | ")}`,
+        );
       await Bun.sleep(500); // let the index settle between scenarios
     }
     const code = await stopServer(server);
@@ -561,13 +700,16 @@ async function main(): Promise<number> {
     { name: "single-json", reqs: built.single, conc: cfg.singleConcurrency, format: "json", per: 1 },
   ]);
   if (problems.length === 0 && built.singleNosync.length > 0) {
-    await runServer("none", "nosync-sanity", [{ name: "single-json-nosync", reqs: built.singleNosync, conc: cfg.singleConcurrency, format: "json", per: 1 }]);
+    await runServer("none", "nosync-sanity", [
+      { name: "single-json-nosync", reqs: built.singleNosync, conc: cfg.singleConcurrency, format: "json", per: 1 },
+    ]);
   }
 
   // 5. Report.
   const goalOf = (r: ScenarioResult): string => {
     if (!r.durable) return "(not durable: comparison only)";
-    if (r.records_per_request > 1) return `goal ≥ ${goals.batchRecordsPerSec.toLocaleString("en")}/s: ${r.records_per_s >= goals.batchRecordsPerSec ? "MET" : "not met"}`;
+    if (r.records_per_request > 1)
+      return `goal ≥ ${goals.batchRecordsPerSec.toLocaleString("en")}/s: ${r.records_per_s >= goals.batchRecordsPerSec ? "MET" : "not met"}`;
     const tp = r.records_per_s >= goals.singleRecordsPerSec;
     const p99 = r.p99_ms < goals.singleP99Ms;
     return `goal ≥ ${goals.singleRecordsPerSec.toLocaleString("en")}/s: ${tp ? "MET" : "not met"}; p99 < ${goals.singleP99Ms} ms: ${p99 ? "MET" : "not met"}`;
@@ -575,7 +717,20 @@ async function main(): Promise<number> {
   const label = (r: ScenarioResult) =>
     `${r.scenario}${r.durable ? "" : " (NON-DURABLE)"} [${r.records_per_request}/req, c=${r.concurrency}]`;
   const rows = [
-    ["scenario", "records", "seconds", "records/s", "p50 ms", "p99 ms", "RSS MB", "srv cores", "gen cores", "non-2xx", "lsn ok", "vs goal"],
+    [
+      "scenario",
+      "records",
+      "seconds",
+      "records/s",
+      "p50 ms",
+      "p99 ms",
+      "RSS MB",
+      "srv cores",
+      "gen cores",
+      "non-2xx",
+      "lsn ok",
+      "vs goal",
+    ],
     ...results.map((r) => [
       label(r),
       String(r.records),
@@ -592,16 +747,29 @@ async function main(): Promise<number> {
     ]),
   ];
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? "").length))) ?? [];
-  const fmt = (row: string[]) => row.map((cell, c) => (c === 0 || c === row.length - 1 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  ");
+  const fmt = (row: string[]) =>
+    row
+      .map((cell, c) => (c === 0 || c === row.length - 1 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+      .join("  ");
   console.log("");
-  console.log(`StemeDB ingest benchmark — ${started.toISOString()} — ${machine.nproc} × ${machine.cpu_model}, data on ${machine.data_dir_fs}, client ${cfg.client}`);
+  console.log(
+    `StemeDB ingest benchmark — ${started.toISOString()} — ${machine.nproc} × ${machine.cpu_model}, data on ${machine.data_dir_fs}, client ${cfg.client}`,
+  );
   console.log(fmt(rows[0] as string[]));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of rows.slice(1)) console.log(fmt(row));
   console.log("");
-  console.log(`native Ed25519 verify ceiling (this process, ${verify.records} records): ${verify.sync_per_s.toLocaleString("en")}/s sync loop, ${verify.callback_all_in_flight_per_s.toLocaleString("en")}/s callback API all in flight`);
-  console.log(`server JS stages (µs per record, one thread): ${Object.entries(stages.us_per_record).map(([k, v]) => `${k} ${v}`).join(", ")}; body ${stages.avg_body_bytes} B`);
-  console.log(`goals: batch ≥ ${goals.batchRecordsPerSec.toLocaleString("en")} records/s, single ≥ ${goals.singleRecordsPerSec.toLocaleString("en")} records/s with p99 < ${goals.singleP99Ms} ms (durable, --sync=batch)`);
+  console.log(
+    `native Ed25519 verify ceiling (this process, ${verify.records} records): ${verify.sync_per_s.toLocaleString("en")}/s sync loop, ${verify.callback_all_in_flight_per_s.toLocaleString("en")}/s callback API all in flight (${verify.callback_cores_used} cores busy), ${verify.workers_sync_per_s.toLocaleString("en")}/s sync loops on ${verify.worker_threads} worker threads`,
+  );
+  console.log(
+    `server JS stages (µs per record, one thread): ${Object.entries(stages.us_per_record)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}; body ${stages.avg_body_bytes} B`,
+  );
+  console.log(
+    `goals: batch ≥ ${goals.batchRecordsPerSec.toLocaleString("en")} records/s, single ≥ ${goals.singleRecordsPerSec.toLocaleString("en")} records/s with p99 < ${goals.singleP99Ms} ms (durable, --sync=batch)`,
+  );
   if (profileDir) console.log(`CPU profiles (markdown): ${profileDir}`);
 
   const out = {
@@ -614,6 +782,7 @@ async function main(): Promise<number> {
     server_stages_us_per_record: stages,
     goals,
     results,
+    loadavg_at_end: os.loadavg().map((x) => round(x, 2)),
     problems,
   };
   const outFile = path.join(benchDir, `ingest-${stamp}.json`);

@@ -115,7 +115,14 @@ export function idOf(p: PackedRecords, i: number): Uint8Array {
 }
 
 /** Sign on `threads` workers in parallel (the machine is otherwise idle while we prepare). */
-export async function signParallel(seeds: Uint8Array[], start: number, count: number, runTag: string, ts: number, threads: number): Promise<PackedRecords> {
+export async function signParallel(
+  seeds: Uint8Array[],
+  start: number,
+  count: number,
+  runTag: string,
+  ts: number,
+  threads: number,
+): Promise<PackedRecords> {
   const per = Math.ceil(count / threads);
   const parts = await Promise.all(
     Array.from({ length: threads }, (_, t) => {

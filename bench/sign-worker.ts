@@ -5,5 +5,11 @@ declare const self: Worker;
 
 self.onmessage = (e: MessageEvent<SignJob>) => {
   const packed = signRecords(e.data);
-  self.postMessage(packed, [packed.bodies.buffer, packed.sigs.buffer, packed.ids.buffer, packed.offsets.buffer, packed.keyIndex.buffer] as unknown as Transferable[]);
+  self.postMessage(packed, [
+    packed.bodies.buffer,
+    packed.sigs.buffer,
+    packed.ids.buffer,
+    packed.offsets.buffer,
+    packed.keyIndex.buffer,
+  ] as Bun.Transferable[]);
 };

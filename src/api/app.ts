@@ -38,11 +38,18 @@ export function createApp(deps: AppDeps) {
   return new Elysia()
     .onError(({ error, code, request }) => {
       if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
-      if (code === "NOT_FOUND")
-        return problemResponse(
-          new StemeError("not_found", 404, `no route for ${request.method} ${new URL(request.url).pathname}`),
-          deps.requestIdOf(request),
-        );
+      if (code === "NOT_FOUND") {
+        const pathname = new URL(request.url).pathname;
+        const allowed = routeMethods(pathname);
+        const err = allowed
+          ? new StemeError("method_not_allowed", 405, `${request.method} is not allowed on ${pathname}; use ${allowed}`, {
+              extra: { allow: allowed },
+            })
+          : new StemeError("not_found", 404, `no route for ${request.method} ${pathname}`);
+        const response = problemResponse(err, deps.requestIdOf(request));
+        if (allowed) response.headers.set("allow", allowed);
+        return response;
+      }
       throw error; // a bug: serve.ts logs it and answers 500
     })
     .post(
@@ -109,6 +116,14 @@ export function createApp(deps: AppDeps) {
         headers: { "content-type": deps.metrics.registry.contentType },
       });
     });
+}
+
+/** The methods a known path takes, for 405 answers. */
+function routeMethods(pathname: string): string | null {
+  if (pathname === "/v1/assert" || pathname === "/v1/assert/batch") return "POST";
+  const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
+  if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
+  return null;
 }
 
 function batchReply(results: ItemResult[]) {

@@ -15,7 +15,12 @@ export function parseTime(field: string, raw: string | null): number | undefined
     throw badQuery(field, `expected milliseconds since the Unix epoch or an ISO 8601 time, got "${raw.slice(0, 40)}"`);
   }
   const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw badQuery(field, `not a valid ISO 8601 time: "${raw.slice(0, 40)}"`);
+  // Date.parse rolls impossible dates over (2025-02-30 → March 2); refuse them instead.
+  const [y, m, d] = raw.slice(0, 10).split("-").map(Number);
+  const day = new Date(Date.UTC(y as number, (m as number) - 1, d as number));
+  if (Number.isNaN(ms) || day.getUTCFullYear() !== y || day.getUTCMonth() !== (m as number) - 1 || day.getUTCDate() !== d) {
+    throw badQuery(field, `not a valid ISO 8601 time: "${raw.slice(0, 40)}"`);
+  }
   return ms;
 }
 
@@ -36,8 +41,9 @@ export function encodeCursor(lsn: number): string {
 export function parseCursor(raw: string | null): number | undefined {
   if (raw === null || raw === "") return undefined;
   const text = Buffer.from(raw, "base64url").toString("utf8");
-  const n = Number(text.slice(cursorPrefix.length));
-  if (!text.startsWith(cursorPrefix) || !Number.isSafeInteger(n) || n < 0)
+  const digits = text.slice(cursorPrefix.length);
+  const n = Number(digits);
+  if (!text.startsWith(cursorPrefix) || !/^\d+$/.test(digits) || !Number.isSafeInteger(n))
     throw badQuery("cursor", "not a cursor this server issued");
   return n;
 }

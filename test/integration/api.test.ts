@@ -6,7 +6,15 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { decode as decodeCborX, encode as encodeCborX } from "cbor-x";
 import { type RunningServer, startServer } from "../../src/api/serve.ts";
-import { generateKeyPair, type KeyPair, type SignedRecord, signClaim, signId, toHex, toJsonSubmission } from "../../src/client/index.ts";
+import {
+  generateKeyPair,
+  type KeyPair,
+  type SignedRecord,
+  signClaim,
+  signId,
+  toHex,
+  toJsonSubmission,
+} from "../../src/client/index.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { recordId } from "../../src/crypto/hash.ts";
@@ -16,7 +24,9 @@ import { cleanupAll, getJson, tempDir } from "./helpers.ts";
 const running = new Set<RunningServer>();
 
 async function start(dir: string, flags: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(loadConfig({ "data-dir": dir, bind: "127.0.0.1:0", "log-level": "error", ...flags }, {}), { logger: silentLogger });
+  const server = await startServer(loadConfig({ "data-dir": dir, bind: "127.0.0.1:0", "log-level": "error", ...flags }, {}), {
+    logger: silentLogger,
+  });
   running.add(server);
   return server;
 }
@@ -32,7 +42,6 @@ afterAll(async () => {
   await cleanupAll();
 });
 
-
 function post(url: string, body: string | Uint8Array, contentType = "application/json", extra: Record<string, string> = {}) {
   return getJson(url, { method: "POST", headers: { "content-type": contentType, ...extra }, body });
 }
@@ -40,7 +49,16 @@ function post(url: string, body: string | Uint8Array, contentType = "application
 let counter = 0;
 function claim(key: KeyPair, extra: Record<string, unknown> = {}, now?: () => number): SignedRecord {
   counter++;
-  return signClaim(key, { kind: "assertion", subject: `test/api/s${counter}`, predicate: "p", object: counter, confidence: 0.5, ...extra }, now);
+  return signClaim(
+    key,
+    { kind: "assertion", subject: `test/api/s${counter}`, predicate: "p", object: counter, confidence: 0.5, ...extra },
+    now,
+  );
+}
+
+/** The problem in a batch result slot (empty when the slot is not an error). */
+function errorOf(results: Array<Record<string, unknown>>, i: number): Record<string, unknown> {
+  return (results[i]?.error ?? {}) as Record<string, unknown>;
 }
 
 /** Everything observable about what the server holds. */
@@ -53,7 +71,11 @@ async function snapshot(url: string): Promise<{ lsn: unknown; list: unknown }> {
 }
 
 /** A problem response: status, code, problem+json, request id. */
-function expectProblem(res: { status: number; headers: Headers; body: Record<string, unknown> }, status: number, code: string): void {
+function expectProblem(
+  res: { status: number; headers: Headers; body: Record<string, unknown> },
+  status: number,
+  code: string,
+): void {
   expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
   expect(res.headers.get("content-type")).toBe("application/problem+json");
   expect(res.headers.get("x-request-id")).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
@@ -144,17 +166,25 @@ describe("api: writes and reads", () => {
     const before = (await snapshot(url)).lsn as number;
     const res = await post(
       `${url}/v1/assert/batch`,
-      JSON.stringify({ records: [toJsonSubmission(g1), badSub, toJsonSubmission(g2), toJsonSubmission(g1), { kind: "nope", sig: "00".repeat(64) }] }),
+      JSON.stringify({
+        records: [
+          toJsonSubmission(g1),
+          badSub,
+          toJsonSubmission(g2),
+          toJsonSubmission(g1),
+          { kind: "nope", sig: "00".repeat(64) },
+        ],
+      }),
     );
     expect(res.status).toBe(200);
     const results = res.body.results as Array<Record<string, unknown>>;
     expect(results.length).toBe(5);
     expect(results[0]).toEqual({ id: toHex(g1.id), lsn: expect.any(Number), status: "accepted", duplicate: false });
-    expect((results[1]?.error as Record<string, unknown>).code).toBe("bad_signature");
-    expect((results[1]?.error as Record<string, unknown>).computed_id).toBe(toHex(bad.id));
+    expect(errorOf(results, 1).code).toBe("bad_signature");
+    expect(errorOf(results, 1).computed_id).toBe(toHex(bad.id));
     expect(results[2]).toEqual({ id: toHex(g2.id), lsn: expect.any(Number), status: "accepted", duplicate: false });
     expect(results[3]).toEqual({ id: toHex(g1.id), lsn: results[0]?.lsn, status: "accepted", duplicate: true });
-    expect((results[4]?.error as Record<string, unknown>).code).toBe("out_of_range");
+    expect(errorOf(results, 4).code).toBe("out_of_range");
     expect(res.body.accepted).toBe(3);
     expect(res.body.rejected).toBe(2);
     const after = (await snapshot(url)).lsn as number;
@@ -167,18 +197,24 @@ describe("api: writes and reads", () => {
     const g1 = claim(key);
     const g2 = claim(key);
     const payload = encodeCborX({
-      records: [{ body: g1.body, sig: g1.sig }, { body: "not bytes", sig: g2.sig }, { body: g2.body, sig: g2.sig }, { body: g1.body, sig: g1.sig }, { body: g2.body, sig: g2.sig, extra: 1 }],
+      records: [
+        { body: g1.body, sig: g1.sig },
+        { body: "not bytes", sig: g2.sig },
+        { body: g2.body, sig: g2.sig },
+        { body: g1.body, sig: g1.sig },
+        { body: g2.body, sig: g2.sig, extra: 1 },
+      ],
     });
     const res = await post(`${url}/v1/assert/batch`, payload, "application/cbor");
     expect(res.status).toBe(200);
     const results = res.body.results as Array<Record<string, unknown>>;
     expect(results.length).toBe(5);
     expect(results[0]).toEqual({ id: toHex(g1.id), lsn: expect.any(Number), status: "accepted", duplicate: false });
-    expect((results[1]?.error as Record<string, unknown>).code).toBe("invalid_type");
+    expect(errorOf(results, 1).code).toBe("invalid_type");
     expect(results[2]).toEqual({ id: toHex(g2.id), lsn: expect.any(Number), status: "accepted", duplicate: false });
     expect(results[3]).toEqual({ id: toHex(g1.id), lsn: results[0]?.lsn, status: "accepted", duplicate: true });
-    expect((results[4]?.error as Record<string, unknown>).code).toBe("unknown_field");
-    expect((results[4]?.error as Record<string, unknown>).field).toBe("extra");
+    expect(errorOf(results, 4).code).toBe("unknown_field");
+    expect(errorOf(results, 4).field).toBe("extra");
     expect({ accepted: res.body.accepted, rejected: res.body.rejected }).toEqual({ accepted: 3, rejected: 2 });
 
     // Accept: application/cbor → a CBOR answer.
@@ -196,7 +232,11 @@ describe("api: writes and reads", () => {
   });
 
   describe("bad input: its own 4xx code, nothing written", () => {
-    async function rejects(send: () => Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>, status: number, code: string) {
+    async function rejects(
+      send: () => Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>,
+      status: number,
+      code: string,
+    ) {
       const before = await snapshot(url);
       const res = await send();
       expectProblem(res, status, code);
@@ -211,8 +251,16 @@ describe("api: writes and reads", () => {
     });
 
     test("malformed CBOR → 400 malformed_cbor", async () => {
-      await rejects(() => post(`${url}/v1/assert`, new Uint8Array([0xa2, 0x64, 0x62]), "application/cbor"), 400, "malformed_cbor");
-      await rejects(() => post(`${url}/v1/assert/batch`, new Uint8Array([0xff, 0xff]), "application/cbor"), 400, "malformed_cbor");
+      await rejects(
+        () => post(`${url}/v1/assert`, new Uint8Array([0xa2, 0x64, 0x62]), "application/cbor"),
+        400,
+        "malformed_cbor",
+      );
+      await rejects(
+        () => post(`${url}/v1/assert/batch`, new Uint8Array([0xff, 0xff]), "application/cbor"),
+        400,
+        "malformed_cbor",
+      );
     });
 
     test("wrong types → invalid_type", async () => {
@@ -231,7 +279,11 @@ describe("api: writes and reads", () => {
 
     test("over-long subject → too_long", async () => {
       const s = toJsonSubmission(claim(key));
-      const res = await rejects(() => post(`${url}/v1/assert`, JSON.stringify({ ...s, subject: `a/${"b".repeat(511)}` })), 400, "too_long");
+      const res = await rejects(
+        () => post(`${url}/v1/assert`, JSON.stringify({ ...s, subject: `a/${"b".repeat(511)}` })),
+        400,
+        "too_long",
+      );
       expect(res.body.field).toBe("subject");
     });
 
@@ -244,12 +296,21 @@ describe("api: writes and reads", () => {
       expect(at).toBeGreaterThan(0);
       const longHead = new Uint8Array([...body.subarray(0, at + 2), 0x18, 0x01, ...body.subarray(at + 3)]);
       const id1 = recordId(longHead);
-      await rejects(() => post(`${url}/v1/assert`, encodeCborX({ body: longHead, sig: signId(id1, key.secretKey) }), "application/cbor"), 400, "non_canonical_cbor");
+      await rejects(
+        () => post(`${url}/v1/assert`, encodeCborX({ body: longHead, sig: signId(id1, key.secretKey) }), "application/cbor"),
+        400,
+        "non_canonical_cbor",
+      );
 
       // Unsorted keys: a two-key map {"b": 1, "a": 2} is not what the server takes either.
       const unsorted = new Uint8Array([0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02]);
       await rejects(
-        () => post(`${url}/v1/assert`, encodeCborX({ body: unsorted, sig: signId(recordId(unsorted), key.secretKey) }), "application/cbor"),
+        () =>
+          post(
+            `${url}/v1/assert`,
+            encodeCborX({ body: unsorted, sig: signId(recordId(unsorted), key.secretKey) }),
+            "application/cbor",
+          ),
         400,
         "non_canonical_cbor",
       );
@@ -295,7 +356,11 @@ describe("api: writes and reads", () => {
     test("text/plain → 415", async () => {
       const s = toJsonSubmission(claim(key));
       await rejects(() => post(`${url}/v1/assert`, JSON.stringify(s), "text/plain"), 415, "unsupported_media_type");
-      await rejects(() => post(`${url}/v1/assert/batch`, JSON.stringify({ records: [s] }), "text/plain"), 415, "unsupported_media_type");
+      await rejects(
+        () => post(`${url}/v1/assert/batch`, JSON.stringify({ records: [s] }), "text/plain"),
+        415,
+        "unsupported_media_type",
+      );
     });
 
     test("a supplied X-Request-Id is echoed, on errors and on success", async () => {
@@ -323,7 +388,12 @@ describe("api: writes and reads", () => {
     const m = await fetch(`${url}/metrics`);
     expect(m.status).toBe(200);
     const text = await m.text();
-    for (const name of ["stemedb_wal_fsync_seconds_bucket", "stemedb_ingest_records_total{", "stemedb_http_requests_total{", "stemedb_process_resident_memory_bytes"]) {
+    for (const name of [
+      "stemedb_wal_fsync_seconds_bucket",
+      "stemedb_ingest_records_total{",
+      "stemedb_http_requests_total{",
+      "stemedb_process_resident_memory_bytes",
+    ]) {
       expect(text).toContain(name);
     }
     expect(text).toMatch(/stemedb_ingest_records_total\{kind="assertion",result="accepted"\} [1-9]/);
@@ -345,7 +415,11 @@ describe("api: listing and concepts", () => {
     recs.push(
       signClaim(A, { kind: "assertion", subject: "lst/a/b", predicate: "p1", object: 1, confidence: 1, source: "s1" }, at(T0)),
       signClaim(A, { kind: "assertion", subject: "lst/a/b/c", predicate: "p2", object: 2, confidence: 1 }, at(T0 + 1000)),
-      signClaim(B, { kind: "assertion", subject: "x/y/b", predicate: "p1", object: 3, confidence: 1, source: "s2" }, at(T0 + 2000)),
+      signClaim(
+        B,
+        { kind: "assertion", subject: "x/y/b", predicate: "p1", object: 3, confidence: 1, source: "s2" },
+        at(T0 + 2000),
+      ),
       signClaim(B, { kind: "assertion", subject: "a/b", predicate: "p3", object: 4, confidence: 1 }, at(T0 + 3000)),
     );
     recs.push(signClaim(B, { kind: "vote", target: toHex((recs[0] as SignedRecord).id), value: 1 }, at(T0 + 4000)));
@@ -369,7 +443,11 @@ describe("api: listing and concepts", () => {
     expect(await list(`agent=${toHex(B.publicKey)}&kind=any`)).toEqual(ids(2, 3, 4));
     expect(await list("source=s2")).toEqual(ids(2));
     expect(await list(`since=${T0 + 1000}&until=${T0 + 2000}`)).toEqual(ids(1, 2));
-    expect(await list(`since=${encodeURIComponent(new Date(T0 + 1000).toISOString())}&until=${encodeURIComponent(new Date(T0 + 2000).toISOString())}`)).toEqual(ids(1, 2));
+    expect(
+      await list(
+        `since=${encodeURIComponent(new Date(T0 + 1000).toISOString())}&until=${encodeURIComponent(new Date(T0 + 2000).toISOString())}`,
+      ),
+    ).toEqual(ids(1, 2));
     expect(await list(`since=${T0 + 2001}`)).toEqual(ids(3));
     expect(await list("kind=vote")).toEqual(ids(4));
     expect(await list("kind=any")).toEqual(ids(0, 1, 2, 3, 4));
@@ -395,10 +473,31 @@ describe("api: listing and concepts", () => {
   });
 
   test("bad parameters → 400 invalid_query", async () => {
-    for (const q of ["limit=0", "limit=abc", "cursor=garbage", "colour=red", "since=yesterday", "until=2025-13-99", "kind=banana", `subject=${encodeURIComponent("a//b")}`]) {
+    for (const q of [
+      "limit=0",
+      "limit=abc",
+      "cursor=garbage",
+      "colour=red",
+      "since=yesterday",
+      "until=2025-13-99",
+      "kind=banana",
+      `subject=${encodeURIComponent("a//b")}`,
+      "since=2025-02-30", // an impossible date, not rolled over to March
+      `cursor=${Buffer.from("lsn:").toString("base64url")}`, // a cursor without a position
+    ]) {
       const res = await getJson(`${url}/v1/assertions?${q}`);
       expectProblem(res, 400, "invalid_query");
     }
+  });
+
+  test("a known path with the wrong method → 405 with Allow; an unknown path → 404", async () => {
+    const wrong = await getJson(`${url}/v1/assert`);
+    expectProblem(wrong, 405, "method_not_allowed");
+    expect(wrong.headers.get("allow")).toBe("POST");
+    const post = await getJson(`${url}/v1/health`, { method: "POST", body: "{}" });
+    expectProblem(post, 405, "method_not_allowed");
+    expect(post.headers.get("allow")).toBe("GET");
+    expectProblem(await getJson(`${url}/v1/nothing`), 404, "not_found");
   });
 
   test("concepts list children", async () => {
@@ -459,7 +558,8 @@ describe("api: backpressure and restart", () => {
       expect(health.body.index_lsn).toBe(21);
       expect(await list(u)).toEqual(written.map((r) => toHex(r.id)));
     };
-    const list = async (u: string) => ((await getJson(`${u}/v1/assertions?limit=1000`)).body.items as Array<{ id: string }>).map((x) => x.id);
+    const list = async (u: string) =>
+      ((await getJson(`${u}/v1/assertions?limit=1000`)).body.items as Array<{ id: string }>).map((x) => x.id);
 
     server = await start(dir);
     await checkAll(server.url);
@@ -479,4 +579,3 @@ describe("api: backpressure and restart", () => {
     await stop(server);
   });
 });
-

@@ -118,7 +118,12 @@ export interface SpawnOptions {
 }
 
 /** Spawn `bun src/main.ts serve` without waiting for it to be ready. */
-export function spawnServerRaw(dataDir: string, port: number, args: string[] = [], env: Record<string, string> = {}): ServerProcess {
+export function spawnServerRaw(
+  dataDir: string,
+  port: number,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): ServerProcess {
   const proc = Bun.spawn([bunPath, mainTs, "serve", "--data-dir", dataDir, "--bind", `127.0.0.1:${port}`, ...args], {
     cwd: repoRoot,
     stdin: "ignore",
@@ -198,7 +203,10 @@ export interface CliResult {
 }
 
 /** Run `bun src/main.ts ARGS…` to completion. */
-export async function runCli(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const proc = Bun.spawn([bunPath, mainTs, ...args], {
     cwd: repoRoot,
     stdin: "ignore",
@@ -209,7 +217,11 @@ export async function runCli(args: string[], options: { env?: Record<string, str
   procs.add(proc);
   const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   try {
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
     return { code, stdout, stderr };
   } finally {
     clearTimeout(timer);
@@ -263,7 +275,10 @@ export function framesOf(file: string): FrameInfo[] {
 }
 
 /** Fetch JSON; returns status, headers and the parsed body. */
-export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+export async function getJson(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: Record<string, unknown>;

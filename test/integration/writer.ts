@@ -7,6 +7,7 @@
  * goes away (a connection error), each worker stops; the process exits 0 once all have.
  * Other failures go to stderr as `error …` lines and the worker carries on.
  */
+import { StemeError } from "../../src/core/errors.ts";
 import { generateKeyPair, type SignedRecord, StemeClient, StemeClientError, signClaim } from "../../src/client/index.ts";
 
 const url = process.argv[2];
@@ -37,7 +38,7 @@ function record(): SignedRecord {
     predicate: "n",
     object: n,
     confidence: 0.5,
-    note: "x".repeat(Math.floor(rand() * 200)),
+    note: "x".repeat(1 + Math.floor(rand() * 200)),
   });
 }
 
@@ -56,14 +57,23 @@ async function worker(): Promise<void> {
         const batch = Array.from({ length: 2 + Math.floor(rand() * 6) }, record);
         const res = await client.submitBatch(batch, { format: r < 0.75 ? "json" : "cbor" });
         for (const item of res.results) if ("id" in item) ack(item.id);
-        if (res.rejected > 0) process.stderr.write(`error batch rejected ${res.rejected}: ${JSON.stringify(res.results.filter((x) => "error" in x)[0])}\n`);
+        if (res.rejected > 0)
+          process.stderr.write(
+            `error batch rejected ${res.rejected}: ${JSON.stringify(res.results.filter((x) => "error" in x)[0])}\n`,
+          );
       }
     } catch (err) {
+      if (err instanceof StemeError) {
+        // A record the writer built is invalid: a bug in this script, reported as an error.
+        process.stderr.write(`error local ${err.code}: ${err.message}\n`);
+        continue;
+      }
       if (err instanceof StemeClientError) {
         process.stderr.write(`error ${err.status} ${err.code}\n`);
         continue;
       }
       // Connection refused / reset: the server is gone.
+      process.stderr.write(`stopped ${(err as Error).message}\n`);
       stopped = true;
     }
   }

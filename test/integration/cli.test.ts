@@ -1,0 +1,185 @@
+/**
+ * The `stemedb` command line through real processes (`bun src/main.ts …`).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { toHex } from "../../src/client/index.ts";
+import { recordId } from "../../src/crypto/hash.ts";
+import { cleanupAll, getJson, runCli, type ServerProcess, spawnServer, tempDir } from "./helpers.ts";
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+const mode = (file: string) => fs.statSync(file).mode & 0o777;
+
+describe("cli", () => {
+  test("--help and --version; unknown command → exit 2", async () => {
+    const help = await runCli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Usage: stemedb COMMAND");
+    for (const c of ["serve", "init", "keygen", "assert", "get", "reindex", "verify"])
+      expect(help.stdout).toMatch(new RegExp(`\\n  ${c}\\s`));
+    const version = await runCli(["--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe("stemedb 0.1.0");
+    const serveHelp = await runCli(["serve", "--help"]);
+    expect(serveHelp.code).toBe(0);
+    expect(serveHelp.stdout).toContain("--max-clock-skew-ms");
+    const unknown = await runCli(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const badFlag = await runCli(["verify", "--no-such-flag"]);
+    expect(badFlag.code).toBe(2);
+  });
+
+  test("init creates meta.json, node.key (0600), authorities.json; a second init is refused", async () => {
+    const dir = join(tempDir(), "node");
+    const first = await runCli(["init", "--data-dir", dir]);
+    expect(first.code).toBe(0);
+    const meta = JSON.parse(fs.readFileSync(join(dir, "meta.json"), "utf8")) as { format_version: number; node_id: string };
+    expect(meta.format_version).toBe(1);
+    expect(meta.node_id).toMatch(/^[0-9a-f]{16}$/);
+    expect(mode(join(dir, "node.key"))).toBe(0o600);
+    const nodeKey = JSON.parse(fs.readFileSync(join(dir, "node.key"), "utf8")) as { public_key: string; secret_key: string };
+    expect(nodeKey.public_key).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.parse(fs.readFileSync(join(dir, "authorities.json"), "utf8"))).toEqual([nodeKey.public_key]);
+    expect(first.stdout).toContain(nodeKey.public_key);
+    expect(first.stdout).not.toContain(nodeKey.secret_key);
+    const keyBefore = fs.readFileSync(join(dir, "node.key"), "utf8");
+
+    const second = await runCli(["init", "--data-dir", dir]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain("already holds a StemeDB node");
+    expect(fs.readFileSync(join(dir, "node.key"), "utf8")).toBe(keyBefore);
+  });
+
+  test("keygen --out writes mode 0600 and refuses to overwrite", async () => {
+    const file = join(tempDir(), "agent.key");
+    const first = await runCli(["keygen", "--out", file]);
+    expect(first.code).toBe(0);
+    expect(mode(file)).toBe(0o600);
+    const key = JSON.parse(fs.readFileSync(file, "utf8")) as { public_key: string; secret_key: string };
+    expect(key.public_key).toMatch(/^[0-9a-f]{64}$/);
+    expect(key.secret_key).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.stdout).toContain(key.public_key);
+    expect(first.stdout).not.toContain(key.secret_key);
+    const before = fs.readFileSync(file, "utf8");
+    const second = await runCli(["keygen", "--out", file]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain("already exists");
+    expect(fs.readFileSync(file, "utf8")).toBe(before);
+  });
+
+  test("assert and get against a running server; verify, verify --deep; reindex with the server stopped", async () => {
+    const base = tempDir();
+    const dir = join(base, "data");
+    expect((await runCli(["init", "--data-dir", dir])).code).toBe(0);
+    const keyFile = join(base, "a.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const pub = (JSON.parse(fs.readFileSync(keyFile, "utf8")) as { public_key: string }).public_key;
+    let server: ServerProcess | null = await spawnServer(dir);
+    const ids: string[] = [];
+    try {
+      const asserted = await runCli([
+        "assert",
+        "--key",
+        keyFile,
+        "--server",
+        server.url,
+        "pharma/drug/aspirin",
+        "bleeding_risk_pct",
+        "0.2",
+        "--confidence",
+        "0.9",
+      ]);
+      expect(asserted.stderr).toBe("");
+      expect(asserted.code).toBe(0);
+      const result = JSON.parse(asserted.stdout) as { id: string; lsn: number; status: string; duplicate: boolean };
+      expect(result).toEqual({ id: expect.stringMatching(/^[0-9a-f]{64}$/), lsn: 1, status: "accepted", duplicate: false });
+      ids.push(result.id);
+
+      const second = await runCli([
+        "assert",
+        "--key",
+        keyFile,
+        "--server",
+        server.url,
+        "pharma/drug/aspirin",
+        "note_text",
+        "hello",
+        "--source",
+        "who",
+      ]);
+      expect(second.code).toBe(0);
+      ids.push((JSON.parse(second.stdout) as { id: string }).id);
+
+      const got = await runCli(["get", ids[0] as string, "--server", server.url]);
+      expect(got.code).toBe(0);
+      const record = JSON.parse(got.stdout) as Record<string, unknown>;
+      expect(record).toMatchObject({
+        id: ids[0],
+        kind: "assertion",
+        subject: "pharma/drug/aspirin",
+        predicate: "bleeding_risk_pct",
+        object: 0.2,
+        confidence: 0.9,
+        agent: pub,
+        lsn: 1,
+        flags: [],
+      });
+      expect(toHex(recordId(Buffer.from(record.body as string, "hex")))).toBe(ids[0] as string);
+      const got2 = await runCli(["get", ids[1] as string, "--server", server.url]);
+      expect(JSON.parse(got2.stdout)).toMatchObject({ object: "hello", confidence: 1, source: "who", lsn: 2 });
+
+      const missing = await runCli(["get", "ab".repeat(32), "--server", server.url]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain("404 not_found");
+
+      // verify is read-only and fine while the server runs.
+      const v = await runCli(["verify", "--data-dir", dir]);
+      expect(v.code).toBe(0);
+      expect(v.stdout).toContain("ok: 1 segments, 2 records, last LSN 2");
+      const deep = await runCli(["verify", "--data-dir", dir, "--deep"]);
+      expect(deep.code).toBe(0);
+      expect(deep.stdout).toContain("ids and signatures checked");
+
+      // reindex refuses while the server holds the directory.
+      const busy = await runCli(["reindex", "--data-dir", dir]);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toContain("in use by process");
+      expect(await server.stop()).toBe(0);
+      server = null;
+
+      const reindex = await runCli(["reindex", "--data-dir", dir]);
+      expect(reindex.code).toBe(0);
+      expect(reindex.stdout).toContain("reindexed 2 records");
+      expect(fs.existsSync(join(dir, "index.sqlite"))).toBe(true);
+
+      server = await spawnServer(dir);
+      for (const id of ids) expect((await getJson(`${server.url}/v1/assertions/${id}`)).status).toBe(200);
+      const health = await getJson(`${server.url}/v1/health`);
+      expect({ lsn: health.body.lsn, index_lsn: health.body.index_lsn }).toEqual({ lsn: 2, index_lsn: 2 });
+      const list = await getJson(`${server.url}/v1/assertions?subject=pharma/drug/aspirin`);
+      expect((list.body.items as Array<{ id: string }>).map((x) => x.id)).toEqual(ids);
+    } finally {
+      if (server) await server.stop();
+    }
+  });
+
+  test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
+    const base = tempDir();
+    const keyFile = join(base, "a.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const noKey = await runCli(["assert", "a/b", "p", "1"]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain("--key FILE is required");
+    const refused = await runCli(["assert", "--key", keyFile, "--server", "http://127.0.0.1:9", "a/b", "p", "1"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("cannot reach the server");
+    const notDir = await runCli(["verify", "--data-dir", join(base, "nothing")]);
+    expect(notDir.code).toBe(2);
+    expect(notDir.stderr).toContain("is not a StemeDB data directory");
+  });
+});
