@@ -58,7 +58,7 @@ fmt: setup
 	$(BUN) x biome check --write src test bench
 
 build: setup
-	$(BUN) build --compile --minify src/main.ts --outfile dist/stemedb
+	$(BUN) build --compile --minify src/main.ts src/crypto/verify-worker.ts --outfile dist/stemedb
 
 bench: setup
 	$(BUN) bench/ingest.ts

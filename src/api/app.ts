@@ -93,6 +93,7 @@ export function createApp(deps: AppDeps) {
     .get("/v1/concepts", ({ request }) => {
       const q = new URL(request.url).searchParams;
       const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
+      store.flushIndex();
       return json(browseConcepts(store.index, prefix, parseLimit(q.get("limit"))));
     })
     .get("/v1/health", () =>
@@ -163,6 +164,7 @@ function listHandler(store: Store, q: URLSearchParams): Response {
     limit,
     order: order as "asc" | "desc",
   };
+  store.flushIndex(); // lists see every acknowledged record
   const page = listRecords(store.index, stripUndefined(filter));
   return json({
     items: page.items.map((loc) => store.view(loc)),

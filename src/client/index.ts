@@ -14,7 +14,7 @@
 import { encode as encodeCbor } from "cbor-x";
 import { toHex } from "../core/hex.ts";
 import { recordToJson } from "../core/record.ts";
-import { generateKeyPair, type KeyPair, publicKeyOf } from "../crypto/sign.ts";
+import { type KeyPair, publicKeyOf } from "../crypto/sign.ts";
 import { encodeBody, type SignedRecord, signRecord } from "../crypto/signed.ts";
 
 export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";

@@ -18,6 +18,7 @@ export interface Config {
   batchBodyBytesMax: number;
   batchRecordsMax: number;
   httpTimeoutSecs: number;
+  verifyThreads: number;
   logLevel: LogLevel;
 }
 
@@ -88,6 +89,13 @@ export const settings: Setting[] = [
     default: "30",
     help: "idle connection timeout, seconds",
   },
+  {
+    key: "verifyThreads",
+    flag: "verify-threads",
+    env: "STEMEDB_VERIFY_THREADS",
+    default: String(navigator.hardwareConcurrency || 2),
+    help: "signature-checking threads",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -99,6 +107,7 @@ const numeric = new Set<keyof Config>([
   "batchBodyBytesMax",
   "batchRecordsMax",
   "httpTimeoutSecs",
+  "verifyThreads",
 ]);
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
@@ -121,9 +130,10 @@ export function loadConfig(
   const bind = parseBind(raw.bindHost ?? "");
   out.bindHost = bind.host;
   out.bindPort = bind.port;
-  if (raw.sync !== "batch" && raw.sync !== "none") throw configError(settings[2] as Setting, raw.sync ?? "", '"batch" or "none"');
+  if (raw.sync !== "batch" && raw.sync !== "none")
+    throw configError(settings.find((x) => x.key === "sync") as Setting, raw.sync ?? "", '"batch" or "none"');
   if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
-    throw configError(settings[10] as Setting, raw.logLevel ?? "", "debug, info, warn or error");
+    throw configError(settings.find((x) => x.key === "logLevel") as Setting, raw.logLevel ?? "", "debug, info, warn or error");
   return out as unknown as Config;
 }
 

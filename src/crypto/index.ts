@@ -2,3 +2,4 @@ export * from "./hash.ts";
 export * from "./sign.ts";
 export * from "./verify.ts";
 export * from "./signed.ts";
+export * from "./verify-pool.ts";

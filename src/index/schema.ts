@@ -4,17 +4,19 @@
  *
  * Designed for ingest, which is bound by B-tree inserts of random BLAKE3 keys:
  * - the log position (LSN) is the rowid of `records`, so the table itself is append-only;
- * - the id is looked up through `id8`, its first 8 bytes as a signed integer: a compact index
- *   (≈ 18 bytes an entry instead of ≈ 42) that stays in the page cache longer; the full id in
- *   the row settles the rare prefix collision;
+ * - ids are random, so SQLite does not index them at all: an in-memory hash table
+ *   (`id-table.ts`, rebuilt from this table at start-up) maps id prefixes to LSNs, and the full
+ *   id in the row settles the rare prefix collision;
  * - strings (agents, subjects, predicates, sources) are interned into small tables, so the
  *   secondary indexes hold integers and every index entry ends in the rowid, which gives
  *   cursor pagination by LSN for free;
  * - references (depends_on, supersedes, vote / retraction / review targets) go to one edge
- *   table keyed by the target's id8.
+ *   table keyed by the target's id8;
+ * - `kind` and `ts` have no index of their own: every index costs each insert, and those
+ *   filters narrow a scan that another index (subject, agent, …) or the rowid order drives.
  */
 
-export const indexFormatVersion = 1;
+export const indexFormatVersion = 2;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -32,7 +34,6 @@ CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL U
 CREATE TABLE IF NOT EXISTS records (
   lsn INTEGER PRIMARY KEY,
   id BLOB NOT NULL,
-  id8 INTEGER NOT NULL,
   kind INTEGER NOT NULL,
   agent INTEGER NOT NULL,
   ts INTEGER NOT NULL,
@@ -43,12 +44,9 @@ CREATE TABLE IF NOT EXISTS records (
   offset INTEGER NOT NULL,
   recorded_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_id8 ON records (id8);
 CREATE INDEX IF NOT EXISTS records_subject ON records (subject, predicate) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_predicate ON records (predicate) WHERE predicate IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_agent ON records (agent);
 CREATE INDEX IF NOT EXISTS records_source ON records (source) WHERE source IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
-CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
 CREATE TABLE IF NOT EXISTS refs (dst8 INTEGER NOT NULL, src INTEGER NOT NULL, rel INTEGER NOT NULL, dst BLOB NOT NULL, PRIMARY KEY (dst8, src, rel)) WITHOUT ROWID;
 `;

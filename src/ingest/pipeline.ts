@@ -8,16 +8,14 @@
  * Throughput comes from batching at every stage without waiting on purpose:
  * - signatures are verified on libuv's thread pool, many in flight at once;
  * - the log coalesces every append queued while an fdatasync is in flight into the next one;
- * - everything the log acknowledges in one turn of the event loop is indexed in one SQLite
- *   transaction.
+ * - the index applies what was acknowledged in batches, in one SQLite transaction each.
  */
-import { StemeError } from "../core/errors.ts";
+import { invariant, StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import type { Kind } from "../core/record.ts";
 import { fromCborSubmission, fromJsonSubmission, type SignedRecord } from "../crypto/signed.ts";
 import { verifyIdAsync } from "../crypto/verify.ts";
-import type { IndexEntry } from "../index/store.ts";
 import type { LogPosition } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
@@ -46,19 +44,13 @@ export interface IngestOptions {
   now: () => number;
   logger?: Logger;
   metrics?: Metrics;
-}
-
-interface PendingIndex {
-  entries: IndexEntry[];
-  resolve: () => void;
-  reject: (err: unknown) => void;
+  /** Signature check; defaults to the runtime's pool (the server passes a VerifyPool). */
+  verify?: (sig: Uint8Array, id: Uint8Array, agent: Uint8Array) => Promise<boolean>;
 }
 
 export class Ingest {
   private depth = 0;
   private readonly inflight = new Map<string, Promise<ItemResult>>();
-  private indexQueue: PendingIndex[] = [];
-  private indexScheduled = false;
   private readonly logger: Logger;
 
   constructor(
@@ -94,7 +86,8 @@ export class Ingest {
     this.options.metrics?.ingestQueueDepth.set(this.depth);
     try {
       const prepared = items.map((item) => prepare(item));
-      const verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p))));
+      const check = this.options.verify ?? verifyIdAsync;
+      const verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
       const results = await this.commit(verified);
       this.count(verified, results);
       return results;
@@ -120,7 +113,7 @@ export class Ingest {
       const earlier = firstSlotOf.get(idHex);
       if (earlier !== undefined) {
         repeats.push({ slot: results.length, of: earlier });
-        results.push({ ok: false, error: new StemeError("internal", 500, "placeholder") });
+        results.push(unfilled);
         continue;
       }
       firstSlotOf.set(idHex, results.length);
@@ -129,7 +122,7 @@ export class Ingest {
         results.push(pending.then((r) => (r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r)));
         continue;
       }
-      const existing = this.store.index.lookupId(v.id);
+      const existing = this.store.lookupId(v.id);
       if (existing) {
         results.push({ ok: true, result: { id: idHex, lsn: existing.lsn, status: "accepted", duplicate: true } });
         continue;
@@ -139,7 +132,7 @@ export class Ingest {
         continue;
       }
       fresh.push({ signed: v, idHex, slot: results.length });
-      results.push({ ok: false, error: new StemeError("internal", 500, "placeholder") });
+      results.push(unfilled);
     }
     if (fresh.length > 0) {
       const written = this.appendAndIndex(fresh.map((f) => f.signed));
@@ -162,41 +155,20 @@ export class Ingest {
         r.ok ? { ok: true, result: { ...r.result, duplicate: true } } : r,
       );
     }
+    invariant(!results.includes(unfilled), "every result slot is filled");
     return Promise.all(results);
   }
 
   private async appendAndIndex(records: SignedRecord[]): Promise<LogPosition[]> {
     const recordedAtMs = this.options.now();
     const positions = await this.store.log.append(records.map((r) => ({ body: r.body, sig: r.sig, recordedAtMs })));
-    const entries = records.map((r, i) => {
-      const pos = positions[i] as LogPosition;
-      return { lsn: pos.lsn, id: r.id, record: r.record, segment: pos.segment, offset: pos.offset, recordedAtMs };
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.indexQueue.push({ entries, resolve, reject });
-      this.scheduleIndex();
-    });
+    this.store.enqueueIndex(
+      records.map((r, i) => {
+        const pos = positions[i] as LogPosition;
+        return { lsn: pos.lsn, id: r.id, record: r.record, segment: pos.segment, offset: pos.offset, recordedAtMs };
+      }),
+    );
     return positions;
-  }
-
-  /** Everything the log acknowledged in this turn of the event loop goes in one transaction. */
-  private scheduleIndex(): void {
-    if (this.indexScheduled) return;
-    this.indexScheduled = true;
-    setImmediate(() => {
-      this.indexScheduled = false;
-      const queue = this.indexQueue;
-      this.indexQueue = [];
-      queue.sort((a, b) => (a.entries[0] as IndexEntry).lsn - (b.entries[0] as IndexEntry).lsn);
-      try {
-        this.store.index.applyBatch(queue.flatMap((q) => q.entries));
-        for (const q of queue) q.resolve();
-      } catch (err) {
-        // The records are durable in the log; the index catches up from it on restart.
-        this.logger.error("index: batch failed; records are in the log and will be re-indexed on restart", { err: err as Error });
-        for (const q of queue) q.reject(new StemeError("index_failed", 503, "record logged but not yet indexed", { cause: err }));
-      }
-    });
   }
 
   private count(verified: Array<SignedRecord | StemeError>, results: ItemResult[]): void {
@@ -213,6 +185,9 @@ export class Ingest {
   }
 }
 
+/** Marks a result slot filled in later in `commit`; never returned (checked there). */
+const unfilled: ItemResult = { ok: false, error: new StemeError("internal", 500, "result slot not filled") };
+
 function prepare(item: Submission): SignedRecord | StemeError {
   if (item.shape === "error") return item.error;
   try {
@@ -222,8 +197,14 @@ function prepare(item: Submission): SignedRecord | StemeError {
   }
 }
 
-async function verify(signed: SignedRecord): Promise<SignedRecord | StemeError> {
-  if (await verifyIdAsync(signed.sig, signed.id, signed.record.agent)) return signed;
+async function verify(signed: SignedRecord, check: NonNullable<IngestOptions["verify"]>): Promise<SignedRecord | StemeError> {
+  let valid: boolean;
+  try {
+    valid = await check(signed.sig, signed.id, signed.record.agent);
+  } catch (err) {
+    return asStemeError(err);
+  }
+  if (valid) return signed;
   const id = toHex(signed.id);
   return new StemeError("bad_signature", 400, `signature does not verify for the record whose id the server computed as ${id}`, {
     hint: "sign the 32 id bytes (BLAKE3 of the canonical CBOR body) with the agent's key; compare this id with your client's to find a canonicalisation bug",

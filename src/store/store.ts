@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from "../core/logger.ts";
 import { recordToJson, type StemeRecord } from "../core/record.ts";
 import { recordId } from "../crypto/hash.ts";
 import { decodeStoredBody } from "../crypto/signed.ts";
+import { kindCodes } from "../index/schema.ts";
 import { type IndexEntry, IndexStore, type RecordLocation } from "../index/store.ts";
 import { Log } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -42,7 +43,19 @@ export interface RecordView {
   [field: string]: unknown;
 }
 
+/** The index applies queued records at least this often, in one transaction. */
+export const indexFlushDelayMs = 5;
+/** …or as soon as this many are queued. */
+export const indexFlushRecordsMax = 5000;
+
 export class Store {
+  /** Records durable in the log and acknowledged, not yet in the index. */
+  private pending: IndexEntry[] = [];
+  /** The pending records by id, so a read or a de-duplication right after an ack finds them. */
+  private readonly overlay = new Map<string, RecordLocation>();
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private indexError: Error | null = null;
+
   private constructor(
     readonly dataDir: DataDir,
     readonly log: Log,
@@ -73,7 +86,7 @@ export class Store {
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.now ? { now: options.now } : {}),
       });
-      index = IndexStore.open(dataDir.indexPath, { logger, ...(options.metrics ? { metrics: options.metrics } : {}) });
+      index = openIndex(dataDir.indexPath, logger, options.metrics);
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       return store;
@@ -116,6 +129,62 @@ export class Store {
     onProgress?.(done, total);
     this.logger.info("index: replayed log tail", { from_lsn: from, records: done, ms: Math.round(performance.now() - started) });
     return done;
+  }
+
+  /**
+   * Queue records that are durable in the log for the index. The index is derived, so it may
+   * trail the log: reads by id consult the queue, list queries flush it first, and a crash
+   * loses nothing (start-up replays the log past the index checkpoint). Batching here turns
+   * many small transactions, each rewriting the same B-tree pages, into few large ones.
+   */
+  enqueueIndex(entries: readonly IndexEntry[]): void {
+    for (const e of entries) {
+      this.pending.push(e);
+      this.overlay.set(idKey(e.id), {
+        lsn: e.lsn,
+        id: e.id,
+        kind: kindCodes[e.record.kind],
+        segment: e.segment,
+        offset: e.offset,
+        recordedAt: e.recordedAtMs,
+      });
+    }
+    if (this.pending.length >= indexFlushRecordsMax) this.flushIndex();
+    else if (this.flushTimer === null) this.flushTimer = setTimeout(() => this.flushIndex(), indexFlushDelayMs);
+  }
+
+  /** Apply every queued record to the index now. */
+  flushIndex(): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending.sort((a, b) => a.lsn - b.lsn);
+    try {
+      this.index.applyBatch(batch);
+    } catch (err) {
+      if (!(err instanceof StemeError) && (err as Error).message?.startsWith("invariant")) throw err;
+      // The records are safe in the log; keep them queued and try again shortly.
+      if (this.indexError === null)
+        this.logger.error("index: applying a batch failed; will retry", { err: err as Error, records: batch.length });
+      this.indexError = err as Error;
+      this.flushTimer = setTimeout(() => this.flushIndex(), 1000);
+      return;
+    }
+    if (this.indexError !== null) this.logger.info("index: recovered", { lsn: this.index.checkpointLsn });
+    this.indexError = null;
+    this.pending = [];
+    for (const e of batch) this.overlay.delete(idKey(e.id));
+  }
+
+  /** Null when the index keeps up; the last failure otherwise. */
+  get indexFailure(): Error | null {
+    return this.indexError;
+  }
+
+  lookupId(id: Uint8Array): RecordLocation | null {
+    return this.overlay.get(idKey(id)) ?? this.index.lookupId(id);
   }
 
   /** Read a record from the log through its index location. */
@@ -162,7 +231,7 @@ export class Store {
   }
 
   getById(id: Uint8Array): RecordView | null {
-    const loc = this.index.lookupId(id);
+    const loc = this.lookupId(id);
     return loc ? this.view(loc) : null;
   }
 
@@ -180,7 +249,25 @@ export class Store {
 
   async close(): Promise<void> {
     await this.log.close();
+    this.flushIndex();
     this.index.close();
     this.unlock();
+  }
+}
+
+function idKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("latin1");
+}
+
+/** Open the index; one written by another index format is derived data: rebuild it. */
+function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefined): IndexStore {
+  const options = { logger, ...(metrics ? { metrics } : {}) };
+  try {
+    return IndexStore.open(indexPath, options);
+  } catch (err) {
+    if (!(err instanceof StemeError) || err.code !== "index_version") throw err;
+    logger.warn("index: format changed; rebuilding it from the log", { path: indexPath, reason: err.message });
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
+    return IndexStore.open(indexPath, options);
   }
 }

@@ -370,8 +370,13 @@ describe("api: writes and reads", () => {
       expect(res.body.request_id).toBe("req-abc.123");
       const ok = await getJson(`${url}/v1/health`, { headers: { "x-request-id": "health-1" } });
       expect(ok.headers.get("x-request-id")).toBe("health-1");
+      // Without one, the server makes its own: a per-process random prefix and a counter.
       const generated = await getJson(`${url}/v1/health`);
-      expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+      const again = await getJson(`${url}/v1/health`);
+      expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
+      expect(again.headers.get("x-request-id")).not.toBe(generated.headers.get("x-request-id"));
+      const bad = await getJson(`${url}/v1/health`, { headers: { "x-request-id": "has spaces and ✓" } });
+      expect(bad.headers.get("x-request-id")).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
     });
   });
 
