@@ -1,0 +1,65 @@
+/**
+ * The compiled executable (`bun build --compile`, as `make build` does): it runs outside the
+ * source tree, its signature worker threads are bundled, and it serves and verifies.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
+import { bunPath, cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
+
+let dir: string;
+let binary: string;
+
+beforeAll(async () => {
+  dir = tempDir("stemedb-bin-");
+  binary = join(dir, "stemedb");
+  const build = track(
+    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", "src/crypto/verify-worker.ts", "--outfile", binary], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" }),
+  );
+  expect(await build.exited).toBe(0);
+}, 120_000);
+afterAll(cleanupAll);
+
+async function run(args: string[]) {
+  const proc = track(Bun.spawn([binary, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+describe("dist/stemedb", () => {
+  test("--version and --help", async () => {
+    expect((await run(["--version"])).stdout.trim()).toBe("stemedb 0.1.0");
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["serve", "init", "keygen", "assert", "reindex", "verify"]) expect(help.stdout).toContain(command);
+  });
+
+  test("serves from outside the source tree: a batch large enough for the worker threads, then verify --deep", async () => {
+    const data = join(dir, "data");
+    const port = freePort();
+    const server = track(Bun.spawn([binary, "serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
+    const client = new StemeClient({ url: `http://127.0.0.1:${port}` });
+    for (let i = 0; i < 200; i++) {
+      try {
+        await client.health();
+        break;
+      } catch {
+        await sleep(25);
+      }
+    }
+    const key = generateKeyPair();
+    const records = Array.from({ length: 100 }, (_, i) => signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: i, confidence: 0.5 }));
+    const forged = signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: -1, confidence: 0.5 });
+    forged.sig = new Uint8Array(forged.sig);
+    forged.sig[0] = (forged.sig[0] as number) ^ 1;
+    const reply = await client.submitBatch([...records, forged], { format: "cbor" });
+    expect(reply.accepted).toBe(100);
+    expect(reply.rejected).toBe(1);
+    expect(reply.results[100]).toMatchObject({ error: { code: "bad_signature" } });
+    server.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    const verify = await run(["verify", "--data-dir", data, "--deep"]);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain("100 records");
+  });
+});
