@@ -148,7 +148,6 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   }
   const url = `http://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
-  if (config.sync === "none") logger.warn("sync=none: acknowledged writes can be lost on power failure; use only for benchmarks");
 
   return {
     url,

@@ -12,11 +12,11 @@
  *   cursor pagination by LSN for free;
  * - references (depends_on, supersedes, vote / retraction / review targets) go to one edge
  *   table keyed by the target's id8;
- * - `kind` and `ts` have no index of their own: every index costs each insert, and those
- *   filters narrow a scan that another index (subject, agent, …) or the rowid order drives.
+ * - `kind` and `ts` indexes are cheap to keep: kinds are few and stated times mostly increase,
+ *   so their inserts land on the rightmost pages; the random-key inserts are what cost.
  */
 
-export const indexFormatVersion = 2;
+export const indexFormatVersion = 3;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -48,5 +48,7 @@ CREATE INDEX IF NOT EXISTS records_subject ON records (subject, predicate) WHERE
 CREATE INDEX IF NOT EXISTS records_predicate ON records (predicate) WHERE predicate IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_agent ON records (agent);
 CREATE INDEX IF NOT EXISTS records_source ON records (source) WHERE source IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
+CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
 CREATE TABLE IF NOT EXISTS refs (dst8 INTEGER NOT NULL, src INTEGER NOT NULL, rel INTEGER NOT NULL, dst BLOB NOT NULL, PRIMARY KEY (dst8, src, rel)) WITHOUT ROWID;
 `;
