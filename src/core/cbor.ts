@@ -31,9 +31,14 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class Writer {
-  buf = new Uint8Array(1024);
-  view = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  view: DataView;
   pos = 0;
+
+  constructor(bytes = 1024) {
+    this.buf = new Uint8Array(bytes);
+    this.view = new DataView(this.buf.buffer);
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -90,7 +95,7 @@ const keyCache = new Map<string, Uint8Array>();
 function encodedKey(key: string): Uint8Array {
   const cached = keyCache.get(key);
   if (cached) return cached;
-  const w = new Writer();
+  const w = new Writer(key.length * 3 + 9);
   writeText(w, key);
   const bytes = w.buf.slice(0, w.pos);
   if (keyCache.size < 4096) keyCache.set(key, bytes);
@@ -183,11 +188,24 @@ function writeValue(w: Writer, v: Value, depth: number): void {
   }
 }
 
+// Encoding is synchronous and never re-enters itself, so one scratch buffer serves every call
+// (allocating a fresh 1 KiB buffer per record showed in profiles); it grows as needed and is
+// dropped back to its first size after an unusually large value.
+const scratch = new Writer();
+const scratchBytesKept = 64 * 1024;
+
 /** Encode a value canonically. Keys whose value is `undefined` are left out (absent, never null). */
 export function encodeCanonical(value: Value): Uint8Array {
-  const w = new Writer();
-  writeValue(w, value, 0);
-  return w.buf.slice(0, w.pos);
+  scratch.pos = 0;
+  try {
+    writeValue(scratch, value, 0);
+    return scratch.buf.slice(0, scratch.pos);
+  } finally {
+    if (scratch.buf.length > scratchBytesKept) {
+      scratch.buf = new Uint8Array(1024);
+      scratch.view = new DataView(scratch.buf.buffer);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

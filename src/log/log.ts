@@ -101,7 +101,9 @@ export class Log {
     };
     if (!(settings.segmentBytesMax > 0)) throw new RangeError(`segmentBytesMax must be > 0, got ${settings.segmentBytesMax}`);
     if (settings.sync === "none")
-      settings.logger.warn("sync=none: acknowledged writes can be lost on power failure; use only for benchmarks", { dir: settings.dir });
+      settings.logger.warn("sync=none: acknowledged writes can be lost on power failure; use only for benchmarks", {
+        dir: settings.dir,
+      });
     if (!fs.existsSync(settings.dir)) {
       fs.mkdirSync(settings.dir, { recursive: true });
       syncDir(dirname(settings.dir));

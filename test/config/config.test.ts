@@ -4,18 +4,31 @@ import { loadConfig, parseBind } from "../../src/config/config.ts";
 describe("configuration", () => {
   test("defaults: ./data on 127.0.0.1:18180, group commit", () => {
     const c = loadConfig({}, {});
-    expect(c).toMatchObject({ dataDir: "./data", bindHost: "127.0.0.1", bindPort: 18180, sync: "batch", clockSkewMs: 1000, batchRecordsMax: 10000 });
+    expect(c).toMatchObject({
+      dataDir: "./data",
+      bindHost: "127.0.0.1",
+      bindPort: 18180,
+      sync: "batch",
+      clockSkewMs: 1000,
+      batchRecordsMax: 10000,
+    });
   });
 
   test("flags over environment over defaults", () => {
     const env = { STEMEDB_DATA_DIR: "/env/data", STEMEDB_BIND_ADDR: "0.0.0.0:9000", STEMEDB_SYNC: "none" };
     expect(loadConfig({}, env)).toMatchObject({ dataDir: "/env/data", bindHost: "0.0.0.0", bindPort: 9000, sync: "none" });
-    expect(loadConfig({ "data-dir": "/flag/data", sync: "batch" }, env)).toMatchObject({ dataDir: "/flag/data", bindPort: 9000, sync: "batch" });
+    expect(loadConfig({ "data-dir": "/flag/data", sync: "batch" }, env)).toMatchObject({
+      dataDir: "/flag/data",
+      bindPort: 9000,
+      sync: "batch",
+    });
   });
 
   test("bad values are refused with the flag and variable named", () => {
     expect(() => loadConfig({ sync: "sometimes" }, {})).toThrow(/--sync \/ STEMEDB_SYNC/);
-    expect(() => loadConfig({}, { STEMEDB_MAX_CLOCK_SKEW_MS: "-5" })).toThrow(/STEMEDB_MAX_CLOCK_SKEW_MS: expected a positive integer/);
+    expect(() => loadConfig({}, { STEMEDB_MAX_CLOCK_SKEW_MS: "-5" })).toThrow(
+      /STEMEDB_MAX_CLOCK_SKEW_MS: expected a positive integer/,
+    );
     expect(() => loadConfig({ "log-level": "loud" }, {})).toThrow(/log-level/);
     expect(() => loadConfig({ bind: "localhost" }, {})).toThrow(/HOST:PORT/);
   });

@@ -14,7 +14,11 @@ beforeAll(async () => {
   dir = tempDir("stemedb-bin-");
   binary = join(dir, "stemedb");
   const build = track(
-    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", "src/crypto/verify-worker.ts", "--outfile", binary], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" }),
+    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", "src/crypto/verify-worker.ts", "--outfile", binary], {
+      cwd: repoRoot,
+      stdout: "pipe",
+      stderr: "pipe",
+    }),
   );
   expect(await build.exited).toBe(0);
 }, 120_000);
@@ -22,7 +26,11 @@ afterAll(cleanupAll);
 
 async function run(args: string[]) {
   const proc = track(Bun.spawn([binary, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
@@ -37,7 +45,13 @@ describe("dist/stemedb", () => {
   test("serves from outside the source tree: a batch large enough for the worker threads, then verify --deep", async () => {
     const data = join(dir, "data");
     const port = freePort();
-    const server = track(Bun.spawn([binary, "serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
+    const server = track(
+      Bun.spawn([binary, "serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`], {
+        cwd: dir,
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
     const client = new StemeClient({ url: `http://127.0.0.1:${port}` });
     for (let i = 0; i < 200; i++) {
       try {
@@ -48,7 +62,9 @@ describe("dist/stemedb", () => {
       }
     }
     const key = generateKeyPair();
-    const records = Array.from({ length: 100 }, (_, i) => signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: i, confidence: 0.5 }));
+    const records = Array.from({ length: 100 }, (_, i) =>
+      signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: i, confidence: 0.5 }),
+    );
     const forged = signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: -1, confidence: 0.5 });
     forged.sig = new Uint8Array(forged.sig);
     forged.sig[0] = (forged.sig[0] as number) ^ 1;
