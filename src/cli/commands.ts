@@ -16,7 +16,7 @@ import { recordId } from "../crypto/hash.ts";
 import { decodeCanonical } from "../core/cbor.ts";
 import { generateKeyPair } from "../crypto/sign.ts";
 import { verifyId } from "../crypto/verify.ts";
-import { verifyLog } from "../log/index.ts";
+import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
 import { initDataDir, isInitialized, lockDataDir, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
 import { Store } from "../store/store.ts";
 
@@ -164,6 +164,47 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
       process.stderr.write("\n");
       out(`reindexed ${lsn} records in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       return 0;
+    },
+  },
+
+  repair: {
+    summary: "cut a damaged log back to its last good record (set aside, never deleted)",
+    usage: `stemedb repair [--data-dir DIR] [--yes]
+
+Without --yes, only says what it would do. With --yes (server stopped): the bytes from the first
+damaged record on, and every later segment, are moved to DIR/log-quarantine/<time>/, the log is
+cut there, and the index drops what the log no longer has at the next start. Records after the
+damage are lost to the node: restore the segment from a backup instead if you have one.`,
+    async run(argv) {
+      const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, yes: { type: "boolean" }, ...helpFlag } });
+      const dir = values["data-dir"];
+      openDataDir(dir);
+      const unlock = lockDataDir(dir);
+      try {
+        const logDir = path.join(dir, "log");
+        const plan = planRepair(logDir);
+        if (plan.clean || !plan.cut) {
+          out("the log is clean; nothing to repair");
+          return 0;
+        }
+        out(`damage: ${plan.cut.file} at byte ${plan.cut.offset}: ${plan.cut.message}`);
+        out(
+          `would cut ${plan.cut.bytes} bytes there${plan.setAside.length ? ` and set aside ${plan.setAside.length} segment file(s): ${plan.setAside.map((f) => path.basename(f)).join(", ")}` : ""}`,
+        );
+        if (!values.yes) {
+          out("nothing changed; run again with --yes to do it");
+          return 1;
+        }
+        const quarantine = path.join(dir, "log-quarantine", new Date().toISOString().replaceAll(":", "-"));
+        applyRepair(plan, quarantine);
+        const after = verifyLog(logDir);
+        out(
+          `repaired: the log now ends at LSN ${after.lastLsn} (${after.records} records); the removed bytes are in ${quarantine}`,
+        );
+        return after.ok ? 0 : 1;
+      } finally {
+        unlock();
+      }
     },
   },
 

@@ -8,3 +8,4 @@ export { type LogEntry, type LogEntryInput, logDirName, payloadBytesMax, segment
 export { batchBytesMax, Log, type LogOptions, type LogPosition, segmentBytesMaxDefault } from "./log.ts";
 export { cutSegmentAt } from "./segment.ts";
 export { type VerifyOptions, type VerifyProblem, type VerifyReport, verifyLog } from "./verify.ts";
+export { applyRepair, planRepair, type RepairPlan } from "./repair.ts";

@@ -184,5 +184,29 @@ describe("recovery: damage in a sealed segment", () => {
 
     expect(segments.map(sha)).toEqual(before);
     expect(segmentFiles(dir)).toEqual(segments);
+
+    // repair without --yes only says what it would do.
+    const dry = await runCli(["repair", "--data-dir", dir]);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain(`damage: ${first} at byte ${hit.offset}`);
+    expect(dry.stdout).toContain("nothing changed");
+    expect(segments.map(sha)).toEqual(before);
+
+    // With --yes it cuts there; the node starts again and serves every record before the damage.
+    const fix = await runCli(["repair", "--data-dir", dir, "--yes"]);
+    expect(fix.code).toBe(0);
+    const keptLsn = hit.lsn - 1;
+    expect(fix.stdout).toContain(`the log now ends at LSN ${keptLsn}`);
+    expect((await runCli(["verify", "--data-dir", dir, "--deep"])).code).toBe(0);
+    const again = await spawnServer(dir);
+    try {
+      const health = (await (await fetch(`${again.url}/v1/health`)).json()) as { lsn: number; index_lsn: number };
+      expect(health.lsn).toBe(keptLsn);
+      expect(health.index_lsn).toBe(keptLsn);
+      const listed = (await (await fetch(`${again.url}/v1/assertions?limit=1000`)).json()) as { items: Array<{ lsn: number }> };
+      expect(listed.items.map((r) => r.lsn)).toEqual(Array.from({ length: keptLsn }, (_, i) => i + 1));
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
   }, 60_000);
 });
