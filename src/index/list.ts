@@ -4,7 +4,7 @@
  */
 import { invalid } from "../core/errors.ts";
 import { kindCodes } from "./schema.ts";
-import type { IndexStore, RecordLocation } from "./store.ts";
+import { type IndexStore, type LocationRow, type RecordLocation, toLocation } from "./store.ts";
 
 export interface ListFilter {
   subject?: string;
@@ -93,25 +93,11 @@ export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
     params.push(filter.afterLsn);
   }
   const sql = `SELECT r.lsn, r.id, r.kind, r.segment, r.offset, r.recorded_at FROM records r${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY r.lsn ${desc ? "DESC" : "ASC"} LIMIT ${filter.limit + 1}`;
-  const rows = store.db.query(sql).all(...params) as Array<{
-    lsn: number;
-    id: Uint8Array;
-    kind: number;
-    segment: number;
-    offset: number;
-    recorded_at: number;
-  }>;
+  const rows = store.db.query(sql).all(...params) as LocationRow[];
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;
   return {
-    items: page.map((r) => ({
-      lsn: r.lsn,
-      id: r.id,
-      kind: r.kind,
-      segment: r.segment,
-      offset: r.offset,
-      recordedAt: r.recorded_at,
-    })),
+    items: page.map(toLocation),
     next: more ? (page[page.length - 1]?.lsn ?? null) : null,
   };
 }

@@ -282,17 +282,8 @@ export class IndexStore {
   }
 
   locationByLsn(lsn: number): RecordLocation | null {
-    const row = this.byLsn.get(lsn) as {
-      lsn: number;
-      id: Uint8Array;
-      kind: number;
-      segment: number;
-      offset: number;
-      recorded_at: number;
-    } | null;
-    return row
-      ? { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at }
-      : null;
+    const row = this.byLsn.get(lsn) as LocationRow | null;
+    return row ? toLocation(row) : null;
   }
 
   countsByKind(): Record<string, number> {
@@ -312,6 +303,20 @@ export class IndexStore {
       // closing twice is harmless
     }
   }
+}
+
+/** A `records` row as the location queries select it. */
+export interface LocationRow {
+  lsn: number;
+  id: Uint8Array;
+  kind: number;
+  segment: number;
+  offset: number;
+  recorded_at: number;
+}
+
+export function toLocation(row: LocationRow): RecordLocation {
+  return { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at };
 }
 
 export function reversePath(path: string): string {

@@ -4,6 +4,7 @@ import { encode as cborgEncode, rfc8949EncodeOptions } from "cborg";
 import { decodeCanonical, encodeCanonical, type Value } from "../../src/core/cbor.ts";
 import { StemeError } from "../../src/core/errors.ts";
 import { toHex } from "../../src/core/hex.ts";
+import { prng as rng } from "../support/prng.ts";
 
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replaceAll(" ", ""), "hex"));
 const enc = (v: Value): string => toHex(encodeCanonical(v));
@@ -16,18 +17,6 @@ function codeOf(fn: () => unknown): string {
     return `non-StemeError: ${String(e)}`;
   }
   return "accepted";
-}
-
-/** Seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("encodeCanonical: known encodings (RFC 8949 Appendix A, under the SPEC number rule)", () => {

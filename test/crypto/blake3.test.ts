@@ -6,18 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { blake3 } from "@noble/hashes/blake3.js";
 import { toHex } from "../../src/core/hex.ts";
 import { blake3_256 } from "../../src/crypto/blake3.ts";
-
-/** Seeded PRNG (mulberry32): reproducible lengths, offsets and bytes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from "../support/prng.ts";
 
 /** The official test-vector input: byte i is i % 251. */
 function pattern(length: number): Uint8Array {

@@ -6,18 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { toHex } from "../../src/core/hex.ts";
 import { generateKeyPair, publicKeyOf, signId, verifyIdNoble } from "../../src/crypto/sign.ts";
 import { verifyId, verifyIdAsync } from "../../src/crypto/verify.ts";
-
-/** Seeded PRNG (mulberry32): reproducible messages and bit positions. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from "../support/prng.ts";
 
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"));
 const flipBit = (b: Uint8Array, bit: number): Uint8Array => {
