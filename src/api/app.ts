@@ -90,10 +90,10 @@ export function createApp(deps: AppDeps) {
       return json(view);
     })
     .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
-    .get("/v1/concepts", ({ request }) => {
+    .get("/v1/concepts", async ({ request }) => {
       const q = new URL(request.url).searchParams;
       const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
-      store.flushIndex();
+      await store.indexCaughtUp();
       return json(browseConcepts(store.index, prefix, parseLimit(q.get("limit"))));
     })
     .get("/v1/health", () =>
@@ -102,7 +102,7 @@ export function createApp(deps: AppDeps) {
         version: deps.version,
         node_id: store.dataDir.meta.node_id,
         lsn: store.log.lastLsn,
-        index_lsn: store.index.checkpointLsn,
+        index_lsn: store.indexLsn,
         uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
       }),
     )
@@ -141,7 +141,7 @@ function batchReply(results: ItemResult[]) {
   return { results: out, accepted, rejected };
 }
 
-function listHandler(store: Store, q: URLSearchParams): Response {
+async function listHandler(store: Store, q: URLSearchParams): Promise<Response> {
   const known = new Set(["subject", "predicate", "agent", "source", "kind", "since", "until", "cursor", "limit", "order"]);
   for (const key of q.keys())
     if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
@@ -164,7 +164,7 @@ function listHandler(store: Store, q: URLSearchParams): Response {
     limit,
     order: order as "asc" | "desc",
   };
-  store.flushIndex(); // lists see every acknowledged record
+  await store.indexCaughtUp(); // lists see every acknowledged record
   const page = listRecords(store.index, stripUndefined(filter));
   return json({
     items: page.items.map((loc) => store.view(loc)),

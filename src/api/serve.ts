@@ -54,7 +54,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     now,
   });
-  const verifyPool = new VerifyPool(config.verifyThreads);
+  const verifyPool = new VerifyPool(config.verifyThreads, { logger });
   const ingest = new Ingest(store, {
     clockSkewMs: config.clockSkewMs,
     queueRecordsMax: config.queueRecordsMax,

@@ -8,6 +8,8 @@
  * (128 bytes an item), so a thousand single-record requests cost a handful of messages.
  */
 import { StemeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { workerUrl } from "../core/worker-url.ts";
 import { verifyIdAsync } from "./verify.ts";
 
 interface Pending {
@@ -20,6 +22,19 @@ interface Pending {
 
 const itemBytes = 128;
 
+export interface VerifyPoolOptions {
+  logger?: Logger;
+  /**
+   * How long a request may wait for others to share its message (0: until the end of this
+   * turn of the event loop). Each message costs a cross-thread wake-up on both sides.
+   */
+  flushDelayMs?: number;
+  /** Send at once when this many are queued. */
+  flushItemsMax?: number;
+  /** Below this many queued, check on the runtime's pool instead of the workers. */
+  directItemsMax?: number;
+}
+
 export class VerifyPool {
   private readonly workers: Worker[] = [];
   private readonly waiting = new Map<number, Pending[]>();
@@ -28,24 +43,23 @@ export class VerifyPool {
   private seq = 0;
   private next = 0;
 
-  /**
-   * @param threads worker threads (0: use the runtime's pool instead)
-   * @param flushDelayMs how long a request may wait for others to share its message; each
-   *   message costs a cross-thread wake-up on both sides, which at one request per message costs
-   *   more main-thread time than the rest of ingest
-   * @param flushItemsMax send at once when this many are queued
-   */
-  constructor(
-    threads: number,
-    private readonly flushDelayMs = 0,
-    private readonly flushItemsMax = 256,
-    /** Below this many queued, check on the runtime's pool instead of the workers. */
-    private readonly directItemsMax = 32,
-  ) {
+  private readonly flushDelayMs: number;
+  private readonly flushItemsMax: number;
+  private readonly directItemsMax: number;
+
+  /** @param threads worker threads (0: use the runtime's pool instead) */
+  constructor(threads: number, options: VerifyPoolOptions = {}) {
+    this.flushDelayMs = options.flushDelayMs ?? 0;
+    this.flushItemsMax = options.flushItemsMax ?? 256;
+    this.directItemsMax = options.directItemsMax ?? 32;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(new URL("./verify-worker.ts", import.meta.url).href);
+      const worker = new Worker(workerUrl(import.meta.url, "crypto/verify-worker.ts"));
       worker.onmessage = (event: MessageEvent<{ seq: number; ok: Uint8Array }>) => this.settle(event.data.seq, event.data.ok);
-      worker.onerror = (event) => this.abandon(new StemeError("internal", 500, `signature worker failed: ${event.message}`));
+      worker.onerror = (event) => {
+        const message = `signature worker failed: ${event.message}`;
+        options.logger?.error("verify: worker thread failed; checking signatures on the runtime's pool from now on", { message });
+        this.abandon(new StemeError("internal", 500, message));
+      };
       worker.unref();
       this.workers.push(worker);
     }

@@ -4,7 +4,7 @@
  * has, replaying the tail past the index checkpoint) and only then lets anyone read or write.
  */
 import fs from "node:fs";
-import { StemeError } from "../core/errors.ts";
+import { invariant, StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { recordToJson, type StemeRecord } from "../core/record.ts";
@@ -12,6 +12,7 @@ import { recordId } from "../crypto/hash.ts";
 import { decodeStoredBody } from "../crypto/signed.ts";
 import { kindCodes } from "../index/schema.ts";
 import { type IndexEntry, IndexStore, type RecordLocation } from "../index/store.ts";
+import { InlineIndexWriter, type IndexWriter } from "../index/writer.ts";
 import { Log } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { type DataDir, initDataDir, isInitialized, lockDataDir, openDataDir } from "./datadir.ts";
@@ -44,17 +45,16 @@ export interface RecordView {
 }
 
 /** The index applies queued records at least this often, in one transaction. */
-export const indexFlushDelayMs = 5;
+export const indexFlushDelayMs = 50;
 /** …or as soon as this many are queued. */
 export const indexFlushRecordsMax = 5000;
 
 export class Store {
-  /** Records durable in the log and acknowledged, not yet in the index. */
+  /** Records durable in the log and acknowledged, not yet in the index, in LSN order. */
   private pending: IndexEntry[] = [];
   /** The pending records by id, so a read or a de-duplication right after an ack finds them. */
   private readonly overlay = new Map<string, RecordLocation>();
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
-  private indexError: Error | null = null;
+  private writer: IndexWriter | null = null;
 
   private constructor(
     readonly dataDir: DataDir,
@@ -89,6 +89,7 @@ export class Store {
       index = openIndex(dataDir.indexPath, logger, options.metrics);
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
+      store.startIndexWriter();
       return store;
     } catch (err) {
       index?.close();
@@ -131,13 +132,24 @@ export class Store {
     return done;
   }
 
+  /** After catch-up: from here on, acknowledged records reach the index through the writer. */
+  private startIndexWriter(): void {
+    this.writer = new InlineIndexWriter(this.index, {
+      logger: this.logger,
+      flushDelayMs: indexFlushDelayMs,
+      flushRecordsMax: indexFlushRecordsMax,
+      onApplied: (lsn) => this.indexed(lsn),
+    });
+  }
+
   /**
    * Queue records that are durable in the log for the index. The index is derived, so it may
-   * trail the log: reads by id consult the queue, list queries flush it first, and a crash
-   * loses nothing (start-up replays the log past the index checkpoint). Batching here turns
-   * many small transactions, each rewriting the same B-tree pages, into few large ones.
+   * trail the log: reads by id consult the queue, list queries wait for it (`indexCaughtUp`),
+   * and a crash loses nothing (start-up replays the log past the index checkpoint). Batching
+   * turns many small transactions, each rewriting the same B-tree pages, into few large ones.
    */
   enqueueIndex(entries: readonly IndexEntry[]): void {
+    invariant(this.writer !== null, "the store is open");
     for (const e of entries) {
       this.pending.push(e);
       this.overlay.set(idKey(e.id), {
@@ -149,38 +161,31 @@ export class Store {
         recordedAt: e.recordedAtMs,
       });
     }
-    if (this.pending.length >= indexFlushRecordsMax) this.flushIndex();
-    else if (this.flushTimer === null) this.flushTimer = setTimeout(() => this.flushIndex(), indexFlushDelayMs);
+    this.writer.enqueue(entries);
   }
 
-  /** Apply every queued record to the index now. */
-  flushIndex(): void {
-    if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    if (this.pending.length === 0) return;
-    const batch = this.pending.sort((a, b) => a.lsn - b.lsn);
-    try {
-      this.index.applyBatch(batch);
-    } catch (err) {
-      if (!(err instanceof StemeError) && (err as Error).message?.startsWith("invariant")) throw err;
-      // The records are safe in the log; keep them queued and try again shortly.
-      if (this.indexError === null)
-        this.logger.error("index: applying a batch failed; will retry", { err: err as Error, records: batch.length });
-      this.indexError = err as Error;
-      this.flushTimer = setTimeout(() => this.flushIndex(), 1000);
-      return;
-    }
-    if (this.indexError !== null) this.logger.info("index: recovered", { lsn: this.index.checkpointLsn });
-    this.indexError = null;
-    this.pending = [];
-    for (const e of batch) this.overlay.delete(idKey(e.id));
+  /** The index committed everything up to `lsn`. */
+  private indexed(lsn: number): void {
+    let n = 0;
+    while (n < this.pending.length && (this.pending[n] as IndexEntry).lsn <= lsn) n++;
+    const done = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
+    for (const e of done) this.overlay.delete(idKey(e.id));
+  }
+
+  /** Resolves once every record acknowledged so far is in the index (list queries wait on it). */
+  indexCaughtUp(): Promise<void> {
+    return this.writer?.drain() ?? Promise.resolve();
   }
 
   /** Null when the index keeps up; the last failure otherwise. */
   get indexFailure(): Error | null {
-    return this.indexError;
+    return this.writer?.failure ?? null;
+  }
+
+  /** The log position the index has reached. */
+  get indexLsn(): number {
+    return this.index.checkpointLsn;
   }
 
   lookupId(id: Uint8Array): RecordLocation | null {
@@ -249,7 +254,8 @@ export class Store {
 
   async close(): Promise<void> {
     await this.log.close();
-    this.flushIndex();
+    await this.writer?.close();
+    this.writer = null;
     this.index.close();
     this.unlock();
   }

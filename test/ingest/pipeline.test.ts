@@ -144,7 +144,7 @@ describe("Ingest", () => {
     expect(store.log.commitCount).toBeLessThan(300);
     // Acknowledged means logged; the index may trail, but reads by id already see everything.
     for (const s of records) expect(store.lookupId(s.id)).not.toBeNull();
-    store.flushIndex();
+    await store.indexCaughtUp();
     expect(store.index.checkpointLsn).toBe(300);
     for (const s of records) expect(store.index.lookupId(s.id)).not.toBeNull();
   });

@@ -74,6 +74,10 @@ describe("dist/stemedb", () => {
     expect(reply.results[100]).toMatchObject({ error: { code: "bad_signature" } });
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
+    // The signature threads loaded inside the executable (no fallback to the runtime's pool).
+    const log = await new Response(server.stderr).text();
+    expect(log).toContain("stemedb listening");
+    expect(log).not.toContain("worker thread failed");
     const verify = await run(["verify", "--data-dir", data, "--deep"]);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain("100 records");

@@ -142,7 +142,7 @@ describe("append, read, scan", () => {
     const { logger, lines } = captureLogger();
     const log = await Log.open(dir, { sync: "none", logger });
     expect(lines.filter((l) => l.level === "warn").map((l) => l.msg)).toEqual([
-      "sync=none: acknowledged writes can be lost on power failure",
+      "sync=none: acknowledged writes can be lost on power failure; use only for benchmarks",
     ]);
     await log.append([entry(1)]);
     await log.close();

@@ -54,7 +54,9 @@ describe("repair", () => {
     // The cut bytes and the later segments are all in the quarantine, byte for byte.
     const tail = fs.readFileSync(join(quarantine, `${segments[0]}.from-${cutAt}`));
     expect(Buffer.concat([fs.readFileSync(first), tail]).equals(damaged)).toBe(true);
-    segments.slice(1).forEach((s, i) => expect(fs.readFileSync(join(quarantine, s)).equals(laterBytes[i] as Buffer)).toBe(true));
+    for (const [i, s] of segments.slice(1).entries()) {
+      expect(fs.readFileSync(join(quarantine, s)).equals(laterBytes[i] as Buffer)).toBe(true);
+    }
 
     const report = verifyLog(dir);
     expect(report.ok).toBe(true);
