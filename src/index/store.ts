@@ -102,9 +102,10 @@ export class IndexStore {
       db = new Database(path, options.readonly ? { readonly: true } : { create: true, readwrite: true });
       db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
       db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
-      // Checkpoint the WAL every ~40 MiB instead of SQLite's 4 MiB: a B-tree page rewritten
-      // many times between checkpoints is copied back once, and the event loop stalls less.
-      db.exec("PRAGMA wal_autocheckpoint = 10000;");
+      // SQLite's own WAL checkpoint interval (~4 MiB). A 40 MiB interval was measured too: no
+      // clear throughput gain, and each checkpoint stalled the event loop long enough to double
+      // single-record p99 latency (docs/BENCHMARKS.md).
+      db.exec("PRAGMA wal_autocheckpoint = 1000;");
       if (!options.readonly) db.exec(schemaSql);
     } catch (cause) {
       throw new StemeError("index_open_failed", 500, `open index ${path}: ${(cause as Error).message}`, {
