@@ -107,7 +107,10 @@ export function batchSubmissions(format: BodyFormat, bytes: Uint8Array, recordsM
     try {
       return cborItem(item, `records[${i}]`);
     } catch (err) {
-      return { shape: "error", error: err as StemeError };
+      return {
+        shape: "error",
+        error: err instanceof StemeError ? err : invalid("invalid_record", `records[${i}]: ${(err as Error).message}`),
+      };
     }
   });
 }

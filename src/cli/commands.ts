@@ -17,7 +17,8 @@ import { decodeCanonical } from "../core/cbor.ts";
 import { generateKeyPair } from "../crypto/sign.ts";
 import { verifyId } from "../crypto/verify.ts";
 import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
-import { initDataDir, isInitialized, lockDataDir, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
+import { initDataDir, isInitialized, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
+import { lockDataDir } from "../store/lock.ts";
 import { Store } from "../store/store.ts";
 
 export interface Command {
@@ -145,20 +146,13 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
   reindex: {
     summary: "rebuild the index from the log",
     usage:
-      "stemedb reindex [--data-dir DIR]\n\nThe server must be stopped. The old index is moved aside and removed once the new one is complete.",
+      "stemedb reindex [--data-dir DIR]\n\nThe server must be stopped (the directory lock is held throughout). The index is deleted and rebuilt\nfrom the log with a progress bar; if the rebuild is interrupted, the next start finishes it.",
     async run(argv) {
       const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, ...helpFlag } });
       const dir = values["data-dir"];
-      const dd = openDataDir(dir);
-      const unlock = lockDataDir(dir);
-      try {
-        for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(dd.indexPath + suffix, { force: true });
-      } finally {
-        unlock();
-      }
+      openDataDir(dir);
       const started = performance.now();
-      const bar = progressBar("reindex");
-      const store = await Store.open(dir, { onReplayProgress: bar });
+      const store = await Store.open(dir, { rebuildIndex: true, onReplayProgress: progressBar("reindex") });
       const lsn = store.log.lastLsn;
       await store.close();
       process.stderr.write("\n");

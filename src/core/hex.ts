@@ -25,11 +25,15 @@ export function fromHex(text: unknown, field: string, bytesExpected?: number): U
   return new Uint8Array(Buffer.from(text, "hex"));
 }
 
+/** A short description of a value for an error message; never throws. */
 export function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   if (v instanceof Uint8Array) return "bytes";
-  return typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+  if (typeof v === "bigint") return `an integer beyond ±(2^53−1) (${String(v).slice(0, 40)})`;
+  if (typeof v === "object") return "an object";
+  if (typeof v === "function" || typeof v === "symbol" || v === undefined) return typeof v;
+  return `${typeof v} ${JSON.stringify(v).slice(0, 40)}`;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

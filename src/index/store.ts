@@ -205,10 +205,17 @@ export class IndexStore {
       );
     }
     const last = (entries[entries.length - 1] as IndexEntry).lsn;
-    this.db.transaction(() => {
-      for (const e of entries) this.insertOne(e);
-      this.setMeta.run("checkpoint_lsn", last);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const e of entries) this.insertOne(e);
+        this.setMeta.run("checkpoint_lsn", last);
+      })();
+    } catch (err) {
+      // The rollback took back any rows interned in this batch; their cached ids would now
+      // point at nothing (or, reused, at the wrong string). Forget them all.
+      this.internCache.clear();
+      throw err;
+    }
     // Only a committed batch enters the id table.
     for (const e of entries) this.ids.add(e.id, e.lsn);
     this.checkpoint = last;

@@ -9,7 +9,7 @@
  * Applying on a thread of its own (a second SQLite connection) was tried and measured: on two
  * cores the message and copy costs ate the gain (docs/BENCHMARKS.md).
  */
-import { StemeError } from "../core/errors.ts";
+import { invariant, StemeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { IndexEntry, IndexStore } from "./store.ts";
 
@@ -21,6 +21,8 @@ export interface IndexWriter {
   drain(): Promise<void>;
   /** The last failure while it lasts (the writer keeps retrying), or null. */
   readonly failure: Error | null;
+  /** Records queued and not yet committed. */
+  readonly backlog: number;
   close(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export class InlineIndexWriter implements IndexWriter {
   private lastFailure: Error | null = null;
   private waiters: Array<{ lsn: number; resolve: () => void; reject: (err: unknown) => void }> = [];
   private applied: number;
+  private closed = false;
 
   constructor(
     private readonly index: IndexStore,
@@ -67,8 +70,17 @@ export class InlineIndexWriter implements IndexWriter {
     return this.lastFailure;
   }
 
+  /** Records waiting for the index (the store refuses new writes past a bound). */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
   enqueue(entries: readonly IndexEntry[]): void {
-    this.queue.push(...entries);
+    invariant(!this.closed, "enqueue after close");
+    for (const e of entries) this.queue.push(e);
+    // While failing, only the retry timer tries again: re-running a growing backlog on every
+    // acknowledgement would stall the event loop for nothing.
+    if (this.lastFailure !== null) return;
     if (this.queue.length >= this.options.flushRecordsMax) this.apply();
     else this.timer ??= setTimeout(() => this.apply(), this.options.flushDelayMs);
   }
@@ -85,7 +97,7 @@ export class InlineIndexWriter implements IndexWriter {
   private apply(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0 || this.closed) return;
     const batch = this.queue;
     try {
       this.index.applyBatch(batch);
@@ -110,7 +122,23 @@ export class InlineIndexWriter implements IndexWriter {
     for (const w of ready) w.resolve();
   }
 
+  /**
+   * One last try, then stop: no timer outlives the writer (a failing index must not keep the
+   * process from exiting). What is still queued is safe in the log; the next start replays it.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.apply();
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.queue.length > 0) {
+      this.options.logger.warn("index: closing with records not yet indexed; the next start re-indexes them from the log", {
+        records: this.queue.length,
+      });
+    }
+    const failure = unavailable(this.lastFailure ?? new Error("closed"));
+    for (const w of this.waiters) w.reject(failure);
+    this.waiters = [];
   }
 }

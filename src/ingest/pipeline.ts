@@ -48,6 +48,12 @@ export interface IngestOptions {
   verify?: (sig: Uint8Array, id: Uint8Array, agent: Uint8Array) => Promise<boolean>;
 }
 
+/**
+ * How many acknowledged-but-unindexed records are normal: the index applies in batches of up
+ * to 5,000 (see Store); only a backlog past this eats into the queue bound.
+ */
+export const indexBacklogAllowance = 10_000;
+
 export class Ingest {
   private depth = 0;
   private readonly inflight = new Map<string, Promise<ItemResult>>();
@@ -70,17 +76,21 @@ export class Ingest {
    * touching anything when the pipeline is full.
    */
   async submit(items: readonly Submission[]): Promise<ItemResult[]> {
+    const backlog = this.store.indexBacklog;
+    let full: string | null = null;
     if (this.depth + items.length > this.options.queueRecordsMax) {
+      full = `ingest queue is full (${this.depth} records waiting, limit ${this.options.queueRecordsMax})`;
+    } else if (backlog > this.options.queueRecordsMax + indexBacklogAllowance) {
+      // While the index fails (disk full, say) acknowledged records wait for it in memory;
+      // refusing new writes is what keeps that bounded.
+      full = `the index is ${backlog} records behind the log`;
+    }
+    if (full !== null) {
       this.options.metrics?.ingestRejectedOverloadTotal.inc();
-      throw new StemeError(
-        "overloaded",
-        503,
-        `ingest queue is full (${this.depth} records waiting, limit ${this.options.queueRecordsMax})`,
-        {
-          hint: "retry after the Retry-After interval",
-          extra: { retry_after_s: 1 },
-        },
-      );
+      throw new StemeError("overloaded", 503, full, {
+        hint: "retry after the Retry-After interval",
+        extra: { retry_after_s: 1 },
+      });
     }
     this.depth += items.length;
     this.options.metrics?.ingestQueueDepth.set(this.depth);

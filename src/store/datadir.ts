@@ -7,7 +7,7 @@
  *       authorities.json  agent keys whose reviews and retractions count (the node's key first)
  *       log/              record log segments (the truth)
  *       index.sqlite      the index (derived; `stemedb reindex` rebuilds it)
- *       LOCK              pid of the process that has the directory open
+ *       LOCK              flock'd by the process that has the directory open (its pid inside)
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -128,43 +128,5 @@ export function writeFileDurable(file: string, content: string, mode: number): v
     fs.fsyncSync(dirFd);
   } finally {
     fs.closeSync(dirFd);
-  }
-}
-
-/** Take the directory for this process; refuses when a live process holds it. */
-export function lockDataDir(dir: string): () => void {
-  const lockPath = path.join(dir, "LOCK");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(lockPath, "wx", 0o644);
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.closeSync(fd);
-      return () => {
-        try {
-          if (fs.readFileSync(lockPath, "utf8").trim() === String(process.pid)) fs.unlinkSync(lockPath);
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const pid = Number.parseInt(fs.readFileSync(lockPath, "utf8").trim(), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) {
-        throw new StemeError("locked", 500, `${dir} is in use by process ${pid}`, {
-          hint: "stop that process first, or use another --data-dir",
-        });
-      }
-      fs.unlinkSync(lockPath); // a stale lock from a process that died
-    }
-  }
-  throw new StemeError("locked", 500, `could not lock ${dir}`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

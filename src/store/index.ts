@@ -1,2 +1,3 @@
 export * from "./datadir.ts";
 export * from "./store.ts";
+export * from "./lock.ts";

@@ -15,7 +15,8 @@ import { type IndexEntry, IndexStore, type RecordLocation } from "../index/store
 import { InlineIndexWriter, type IndexWriter } from "../index/writer.ts";
 import { Log } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
-import { type DataDir, initDataDir, isInitialized, lockDataDir, openDataDir } from "./datadir.ts";
+import { type DataDir, initDataDir, isInitialized, openDataDir } from "./datadir.ts";
+import { lockDataDir } from "./lock.ts";
 
 export interface StoreOptions {
   sync?: "batch" | "none";
@@ -25,6 +26,8 @@ export interface StoreOptions {
   /** Initialise the directory when it holds no node yet (the embedded default does). */
   create?: boolean;
   now?: () => number;
+  /** Delete the index (under the directory lock) and rebuild it from the log. */
+  rebuildIndex?: boolean;
   /** Progress callback for long index replays. */
   onReplayProgress?: (done: number, total: number) => void;
 }
@@ -86,6 +89,7 @@ export class Store {
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.now ? { now: options.now } : {}),
       });
+      if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
       index = openIndex(dataDir.indexPath, logger, options.metrics);
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
@@ -183,6 +187,11 @@ export class Store {
     return this.writer?.failure ?? null;
   }
 
+  /** Acknowledged records not yet in the index. */
+  get indexBacklog(): number {
+    return this.writer?.backlog ?? 0;
+  }
+
   /** The log position the index has reached. */
   get indexLsn(): number {
     return this.index.checkpointLsn;
@@ -273,7 +282,11 @@ function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefin
   } catch (err) {
     if (!(err instanceof StemeError) || err.code !== "index_version") throw err;
     logger.warn("index: format changed; rebuilding it from the log", { path: indexPath, reason: err.message });
-    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
+    removeIndexFiles(indexPath);
     return IndexStore.open(indexPath, options);
   }
+}
+
+function removeIndexFiles(indexPath: string): void {
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
 }

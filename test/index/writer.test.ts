@@ -74,3 +74,27 @@ describe("InlineIndexWriter", () => {
     await w.close();
   });
 });
+
+describe("InlineIndexWriter while the index fails", () => {
+  test("no apply on every enqueue while failing; close stops retrying and lets the process go", async () => {
+    const w = writer(10_000, 2);
+    let attempts = 0;
+    const applyBatch = index.applyBatch.bind(index);
+    index.applyBatch = (batch) => {
+      attempts++;
+      applyBatch(batch);
+    };
+    index.db.exec("PRAGMA query_only = 1");
+    w.enqueue(entries(1, 2)); // size bound reached: applied at once, fails
+    expect(w.failure).not.toBeNull();
+    for (let i = 0; i < 50; i++) w.enqueue(entries(3 + i * 2, 2)); // no re-run of the backlog each time
+    expect(attempts).toBe(1);
+    expect(w.backlog).toBe(102);
+    await w.close();
+    expect(index.checkpointLsn).toBe(0);
+    index.db.exec("PRAGMA query_only = 0");
+    await Bun.sleep(1200); // a retry timer left behind would apply the batch now
+    expect(index.checkpointLsn).toBe(0);
+    expect(applied).toEqual([]);
+  });
+});

@@ -250,6 +250,25 @@ describe("api: writes and reads", () => {
       await rejects(() => post(`${url}/v1/assert`, ""), 400, "malformed_json");
     });
 
+    test("CBOR integers beyond 2^53 (decoded as BigInt) anywhere in the envelope → 4xx, never 500", async () => {
+      const uint64 = [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+      const sig = [0x58, 0x40, ...new Array(64).fill(0)];
+      // {"body": 2^64-1, "sig": h'00…'}
+      const envelope = new Uint8Array([0xa2, 0x64, ...Buffer.from("body"), ...uint64, 0x63, ...Buffer.from("sig"), ...sig]);
+      await rejects(() => post(`${url}/v1/assert`, envelope, "application/cbor"), 400, "invalid_type");
+      await rejects(() => post(`${url}/v1/assert`, new Uint8Array(uint64), "application/cbor"), 400, "invalid_record");
+      // {"records": 2^64-1}
+      const records = new Uint8Array([0xa1, 0x67, ...Buffer.from("records"), ...uint64]);
+      await rejects(() => post(`${url}/v1/assert/batch`, records, "application/cbor"), 400, "invalid_request");
+      // {"records": [2^64-1]}: the item fails alone, as a 4xx
+      const items = new Uint8Array([0xa1, 0x67, ...Buffer.from("records"), 0x81, ...uint64]);
+      const res = await post(`${url}/v1/assert/batch`, items, "application/cbor");
+      expect(res.status).toBe(200);
+      expect(res.body.rejected).toBe(1);
+      const [first] = res.body.results as Array<{ error: { status: number; code: string } }>;
+      expect(first?.error.status).toBe(400);
+    });
+
     test("malformed CBOR → 400 malformed_cbor", async () => {
       await rejects(
         () => post(`${url}/v1/assert`, new Uint8Array([0xa2, 0x64, 0x62]), "application/cbor"),
