@@ -73,6 +73,22 @@ describe("IndexStore", () => {
     expect(store.lookupId(twin)?.lsn).toBe(2);
   });
 
+  test("a batch rolled back after interning new strings leaves no dangling ids behind", () => {
+    // Fail the transaction at its very end (the checkpoint write), after subjects and agents
+    // were interned: a real SQLite abort, from a trigger.
+    store.db.exec("CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;");
+    store.db.exec("CREATE TEMP TRIGGER fail_meta_insert BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;");
+    const a = assertion(alice, "alpha/one", "p", 1);
+    expect(() => store.applyBatch(entries([a], 1))).toThrow(/simulated failure/);
+    store.db.exec("DROP TRIGGER fail_meta; DROP TRIGGER fail_meta_insert;");
+    store.applyBatch(entries([a], 1)); // the retry
+    const b = assertion(bob, "beta/two", "p", 2);
+    store.applyBatch(entries([b], 2));
+    expect(listRecords(store, { subject: "alpha/one", limit: 10 }).items.map((i) => i.lsn)).toEqual([1]);
+    expect(listRecords(store, { subject: "beta/two", limit: 10 }).items.map((i) => i.lsn)).toEqual([2]);
+    expect(listRecords(store, { agent: alice.publicKey, limit: 10 }).items.map((i) => i.lsn)).toEqual([1]);
+  });
+
   test("truncateAfter drops rows past the log's end and moves the checkpoint back", () => {
     const rs = [1, 2, 3].map((i) => assertion(alice, "x/y", "p", i));
     store.applyBatch(entries(rs, 1));
