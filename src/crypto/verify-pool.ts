@@ -58,7 +58,7 @@ export class VerifyPool {
       worker.onerror = (event) => {
         const message = `signature worker failed: ${event.message}`;
         options.logger?.error("verify: worker thread failed; checking signatures on the runtime's pool from now on", { message });
-        this.abandon(new StemeError("internal", 500, message));
+        this.abandon(new StemeError("internal", 500, message), true);
       };
       worker.unref();
       this.workers.push(worker);
@@ -121,13 +121,19 @@ export class VerifyPool {
     this.abandon(new StemeError("unavailable", 503, "the server is shutting down"));
   }
 
-  /** Fail everything in flight and fall back to the runtime's own pool from now on. */
-  private abandon(err: StemeError): void {
+  /**
+   * Stop the workers. On shutdown what is in flight fails; after a worker crash it is checked
+   * again on the runtime's own pool, which also serves every later check.
+   */
+  private abandon(err: StemeError, retry = false): void {
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
-    for (const part of this.waiting.values()) for (const p of part) p.reject(err);
+    const inFlight = [...[...this.waiting.values()].flat(), ...this.queue];
     this.waiting.clear();
-    for (const p of this.queue) p.reject(err);
     this.queue = [];
+    for (const p of inFlight) {
+      if (retry) verifyIdAsync(p.sig, p.id, p.agent).then(p.resolve, p.reject);
+      else p.reject(err);
+    }
   }
 }
