@@ -249,18 +249,6 @@ export class Store {
     return loc ? this.view(loc) : null;
   }
 
-  diskBytes(): number {
-    let total = this.log.diskBytes;
-    for (const suffix of ["", "-wal", "-shm"]) {
-      try {
-        total += fs.statSync(this.dataDir.indexPath + suffix).size;
-      } catch {
-        // not there
-      }
-    }
-    return total;
-  }
-
   async close(): Promise<void> {
     await this.log.close();
     await this.writer?.close();

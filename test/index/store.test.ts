@@ -77,7 +77,9 @@ describe("IndexStore", () => {
     // Fail the transaction at its very end (the checkpoint write), after subjects and agents
     // were interned: a real SQLite abort, from a trigger.
     store.db.exec("CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;");
-    store.db.exec("CREATE TEMP TRIGGER fail_meta_insert BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;");
+    store.db.exec(
+      "CREATE TEMP TRIGGER fail_meta_insert BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+    );
     const a = assertion(alice, "alpha/one", "p", 1);
     expect(() => store.applyBatch(entries([a], 1))).toThrow(/simulated failure/);
     store.db.exec("DROP TRIGGER fail_meta; DROP TRIGGER fail_meta_insert;");
