@@ -595,7 +595,7 @@ async function main(): Promise<number> {
   }
   const range = (name: string) => ranges.get(name) as [number, number];
   let t = performance.now();
-  const packed = await signParallel(seeds, 0, total, runTag, Date.now() - 60_000, os.availableParallelism());
+  const packed = await signParallel(seeds, 0, total, runTag, Date.now() - total - 60_000, os.availableParallelism());
   const prepSeconds = (performance.now() - t) / 1000;
   log(
     `pre-signed ${total} records with ${cfg.keys} keys in ${round(prepSeconds, 1)} s (${Math.round(total / prepSeconds)}/s on ${os.availableParallelism()} threads)`,

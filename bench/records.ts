@@ -73,7 +73,9 @@ export function signRecords(job: SignJob): PackedRecords {
         v: 1,
         kind: "assertion",
         agent: agentsHex[k],
-        ts: job.ts + (n % 1000),
+        // Stated times as real agents send them: rising with the record count (≈ 1 ms apart,
+        // so a run's records span a few minutes before now), with a little clock jitter.
+        ts: job.ts + n - (n % 7) * 3,
         subject: `bench/${job.runTag}/drug/d${n % 5003}`,
         predicate: `risk_pct_${n % 97}`,
         object: n,
