@@ -61,6 +61,7 @@ const titles: Record<string, string> = {
   invalid_number: "Invalid number",
   too_deep: "Nested too deeply",
   method_not_allowed: "Method not allowed",
+  unknown_lens: "Unknown lens",
   log_write_failed: "Log write failed",
   unknown_field: "Unknown field",
   missing_field: "Missing field",
