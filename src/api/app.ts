@@ -12,7 +12,9 @@ import { browseConcepts, listRecords } from "../index/list.ts";
 import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
-import { batchSubmissions, bodyFormat, readBody, singleSubmission } from "./body.ts";
+import { runQuery } from "../query/query.ts";
+import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
+import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
 import { encodeCursor, parseCursor, parseKey, parseLimit, parseText, parseTime } from "./params.ts";
 import { badQuery, json, negotiated, notFound, problemResponse } from "./problem.ts";
 
@@ -90,6 +92,19 @@ export function createApp(deps: AppDeps) {
       return json(view);
     })
     .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
+    .get("/v1/query", async ({ request }) => {
+      const q = parseQueryParams(new URL(request.url).searchParams);
+      const answers = await runQuery(store, q);
+      return json(answers[q.lenses[0] as string]);
+    })
+    .post(
+      "/v1/query",
+      async ({ request }) => {
+        const q = parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax)));
+        return json({ results: await runQuery(store, q) });
+      },
+      { parse: "none" },
+    )
     .get("/v1/concepts", async ({ request }) => {
       const q = new URL(request.url).searchParams;
       const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
@@ -122,6 +137,7 @@ export function createApp(deps: AppDeps) {
 /** The methods a known path takes, for 405 answers. */
 function routeMethods(pathname: string): string | null {
   if (pathname === "/v1/assert" || pathname === "/v1/assert/batch") return "POST";
+  if (pathname === "/v1/query") return "GET, POST";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
   return null;

@@ -38,7 +38,16 @@ function requestIdSource(): () => string {
 /** The route template of a path, for metric labels (bounded cardinality). */
 export function routeOf(pathname: string): string {
   if (pathname.startsWith("/v1/assertions/")) return "/v1/assertions/:id";
-  const known = ["/v1/assert", "/v1/assert/batch", "/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
+  const known = [
+    "/v1/assert",
+    "/v1/assert/batch",
+    "/v1/assertions",
+    "/v1/query",
+    "/v1/concepts",
+    "/v1/health",
+    "/v1/ready",
+    "/metrics",
+  ];
   return known.includes(pathname) ? pathname : "other";
 }
 

@@ -131,6 +131,57 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
     },
   },
 
+  query: {
+    summary: "resolve SUBJECT PREDICATE through lenses (a table, or --json)",
+    usage: `stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--valid-at T] [--tolerance X] [--include FLAGS] [--json] [--server URL]
+
+Lenses: recency, consensus, vote, authority, skeptic, layered (default: consensus). Several
+--lens flags answer side by side. Times are milliseconds since the epoch or ISO 8601.`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          lens: { type: "string", multiple: true },
+          "as-of": { type: "string" },
+          "valid-at": { type: "string" },
+          tolerance: { type: "string" },
+          include: { type: "string" },
+          json: { type: "boolean" },
+          ...serverFlag,
+          ...helpFlag,
+        },
+      });
+      const [subject, predicate] = positionals;
+      if (subject === undefined || predicate === undefined) throw usage("query: give SUBJECT PREDICATE");
+      const lenses = values.lens?.length ? values.lens : ["consensus"];
+      const options = {
+        ...(values["as-of"] !== undefined ? { asOf: values["as-of"] } : {}),
+        ...(values["valid-at"] !== undefined ? { validAt: values["valid-at"] } : {}),
+        ...(values.tolerance !== undefined ? { tolerance: Number(values.tolerance) } : {}),
+        ...(values.include !== undefined ? { include: values.include.split(",") } : {}),
+      };
+      const { results } = await new StemeClient({ url: values.server }).queryLenses(subject, predicate, lenses, options);
+      if (values.json) {
+        out(JSON.stringify(results, null, 2));
+        return 0;
+      }
+      const rows = lenses.map((lens) => {
+        const r = results[lens];
+        return [
+          lens,
+          r?.winner ? JSON.stringify(r.value) : "(none)",
+          r ? r.support.toFixed(2) : "",
+          r ? r.conflict.toFixed(2) : "",
+          r?.verdict ?? "",
+          r?.explain.join("; ") ?? "",
+        ];
+      });
+      out(table(["lens", "value", "support", "κ", "verdict", "why"], rows));
+      return 0;
+    },
+  },
+
   get: {
     summary: "fetch a record by id",
     usage: "stemedb get ID [--server URL]",
@@ -240,6 +291,14 @@ function deepCheck(entry: { body: Uint8Array; sig: Uint8Array }): string | null 
   } catch (err) {
     return `body: ${(err as Error).message}`;
   }
+}
+
+/** A plain text table: columns padded to their widest cell; the last column runs free. */
+function table(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 function parseObject(text: string): unknown {

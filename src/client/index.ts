@@ -58,6 +58,23 @@ export interface WriteResult {
   duplicate: boolean;
 }
 
+/** A lens's answer (SPEC §8). */
+export interface QueryAnswer {
+  subject: string;
+  predicate: string;
+  lens: string;
+  winner: (Record<string, unknown> & { id: string }) | null;
+  value: unknown;
+  support: number;
+  conflict: number;
+  verdict?: "settled" | "disputed" | "contested";
+  groups: Array<{ value: unknown; weight: number; count: number; ids: string[] }>;
+  candidates: number;
+  explain: string[];
+  lsn: number;
+  as_of?: number;
+}
+
 export interface Problem {
   type: string;
   title: string;
@@ -156,6 +173,40 @@ export class StemeClient {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
     return this.request("GET", `/v1/assertions${q.size ? `?${q}` : ""}`);
+  }
+
+  /** Resolve (subject, predicate) through one lens (`GET /v1/query`). */
+  query(
+    subject: string,
+    predicate: string,
+    options: { lens?: string; asOf?: number | string; validAt?: number | string; tolerance?: number; include?: string[] } = {},
+  ): Promise<QueryAnswer> {
+    const q = new URLSearchParams({ subject, predicate });
+    if (options.lens) q.set("lens", options.lens);
+    if (options.asOf !== undefined) q.set("as_of", String(options.asOf));
+    if (options.validAt !== undefined) q.set("valid_at", String(options.validAt));
+    if (options.tolerance !== undefined) q.set("tolerance", String(options.tolerance));
+    if (options.include?.length) q.set("include", options.include.join(","));
+    return this.request("GET", `/v1/query?${q}`);
+  }
+
+  /** Several lenses side by side (`POST /v1/query`). */
+  queryLenses(
+    subject: string,
+    predicate: string,
+    lenses: string[],
+    options: { asOf?: number | string; validAt?: number | string; tolerance?: number; include?: string[] } = {},
+  ): Promise<{ results: Record<string, QueryAnswer> }> {
+    const body = {
+      subject,
+      predicate,
+      lenses,
+      ...(options.asOf !== undefined ? { as_of: options.asOf } : {}),
+      ...(options.validAt !== undefined ? { valid_at: options.validAt } : {}),
+      ...(options.tolerance !== undefined ? { tolerance: options.tolerance } : {}),
+      ...(options.include ? { include: options.include } : {}),
+    };
+    return this.request("POST", "/v1/query", JSON.stringify(body), "application/json");
   }
 
   concepts(

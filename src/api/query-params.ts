@@ -1,0 +1,97 @@
+/** Parsing query requests: `GET /v1/query?…` parameters and the `POST /v1/query` body. */
+import { invalid } from "../core/errors.ts";
+import { describe } from "../core/hex.ts";
+import { predicateBytesMax, subjectBytesMax } from "../core/limits.ts";
+import type { QueryRequest } from "../query/query.ts";
+import type { Flag } from "../state/index.ts";
+import { parseText, parseTime } from "./params.ts";
+import { badQuery } from "./problem.ts";
+
+export const queryBodyBytesMax = 64 * 1024;
+export const queryLensesMax = 8;
+const flags: readonly Flag[] = [
+  "retracted",
+  "superseded",
+  "source_retracted",
+  "cascade",
+  "epoch_superseded",
+  "quarantined",
+  "rejected",
+];
+const defaultLens = "consensus";
+
+function required(field: string, v: string | undefined): string {
+  if (v === undefined) throw badQuery(field, "required");
+  return v;
+}
+
+function parseTolerance(raw: string | null | undefined): number | undefined {
+  if (raw === null || raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw badQuery("tolerance", "expected a number in [0, 1] (relative)");
+  return n;
+}
+
+function parseList(raw: string | null | undefined): string[] | undefined {
+  if (raw === null || raw === undefined || raw === "") return undefined;
+  return raw.split(",").map((x) => x.trim());
+}
+
+function parseInclude(raw: string[] | undefined): Flag[] | undefined {
+  if (!raw) return undefined;
+  for (const f of raw)
+    if (!flags.includes(f as Flag)) throw badQuery("include", `"${f}" is not a flag; flags: ${flags.join(", ")}`);
+  return raw as Flag[];
+}
+
+const known = new Set(["subject", "predicate", "lens", "as_of", "valid_at", "tolerance", "include", "layers", "explain"]);
+
+export function parseQueryParams(q: URLSearchParams): QueryRequest {
+  for (const key of q.keys())
+    if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
+  const asOf = parseTime("as_of", q.get("as_of"));
+  const validAt = parseTime("valid_at", q.get("valid_at"));
+  const tolerance = parseTolerance(q.get("tolerance"));
+  const include = parseInclude(parseList(q.get("include")));
+  const layers = parseList(q.get("layers"));
+  return {
+    subject: required("subject", parseText("subject", q.get("subject"), subjectBytesMax)),
+    predicate: required("predicate", parseText("predicate", q.get("predicate"), predicateBytesMax)),
+    lenses: [q.get("lens") || defaultLens],
+    ...(asOf !== undefined ? { asOf } : {}),
+    ...(validAt !== undefined ? { validAt } : {}),
+    ...(tolerance !== undefined ? { tolerance } : {}),
+    ...(include ? { include } : {}),
+    ...(layers ? { layers } : {}),
+  };
+}
+
+/** `{subject, predicate, lenses: [..], as_of?, valid_at?, tolerance?, include?: [..], layers?: [..]}` */
+export function parseQueryBody(body: unknown): QueryRequest {
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw invalid("invalid_request", `expected a JSON object, got ${describe(body)}`);
+  const b = body as Record<string, unknown>;
+  const bodyKeys = new Set(["subject", "predicate", "lenses", "lens", "as_of", "valid_at", "tolerance", "include", "layers"]);
+  for (const key of Object.keys(b))
+    if (!bodyKeys.has(key)) throw invalid("unknown_field", `${key}: not a query field`, { field: key });
+  const text = (v: unknown) => (v === undefined ? undefined : typeof v === "string" ? v : String(v));
+  const strings = (field: string, v: unknown): string[] | undefined => {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+      throw invalid("invalid_type", `${field}: expected an array of strings`, { field });
+    return v as string[];
+  };
+  const lenses = strings("lenses", b.lenses) ?? (typeof b.lens === "string" ? [b.lens] : [defaultLens]);
+  if (lenses.length === 0 || lenses.length > queryLensesMax)
+    throw invalid("invalid_request", `lenses: 1 to ${queryLensesMax} lenses`, { field: "lenses" });
+  const params = new URLSearchParams();
+  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance"]) {
+    const v = text(b[key]);
+    if (v !== undefined) params.set(key, v);
+  }
+  const include = strings("include", b.include);
+  const layers = strings("layers", b.layers);
+  if (include) params.set("include", include.join(","));
+  if (layers) params.set("layers", layers.join(","));
+  return { ...parseQueryParams(params), lenses: [...new Set(lenses)] };
+}

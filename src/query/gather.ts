@@ -1,0 +1,124 @@
+/**
+ * Gathering what a query needs from the store: the assertions about (subject, predicate) and
+ * every record their lifecycle depends on — votes, retractions and reviews that target them,
+ * assertions that supersede them, their `depends_on` closure (and what targets that), the
+ * sources they cite with those sources' retractions, and the epochs.
+ *
+ * Derived state is then a pure function of this set (src/state), so two nodes holding the
+ * same records answer the same.
+ */
+import { StemeError } from "../core/errors.ts";
+import { toHex } from "../core/hex.ts";
+import type { StemeRecord } from "../core/record.ts";
+import { type ListFilter, listRecords } from "../index/list.ts";
+import { relCodes } from "../index/schema.ts";
+import type { RecordLocation } from "../index/store.ts";
+import type { StoredRecord } from "../state/index.ts";
+import type { Store } from "../store/store.ts";
+
+/** A query reads at most this many records; past it, the answer would be too slow to give. */
+export const queryRecordsMax = 50_000;
+/** How deep a `depends_on` chain is followed. */
+export const dependencyDepthMax = 32;
+
+const pageRecords = 1000;
+
+export interface Gathered {
+  /** The assertions about (subject, predicate). */
+  assertions: StoredRecord[];
+  /** Everything, the assertions included, that derived state is computed from. */
+  records: StoredRecord[];
+  /** The log position the answer reflects. */
+  lsn: number;
+}
+
+class Collector {
+  readonly byId = new Map<string, StoredRecord>();
+  constructor(private readonly store: Store) {}
+
+  add(loc: RecordLocation): StoredRecord | null {
+    const id = toHex(loc.id);
+    if (this.byId.has(id)) return null;
+    if (this.byId.size >= queryRecordsMax) {
+      throw new StemeError("query_too_large", 422, `the query needs more than ${queryRecordsMax} records`, {
+        hint: "narrow it (as_of, a more specific subject), or wait for materialized views",
+      });
+    }
+    const stored = { id, record: this.store.read(loc).record };
+    this.byId.set(id, stored);
+    return stored;
+  }
+
+  addAll(filter: Omit<ListFilter, "limit" | "afterLsn">): StoredRecord[] {
+    const added: StoredRecord[] = [];
+    let afterLsn: number | undefined;
+    for (;;) {
+      const page = listRecords(this.store.index, {
+        ...filter,
+        limit: pageRecords,
+        ...(afterLsn !== undefined ? { afterLsn } : {}),
+      });
+      for (const loc of page.items) {
+        const s = this.add(loc);
+        if (s) added.push(s);
+      }
+      if (page.next === null) return added;
+      afterLsn = page.next;
+    }
+  }
+
+  /**
+   * Records that decide `id`'s lifecycle: votes, retractions, reviews and superseders. Its
+   * dependants are left out: a cascade flows from a dependency to its dependants, not back.
+   */
+  addDeciders(id: Uint8Array): StoredRecord[] {
+    const added: StoredRecord[] = [];
+    for (const ref of this.store.index.referrers(id)) {
+      if (ref.rel === relCodes.depends_on) continue;
+      const loc = this.store.index.locationByLsn(ref.lsn);
+      const s = loc ? this.add(loc) : null;
+      if (s) added.push(s);
+    }
+    return added;
+  }
+
+  byIdBytes(id: Uint8Array): StoredRecord | null {
+    const hex = toHex(id);
+    const known = this.byId.get(hex);
+    if (known) return known;
+    const loc = this.store.lookupId(id);
+    return loc ? this.add(loc) : null;
+  }
+}
+
+export async function gather(store: Store, subject: string, predicate: string): Promise<Gathered> {
+  await store.indexCaughtUp(); // every acknowledged record counts
+  const lsn = store.index.checkpointLsn;
+  const c = new Collector(store);
+  const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });
+  const sources = new Set<string>();
+  // Walk assertions: what targets them, and what they depend on, to a fixed depth.
+  let frontier = assertions;
+  for (let depth = 0; frontier.length > 0 && depth <= dependencyDepthMax; depth++) {
+    const next: StoredRecord[] = [];
+    for (const s of frontier) {
+      const r = s.record;
+      if (r.kind !== "assertion") continue;
+      if (r.source !== undefined) sources.add(r.source);
+      next.push(...c.addDeciders(Buffer.from(s.id, "hex")).filter((x) => x.record.kind === "assertion"));
+      for (const dep of r.depends_on ?? []) {
+        const d = c.byIdBytes(dep);
+        if (d) next.push(d);
+      }
+    }
+    frontier = next;
+  }
+  // Sources and their retractions; epochs (few, and any of them may supersede another).
+  for (const source of sources) c.addAll({ source, kinds: ["source", "source_retraction"] });
+  c.addAll({ kinds: ["epoch"] });
+  return { assertions, records: [...c.byId.values()], lsn };
+}
+
+export function isAssertion(r: StemeRecord): r is Extract<StemeRecord, { kind: "assertion" }> {
+  return r.kind === "assertion";
+}

@@ -1,0 +1,11 @@
+/** Derived state (SPEC §3): lifecycle flags, visibility, source tiers and votes from a record set. */
+export {
+  type AssertionState,
+  blockingFlags,
+  type DerivedState,
+  type DeriveOptions,
+  deriveState,
+  type Flag,
+} from "./lifecycle.ts";
+export type { StoredRecord } from "./records.ts";
+export { unregisteredTier } from "./sources.ts";

@@ -1,0 +1,43 @@
+/**
+ * Votes (SPEC §3): each voter's latest vote (by ts, then id) on a target counts; net votes are
+ * weighted by the voter's trust.
+ *
+ * Choices where SPEC is silent:
+ * - Only votes whose target is an assertion in the record set count; votes on unknown ids wait
+ *   (no effect yet), votes on other kinds of record are ignored.
+ * - An author's vote on their own assertion counts like anyone's (trust weighting is where
+ *   self-promotion is discounted).
+ * - Votes count whatever the target's visibility; lenses decide what to show.
+ * - The sum runs over voters in key order, so floating-point rounding is order-independent.
+ */
+import { toHex } from "../core/hex.ts";
+import type { Vote } from "../core/record.ts";
+import type { Entry } from "./records.ts";
+
+/** target id → voter key → that voter's latest vote value. */
+export type LatestVotes = Map<string, Map<string, 1 | -1>>;
+
+export function latestVotes(entries: readonly Entry[], isAssertion: (id: string) => boolean): LatestVotes {
+  const out: LatestVotes = new Map();
+  for (const e of entries) {
+    if (e.record.kind !== "vote") continue;
+    const vote = e as Entry<Vote>;
+    const target = toHex(vote.record.target);
+    if (!isAssertion(target)) continue;
+    let byVoter = out.get(target);
+    if (!byVoter) {
+      byVoter = new Map();
+      out.set(target, byVoter);
+    }
+    byVoter.set(vote.agent, vote.record.value); // entries are in (ts, id) order: the last one wins
+  }
+  return out;
+}
+
+export function netVotes(votes: LatestVotes, target: string, trust: (agentHex: string) => number): number {
+  const byVoter = votes.get(target);
+  if (!byVoter) return 0;
+  let sum = 0;
+  for (const voter of [...byVoter.keys()].sort()) sum += byVoter.get(voter)! * trust(voter);
+  return sum;
+}
