@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { StemeError } from "../core/errors.ts";
 import { fromHex } from "../core/hex.ts";
 import { labelBytesMax, predicateBytesMax, subjectBytesMax } from "../core/limits.ts";
-import { kinds } from "../core/record.ts";
+import { type Kind, kinds } from "../core/record.ts";
 import { browseConcepts, listRecords } from "../index/list.ts";
 import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -37,6 +37,15 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps) {
   const { store, ingest } = deps;
+  /** One signed record (JSON or CBOR); `kinds` restricts what the endpoint takes. */
+  const writeOne = async (request: Request, kinds?: Kind[]): Promise<Response> => {
+    const format = bodyFormat(request);
+    const submission = singleSubmission(format, await readBody(request, deps.limits.writeBodyBytesMax));
+    const [result] = await ingest.submit([submission], kinds ? { kinds } : {});
+    if (!result) throw new StemeError("internal", 500, "no result");
+    if (!result.ok) throw result.error;
+    return json(result.result, result.result.duplicate ? 200 : 201);
+  };
   return new Elysia()
     .onError(({ error, code, request }) => {
       if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
@@ -54,18 +63,9 @@ export function createApp(deps: AppDeps) {
       }
       throw error; // a bug: serve.ts logs it and answers 500
     })
-    .post(
-      "/v1/assert",
-      async ({ request }) => {
-        const format = bodyFormat(request);
-        const submission = singleSubmission(format, await readBody(request, deps.limits.writeBodyBytesMax));
-        const [result] = await ingest.submit([submission]);
-        if (!result) throw new StemeError("internal", 500, "no result");
-        if (!result.ok) throw result.error;
-        return json(result.result, result.result.duplicate ? 200 : 201);
-      },
-      { parse: "none" },
-    )
+    .post("/v1/assert", ({ request }) => writeOne(request), { parse: "none" })
+    .post("/v1/vote", ({ request }) => writeOne(request, ["vote"]), { parse: "none" })
+    .post("/v1/retract", ({ request }) => writeOne(request, ["retraction"]), { parse: "none" })
     .post(
       "/v1/assert/batch",
       async ({ request }) => {
@@ -136,7 +136,7 @@ export function createApp(deps: AppDeps) {
 
 /** The methods a known path takes, for 405 answers. */
 function routeMethods(pathname: string): string | null {
-  if (pathname === "/v1/assert" || pathname === "/v1/assert/batch") return "POST";
+  if (["/v1/assert", "/v1/assert/batch", "/v1/vote", "/v1/retract"].includes(pathname)) return "POST";
   if (pathname === "/v1/query") return "GET, POST";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";

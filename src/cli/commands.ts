@@ -131,6 +131,50 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
     },
   },
 
+  vote: {
+    summary: "endorse (+1) or dispute (-1) an assertion, signed with a key file",
+    usage: "stemedb vote --key FILE TARGET_ID +1|-1 [--reason TEXT] [--server URL]",
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { key: { type: "string" }, reason: { type: "string" }, ...serverFlag, ...helpFlag },
+      });
+      const [target, value] = positionals;
+      if (!values.key || target === undefined || (value !== "+1" && value !== "-1" && value !== "1"))
+        throw usage("vote: give --key FILE TARGET_ID +1|-1");
+      const signed = signClaim(readKeyFile(values.key), {
+        kind: "vote",
+        target,
+        value: value === "-1" ? -1 : 1,
+        ...(values.reason ? { reason: values.reason } : {}),
+      });
+      out(JSON.stringify(await new StemeClient({ url: values.server }).vote(signed)));
+      return 0;
+    },
+  },
+
+  retract: {
+    summary: "withdraw an assertion (your own, or any as an authority), signed with a key file",
+    usage: "stemedb retract --key FILE TARGET_ID [--reason TEXT] [--server URL]",
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { key: { type: "string" }, reason: { type: "string" }, ...serverFlag, ...helpFlag },
+      });
+      const [target] = positionals;
+      if (!values.key || target === undefined) throw usage("retract: give --key FILE TARGET_ID");
+      const signed = signClaim(readKeyFile(values.key), {
+        kind: "retraction",
+        target,
+        ...(values.reason ? { reason: values.reason } : {}),
+      });
+      out(JSON.stringify(await new StemeClient({ url: values.server }).retract(signed)));
+      return 0;
+    },
+  },
+
   query: {
     summary: "resolve SUBJECT PREDICATE through lenses (a table, or --json)",
     usage: `stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--valid-at T] [--tolerance X] [--include FLAGS] [--json] [--server URL]

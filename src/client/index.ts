@@ -148,6 +148,16 @@ export class StemeClient {
     return this.request("POST", "/v1/assert", JSON.stringify(toJsonSubmission(signed)), "application/json");
   }
 
+  /** Submit a signed vote (`POST /v1/vote`). */
+  vote(signed: SignedRecord): Promise<WriteResult> {
+    return this.request("POST", "/v1/vote", JSON.stringify(toJsonSubmission(signed)), "application/json");
+  }
+
+  /** Submit a signed retraction (`POST /v1/retract`). */
+  retract(signed: SignedRecord): Promise<WriteResult> {
+    return this.request("POST", "/v1/retract", JSON.stringify(toJsonSubmission(signed)), "application/json");
+  }
+
   /** Submit up to 10,000 records; `format: "cbor"` sends the exact signed bytes. */
   submitBatch(
     records: SignedRecord[],

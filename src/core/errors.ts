@@ -62,6 +62,7 @@ const titles: Record<string, string> = {
   too_deep: "Nested too deeply",
   method_not_allowed: "Method not allowed",
   unknown_lens: "Unknown lens",
+  wrong_kind: "Wrong kind of record for this endpoint",
   log_write_failed: "Log write failed",
   unknown_field: "Unknown field",
   missing_field: "Missing field",

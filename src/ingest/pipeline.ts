@@ -75,7 +75,7 @@ export class Ingest {
    * Submit items; results come back in input order. Throws `overloaded` (503) without
    * touching anything when the pipeline is full.
    */
-  async submit(items: readonly Submission[]): Promise<ItemResult[]> {
+  async submit(items: readonly Submission[], options: { kinds?: readonly Kind[] } = {}): Promise<ItemResult[]> {
     const backlog = this.store.indexBacklog;
     let full: string | null = null;
     if (this.depth + items.length > this.options.queueRecordsMax) {
@@ -95,7 +95,7 @@ export class Ingest {
     this.depth += items.length;
     this.options.metrics?.ingestQueueDepth.set(this.depth);
     try {
-      const prepared = items.map((item) => prepare(item));
+      const prepared = items.map((item) => onlyKinds(prepare(item), options.kinds));
       const check = this.options.verify ?? verifyIdAsync;
       const verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
       const results = await this.commit(verified);
@@ -193,6 +193,19 @@ export class Ingest {
       if (!r.ok) m.errorsTotal.inc({ code: r.error.code, layer: "ingest" });
     });
   }
+}
+
+/** Endpoints for one kind of record (`/v1/vote`, `/v1/retract`) refuse the others. */
+function onlyKinds(p: SignedRecord | StemeError, kinds: readonly Kind[] | undefined): SignedRecord | StemeError {
+  if (p instanceof StemeError || kinds === undefined || kinds.includes(p.record.kind)) return p;
+  return new StemeError(
+    "wrong_kind",
+    400,
+    `this endpoint takes ${kinds.join(" or ")} records, not ${p.record.kind}; use POST /v1/assert`,
+    {
+      extra: { field: "kind" },
+    },
+  );
 }
 
 /** Marks a result slot filled in later in `commit`; never returned (checked there). */

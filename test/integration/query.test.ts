@@ -124,6 +124,37 @@ describe("/v1/query", () => {
     expect(now.body.candidates).toBe(1);
   });
 
+  test("POST /v1/vote and /v1/retract take their own kind only; votes scale the vote lens", async () => {
+    const subject = "q/votes";
+    const a = await put(
+      anecdotes[0] as KeyPair,
+      { kind: "assertion", subject, predicate: "p", object: "a", confidence: 0.5 },
+      t0 + 300,
+    );
+    await put(anecdotes[1] as KeyPair, { kind: "assertion", subject, predicate: "p", object: "b", confidence: 0.6 }, t0 + 301);
+    expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
+    for (const voter of [regulator, stranger]) {
+      const v = signClaim(voter, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 310 });
+      expect((await client.vote(v)).status).toBe("accepted");
+    }
+    // "a": 0.5 × (1 + 2) = 1.5 beats "b": 0.6.
+    expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("a");
+    expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe("b");
+    const notAVote = signClaim(stranger, {
+      kind: "assertion",
+      subject,
+      predicate: "p",
+      object: "c",
+      confidence: 1,
+      ts: t0 + 320,
+    });
+    await expect(client.vote(notAVote)).rejects.toMatchObject({ status: 400, code: "wrong_kind" });
+    await expect(client.retract(notAVote)).rejects.toMatchObject({ status: 400, code: "wrong_kind" });
+    const retraction = signClaim(anecdotes[0] as KeyPair, { kind: "retraction", target: toHex(a.id), ts: t0 + 330 });
+    expect((await client.retract(retraction)).status).toBe("accepted");
+    expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
+  });
+
   test("bad queries are 4xx", async () => {
     expect((await query({ subject: "a/b", predicate: "p", lens: "nope" })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", lens: "trust" })).status).toBe(400);
