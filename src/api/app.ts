@@ -12,7 +12,7 @@ import { browseConcepts, listRecords } from "../index/list.ts";
 import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
-import { runQuery } from "../query/query.ts";
+import { resolveSubject, runQuery } from "../query/query.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
 import { encodeCursor, parseCursor, parseKey, parseLimit, parseText, parseTime } from "./params.ts";
@@ -105,6 +105,14 @@ export function createApp(deps: AppDeps) {
       },
       { parse: "none" },
     )
+    .get("/v1/subjects/*", async ({ request }) => {
+      const url = new URL(request.url);
+      const subject = decodeURIComponent(url.pathname.slice("/v1/subjects/".length));
+      const params = new URLSearchParams(url.searchParams);
+      params.set("subject", subject);
+      params.set("predicate", "-"); // every predicate: parsed for the other parameters only
+      return json(await resolveSubject(store, subject, parseQueryParams(params)));
+    })
     .get("/v1/concepts", async ({ request }) => {
       const q = new URL(request.url).searchParams;
       const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
@@ -138,6 +146,7 @@ export function createApp(deps: AppDeps) {
 function routeMethods(pathname: string): string | null {
   if (["/v1/assert", "/v1/assert/batch", "/v1/vote", "/v1/retract"].includes(pathname)) return "POST";
   if (pathname === "/v1/query") return "GET, POST";
+  if (pathname.startsWith("/v1/subjects/")) return "GET";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
   return null;

@@ -38,6 +38,7 @@ function requestIdSource(): () => string {
 /** The route template of a path, for metric labels (bounded cardinality). */
 export function routeOf(pathname: string): string {
   if (pathname.startsWith("/v1/assertions/")) return "/v1/assertions/:id";
+  if (pathname.startsWith("/v1/subjects/")) return "/v1/subjects/:path";
   const known = [
     "/v1/assert",
     "/v1/assert/batch",

@@ -148,3 +148,17 @@ export function browseConcepts(
   }
   return { prefix: clean, concepts: [...children.values()].slice(0, limit), truncated: truncated || children.size > limit };
 }
+
+/** Bounds how many predicates one subject view resolves. */
+export const subjectPredicatesMax = 500;
+
+/** The distinct predicates asserted about exactly `subject`, by name. */
+export function predicatesOf(store: IndexStore, subject: string): string[] {
+  const rows = store.db
+    .query(
+      `SELECT DISTINCT p.name FROM records r JOIN predicates p ON p.id = r.predicate
+       WHERE r.subject = (SELECT id FROM subjects WHERE path = ?) ORDER BY p.name LIMIT ${subjectPredicatesMax}`,
+    )
+    .all(subject) as Array<{ name: string }>;
+  return rows.map((r) => r.name);
+}

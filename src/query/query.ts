@@ -7,6 +7,7 @@ import type { Assertion } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
 import { blockingFlags, deriveState, type Flag } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
+import { predicatesOf } from "../index/list.ts";
 import { gather } from "./gather.ts";
 
 export interface QueryRequest {
@@ -96,4 +97,21 @@ export async function runQuery(store: Store, q: QueryRequest): Promise<Record<st
     };
   }
   return out;
+}
+
+/** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */
+export async function resolveSubject(
+  store: Store,
+  subject: string,
+  q: Omit<QueryRequest, "subject" | "predicate">,
+): Promise<{ subject: string; lens: string; predicates: Record<string, QueryAnswer> }> {
+  const lens = q.lenses[0] as string;
+  checkLens(lens);
+  await store.indexCaughtUp();
+  const predicates: Record<string, QueryAnswer> = {};
+  for (const predicate of predicatesOf(store.index, subject)) {
+    const answers = await runQuery(store, { ...q, subject, predicate, lenses: [lens] });
+    predicates[predicate] = answers[lens] as QueryAnswer;
+  }
+  return { subject, lens, predicates };
 }

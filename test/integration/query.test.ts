@@ -155,6 +155,25 @@ describe("/v1/query", () => {
     expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
   });
 
+  test("GET /v1/subjects/:path resolves every predicate of a subject through one lens", async () => {
+    await put(
+      regulator,
+      { kind: "assertion", subject: "pharma/drug/aspirin", predicate: "max_daily_dose_mg", object: 4000, confidence: 0.9 },
+      t0 + 400,
+    );
+    const res = await fetch(`${server.url}/v1/subjects/pharma/drug/aspirin?lens=authority`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { subject: string; lens: string; predicates: Record<string, { value: unknown }> };
+    expect(body.subject).toBe("pharma/drug/aspirin");
+    expect(body.lens).toBe("authority");
+    expect(Object.keys(body.predicates)).toEqual(["bleeding_risk_pct", "max_daily_dose_mg"]);
+    expect(body.predicates.bleeding_risk_pct?.value).toBe(0.2);
+    expect(body.predicates.max_daily_dose_mg?.value).toBe(4000);
+    const none = (await (await fetch(`${server.url}/v1/subjects/no/such/thing`)).json()) as { predicates: object };
+    expect(none.predicates).toEqual({});
+    expect((await fetch(`${server.url}/v1/subjects/pharma/drug/aspirin?lens=nope`)).status).toBe(400);
+  });
+
   test("bad queries are 4xx", async () => {
     expect((await query({ subject: "a/b", predicate: "p", lens: "nope" })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", lens: "trust" })).status).toBe(400);
