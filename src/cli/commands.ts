@@ -133,23 +133,15 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
 
   vote: {
     summary: "endorse (+1) or dispute (-1) an assertion, signed with a key file",
-    usage: "stemedb vote --key FILE TARGET_ID +1|-1 [--reason TEXT] [--server URL]",
+    usage: "stemedb vote --key FILE TARGET_ID +1|-1 [--reason TEXT] [--server URL]   (up/down work too)",
     async run(argv) {
-      const { values, positionals } = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { key: { type: "string" }, reason: { type: "string" }, ...serverFlag, ...helpFlag },
-      });
+      // "-1" looks like a flag to parseArgs: name the values before parsing.
+      const named = argv.map((a) => (a === "-1" ? "down" : a === "+1" || a === "1" ? "up" : a));
+      const { key, server, reason, positionals } = targetedArgs(named);
       const [target, value] = positionals;
-      if (!values.key || target === undefined || (value !== "+1" && value !== "-1" && value !== "1"))
-        throw usage("vote: give --key FILE TARGET_ID +1|-1");
-      const signed = signClaim(readKeyFile(values.key), {
-        kind: "vote",
-        target,
-        value: value === "-1" ? -1 : 1,
-        ...(values.reason ? { reason: values.reason } : {}),
-      });
-      out(JSON.stringify(await new StemeClient({ url: values.server }).vote(signed)));
+      if (target === undefined || (value !== "up" && value !== "down")) throw usage("vote: give --key FILE TARGET_ID +1|-1");
+      const signed = signClaim(key, { kind: "vote", target, value: value === "down" ? -1 : 1, ...reason });
+      out(JSON.stringify(await new StemeClient({ url: server }).vote(signed)));
       return 0;
     },
   },
@@ -158,19 +150,11 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
     summary: "withdraw an assertion (your own, or any as an authority), signed with a key file",
     usage: "stemedb retract --key FILE TARGET_ID [--reason TEXT] [--server URL]",
     async run(argv) {
-      const { values, positionals } = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { key: { type: "string" }, reason: { type: "string" }, ...serverFlag, ...helpFlag },
-      });
+      const { key, server, reason, positionals } = targetedArgs(argv);
       const [target] = positionals;
-      if (!values.key || target === undefined) throw usage("retract: give --key FILE TARGET_ID");
-      const signed = signClaim(readKeyFile(values.key), {
-        kind: "retraction",
-        target,
-        ...(values.reason ? { reason: values.reason } : {}),
-      });
-      out(JSON.stringify(await new StemeClient({ url: values.server }).retract(signed)));
+      if (target === undefined) throw usage("retract: give --key FILE TARGET_ID");
+      const signed = signClaim(key, { kind: "retraction", target, ...reason });
+      out(JSON.stringify(await new StemeClient({ url: server }).retract(signed)));
       return 0;
     },
   },
@@ -335,6 +319,22 @@ function deepCheck(entry: { body: Uint8Array; sig: Uint8Array }): string | null 
   } catch (err) {
     return `body: ${(err as Error).message}`;
   }
+}
+
+/** The flags of the commands that sign a record about a target: --key, --reason, --server. */
+function targetedArgs(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { key: { type: "string" }, reason: { type: "string" }, ...serverFlag, ...helpFlag },
+  });
+  if (!values.key) throw usage("--key FILE is required (make one with `stemedb keygen --out FILE`)");
+  return {
+    key: readKeyFile(values.key),
+    server: values.server,
+    reason: values.reason ? { reason: values.reason } : {},
+    positionals,
+  };
 }
 
 /** A plain text table: columns padded to their widest cell; the last column runs free. */

@@ -168,6 +168,31 @@ describe("cli", () => {
     }
   });
 
+  test("vote +1 / -1, retract, and query a table", async () => {
+    const base = tempDir();
+    const keyFile = join(base, "agent.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const server = await spawnServer(join(base, "node"));
+    try {
+      const s = `--server=${server.url}`;
+      const asserted = await runCli(["assert", s, "--key", keyFile, "cli/vote", "p", "1"]);
+      const id = (JSON.parse(asserted.stdout) as { id: string }).id;
+      for (const value of ["-1", "+1"]) {
+        const voted = await runCli(["vote", s, "--key", keyFile, id, value]);
+        expect(voted.code).toBe(0);
+        expect(JSON.parse(voted.stdout)).toMatchObject({ status: "accepted", duplicate: false });
+      }
+      expect((await runCli(["vote", s, "--key", keyFile, id, "sideways"])).code).toBe(2);
+      const before = await runCli(["query", s, "cli/vote", "p", "--lens", "recency"]);
+      expect(before.stdout).toMatch(/^recency\s+1\s/m);
+      expect((await runCli(["retract", s, "--key", keyFile, id])).code).toBe(0);
+      const after = await runCli(["query", s, "cli/vote", "p", "--lens", "recency", "--json"]);
+      expect((JSON.parse(after.stdout) as { recency: { winner: unknown } }).recency.winner).toBeNull();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
     const base = tempDir();
     const keyFile = join(base, "a.key");
