@@ -12,7 +12,10 @@ import { browseConcepts, listRecords } from "../index/list.ts";
 import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
-import { resolveSubject, runQuery } from "../query/query.ts";
+import type { QueryAuditLog } from "../audit/query-log.ts";
+import type { Escalations } from "../decisions/escalations.ts";
+import type { QueryEngine } from "../query/engine.ts";
+import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
 import { encodeCursor, parseCursor, parseKey, parseLimit, parseText, parseTime } from "./params.ts";
@@ -33,10 +36,16 @@ export interface AppDeps {
   startedAtMs: number;
   isReady: () => { ready: boolean; reason?: string };
   requestIdOf: (request: Request) => string | undefined;
+  engine: QueryEngine;
+  escalations: Escalations;
+  audit: QueryAuditLog | null;
+  /** Who is asking, for the audit trail: the client's address (the API key id once keys exist). */
+  callerOf: (request: Request) => string;
 }
 
 export function createApp(deps: AppDeps) {
   const { store, ingest } = deps;
+  const reads: ReadDeps = deps;
   /** One signed record (JSON or CBOR); `kinds` restricts what the endpoint takes. */
   const writeOne = async (request: Request, kinds?: Kind[]): Promise<Response> => {
     const format = bodyFormat(request);
@@ -92,17 +101,11 @@ export function createApp(deps: AppDeps) {
       return json(view);
     })
     .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
-    .get("/v1/query", async ({ request }) => {
-      const q = parseQueryParams(new URL(request.url).searchParams);
-      const answers = await runQuery(store, q);
-      return json(answers[q.lenses[0] as string]);
-    })
+    .get("/v1/query", ({ request }) => answerQuery(reads, request, parseQueryParams(new URL(request.url).searchParams), false))
     .post(
       "/v1/query",
-      async ({ request }) => {
-        const q = parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax)));
-        return json({ results: await runQuery(store, q) });
-      },
+      async ({ request }) =>
+        answerQuery(reads, request, parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax))), true),
       { parse: "none" },
     )
     .get("/v1/subjects/*", async ({ request }) => {
@@ -111,7 +114,27 @@ export function createApp(deps: AppDeps) {
       const params = new URLSearchParams(url.searchParams);
       params.set("subject", subject);
       params.set("predicate", "-"); // every predicate: parsed for the other parameters only
-      return json(await resolveSubject(store, subject, parseQueryParams(params)));
+      return json(await deps.engine.subject(subject, parseQueryParams(params)));
+    })
+    .get("/v1/agents", ({ request }) => listAgents(reads, new URL(request.url).searchParams))
+    .get("/v1/agents/:key", ({ request, params }) => agentDetail(reads, params.key, new URL(request.url).searchParams))
+    .get("/v1/escalations", ({ request }) => listEscalations(reads, new URL(request.url).searchParams))
+    .post(
+      "/v1/escalations/:id/resolve",
+      async ({ request, params }) => {
+        const raw = await readBody(request, queryBodyBytesMax);
+        const body = raw.length === 0 ? {} : parseJson(raw);
+        const note = resolutionNote(body);
+        const { escalation, write } = await deps.escalations.resolve(params.id.toLowerCase(), note);
+        return json({ escalation, lsn: write.lsn, resolution_id: write.id });
+      },
+      { parse: "none" },
+    )
+    .get("/v1/audit/queries", ({ request }) => listAudit(reads, new URL(request.url).searchParams))
+    .delete("/v1/admin/views", () => {
+      const dropped = deps.engine.views.size;
+      deps.engine.views.clear();
+      return json({ dropped });
     })
     .get("/v1/concepts", async ({ request }) => {
       const q = new URL(request.url).searchParams;
@@ -146,10 +169,25 @@ export function createApp(deps: AppDeps) {
 function routeMethods(pathname: string): string | null {
   if (["/v1/assert", "/v1/assert/batch", "/v1/vote", "/v1/retract"].includes(pathname)) return "POST";
   if (pathname === "/v1/query") return "GET, POST";
+  if (pathname === "/v1/admin/views") return "DELETE";
+  if (/^\/v1\/escalations\/[^/]+\/resolve$/.test(pathname)) return "POST";
+  if (["/v1/agents", "/v1/escalations", "/v1/audit/queries"].includes(pathname) || pathname.startsWith("/v1/agents/"))
+    return "GET";
   if (pathname.startsWith("/v1/subjects/")) return "GET";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
   return null;
+}
+
+function resolutionNote(body: unknown): string | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"note": "…"}');
+  for (const key of Object.keys(body))
+    if (key !== "note") throw new StemeError("unknown_field", 400, `${key}: not a field of a resolution; expected note`);
+  const note = (body as { note?: unknown }).note;
+  if (note !== undefined && typeof note !== "string")
+    throw new StemeError("invalid_type", 400, "note: expected text", { extra: { field: "note" } });
+  return note;
 }
 
 function batchReply(results: ItemResult[]) {

@@ -44,7 +44,34 @@ function parseInclude(raw: string[] | undefined): Flag[] | undefined {
   return raw as Flag[];
 }
 
-const known = new Set(["subject", "predicate", "lens", "as_of", "valid_at", "tolerance", "include", "layers", "explain"]);
+const known = new Set([
+  "subject",
+  "predicate",
+  "lens",
+  "as_of",
+  "valid_at",
+  "tolerance",
+  "include",
+  "layers",
+  "explain",
+  "fresh",
+  "escalate",
+]);
+
+function parseBool(field: string, raw: string | null): boolean | undefined {
+  if (raw === null || raw === "") return undefined;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw badQuery(field, `expected true or false, got "${raw.slice(0, 20)}"`);
+}
+
+/** κ threshold in (0, 1] at or above which the query opens an escalation. */
+function parseEscalate(raw: string | null): number | undefined {
+  if (raw === null || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw badQuery("escalate", "expected a κ threshold in (0, 1]");
+  return n;
+}
 
 export function parseQueryParams(q: URLSearchParams): QueryRequest {
   for (const key of q.keys())
@@ -54,6 +81,8 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
   const tolerance = parseTolerance(q.get("tolerance"));
   const include = parseInclude(parseList(q.get("include")));
   const layers = parseList(q.get("layers"));
+  const fresh = parseBool("fresh", q.get("fresh"));
+  const escalate = parseEscalate(q.get("escalate"));
   return {
     subject: required("subject", parseText("subject", q.get("subject"), subjectBytesMax)),
     predicate: required("predicate", parseText("predicate", q.get("predicate"), predicateBytesMax)),
@@ -63,15 +92,29 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
     ...(tolerance !== undefined ? { tolerance } : {}),
     ...(include ? { include } : {}),
     ...(layers ? { layers } : {}),
+    ...(fresh ? { fresh } : {}),
+    ...(escalate !== undefined ? { escalate } : {}),
   };
 }
 
-/** `{subject, predicate, lenses: [..], as_of?, valid_at?, tolerance?, include?: [..], layers?: [..]}` */
+/** `{subject, predicate, lenses: [..], as_of?, valid_at?, tolerance?, include?: [..], layers?: [..], fresh?, escalate?}` */
 export function parseQueryBody(body: unknown): QueryRequest {
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw invalid("invalid_request", `expected a JSON object, got ${describe(body)}`);
   const b = body as Record<string, unknown>;
-  const bodyKeys = new Set(["subject", "predicate", "lenses", "lens", "as_of", "valid_at", "tolerance", "include", "layers"]);
+  const bodyKeys = new Set([
+    "subject",
+    "predicate",
+    "lenses",
+    "lens",
+    "as_of",
+    "valid_at",
+    "tolerance",
+    "include",
+    "layers",
+    "fresh",
+    "escalate",
+  ]);
   for (const key of Object.keys(b))
     if (!bodyKeys.has(key)) throw invalid("unknown_field", `${key}: not a query field`, { field: key });
   const text = (v: unknown) => (v === undefined ? undefined : typeof v === "string" ? v : String(v));
@@ -85,7 +128,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
   if (lenses.length === 0 || lenses.length > queryLensesMax)
     throw invalid("invalid_request", `lenses: 1 to ${queryLensesMax} lenses`, { field: "lenses" });
   const params = new URLSearchParams();
-  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance"]) {
+  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance", "fresh", "escalate"]) {
     const v = text(b[key]);
     if (v !== undefined) params.set(key, v);
   }

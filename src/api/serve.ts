@@ -10,7 +10,12 @@ import type { Config } from "../config/config.ts";
 import { VerifyPool } from "../crypto/verify-pool.ts";
 import { Ingest } from "../ingest/pipeline.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
+import { QueryAuditLog } from "../audit/query-log.ts";
+import { Escalations } from "../decisions/escalations.ts";
+import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
+import { TrustService } from "../trust/service.ts";
+import path from "node:path";
 import { createApp } from "./app.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -39,12 +44,18 @@ function requestIdSource(): () => string {
 export function routeOf(pathname: string): string {
   if (pathname.startsWith("/v1/assertions/")) return "/v1/assertions/:id";
   if (pathname.startsWith("/v1/subjects/")) return "/v1/subjects/:path";
+  if (pathname.startsWith("/v1/agents/")) return "/v1/agents/:key";
+  if (pathname.startsWith("/v1/escalations/")) return "/v1/escalations/:id/resolve";
   const known = [
     "/v1/assert",
     "/v1/assert/batch",
     "/v1/assertions",
     "/v1/query",
     "/v1/concepts",
+    "/v1/agents",
+    "/v1/escalations",
+    "/v1/audit/queries",
+    "/v1/admin/views",
     "/v1/health",
     "/v1/ready",
     "/metrics",
@@ -73,8 +84,21 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     verify: (sig, id, agent) => verifyPool.verify(sig, id, agent),
   });
+  const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
+  trust.start();
+  const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
+  const escalations = new Escalations(store, ingest, now);
+  const audit =
+    config.auditEntriesMax > 0
+      ? QueryAuditLog.open(path.join(config.dataDir, "audit.sqlite"), {
+          retention: { entriesMax: config.auditEntriesMax, ageMaxMs: config.auditRetentionDays * 86_400_000 },
+          now,
+          logger,
+        })
+      : null;
   let stopping = false;
   const requestIds = new WeakMap<Request, string>();
+  const callers = new WeakMap<Request, string>();
   const nextRequestId = requestIdSource();
   const app = createApp({
     store,
@@ -96,10 +120,16 @@ export async function startServer(config: Config, options: { logger?: Logger; no
             ? { ready: false, reason: `index failing: ${store.indexFailure.message}` }
             : { ready: true },
     requestIdOf: (r) => requestIds.get(r),
+    engine,
+    escalations,
+    audit,
+    callerOf: (r) => callers.get(r) ?? "unknown",
   });
 
-  const fetch = async (request: Request): Promise<Response> => {
+  const fetch = async (request: Request, bunServer: Server<undefined>): Promise<Response> => {
     const started = performance.now();
+    const ip = bunServer.requestIP(request);
+    if (ip) callers.set(request, ip.address);
     const incoming = request.headers.get("x-request-id");
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : nextRequestId();
     requestIds.set(request, requestId);
@@ -145,6 +175,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       },
     });
   } catch (err) {
+    trust.stop();
+    engine.close();
+    audit?.close();
     verifyPool.close();
     await store.close();
     throw new StemeError(
@@ -167,6 +200,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       if (stopping) return;
       stopping = true;
       await server.stop();
+      trust.stop();
+      engine.close();
+      audit?.close();
       verifyPool.close();
       await store.close();
       logger.info("stemedb stopped", { lsn: store.log.lastLsn });

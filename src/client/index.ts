@@ -72,7 +72,11 @@ export interface QueryAnswer {
   candidates: number;
   explain: string[];
   lsn: number;
+  /** The log position the TrustRank used reflects (vote, trust, layered). */
+  trust_lsn?: number;
   as_of?: number;
+  /** Present when the query asked to escalate and κ reached the threshold. */
+  escalation?: { id: string; target: string; opened: boolean };
 }
 
 export interface Problem {
@@ -186,17 +190,10 @@ export class StemeClient {
   }
 
   /** Resolve (subject, predicate) through one lens (`GET /v1/query`). */
-  query(
-    subject: string,
-    predicate: string,
-    options: { lens?: string; asOf?: number | string; validAt?: number | string; tolerance?: number; include?: string[] } = {},
-  ): Promise<QueryAnswer> {
+  query(subject: string, predicate: string, options: QueryOptions & { lens?: string } = {}): Promise<QueryAnswer> {
     const q = new URLSearchParams({ subject, predicate });
     if (options.lens) q.set("lens", options.lens);
-    if (options.asOf !== undefined) q.set("as_of", String(options.asOf));
-    if (options.validAt !== undefined) q.set("valid_at", String(options.validAt));
-    if (options.tolerance !== undefined) q.set("tolerance", String(options.tolerance));
-    if (options.include?.length) q.set("include", options.include.join(","));
+    for (const [k, v] of Object.entries(queryFields(options))) q.set(k, Array.isArray(v) ? v.join(",") : String(v));
     return this.request("GET", `/v1/query?${q}`);
   }
 
@@ -205,18 +202,58 @@ export class StemeClient {
     subject: string,
     predicate: string,
     lenses: string[],
-    options: { asOf?: number | string; validAt?: number | string; tolerance?: number; include?: string[] } = {},
+    options: QueryOptions = {},
   ): Promise<{ results: Record<string, QueryAnswer> }> {
-    const body = {
-      subject,
-      predicate,
-      lenses,
-      ...(options.asOf !== undefined ? { as_of: options.asOf } : {}),
-      ...(options.validAt !== undefined ? { valid_at: options.validAt } : {}),
-      ...(options.tolerance !== undefined ? { tolerance: options.tolerance } : {}),
-      ...(options.include ? { include: options.include } : {}),
-    };
+    const body = { subject, predicate, lenses, ...queryFields(options) };
     return this.request("POST", "/v1/query", JSON.stringify(body), "application/json");
+  }
+
+  /** An agent's τ, how it came about, its record counts and recent records (`GET /v1/agents/:key`). */
+  agent(key: string, options: { recent?: number } = {}): Promise<AgentDetail> {
+    const q = options.recent !== undefined ? `?recent=${options.recent}` : "";
+    return this.request("GET", `/v1/agents/${encodeURIComponent(key)}${q}`);
+  }
+
+  /** Agents by τ, highest first (`GET /v1/agents?sort=trust`), or by key. */
+  agents(
+    options: { sort?: "trust" | "key"; limit?: number; cursor?: string } = {},
+  ): Promise<{ items: AgentSummary[]; next_cursor: string | null; trust_lsn: number; total: number }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+    return this.request("GET", `/v1/agents${q.size ? `?${q}` : ""}`);
+  }
+
+  /** Escalations opened by contested queries (`GET /v1/escalations`). */
+  escalations(status: "open" | "resolved" | "all" = "open"): Promise<{ items: Escalation[] }> {
+    return this.request("GET", `/v1/escalations?status=${status}`);
+  }
+
+  /** Close an escalation with a note (`POST /v1/escalations/:id/resolve`). */
+  resolveEscalation(id: string, note?: string): Promise<{ escalation: Escalation; lsn: number; resolution_id: string }> {
+    return this.request(
+      "POST",
+      `/v1/escalations/${encodeURIComponent(id)}/resolve`,
+      JSON.stringify(note === undefined ? {} : { note }),
+      "application/json",
+    );
+  }
+
+  /** The query audit trail, newest first (`GET /v1/audit/queries`). */
+  auditQueries(
+    filter: {
+      subject?: string;
+      predicate?: string;
+      lens?: string;
+      caller?: string;
+      since?: number | string;
+      until?: number | string;
+      cursor?: string;
+      limit?: number;
+    } = {},
+  ): Promise<{ items: Array<Record<string, unknown>>; next_cursor: string | null }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    return this.request("GET", `/v1/audit/queries${q.size ? `?${q}` : ""}`);
   }
 
   concepts(
@@ -228,6 +265,62 @@ export class StemeClient {
   health(): Promise<{ status: string; version: string; lsn: number }> {
     return this.request("GET", "/v1/health");
   }
+}
+
+/** Options every query takes. */
+export interface QueryOptions {
+  /** Time travel: only records with ts ≤ asOf count (ms or ISO 8601). */
+  asOf?: number | string;
+  /** Only claims whose [valid_from, valid_to) holds this time. */
+  validAt?: number | string;
+  /** Relative tolerance under which numbers agree, in [0, 1]. */
+  tolerance?: number;
+  /** Flags whose assertions still count, e.g. ["superseded"]. */
+  include?: string[];
+  /** For the layered lens, e.g. ["authority", "recency"]. */
+  layers?: string[];
+  /** Resolve now (index and TrustRank current), never from a view. */
+  fresh?: boolean;
+  /** Open an escalation when κ reaches this threshold. */
+  escalate?: number;
+}
+
+function queryFields(o: QueryOptions): Record<string, string | number | boolean | string[]> {
+  const out: Record<string, string | number | boolean | string[]> = {};
+  if (o.asOf !== undefined) out.as_of = o.asOf;
+  if (o.validAt !== undefined) out.valid_at = o.validAt;
+  if (o.tolerance !== undefined) out.tolerance = o.tolerance;
+  if (o.include?.length) out.include = o.include;
+  if (o.layers?.length) out.layers = o.layers;
+  if (o.fresh) out.fresh = true;
+  if (o.escalate !== undefined) out.escalate = o.escalate;
+  return out;
+}
+
+export interface AgentSummary {
+  agent: string;
+  trust: number;
+  authority: boolean;
+  seeded: boolean;
+  endorsed_by: number;
+  disputed_by: number;
+}
+
+export interface AgentDetail extends AgentSummary {
+  trust_lsn: number;
+  rank: number;
+  gold: { agree: number; contradict: number };
+  counts: Record<string, number>;
+  recent: Array<Record<string, unknown>>;
+}
+
+export interface Escalation {
+  id: string;
+  target: string;
+  status: "open" | "resolved";
+  opened_at: string;
+  context: Record<string, unknown> | string | null;
+  resolution?: { id: string; at: string; note: string | null };
 }
 
 export function keyPairFromSecret(secretKey: Uint8Array): KeyPair {

@@ -19,6 +19,10 @@ export interface Config {
   batchRecordsMax: number;
   httpTimeoutSecs: number;
   verifyThreads: number;
+  viewsMax: number;
+  trustIntervalMs: number;
+  auditEntriesMax: number;
+  auditRetentionDays: number;
   logLevel: LogLevel;
 }
 
@@ -96,6 +100,34 @@ export const settings: Setting[] = [
     default: String(navigator.hardwareConcurrency || 2),
     help: "signature-checking threads",
   },
+  {
+    key: "viewsMax",
+    flag: "views-max",
+    env: "STEMEDB_VIEWS_MAX",
+    default: "100000",
+    help: "materialized views kept in memory (0: off)",
+  },
+  {
+    key: "trustIntervalMs",
+    flag: "trust-interval-ms",
+    env: "STEMEDB_TRUST_INTERVAL_MS",
+    default: "1000",
+    help: "how often TrustRank looks for new votes and reviews, ms",
+  },
+  {
+    key: "auditEntriesMax",
+    flag: "audit-entries",
+    env: "STEMEDB_AUDIT_ENTRIES_MAX",
+    default: "1000000",
+    help: "query audit entries kept (0: no audit trail)",
+  },
+  {
+    key: "auditRetentionDays",
+    flag: "audit-days",
+    env: "STEMEDB_AUDIT_RETENTION_DAYS",
+    default: "30",
+    help: "days a query audit entry is kept",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -108,7 +140,13 @@ const numeric = new Set<keyof Config>([
   "batchRecordsMax",
   "httpTimeoutSecs",
   "verifyThreads",
+  "viewsMax",
+  "trustIntervalMs",
+  "auditEntriesMax",
+  "auditRetentionDays",
 ]);
+/** Numeric settings where 0 means "off". */
+const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax"]);
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
 export function loadConfig(
@@ -124,7 +162,9 @@ export function loadConfig(
   for (const key of numeric) {
     const n = Number(raw[key]);
     const s = settings.find((x) => x.key === key) as Setting;
-    if (!Number.isSafeInteger(n) || n <= 0) throw configError(s, raw[key] ?? "", "a positive integer");
+    const least = zeroAllowed.has(key) ? 0 : 1;
+    if (raw[key] === "" || !Number.isSafeInteger(n) || n < least)
+      throw configError(s, raw[key] ?? "", least === 0 ? "an integer ≥ 0" : "a positive integer");
     out[key] = n;
   }
   const bind = parseBind(raw.bindHost ?? "");

@@ -3,7 +3,7 @@
  * tail `*\/b`, predicate, agent, source, kind, time range) with cursor pagination by LSN.
  */
 import { invalid } from "../core/errors.ts";
-import { kindCodes } from "./schema.ts";
+import { kindCodes, kindNames } from "./schema.ts";
 import { type IndexStore, type LocationRow, type RecordLocation, toLocation } from "./store.ts";
 
 export interface ListFilter {
@@ -161,4 +161,22 @@ export function predicatesOf(store: IndexStore, subject: string): string[] {
     )
     .all(subject) as Array<{ name: string }>;
   return rows.map((r) => r.name);
+}
+
+/** How many records of each kind an agent signed; null when the index holds none. */
+export function agentCounts(store: IndexStore, key: Uint8Array): Record<string, number> | null {
+  const rows = store.db
+    .query("SELECT kind, count(*) AS n FROM records WHERE agent = (SELECT id FROM agents WHERE key = ?) GROUP BY kind")
+    .all(key) as Array<{ kind: number; n: number }>;
+  if (rows.length === 0) return null;
+  const out: Record<string, number> = {};
+  for (const name of kindNames) out[name] = 0;
+  for (const r of rows) out[kindNames[r.kind] as string] = r.n;
+  return out;
+}
+
+/** Every agent key that signed a record, as hex, in key order. */
+export function agentKeys(store: IndexStore): string[] {
+  const rows = store.db.query("SELECT key FROM agents ORDER BY key").all() as Array<{ key: Uint8Array }>;
+  return rows.map((r) => Buffer.from(r.key).toString("hex"));
 }

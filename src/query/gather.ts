@@ -91,8 +91,8 @@ class Collector {
   }
 }
 
-export async function gather(store: Store, subject: string, predicate: string): Promise<Gathered> {
-  await store.indexCaughtUp(); // every acknowledged record counts
+/** Synchronous: the caller waits for the index first, so the answer reflects `lsn` exactly. */
+export function gather(store: Store, subject: string, predicate: string): Gathered {
   const lsn = store.index.checkpointLsn;
   const c = new Collector(store);
   const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });

@@ -3,11 +3,11 @@
  * select the candidates, and let each asked lens pick, score and explain.
  */
 import { invalid } from "../core/errors.ts";
-import type { Assertion } from "../core/record.ts";
+import { toHex } from "../core/hex.ts";
+import type { Assertion, StemeRecord } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
 import { blockingFlags, deriveState, type Flag } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
-import { predicatesOf } from "../index/list.ts";
 import { gather } from "./gather.ts";
 
 export interface QueryRequest {
@@ -20,6 +20,29 @@ export interface QueryRequest {
   layers?: string[];
   /** Flags whose assertions still count, e.g. `superseded` for history. */
   include?: Flag[];
+  /** Answer from every acknowledged record and a TrustRank computed now, never from a view. */
+  fresh?: boolean;
+  /** Open an escalation when κ ≥ this. */
+  escalate?: number;
+}
+
+/** What a query weighs trust with: τ per agent, and the log position it reflects. */
+export interface TrustContext {
+  trustOf(agent: string): number;
+  lsn: number;
+}
+
+/** Lenses whose answer depends on TrustRank (through τ or trust-weighted votes). */
+export const trustLenses: ReadonlySet<string> = new Set(["vote", "trust", "layered"]);
+
+/** What an answer was derived from, so a view of it can be dropped when any of it changes. */
+export interface AnswerDeps {
+  /** subject NUL predicate */
+  sp: string;
+  /** Every gathered record id, and every id a gathered assertion references (present or not). */
+  ids: string[];
+  /** Every source id a gathered assertion cites. */
+  sources: string[];
 }
 
 export interface QueryAnswer extends Omit<LensResult, "winner"> {
@@ -27,29 +50,40 @@ export interface QueryAnswer extends Omit<LensResult, "winner"> {
   predicate: string;
   winner: Record<string, unknown> | null;
   lsn: number;
+  /** The log position the TrustRank used reflects (lenses that weigh trust). */
+  trust_lsn?: number;
   as_of?: number;
 }
 
-/** Lenses that need state this build does not compute yet. */
-const unavailableLenses: Record<string, string> = {
-  trust: "the trust lens needs TrustRank, which this build does not compute yet",
-};
-
 export function checkLens(name: string): void {
-  if (unavailableLenses[name]) throw invalid("unknown_lens", `lens "${name}": ${unavailableLenses[name]}`, { field: "lens" });
   if (!lensNames.includes(name))
-    throw invalid(
-      "unknown_lens",
-      `lens "${name}" does not exist; lenses: ${lensNames.filter((n) => !unavailableLenses[n]).join(", ")}`,
-      { field: "lens" },
-    );
+    throw invalid("unknown_lens", `lens "${name}" does not exist; lenses: ${lensNames.join(", ")}`, { field: "lens" });
 }
 
-export async function runQuery(store: Store, q: QueryRequest): Promise<Record<string, QueryAnswer>> {
+/**
+ * Answers a query from the index as it stands: `await`s only for the index to catch up, then
+ * runs synchronously, so nothing is indexed between gathering and answering.
+ */
+export async function runQuery(
+  store: Store,
+  q: QueryRequest,
+  trust: TrustContext,
+): Promise<{ answers: Record<string, QueryAnswer>; deps: AnswerDeps }> {
   for (const lens of q.lenses) checkLens(lens);
-  const gathered = await gather(store, q.subject, q.predicate);
+  await store.indexCaughtUp(); // every acknowledged record counts
+  return answerNow(store, q, trust);
+}
+
+/** The synchronous part of `runQuery`: the caller has waited for the index. */
+export function answerNow(
+  store: Store,
+  q: QueryRequest,
+  trust: TrustContext,
+): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
+  const gathered = gather(store, q.subject, q.predicate);
   const state = deriveState(gathered.records, {
     authorities: new Set(store.dataDir.authorities),
+    trust: trust.trustOf,
     ...(q.asOf !== undefined ? { asOf: q.asOf } : {}),
   });
   const include = new Set<Flag>(q.include ?? []);
@@ -76,6 +110,7 @@ export async function runQuery(store: Store, q: QueryRequest): Promise<Record<st
       tier: state.sourceTier(r.source),
       ...(r.source !== undefined ? { source: r.source } : {}),
       netVotes: state.netVotes(id),
+      trust: trust.trustOf(Buffer.from(r.agent).toString("hex")),
     });
   }
   const params: LensParams = {
@@ -93,25 +128,24 @@ export async function runQuery(store: Store, q: QueryRequest): Promise<Record<st
       predicate: q.predicate,
       winner,
       lsn: gathered.lsn,
+      ...(trustLenses.has(lens) ? { trust_lsn: trust.lsn } : {}),
       ...(q.asOf !== undefined ? { as_of: q.asOf } : {}),
     };
   }
-  return out;
+  return { answers: out, deps: depsOf(q, gathered.records) };
 }
 
-/** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */
-export async function resolveSubject(
-  store: Store,
-  subject: string,
-  q: Omit<QueryRequest, "subject" | "predicate">,
-): Promise<{ subject: string; lens: string; predicates: Record<string, QueryAnswer> }> {
-  const lens = q.lenses[0] as string;
-  checkLens(lens);
-  await store.indexCaughtUp();
-  const predicates: Record<string, QueryAnswer> = {};
-  for (const predicate of predicatesOf(store.index, subject)) {
-    const answers = await runQuery(store, { ...q, subject, predicate, lenses: [lens] });
-    predicates[predicate] = answers[lens] as QueryAnswer;
+function depsOf(q: QueryRequest, records: readonly { id: string; record: StemeRecord }[]): AnswerDeps {
+  const ids = new Set<string>();
+  const sources = new Set<string>();
+  for (const { id, record } of records) {
+    ids.add(id);
+    if (record.kind !== "assertion") continue;
+    if (record.source !== undefined) sources.add(record.source);
+    if (record.supersedes) ids.add(toHex(record.supersedes));
+    for (const d of record.depends_on ?? []) ids.add(toHex(d));
   }
-  return { subject, lens, predicates };
+  return { sp: spKey(q.subject, q.predicate), ids: [...ids], sources: [...sources] };
 }
+
+export const spKey = (subject: string, predicate: string): string => `${subject}\0${predicate}`;

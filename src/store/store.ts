@@ -58,6 +58,7 @@ export class Store {
   /** The pending records by id, so a read or a de-duplication right after an ack finds them. */
   private readonly overlay = new Map<string, RecordLocation>();
   private writer: IndexWriter | null = null;
+  private readonly ackListeners: Array<(entries: readonly IndexEntry[]) => void> = [];
 
   private constructor(
     readonly dataDir: DataDir,
@@ -166,6 +167,21 @@ export class Store {
       });
     }
     this.writer.enqueue(entries);
+    for (const listener of this.ackListeners) listener(entries);
+  }
+
+  /**
+   * Calls `listener` with every batch of records as it is acknowledged, before the index has
+   * them (materialized views drop what the records change). Synchronous, on the write path:
+   * keep it cheap.
+   */
+  onAcknowledged(listener: (entries: readonly IndexEntry[]) => void): void {
+    this.ackListeners.push(listener);
+  }
+
+  /** Acknowledged records past `lsn` that the index does not hold yet. */
+  pendingAfter(lsn: number): readonly IndexEntry[] {
+    return this.pending.filter((e) => e.lsn > lsn);
   }
 
   /** The index committed everything up to `lsn`. */

@@ -50,6 +50,10 @@ function records(authority: KeyPair): SignedRecord[] {
   const votes = [r, a, stranger].map((k, i) => s(k, { kind: "vote", target: toHex(bClaim.id), value: i === 2 ? -1 : 1 }, 13 + i));
   const hold = s(authority, { kind: "review", action: "hold", target: toHex(aClaim.id) }, 16);
   const approve = s(authority, { kind: "review", action: "approve", target: toHex(aClaim.id) }, 17);
+  // TrustRank inputs: an endorsement, a seed and a gold standard, so the trust lens has τ to weigh.
+  const endorse = s(authority, { kind: "vote", target: toHex(rClaim.id), value: 1 }, 18);
+  const seed = s(authority, { kind: "review", action: "trust_seed", target: toHex(c.publicKey) }, 18);
+  const gold = s(authority, { kind: "review", action: "gold", target: toHex(rClaim.id) }, 19);
   return [
     label,
     forum,
@@ -66,6 +70,9 @@ function records(authority: KeyPair): SignedRecord[] {
     ...votes,
     hold,
     approve,
+    endorse,
+    seed,
+    gold,
   ];
 }
 
@@ -81,7 +88,7 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 
 /** An answer without node-local metadata. */
 function portable(answer: Record<string, unknown>): unknown {
-  const { lsn: _lsn, winner, ...rest } = answer;
+  const { lsn: _lsn, trust_lsn: _t, winner, ...rest } = answer;
   if (winner && typeof winner === "object") {
     const { lsn: _l, recorded_at: _r, ...w } = winner as Record<string, unknown>;
     return { ...rest, winner: w };
@@ -99,8 +106,8 @@ test("three nodes, three ingest orders, identical answers for every lens, now an
     for (const f of ["meta.json", "node.key", "authorities.json"]) fs.copyFileSync(path.join(first, f), path.join(dir, f));
     fs.chmodSync(path.join(dir, "node.key"), 0o600);
   }
-  const lenses = ["recency", "consensus", "vote", "authority", "skeptic", "layered"];
-  const times = [undefined, t0 + 5_500, t0 + 11_500, t0 + 16_500];
+  const lenses = ["recency", "consensus", "vote", "authority", "trust", "skeptic", "layered"];
+  const times = [undefined, t0 + 5_500, t0 + 11_500, t0 + 16_500, t0 + 18_500];
   const answers: unknown[] = [];
   for (const [i, dir] of dirs.entries()) {
     const server: RunningServer = await startServer(
@@ -114,6 +121,7 @@ test("three nodes, three ingest orders, identical answers for every lens, now an
       for (const asOf of times) {
         const { results } = await client.queryLenses(subject, predicate, lenses, {
           tolerance: 0.01,
+          fresh: true,
           ...(asOf !== undefined ? { asOf } : {}),
         });
         out.push(lenses.map((l) => portable(results[l] as unknown as Record<string, unknown>)));

@@ -133,12 +133,21 @@ describe("/v1/query", () => {
     );
     await put(anecdotes[1] as KeyPair, { kind: "assertion", subject, predicate: "p", object: "b", confidence: 0.6 }, t0 + 301);
     expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
-    for (const voter of [regulator, stranger]) {
+    // Votes are weighed by the voter's trust: a stranger's (τ = 0.01) does not turn it.
+    const strangerVote = signClaim(stranger, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 305 });
+    expect((await client.vote(strangerVote)).status).toBe("accepted");
+    expect((await query({ subject, predicate: "p", lens: "vote", fresh: "true" })).body.value).toBe("b");
+    // The node's authority (τ = 1) and the regulator it seeds (τ = 1) do.
+    const authority: KeyPair = server.store.dataDir.nodeKey;
+    await put(authority, { kind: "review", action: "trust_seed", target: toHex(regulator.publicKey) }, t0 + 306);
+    for (const voter of [regulator, authority]) {
       const v = signClaim(voter, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 310 });
       expect((await client.vote(v)).status).toBe("accepted");
     }
-    // "a": 0.5 × (1 + 2) = 1.5 beats "b": 0.6.
-    expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("a");
+    // "a": 0.5 × (1 + 1 + 1 + 0.01) = 1.505 beats "b": 0.6.
+    const voted = await query({ subject, predicate: "p", lens: "vote", fresh: "true" });
+    expect(voted.body.value).toBe("a");
+    expect(voted.body.groups).toContainEqual(expect.objectContaining({ value: "a", weight: 0.5 * 3.01 }));
     expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe("b");
     const notAVote = signClaim(stranger, {
       kind: "assertion",
@@ -176,7 +185,10 @@ describe("/v1/query", () => {
 
   test("bad queries are 4xx", async () => {
     expect((await query({ subject: "a/b", predicate: "p", lens: "nope" })).status).toBe(400);
-    expect((await query({ subject: "a/b", predicate: "p", lens: "trust" })).status).toBe(400);
+    expect((await query({ subject: "a/b", predicate: "p", lens: "trust" })).status).toBe(200);
+    expect((await query({ subject: "a/b", predicate: "p", fresh: "maybe" })).status).toBe(400);
+    expect((await query({ subject: "a/b", predicate: "p", escalate: 0 })).status).toBe(400);
+    expect((await query({ subject: "a/b", predicate: "p", escalate: 1.5 })).status).toBe(400);
     expect((await query({ predicate: "p" })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", tolerance: 2 })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", include: "nothing" })).status).toBe(400);

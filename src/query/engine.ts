@@ -1,0 +1,199 @@
+/**
+ * The query engine: answers queries through materialized views when it can, resolves them
+ * otherwise, and keeps the views of hot queries current in the background.
+ *
+ * - A query without `as_of` and without `fresh=true` is answered from views when every lens
+ *   asked has one; each view carries the log position (`lsn`) and TrustRank position
+ *   (`trust_lsn`) it reflects.
+ * - `fresh=true` waits for the index, recomputes TrustRank to the current position, resolves
+ *   and replaces the views.
+ * - `as_of` queries are resolved every time (with TrustRank as of that time) and not kept.
+ */
+import { toHex } from "../core/hex.ts";
+import type { Logger } from "../core/logger.ts";
+import { silentLogger } from "../core/logger.ts";
+import { predicatesOf } from "../index/list.ts";
+import type { Store } from "../store/store.ts";
+import type { TrustService } from "../trust/service.ts";
+import {
+  type AnswerDeps,
+  answerNow,
+  checkLens,
+  type QueryAnswer,
+  type QueryRequest,
+  type TrustContext,
+  trustLenses,
+} from "./query.ts";
+import { ViewCache, viewsMaxDefault } from "./views.ts";
+
+export interface EngineOptions {
+  /** Views kept at most; 0 turns views off. */
+  viewsMax?: number;
+  /** A dropped view read within this window is recomputed in the background. */
+  hotWindowMs?: number;
+  logger?: Logger;
+}
+
+export interface EngineAnswer {
+  answers: Record<string, QueryAnswer>;
+  /** Lenses answered from a view. */
+  fromViews: number;
+}
+
+const hotWindowMsDefault = 10_000;
+/** Views recomputed per turn of the event loop by the background refresher. */
+const refreshBatch = 64;
+
+export class QueryEngine {
+  readonly views: ViewCache;
+  private readonly refreshQueue = new Map<string, QueryRequest>();
+  private refreshScheduled = false;
+  private closed = false;
+  private readonly logger: Logger;
+  private readonly hotWindowMs: number;
+
+  constructor(
+    private readonly store: Store,
+    readonly trust: TrustService,
+    options: EngineOptions = {},
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.hotWindowMs = options.hotWindowMs ?? hotWindowMsDefault;
+    this.views = new ViewCache(options.viewsMax ?? viewsMaxDefault, (key, view) => {
+      if (!this.closed && performance.now() - view.readAtMs < this.hotWindowMs) this.scheduleRefresh(key, view.request);
+    });
+    if (this.views.viewsMax > 0) {
+      store.onAcknowledged((entries) => {
+        for (const e of entries) this.views.invalidate(toHex(e.id), e.record);
+      });
+      trust.onChange(() => this.views.invalidateTrust());
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.refreshQueue.clear();
+  }
+
+  /** One view per (lens, subject, predicate, parameters). */
+  static keyOf(q: QueryRequest, lens: string): string {
+    return [
+      lens,
+      q.subject,
+      q.predicate,
+      q.validAt ?? "",
+      q.tolerance ?? "",
+      (q.include ?? []).slice().sort().join(","),
+      (q.layers ?? []).join(","),
+    ].join("\0");
+  }
+
+  static cacheable(q: QueryRequest): boolean {
+    return q.asOf === undefined;
+  }
+
+  /** A view answering `q` for its single lens, if one is current (for the serialized fast path). */
+  peek(q: QueryRequest): { answer: QueryAnswer; json: () => string } | null {
+    if (q.fresh || !QueryEngine.cacheable(q) || q.lenses.length !== 1) return null;
+    const view = this.views.get(QueryEngine.keyOf(q, q.lenses[0] as string), performance.now());
+    if (!view) return null;
+    return {
+      answer: view.answer,
+      json: () => {
+        view.json ??= JSON.stringify(view.answer);
+        return view.json;
+      },
+    };
+  }
+
+  async query(q: QueryRequest): Promise<EngineAnswer> {
+    for (const lens of q.lenses) checkLens(lens);
+    const cacheable = QueryEngine.cacheable(q);
+    if (cacheable && !q.fresh) {
+      const now = performance.now();
+      const answers: Record<string, QueryAnswer> = {};
+      let all = true;
+      for (const lens of q.lenses) {
+        const view = this.views.get(QueryEngine.keyOf(q, lens), now);
+        if (!view) {
+          all = false;
+          break;
+        }
+        answers[lens] = view.answer;
+      }
+      if (all) return { answers, fromViews: q.lenses.length };
+    }
+    await this.store.indexCaughtUp(); // every acknowledged record counts
+    if (q.fresh) this.trust.refreshNow();
+    return { answers: this.resolveNow(q), fromViews: 0 };
+  }
+
+  /** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */
+  async subject(
+    subject: string,
+    q: Omit<QueryRequest, "subject" | "predicate">,
+  ): Promise<{ subject: string; lens: string; predicates: Record<string, QueryAnswer> }> {
+    const lens = q.lenses[0] as string;
+    checkLens(lens);
+    await this.store.indexCaughtUp();
+    const predicates: Record<string, QueryAnswer> = {};
+    for (const predicate of predicatesOf(this.store.index, subject)) {
+      const { answers } = await this.query({ ...q, subject, predicate, lenses: [lens] });
+      predicates[predicate] = answers[lens] as QueryAnswer;
+    }
+    return { subject, lens, predicates };
+  }
+
+  /** Synchronous: resolves against the index as it stands and keeps the views. */
+  private resolveNow(q: QueryRequest): Record<string, QueryAnswer> {
+    const trust: TrustContext =
+      q.asOf !== undefined
+        ? { trustOf: this.trust.asOf(q.asOf), lsn: this.trust.current.lsn }
+        : { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn };
+    const { answers, deps } = answerNow(this.store, q, trust);
+    if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn)) {
+      const now = performance.now();
+      for (const lens of q.lenses) {
+        const request = { ...q, lenses: [lens], fresh: false };
+        delete request.escalate;
+        this.views.put(QueryEngine.keyOf(q, lens), request, answers[lens] as QueryAnswer, deps, trustLenses.has(lens), now);
+      }
+    }
+    return answers;
+  }
+
+  /** Records acknowledged past `lsn` (not in the index yet) that would change this answer. */
+  private changedBehindIndex(deps: AnswerDeps, lsn: number): boolean {
+    for (const e of this.store.pendingAfter(lsn)) if (ViewCache.affects(deps, toHex(e.id), e.record)) return true;
+    return false;
+  }
+
+  private scheduleRefresh(key: string, request: QueryRequest): void {
+    this.refreshQueue.set(key, request);
+    if (this.refreshScheduled) return;
+    this.refreshScheduled = true;
+    setTimeout(() => void this.refresh(), 0);
+  }
+
+  /** Recomputes dropped hot views, a batch per turn of the event loop. */
+  private async refresh(): Promise<void> {
+    try {
+      while (this.refreshQueue.size > 0 && !this.closed) {
+        await this.store.indexCaughtUp();
+        if (this.closed) return;
+        let n = 0;
+        for (const [key, request] of this.refreshQueue) {
+          this.refreshQueue.delete(key);
+          if (!this.views.has(key)) this.resolveNow(request);
+          if (++n >= refreshBatch) break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } catch (err) {
+      this.logger.warn("view refresh failed; views are recomputed on their next read", { err: err as Error });
+      this.refreshQueue.clear();
+    } finally {
+      this.refreshScheduled = false;
+    }
+  }
+}

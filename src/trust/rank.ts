@@ -1,0 +1,217 @@
+/**
+ * TrustRank (SPEC §3): τ ∈ [0, 1] per agent, a pure function of a set of trust facts.
+ *
+ * Method — TrustRank (Gyöngyi, Garcia-Molina, Pedersen, VLDB 2004), which is personalised
+ * PageRank (Page et al. 1999; Haveliwala 2002) with the teleport vector on a trusted seed set:
+ *
+ * 1. **Seeds**: the deployment's authorities, and every agent an authority named in a
+ *    `trust_seed` review.
+ * 2. **Endorsement graph**: each voter's latest vote on an assertion is an edge voter → author;
+ *    `+1` endorses, `-1` disputes. Self-votes carry no trust and are dropped.
+ * 3. **Propagation**: r = (1 − d)·p + d·Σ_u r_u · w(u→v) / W(u), d = 0.85, p uniform over the
+ *    seeds; the rank of agents that endorse nobody (dangling) teleports back to the seeds.
+ *    Power iteration until the L1 change is below 1e-12 (at most 200 rounds).
+ * 4. **Scale**: s_v = min(1, r_v / ((1 − d) / |seeds|)) — rank relative to what a seed gets from
+ *    the teleport alone, so a seed is 1 and an agent endorsed by one of a seed's few
+ *    endorsements is near 1, falling as endorsements are spread thinner.
+ * 5. **Disputes** count against, propagated one step the same way: an agent u disputing n
+ *    authors takes d·s_u / n from each.
+ * 6. **Gold standards**: for each gold assertion (an authority's latest gold/ungold review says
+ *    gold), each agent's latest claim on the same (subject, predicate) agrees (equal canonical
+ *    object) or contradicts; g_v = (1 + agree) / (1 + agree + contradict).
+ * 7. τ_v = floor + (1 − floor) · clamp(g_v · (s_v − disputes_v), 0, 1); authorities are 1.
+ *
+ * An agent with no endorsement path from a seed has r = 0 and sits at the floor, however many
+ * sybils endorse it. Every loop runs in sorted order, so the result is bit-identical for the
+ * same set of facts in any input order.
+ */
+import { byFact, type ClaimFact, type TrustFacts } from "./facts.ts";
+
+export const trustDamping = 0.85;
+/** τ of an agent nobody trusted endorses: unknown agents count, a hundred of them as one trusted. */
+export const trustFloor = 0.01;
+const iterationsMax = 200;
+const convergedL1 = 1e-12;
+
+export interface AgentTrust {
+  /** τ in [0, 1]. */
+  trust: number;
+  /** Personalised PageRank before scaling. */
+  rank: number;
+  seeded: boolean;
+  authority: boolean;
+  /** Distinct endorsers / disputers (latest votes, self-votes dropped). */
+  endorsedBy: number;
+  disputedBy: number;
+  goldAgree: number;
+  goldContradict: number;
+}
+
+export interface TrustResult {
+  /** Every agent the facts mention, by key (hex). */
+  agents: Map<string, AgentTrust>;
+  seeds: string[];
+  iterations: number;
+}
+
+export interface TrustOptions {
+  authorities: ReadonlySet<string>;
+  /** Only facts with ts ≤ asOf count. */
+  asOf?: number;
+}
+
+/** τ of `agent` in a result: authorities 1, unknown agents the floor. */
+export function trustOf(result: TrustResult | null, agent: string, authorities: ReadonlySet<string>): number {
+  if (authorities.has(agent)) return 1;
+  return result?.agents.get(agent)?.trust ?? trustFloor;
+}
+
+export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustResult {
+  const { authorities, asOf } = options;
+  const counts = <T extends { ts: number }>(xs: readonly T[]) => (asOf === undefined ? [...xs] : xs.filter((x) => x.ts <= asOf));
+  const reviews = counts(facts.reviews).sort(byFact);
+  const claims = new Map(counts([...facts.claims.values()]).map((c) => [c.id, c]));
+
+  // Seeds: authorities, plus trust_seed reviews by an authority.
+  const seedSet = new Set(authorities);
+  // Gold: the latest gold/ungold review by an authority per target.
+  const goldState = new Map<string, boolean>();
+  for (const r of reviews) {
+    if (!authorities.has(r.agent)) continue;
+    if (r.action === "trust_seed") seedSet.add(r.target);
+    else if (r.action === "gold" || r.action === "ungold") goldState.set(r.target, r.action === "gold");
+  }
+
+  // Latest vote per (voter, target) whose target is a known claim; self-votes dropped.
+  const latest = new Map<string, { voter: string; author: string; value: 1 | -1 }>();
+  for (const v of counts(facts.votes).sort(byFact)) {
+    const claim = claims.get(v.target);
+    if (!claim) continue;
+    latest.set(`${v.voter}:${v.target}`, { voter: v.voter, author: claim.agent, value: v.value });
+  }
+  const pos = new Map<string, Map<string, number>>(); // voter → author → count
+  const neg = new Map<string, Map<string, number>>();
+  for (const e of latest.values()) {
+    if (e.voter === e.author) continue;
+    const m = e.value === 1 ? pos : neg;
+    const out = m.get(e.voter) ?? new Map<string, number>();
+    m.set(e.voter, out);
+    out.set(e.author, (out.get(e.author) ?? 0) + 1);
+  }
+
+  const gold = goldAgreement(claims, goldState);
+
+  const agentSet = new Set<string>(seedSet);
+  for (const c of claims.values()) agentSet.add(c.agent);
+  for (const [u, out] of [...pos, ...neg]) {
+    agentSet.add(u);
+    for (const v of out.keys()) agentSet.add(v);
+  }
+  const agents = [...agentSet].sort();
+  const seeds = agents.filter((a) => seedSet.has(a));
+  const { rank, iterations } = personalisedPageRank(agents, seeds, pos);
+
+  const scale = seeds.length > 0 ? (1 - trustDamping) / seeds.length : 1;
+  const scaled = new Map(agents.map((a) => [a, Math.min(1, (rank.get(a) ?? 0) / scale)]));
+  const disputes = new Map<string, number>();
+  for (const u of [...neg.keys()].sort()) {
+    const out = neg.get(u)!;
+    const total = [...out.values()].reduce((s, n) => s + n, 0);
+    for (const v of [...out.keys()].sort())
+      disputes.set(v, (disputes.get(v) ?? 0) + (trustDamping * scaled.get(u)! * out.get(v)!) / total);
+  }
+  const endorsers = countIncoming(pos);
+  const disputers = countIncoming(neg);
+
+  const result = new Map<string, AgentTrust>();
+  for (const a of agents) {
+    const g = gold.get(a) ?? { agree: 0, contradict: 0 };
+    const goldFactor = (1 + g.agree) / (1 + g.agree + g.contradict);
+    const raw = Math.min(1, Math.max(0, goldFactor * (scaled.get(a)! - (disputes.get(a) ?? 0))));
+    result.set(a, {
+      trust: authorities.has(a) ? 1 : trustFloor + (1 - trustFloor) * raw,
+      rank: rank.get(a) ?? 0,
+      seeded: seedSet.has(a),
+      authority: authorities.has(a),
+      endorsedBy: endorsers.get(a) ?? 0,
+      disputedBy: disputers.get(a) ?? 0,
+      goldAgree: g.agree,
+      goldContradict: g.contradict,
+    });
+  }
+  return { agents: result, seeds, iterations };
+}
+
+/** Power iteration over `agents` (sorted); `edges` voter → author → weight. */
+function personalisedPageRank(
+  agents: readonly string[],
+  seeds: readonly string[],
+  edges: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): { rank: Map<string, number>; iterations: number } {
+  const n = agents.length;
+  if (n === 0 || seeds.length === 0) return { rank: new Map(), iterations: 0 };
+  const slot = new Map(agents.map((a, i) => [a, i]));
+  const teleport = new Float64Array(n);
+  for (const s of seeds) teleport[slot.get(s)!] = 1 / seeds.length;
+  // Compressed edge lists in sorted order: from[i] → to[i] with share[i] = w / W(from).
+  const from: number[] = [];
+  const to: number[] = [];
+  const share: number[] = [];
+  const hasOut = new Uint8Array(n);
+  for (const u of [...edges.keys()].sort()) {
+    const out = edges.get(u)!;
+    const total = [...out.values()].reduce((s, w) => s + w, 0);
+    if (total <= 0) continue;
+    hasOut[slot.get(u)!] = 1;
+    for (const v of [...out.keys()].sort()) {
+      from.push(slot.get(u)!);
+      to.push(slot.get(v)!);
+      share.push(out.get(v)! / total);
+    }
+  }
+  let r = Float64Array.from(teleport);
+  let next = new Float64Array(n);
+  let iterations = 0;
+  for (; iterations < iterationsMax; ) {
+    iterations++;
+    let dangling = 0;
+    for (let i = 0; i < n; i++) if (!hasOut[i]) dangling += r[i]!;
+    for (let i = 0; i < n; i++) next[i] = (1 - trustDamping) * teleport[i]! + trustDamping * dangling * teleport[i]!;
+    for (let e = 0; e < from.length; e++) next[to[e]!]! += trustDamping * r[from[e]!]! * share[e]!;
+    let delta = 0;
+    for (let i = 0; i < n; i++) delta += Math.abs(next[i]! - r[i]!);
+    [r, next] = [next, r];
+    if (delta < convergedL1) break;
+  }
+  return { rank: new Map(agents.map((a, i) => [a, r[i]!])), iterations };
+}
+
+/** Per agent: how its latest claims on gold (subject, predicate) pairs compare with the gold object. */
+function goldAgreement(claims: ReadonlyMap<string, ClaimFact>, goldState: ReadonlyMap<string, boolean>) {
+  const goldBySp = new Map<string, string[]>(); // sp → gold objects
+  for (const [id, isGold] of [...goldState].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const c = claims.get(id);
+    if (!isGold || !c) continue;
+    const list = goldBySp.get(c.sp) ?? [];
+    list.push(c.object);
+    goldBySp.set(c.sp, list);
+  }
+  const latestBy = new Map<string, ClaimFact>(); // agent, sp → that agent's latest claim
+  for (const c of [...claims.values()].sort(byFact)) if (goldBySp.has(c.sp)) latestBy.set(`${c.agent}\0${c.sp}`, c);
+  const out = new Map<string, { agree: number; contradict: number }>();
+  for (const c of latestBy.values()) {
+    const g = out.get(c.agent) ?? { agree: 0, contradict: 0 };
+    for (const object of goldBySp.get(c.sp)!) {
+      if (object === c.object) g.agree++;
+      else g.contradict++;
+    }
+    out.set(c.agent, g);
+  }
+  return out;
+}
+
+function countIncoming(edges: ReadonlyMap<string, ReadonlyMap<string, number>>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const targets of edges.values()) for (const v of targets.keys()) out.set(v, (out.get(v) ?? 0) + 1);
+  return out;
+}

@@ -1,0 +1,233 @@
+/**
+ * TrustRank kept current on a running node: facts are read incrementally from the index (only
+ * what arrived since the last refresh), and τ is recomputed in the background when they
+ * change — never on the write path. Each result is stamped with the index position it
+ * reflects; a query reports that position (`trust_lsn`) and may demand a fresh one.
+ *
+ * A refresh is one synchronous pass (SQLite reads and the power iteration), so the index
+ * cannot move under it and the stamp is exact.
+ */
+import { type Logger, silentLogger } from "../core/logger.ts";
+import { listRecords } from "../index/list.ts";
+import type { Store } from "../store/store.ts";
+import { claimFact, reviewFact, type TrustFacts, voteFact } from "./facts.ts";
+import { computeTrust, type TrustResult, trustOf } from "./rank.ts";
+
+export interface TrustSnapshot {
+  result: TrustResult;
+  /** The index position the facts were read up to. */
+  lsn: number;
+  computedAtMs: number;
+  /** τ of an agent (authorities 1, unknown agents the floor). */
+  trustOf(agent: string): number;
+}
+
+export interface TrustServiceOptions {
+  /** How often the background refresh looks for new facts. */
+  intervalMs?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export const trustIntervalMsDefault = 1000;
+const pageRecords = 2000;
+const asOfCacheMax = 16;
+
+export class TrustService {
+  private readonly facts: TrustFacts = { votes: [], reviews: [], claims: new Map() };
+  /** Vote or review targets not (yet) known as assertions. */
+  private readonly unresolved = new Set<string>();
+  /** Targets of `gold` reviews, and the (subject, predicate) pairs whose assertions are followed. */
+  private readonly goldTargets = new Set<string>();
+  private readonly goldSps = new Set<string>();
+  private readonly authorities: ReadonlySet<string>;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private cursor = 0;
+  private snapshot: TrustSnapshot;
+  private readonly asOfCache = new Map<number, TrustResult>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly listeners: Array<(snapshot: TrustSnapshot) => void> = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: TrustServiceOptions = {},
+  ) {
+    this.authorities = new Set(store.dataDir.authorities);
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
+    this.snapshot = this.stamp(computeTrust(this.facts, { authorities: this.authorities }), 0);
+  }
+
+  /** Read every fact in the index and compute once, then refresh in the background. */
+  start(): void {
+    this.refreshNow();
+    const intervalMs = this.options.intervalMs ?? trustIntervalMsDefault;
+    this.timer = setInterval(() => {
+      if (this.store.indexLsn > this.cursor) this.refreshNow();
+    }, intervalMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get current(): TrustSnapshot {
+    return this.snapshot;
+  }
+
+  /** A snapshot reflecting every acknowledged record (waits for the index, then refreshes). */
+  async fresh(): Promise<TrustSnapshot> {
+    await this.store.indexCaughtUp();
+    this.refreshNow();
+    return this.snapshot;
+  }
+
+  /** τ as of a past time: computed from the facts with ts ≤ asOf (cached until facts change). */
+  asOf(asOf: number): (agent: string) => number {
+    let result = this.asOfCache.get(asOf);
+    if (!result) {
+      result = computeTrust(this.facts, { authorities: this.authorities, asOf });
+      if (this.asOfCache.size >= asOfCacheMax) this.asOfCache.delete(this.asOfCache.keys().next().value as number);
+      this.asOfCache.set(asOf, result);
+    }
+    const r = result;
+    return (agent) => trustOf(r, agent, this.authorities);
+  }
+
+  /** Reads facts past the cursor and recomputes when any arrived. Synchronous: the index cannot move under it. */
+  refreshNow(): void {
+    const lsn = this.store.indexLsn;
+    if (lsn <= this.cursor && this.unresolved.size === 0) return;
+    const started = performance.now();
+    let changed = this.readNewFacts(lsn);
+    changed = this.resolvePending() || changed;
+    changed = this.followGold(lsn) || changed;
+    this.cursor = lsn;
+    if (!changed) {
+      this.snapshot = { ...this.snapshot, lsn };
+      return;
+    }
+    this.asOfCache.clear();
+    const before = this.snapshot.result;
+    this.snapshot = this.stamp(computeTrust(this.facts, { authorities: this.authorities }), lsn);
+    this.logger.debug("trust recomputed", {
+      lsn,
+      agents: this.snapshot.result.agents.size,
+      votes: this.facts.votes.length,
+      iterations: this.snapshot.result.iterations,
+      ms: Math.round(performance.now() - started),
+    });
+    if (differs(before, this.snapshot.result)) for (const listener of this.listeners) listener(this.snapshot);
+  }
+
+  /** Called after a recomputation changed some agent's τ (views that weigh trust drop). */
+  onChange(listener: (snapshot: TrustSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private stamp(result: TrustResult, lsn: number): TrustSnapshot {
+    return { result, lsn, computedAtMs: this.now(), trustOf: (agent) => trustOf(result, agent, this.authorities) };
+  }
+
+  /** Votes and trust reviews in (cursor, lsn]. */
+  private readNewFacts(lsn: number): boolean {
+    let changed = false;
+    let afterLsn = this.cursor;
+    for (;;) {
+      const page = listRecords(this.store.index, { kinds: ["vote", "review"], afterLsn, limit: pageRecords });
+      for (const loc of page.items) {
+        if (loc.lsn > lsn) return changed;
+        const { id, record } = this.readRecord(loc);
+        if (record.kind === "vote") {
+          const f = voteFact(id, record);
+          this.facts.votes.push(f);
+          this.need(f.target);
+          changed = true;
+        } else if (record.kind === "review") {
+          const f = reviewFact(id, record);
+          if (!f) continue;
+          this.facts.reviews.push(f);
+          if (f.action !== "trust_seed") this.need(f.target);
+          if (f.action === "gold") this.goldTargets.add(f.target);
+          changed = true;
+        }
+      }
+      if (page.next === null) return changed;
+      afterLsn = page.next;
+    }
+  }
+
+  private readRecord(loc: Parameters<Store["read"]>[0]) {
+    const { record } = this.store.read(loc);
+    return { id: Buffer.from(loc.id).toString("hex"), record };
+  }
+
+  private need(target: string): void {
+    if (!this.facts.claims.has(target)) this.unresolved.add(target);
+  }
+
+  /** Targets that were not assertions we knew: look again (a vote may arrive before its target). */
+  private resolvePending(): boolean {
+    let changed = false;
+    for (const target of this.unresolved) {
+      const loc = this.store.lookupId(Buffer.from(target, "hex"));
+      if (!loc) continue;
+      this.unresolved.delete(target);
+      const { id, record } = this.readRecord(loc);
+      if (record.kind !== "assertion") continue; // a vote on a non-assertion never counts
+      this.facts.claims.set(id, claimFact(id, record));
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * Assertions on gold (subject, predicate) pairs: all of them for a newly gold pair, those
+   * since the cursor for pairs already followed.
+   */
+  private followGold(lsn: number): boolean {
+    let changed = false;
+    for (const sp of this.goldSps) changed = this.loadClaims(sp, this.cursor, lsn) || changed;
+    for (const target of this.goldTargets) {
+      const claim = this.facts.claims.get(target);
+      if (!claim || this.goldSps.has(claim.sp)) continue;
+      this.goldSps.add(claim.sp);
+      changed = this.loadClaims(claim.sp, 0, lsn) || changed;
+    }
+    return changed;
+  }
+
+  private loadClaims(sp: string, afterLsn: number, lsn: number): boolean {
+    const [subject, predicate] = sp.split("\0") as [string, string];
+    let after = afterLsn;
+    let changed = false;
+    for (;;) {
+      const page = listRecords(this.store.index, {
+        subject,
+        predicate,
+        kinds: ["assertion"],
+        afterLsn: after,
+        limit: pageRecords,
+      });
+      for (const loc of page.items) {
+        if (loc.lsn > lsn) return changed;
+        const { id, record } = this.readRecord(loc);
+        if (record.kind === "assertion" && !this.facts.claims.has(id)) {
+          this.facts.claims.set(id, claimFact(id, record));
+          changed = true;
+        }
+      }
+      if (page.next === null) return changed;
+      after = page.next;
+    }
+  }
+}
+
+function differs(a: TrustResult, b: TrustResult): boolean {
+  if (a.agents.size !== b.agents.size) return true;
+  for (const [agent, t] of b.agents) if (a.agents.get(agent)?.trust !== t.trust) return true;
+  return false;
+}
