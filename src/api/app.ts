@@ -159,6 +159,13 @@ export function createApp(deps: AppDeps) {
     .get("/metrics", async () => {
       deps.metrics.walDiskBytes.set(store.log.diskBytes);
       deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
+      const views = deps.engine.views;
+      deps.metrics.viewReads.set({ result: "hit" }, views.hits);
+      deps.metrics.viewReads.set({ result: "miss" }, views.misses);
+      deps.metrics.viewInvalidations.set(views.invalidations);
+      deps.metrics.views.set(views.size);
+      deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
+      deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
       return new Response(await deps.metrics.registry.metrics(), {
         headers: { "content-type": deps.metrics.registry.contentType },
       });

@@ -101,5 +101,21 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       labelNames: ["code", "layer"] as const,
       registers: reg,
     }),
+
+    // Reads: views and TrustRank (gauges set at scrape time from the engine's counters).
+    viewReads: new Gauge({
+      name: "stemedb_view_reads",
+      help: "lens answers looked up in materialized views since start, by result",
+      labelNames: ["result"] as const,
+      registers: reg,
+    }),
+    viewInvalidations: new Gauge({
+      name: "stemedb_view_invalidations",
+      help: "materialized views dropped because a record or TrustRank changed them, since start",
+      registers: reg,
+    }),
+    views: new Gauge({ name: "stemedb_views", help: "materialized views held", registers: reg }),
+    trustLsn: new Gauge({ name: "stemedb_trust_lsn", help: "log position the current TrustRank reflects", registers: reg }),
+    trustAgents: new Gauge({ name: "stemedb_trust_agents", help: "agents in the current TrustRank", registers: reg }),
   };
 }

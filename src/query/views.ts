@@ -11,7 +11,7 @@
  * | record | drops views whose deps hold |
  * | --- | --- |
  * | any | its own id (a referenced record arriving) |
- * | assertion | its (subject, predicate); its `supersedes` and `depends_on` ids |
+ * | assertion | its (subject, predicate); its `supersedes` id |
  * | vote, retraction, review | its `target` |
  * | source, source_retraction | its `source_id` |
  * | epoch | everything (epochs are rare and may supersede any era) |
@@ -163,8 +163,9 @@ function keysOf(_id: string, r: StemeRecord): InvalidationKey[] {
   switch (r.kind) {
     case "assertion": {
       const keys: InvalidationKey[] = [{ kind: "sp", value: `${r.subject}\0${r.predicate}` }];
+      // Not its depends_on ids: a cascade flows from a dependency to its dependants, so a new
+      // dependant changes nothing about what it depends on.
       if (r.supersedes) keys.push({ kind: "id", value: toHex(r.supersedes) });
-      for (const d of r.depends_on ?? []) keys.push({ kind: "id", value: toHex(d) });
       return keys;
     }
     case "vote":
