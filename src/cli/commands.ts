@@ -161,10 +161,13 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
 
   query: {
     summary: "resolve SUBJECT PREDICATE through lenses (a table, or --json)",
-    usage: `stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--valid-at T] [--tolerance X] [--include FLAGS] [--json] [--server URL]
+    usage: `stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--valid-at T] [--tolerance X] [--include FLAGS]
+                     [--layers L,L] [--fresh] [--escalate K] [--json] [--server URL]
 
-Lenses: recency, consensus, vote, authority, skeptic, layered (default: consensus). Several
---lens flags answer side by side. Times are milliseconds since the epoch or ISO 8601.`,
+Lenses: recency, consensus, vote, authority, trust, skeptic, layered (default: consensus).
+Several --lens flags answer side by side. Times are milliseconds since the epoch or ISO 8601.
+--fresh resolves now (index and TrustRank current) instead of reading a materialized view;
+--escalate K opens an escalation for human review when κ ≥ K.`,
     async run(argv) {
       const { values, positionals } = parseArgs({
         args: argv,
@@ -175,6 +178,9 @@ Lenses: recency, consensus, vote, authority, skeptic, layered (default: consensu
           "valid-at": { type: "string" },
           tolerance: { type: "string" },
           include: { type: "string" },
+          layers: { type: "string" },
+          fresh: { type: "boolean" },
+          escalate: { type: "string" },
           json: { type: "boolean" },
           ...serverFlag,
           ...helpFlag,
@@ -188,6 +194,9 @@ Lenses: recency, consensus, vote, authority, skeptic, layered (default: consensu
         ...(values["valid-at"] !== undefined ? { validAt: values["valid-at"] } : {}),
         ...(values.tolerance !== undefined ? { tolerance: Number(values.tolerance) } : {}),
         ...(values.include !== undefined ? { include: values.include.split(",") } : {}),
+        ...(values.layers !== undefined ? { layers: values.layers.split(",") } : {}),
+        ...(values.fresh ? { fresh: true } : {}),
+        ...(values.escalate !== undefined ? { escalate: Number(values.escalate) } : {}),
       };
       const { results } = await new StemeClient({ url: values.server }).queryLenses(subject, predicate, lenses, options);
       if (values.json) {
@@ -206,6 +215,110 @@ Lenses: recency, consensus, vote, authority, skeptic, layered (default: consensu
         ];
       });
       out(table(["lens", "value", "support", "κ", "verdict", "why"], rows));
+      for (const lens of lenses) {
+        const e = results[lens]?.escalation;
+        if (e) out(`escalation ${e.id} ${e.opened ? "opened" : "already open"} (${lens})`);
+      }
+      return 0;
+    },
+  },
+
+  agents: {
+    summary: "agents by TrustRank, or one agent's trust, counts and recent records",
+    usage: `stemedb agents [KEY] [--sort trust|key] [--limit N] [--json] [--server URL]
+
+Without KEY: every agent that signed a record, highest τ first. With KEY: that agent's τ, how
+it came about (seeded, endorsements, disputes, gold agreement), record counts, recent records.`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { sort: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...serverFlag, ...helpFlag },
+      });
+      const client = new StemeClient({ url: values.server });
+      const key = positionals[0];
+      if (key !== undefined) {
+        const a = await client.agent(key);
+        if (values.json) out(JSON.stringify(a, null, 2));
+        else {
+          const counts = Object.entries(a.counts)
+            .filter(([, n]) => n > 0)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(", ");
+          out(`agent      ${a.agent}`);
+          out(`trust      ${a.trust.toFixed(3)}${a.authority ? " (authority)" : a.seeded ? " (seeded)" : ""}`);
+          out(`endorsed   by ${a.endorsed_by}, disputed by ${a.disputed_by}`);
+          out(`gold       ${a.gold.agree} agree, ${a.gold.contradict} contradict`);
+          out(`records    ${counts || "none"}`);
+        }
+        return 0;
+      }
+      const sort = values.sort ?? "trust";
+      if (sort !== "trust" && sort !== "key") throw usage('agents: --sort is "trust" or "key"');
+      const page = await client.agents({ sort, ...(values.limit ? { limit: Number(values.limit) } : {}) });
+      if (values.json) out(JSON.stringify(page, null, 2));
+      else
+        out(
+          table(
+            ["agent", "trust", "role", "endorsed by", "disputed by"],
+            page.items.map((a) => [
+              a.agent,
+              a.trust.toFixed(3),
+              a.authority ? "authority" : a.seeded ? "seeded" : "",
+              String(a.endorsed_by),
+              String(a.disputed_by),
+            ]),
+          ),
+        );
+      return 0;
+    },
+  },
+
+  escalations: {
+    summary: "list escalations opened by contested queries, or resolve one",
+    usage: `stemedb escalations [--status open|resolved|all] [--json] [--server URL]
+       stemedb escalations --resolve ID [--note TEXT] [--server URL]`,
+    async run(argv) {
+      const { values } = parseArgs({
+        args: argv,
+        options: {
+          status: { type: "string" },
+          resolve: { type: "string" },
+          note: { type: "string" },
+          json: { type: "boolean" },
+          ...serverFlag,
+          ...helpFlag,
+        },
+      });
+      const client = new StemeClient({ url: values.server });
+      if (values.resolve !== undefined) {
+        const r = await client.resolveEscalation(values.resolve, values.note);
+        out(`resolved ${r.escalation.id} (record ${r.resolution_id}, lsn ${r.lsn})`);
+        return 0;
+      }
+      const status = values.status ?? "open";
+      if (status !== "open" && status !== "resolved" && status !== "all")
+        throw usage('escalations: --status is "open", "resolved" or "all"');
+      const { items } = await client.escalations(status);
+      if (values.json) out(JSON.stringify(items, null, 2));
+      else
+        out(
+          table(
+            ["id", "status", "opened", "subject", "predicate", "lens", "κ"],
+            items.map((e) => {
+              const c = (typeof e.context === "object" && e.context) || {};
+              return [
+                e.id,
+                e.status,
+                e.opened_at,
+                String(c.subject ?? ""),
+                String(c.predicate ?? ""),
+                String(c.lens ?? ""),
+                String(c.conflict ?? ""),
+              ];
+            }),
+          ),
+        );
       return 0;
     },
   },

@@ -193,6 +193,39 @@ describe("cli", () => {
     }
   });
 
+  test("query --escalate opens an escalation; escalations lists and resolves it; agents shows τ", async () => {
+    const base = tempDir();
+    const keys = [join(base, "a.key"), join(base, "b.key")];
+    for (const k of keys) expect((await runCli(["keygen", "--out", k])).code).toBe(0);
+    const server = await spawnServer(join(base, "node"));
+    try {
+      const s = `--server=${server.url}`;
+      expect((await runCli(["assert", s, "--key", keys[0] as string, "cli/esc", "p", "1"])).code).toBe(0);
+      expect((await runCli(["assert", s, "--key", keys[1] as string, "cli/esc", "p", "2"])).code).toBe(0);
+      const q = await runCli(["query", s, "cli/esc", "p", "--lens", "trust", "--escalate", "0.5", "--fresh"]);
+      expect(q.code).toBe(0);
+      const id = /^escalation ([0-9a-f]{64}) opened \(trust\)$/m.exec(q.stdout)?.[1];
+      expect(id).toBeDefined();
+      const listed = await runCli(["escalations", s]);
+      expect(listed.stdout).toContain(`${id}  open`);
+      const resolved = await runCli(["escalations", s, "--resolve", id as string, "--note", "fine"]);
+      expect(resolved.code).toBe(0);
+      expect(resolved.stdout).toStartWith(`resolved ${id}`);
+      expect((await runCli(["escalations", s, "--status", "resolved", "--json"])).stdout).toContain('"note": "fine"');
+      const again = await runCli(["escalations", s, "--resolve", id as string]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain("409 already_resolved");
+      const agents = await runCli(["agents", s]);
+      expect(agents.stdout).toMatch(/^[0-9a-f]{64}\s+1\.000\s+authority/m);
+      const pub = (JSON.parse(fs.readFileSync(keys[0] as string, "utf8")) as { public_key: string }).public_key;
+      const one = await runCli(["agents", s, pub]);
+      expect(one.stdout).toContain("trust      0.010");
+      expect(one.stdout).toContain("records    1 assertion");
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
     const base = tempDir();
     const keyFile = join(base, "a.key");
