@@ -2,7 +2,7 @@
  * Handlers for resolving reads: queries (through the engine's views), escalations, agents and
  * the query audit trail. `app.ts` maps routes onto them.
  */
-import type { QueryAuditLog } from "../audit/query-log.ts";
+import { isAuditCursor, type QueryAuditLog } from "../audit/query-log.ts";
 import { StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import { listLimitMax } from "../core/limits.ts";
@@ -105,7 +105,7 @@ export function listAudit(deps: ReadDeps, q: URLSearchParams): Response {
       hint: "start the server without --audit-off",
     });
   const cursor = q.get("cursor");
-  if (cursor !== null && !/^\d+$/.test(cursor)) throw badQuery("cursor", "not a cursor this server issued");
+  if (cursor !== null && !isAuditCursor(cursor)) throw badQuery("cursor", "not a cursor this server issued");
   const filter = {
     limit: parseLimit(q.get("limit")),
     ...defined("subject", parseText("subject", q.get("subject"), 1024)),
@@ -114,10 +114,10 @@ export function listAudit(deps: ReadDeps, q: URLSearchParams): Response {
     ...defined("caller", parseText("caller", q.get("caller"), 256)),
     ...defined("since", parseTime("since", q.get("since"))),
     ...defined("until", parseTime("until", q.get("until"))),
-    ...(cursor !== null ? { beforeSeq: Number(cursor) } : {}),
+    ...(cursor !== null ? { cursor } : {}),
   };
   const page = deps.audit.list(filter);
-  return json({ items: page.items, next_cursor: page.next === null ? null : String(page.next) });
+  return json({ items: page.items, next_cursor: page.next });
 }
 
 /** `GET /v1/escalations?status=open|resolved|all` */

@@ -72,6 +72,11 @@ describe("dist/stemedb", () => {
     expect(reply.accepted).toBe(100);
     expect(reply.rejected).toBe(1);
     expect(reply.results[100]).toMatchObject({ error: { code: "bad_signature" } });
+    // The audit trail's writer thread loaded too: a query is recorded and read back.
+    const answer = await client.query("bin/test", "n", { lens: "recency" });
+    expect(answer.candidates).toBe(1); // one agent, one voice
+    const trail = await client.auditQueries({ subject: "bin/test" });
+    expect(trail.items[0]).toMatchObject({ lens: "recency", value: answer.value, winner: answer.winner?.id });
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
     // The signature threads loaded inside the executable (no fallback to the runtime's pool).
