@@ -15,6 +15,7 @@ import type { Store } from "../store/store.ts";
 import type { QueryAuditLog } from "../audit/query-log.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
+import { lifecycleOf } from "../query/query.ts";
 import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
@@ -89,7 +90,7 @@ export function createApp(deps: AppDeps) {
       },
       { parse: "none" },
     )
-    .get("/v1/assertions/:id", ({ params }) => {
+    .get("/v1/assertions/:id", async ({ params }) => {
       let id: Uint8Array;
       try {
         id = fromHex(params.id, "id", 32);
@@ -98,6 +99,12 @@ export function createApp(deps: AppDeps) {
       }
       const view = store.getById(id);
       if (!view) throw notFound(`record ${params.id}`);
+      if (view.kind === "assertion") {
+        await store.indexCaughtUp();
+        const { flags, notes } = lifecycleOf(store, view.id, view.subject as string, view.predicate as string);
+        view.flags = flags;
+        if (notes.length > 0) view.notes = notes;
+      }
       return json(view);
     })
     .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))

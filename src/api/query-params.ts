@@ -83,6 +83,7 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
   const layers = parseList(q.get("layers"));
   const fresh = parseBool("fresh", q.get("fresh"));
   const escalate = parseEscalate(q.get("escalate"));
+  const explain = parseBool("explain", q.get("explain"));
   return {
     subject: required("subject", parseText("subject", q.get("subject"), subjectBytesMax)),
     predicate: required("predicate", parseText("predicate", q.get("predicate"), predicateBytesMax)),
@@ -94,6 +95,7 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
     ...(layers ? { layers } : {}),
     ...(fresh ? { fresh } : {}),
     ...(escalate !== undefined ? { escalate } : {}),
+    ...(explain === false ? { explain } : {}),
   };
 }
 
@@ -114,6 +116,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
     "layers",
     "fresh",
     "escalate",
+    "explain",
   ]);
   for (const key of Object.keys(b))
     if (!bodyKeys.has(key)) throw invalid("unknown_field", `${key}: not a query field`, { field: key });
@@ -128,7 +131,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
   if (lenses.length === 0 || lenses.length > queryLensesMax)
     throw invalid("invalid_request", `lenses: 1 to ${queryLensesMax} lenses`, { field: "lenses" });
   const params = new URLSearchParams();
-  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance", "fresh", "escalate"]) {
+  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance", "fresh", "escalate", "explain"]) {
     const v = text(b[key]);
     if (v !== undefined) params.set(key, v);
   }

@@ -28,7 +28,7 @@ const jsonHeaders = { "content-type": "application/json" };
 
 /** `GET /v1/query` (one lens) and `POST /v1/query` (`multi`: several, as `{results}`). */
 export async function answerQuery(deps: ReadDeps, request: Request, q: QueryRequest, multi: boolean): Promise<Response> {
-  if (!multi && q.escalate === undefined) {
+  if (!multi && q.escalate === undefined && q.explain !== false) {
     const view = deps.engine.peek(q);
     if (view) {
       audit(deps, request, q, q.lenses[0] as string, view.answer, true);
@@ -41,6 +41,10 @@ export async function answerQuery(deps: ReadDeps, request: Request, q: QueryRequ
     let answer = answers[lens] as QueryAnswer;
     if (q.escalate !== undefined) answer = await maybeEscalate(deps, request, q, lens, answer);
     audit(deps, request, q, lens, answer, fromViews === q.lenses.length);
+    if (q.explain === false) {
+      const { explain: _explain, ...rest } = answer;
+      answer = rest as QueryAnswer;
+    }
     out[lens] = answer;
   }
   return multi ? json({ results: out }) : json(out[q.lenses[0] as string]);

@@ -494,6 +494,10 @@ ${lines.join("\n")}
 
   --version  print the version
   --help     this text
+
+Client commands (assert, vote, retract, get, query, agents, escalations) talk to --server URL,
+default $STEMEDB_URL or http://127.0.0.1:18180. Offline commands (init, reindex, verify,
+repair) and serve take --data-dir, default $STEMEDB_DATA_DIR or ./data.
 `;
 }
 

@@ -2,7 +2,7 @@
  * Internal: the steps every lens shares — select, group, weigh, score, explain — so each lens
  * file holds only what makes it different (how it weighs and how it picks).
  */
-import type { Value } from "../core/cbor.ts";
+import { encodeCanonical, type Value } from "../core/cbor.ts";
 import { toHex } from "../core/hex.ts";
 import { conflictScore, verdictFor } from "./conflict.ts";
 import { type CandidateGroup, checkParams, groupCandidates, groupOf, later, oneVoicePerAgent } from "./select.ts";
@@ -58,21 +58,41 @@ export function finish(
     // With no weight at all (every τ 0, say) a share of weight means nothing: count heads instead.
     support = total > 0 ? home.weight / total : home.members.length / prep.kept.length;
   }
+  const own = winner === null ? [] : valueLine(groupOf(weighted, winner).value, winner);
   return {
     lens,
     winner,
     value: winner === null ? null : winner.object,
-    support,
-    conflict,
+    support: tidy(support),
+    conflict: tidy(conflict),
     groups: weighted.map(publicGroup),
     candidates: prep.kept.length,
-    explain: [...headLines(prep), ...lines, kappaLine(conflict, weighted.length, total)],
+    explain: [...headLines(prep), ...lines, ...own, kappaLine(conflict, weighted.length, total)],
     params: prep.params,
   };
 }
 
+/**
+ * Under a tolerance a group is named by its earliest claim but answered by the winning claim;
+ * when the two values differ, say so.
+ */
+function valueLine(groupValue: Value, winner: Candidate): string[] {
+  const a = encodeCanonical(groupValue).slice();
+  const b = encodeCanonical(winner.object);
+  if (a.length === b.length && a.every((x, i) => x === b[i])) return [];
+  return [`the answer is the winning claim's own value, ${fmtValue(winner.object)}, within tolerance of ${fmtValue(groupValue)}`];
+}
+
+/**
+ * Weights and scores for people and programs: 12 significant digits, so sums like
+ * 0.6 + 0.6 + 0.6 read 1.8, not 1.7999999999999998. Decisions use the unrounded values.
+ */
+export function tidy(x: number): number {
+  return Number(x.toPrecision(12));
+}
+
 export function publicGroup(g: WeightedGroup): LensGroup {
-  return { value: g.value, weight: g.weight, count: g.members.length, ids: g.members.map((c) => c.id) };
+  return { value: g.value, weight: tidy(g.weight), count: g.members.length, ids: g.members.map((c) => c.id) };
 }
 
 function headLines(prep: Prepared): string[] {

@@ -24,6 +24,8 @@ export interface QueryRequest {
   fresh?: boolean;
   /** Open an escalation when κ ≥ this. */
   escalate?: number;
+  /** `false` leaves the `explain` lines out of the answer. */
+  explain?: boolean;
 }
 
 /** What a query weighs trust with: τ per agent, and the log position it reflects. */
@@ -149,3 +151,14 @@ function depsOf(q: QueryRequest, records: readonly { id: string; record: StemeRe
 }
 
 export const spKey = (subject: string, predicate: string): string => `${subject}\0${predicate}`;
+
+/**
+ * The lifecycle of one stored assertion now (`GET /v1/assertions/:id`): its flags and the
+ * notes explaining them, derived from the same records a query of its pair reads. The caller
+ * has waited for the index.
+ */
+export function lifecycleOf(store: Store, id: string, subject: string, predicate: string): { flags: Flag[]; notes: string[] } {
+  const gathered = gather(store, subject, predicate);
+  const state = deriveState(gathered.records, { authorities: new Set(store.dataDir.authorities) });
+  return state.assertions.get(id) ?? { flags: [], notes: [] };
+}

@@ -122,6 +122,17 @@ describe("/v1/query", () => {
     const now = await query({ subject, predicate: "p", lens: "consensus" });
     expect(now.body.value).toBe("new");
     expect(now.body.candidates).toBe(1);
+    // GET by id shows the derived lifecycle: the stranger's supersedes is noted, not obeyed …
+    const shown = (await client.get(toHex(old.id))) as unknown as { flags: string[]; notes: string[] };
+    expect(shown.flags).toEqual([]);
+    expect(shown.notes.join(" ")).toContain("ignored: neither the author nor an authority");
+    // … the author's is.
+    await put(
+      regulator,
+      { kind: "assertion", subject, predicate: "p", object: "newer", confidence: 0.9, supersedes: toHex(old.id) },
+      t0 + 230,
+    );
+    expect(((await client.get(toHex(old.id))) as unknown as { flags: string[] }).flags).toEqual(["superseded"]);
   });
 
   test("POST /v1/vote and /v1/retract take their own kind only; votes scale the vote lens", async () => {
@@ -187,6 +198,7 @@ describe("/v1/query", () => {
     expect((await query({ subject: "a/b", predicate: "p", lens: "nope" })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", lens: "trust" })).status).toBe(200);
     expect((await query({ subject: "a/b", predicate: "p", fresh: "maybe" })).status).toBe(400);
+    expect((await query({ subject: "a/b", predicate: "p", explain: "perhaps" })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", escalate: 0 })).status).toBe(400);
     expect((await query({ subject: "a/b", predicate: "p", escalate: 1.5 })).status).toBe(400);
     expect((await query({ predicate: "p" })).status).toBe(400);

@@ -102,6 +102,7 @@ describe("numeric tolerance", () => {
     expect(r.groups[0]!.value).toBe(0.2); // the anchor: the earliest member
     expect(r.value).toBe(0.201); // the group's latest member stands for it
     expect(r.explain).toContain("numbers within 1% of each other agree");
+    expect(r.explain).toContain("the answer is the winning claim's own value, 0.201, within tolerance of 0.2");
   });
 
   test("but not at tolerance 0.001, nor without one", () => {
