@@ -45,7 +45,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit
 
 test-integration: setup
 	$(BUN) test test/integration
