@@ -12,11 +12,14 @@
  *   cursor pagination by LSN for free;
  * - references (depends_on, supersedes, vote / retraction / review targets) go to one edge
  *   table keyed by the target's id8;
+ * - a query needs a cited source's registrations and retractions, not the (maybe millions
+ *   of) assertions citing it: `records_source_reg` is a partial index over just those kinds
+ *   (the planner uses it for the literal `kind IN (3,4)` that `listRecords` writes);
  * - `kind` and `ts` indexes are cheap to keep: kinds are few and stated times mostly increase,
  *   so their inserts land on the rightmost pages; the random-key inserts are what cost.
  */
 
-export const indexFormatVersion = 3;
+export const indexFormatVersion = 4;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -48,6 +51,7 @@ CREATE INDEX IF NOT EXISTS records_subject ON records (subject, predicate) WHERE
 CREATE INDEX IF NOT EXISTS records_predicate ON records (predicate) WHERE predicate IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_agent ON records (agent);
 CREATE INDEX IF NOT EXISTS records_source ON records (source) WHERE source IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_source_reg ON records (source) WHERE kind IN (3,4);
 CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
 CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
 CREATE TABLE IF NOT EXISTS refs (dst8 INTEGER NOT NULL, src INTEGER NOT NULL, rel INTEGER NOT NULL, dst BLOB NOT NULL, PRIMARY KEY (dst8, src, rel)) WITHOUT ROWID;
