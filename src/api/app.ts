@@ -103,7 +103,7 @@ export function createApp(deps: AppDeps) {
         await store.indexCaughtUp();
         const { flags, notes } = lifecycleOf(store, view.id, view.subject as string, view.predicate as string);
         view.flags = flags;
-        if (notes.length > 0) view.notes = notes;
+        view.notes = notes;
       }
       return json(view);
     })

@@ -16,7 +16,7 @@ import { authority, bestTier } from "./authority.ts";
 import { consensus } from "./consensus.ts";
 import { invalid } from "../core/errors.ts";
 import { recency } from "./recency.ts";
-import { fmtValue, plural } from "./result.ts";
+import { fmtValue, plural, tidy } from "./result.ts";
 import { oneVoicePerAgent } from "./select.ts";
 import { skeptic } from "./skeptic.ts";
 import { trust } from "./trust.ts";
@@ -95,7 +95,7 @@ export const layered: Lens = {
       lens: "layered",
       winner,
       value: winner === null ? null : winner.object,
-      support: supportIn(first, winner),
+      support: tidy(supportIn(first, winner)),
       conflict: first.conflict,
       groups: first.groups,
       candidates: first.candidates,
