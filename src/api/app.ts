@@ -13,6 +13,7 @@ import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryAuditLog } from "../audit/query-log.ts";
+import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
 import { lifecycleOf } from "../query/query.ts";
@@ -39,6 +40,9 @@ export interface AppDeps {
   requestIdOf: (request: Request) => string | undefined;
   engine: QueryEngine;
   escalations: Escalations;
+  decider: Decider;
+  /** κ for `escalate=true`. */
+  escalateKappa: number;
   audit: QueryAuditLog | null;
   /** Who is asking, for the audit trail: the client's address (the API key id once keys exist). */
   callerOf: (request: Request) => string;
@@ -130,10 +134,17 @@ export function createApp(deps: AppDeps) {
       "/v1/escalations/:id/resolve",
       async ({ request, params }) => {
         const raw = await readBody(request, queryBodyBytesMax);
-        const body = raw.length === 0 ? {} : parseJson(raw);
-        const note = resolutionNote(body);
-        const { escalation, write } = await deps.escalations.resolve(params.id.toLowerCase(), note);
-        return json({ escalation, lsn: write.lsn, resolution_id: write.id });
+        const { note, gold } = resolution(raw.length === 0 ? {} : parseJson(raw));
+        const r = await deps.escalations.resolve(params.id.toLowerCase(), note, {
+          ...(gold !== undefined ? { gold } : {}),
+          apiKey: null,
+        });
+        return json({
+          escalation: r.escalation,
+          lsn: r.write.lsn,
+          resolution_id: r.write.id,
+          ...(r.gold ? { gold_id: r.gold.id } : {}),
+        });
       },
       { parse: "none" },
     )
@@ -193,15 +204,24 @@ function routeMethods(pathname: string): string | null {
   return null;
 }
 
-function resolutionNote(body: unknown): string | undefined {
+/** `{"note"?: text, "gold"?: assertion id}` */
+function resolution(body: unknown): { note?: string; gold?: string } {
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"note": "…"}');
+    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"note": "…", "gold": "<assertion id>"}');
   for (const key of Object.keys(body))
-    if (key !== "note") throw new StemeError("unknown_field", 400, `${key}: not a field of a resolution; expected note`);
-  const note = (body as { note?: unknown }).note;
+    if (key !== "note" && key !== "gold")
+      throw new StemeError("unknown_field", 400, `${key}: not a field of a resolution; expected note, gold`, {
+        extra: { field: key },
+      });
+  const { note, gold } = body as { note?: unknown; gold?: unknown };
   if (note !== undefined && typeof note !== "string")
     throw new StemeError("invalid_type", 400, "note: expected text", { extra: { field: "note" } });
-  return note;
+  if (gold !== undefined && (typeof gold !== "string" || !/^[0-9a-fA-F]{64}$/.test(gold)))
+    throw new StemeError("invalid_type", 400, "gold: expected an assertion id (64 hex digits)", { extra: { field: "gold" } });
+  return {
+    ...(note !== undefined ? { note: note as string } : {}),
+    ...(gold !== undefined ? { gold: (gold as string).toLowerCase() } : {}),
+  };
 }
 
 function batchReply(results: ItemResult[]) {

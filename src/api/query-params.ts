@@ -65,11 +65,12 @@ function parseBool(field: string, raw: string | null): boolean | undefined {
   throw badQuery(field, `expected true or false, got "${raw.slice(0, 20)}"`);
 }
 
-/** κ threshold in (0, 1] at or above which the query opens an escalation. */
-function parseEscalate(raw: string | null): number | undefined {
-  if (raw === null || raw === "") return undefined;
+/** `true` (the server's threshold) or a κ threshold in (0, 1] at or above which the query opens an escalation. */
+function parseEscalate(raw: string | null): number | true | undefined {
+  if (raw === null || raw === "" || raw === "false") return undefined;
+  if (raw === "true") return true;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 1) throw badQuery("escalate", "expected a κ threshold in (0, 1]");
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw badQuery("escalate", "expected true or a κ threshold in (0, 1]");
   return n;
 }
 

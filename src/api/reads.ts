@@ -20,6 +20,7 @@ export interface ReadDeps {
   engine: QueryEngine;
   escalations: Escalations;
   audit: QueryAuditLog | null;
+  escalateKappa: number;
   callerOf: (request: Request) => string;
   requestIdOf: (request: Request) => string | undefined;
 }
@@ -58,7 +59,7 @@ async function maybeEscalate(
   lens: string,
   answer: QueryAnswer,
 ): Promise<QueryAnswer> {
-  const threshold = q.escalate as number;
+  const threshold = q.escalate === true ? deps.escalateKappa : (q.escalate as number);
   const winnerId = answer.winner?.id;
   if (answer.conflict < threshold || typeof winnerId !== "string") return answer;
   const { id, opened } = await deps.escalations.open(winnerId, {
@@ -68,6 +69,7 @@ async function maybeEscalate(
     conflict: answer.conflict,
     threshold,
     requestId: deps.requestIdOf(request),
+    apiKey: null,
   });
   return { ...answer, escalation: { id, target: winnerId, opened } } as QueryAnswer;
 }

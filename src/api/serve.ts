@@ -11,6 +11,7 @@ import { VerifyPool } from "../crypto/verify-pool.ts";
 import { Ingest } from "../ingest/pipeline.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { QueryAuditLog } from "../audit/query-log.ts";
+import { Decider } from "../decisions/decider.ts";
 import { Escalations } from "../decisions/escalations.ts";
 import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
@@ -87,7 +88,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
   trust.start();
   const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
-  const escalations = new Escalations(store, ingest, now);
+  const decider = new Decider(store, ingest, now);
+  const escalations = new Escalations(store, decider);
   const audit =
     config.auditEntriesMax > 0
       ? QueryAuditLog.open(path.join(config.dataDir, "audit.sqlite"), {
@@ -122,6 +124,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     requestIdOf: (r) => requestIds.get(r),
     engine,
     escalations,
+    decider,
+    escalateKappa: config.escalateKappa,
     audit,
     callerOf: (r) => callers.get(r) ?? "unknown",
   });

@@ -228,14 +228,14 @@ export class StemeClient {
     return this.request("GET", `/v1/escalations?status=${status}`);
   }
 
-  /** Close an escalation with a note (`POST /v1/escalations/:id/resolve`). */
-  resolveEscalation(id: string, note?: string): Promise<{ escalation: Escalation; lsn: number; resolution_id: string }> {
-    return this.request(
-      "POST",
-      `/v1/escalations/${encodeURIComponent(id)}/resolve`,
-      JSON.stringify(note === undefined ? {} : { note }),
-      "application/json",
-    );
+  /** Close an escalation with a note, optionally marking an assertion gold (`POST /v1/escalations/:id/resolve`). */
+  resolveEscalation(
+    id: string,
+    note?: string,
+    options: { gold?: string } = {},
+  ): Promise<{ escalation: Escalation; lsn: number; resolution_id: string; gold_id?: string }> {
+    const body = { ...(note !== undefined ? { note } : {}), ...(options.gold ? { gold: options.gold } : {}) };
+    return this.request("POST", `/v1/escalations/${encodeURIComponent(id)}/resolve`, JSON.stringify(body), "application/json");
   }
 
   /** The query audit trail, newest first (`GET /v1/audit/queries`). */
@@ -281,8 +281,8 @@ export interface QueryOptions {
   layers?: string[];
   /** Resolve now (index and TrustRank current), never from a view. */
   fresh?: boolean;
-  /** Open an escalation when κ reaches this threshold. */
-  escalate?: number;
+  /** Open an escalation when κ reaches this threshold (`true`: the server's `--escalate-kappa`). */
+  escalate?: number | true;
 }
 
 function queryFields(o: QueryOptions): Record<string, string | number | boolean | string[]> {

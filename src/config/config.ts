@@ -23,6 +23,7 @@ export interface Config {
   trustIntervalMs: number;
   auditEntriesMax: number;
   auditRetentionDays: number;
+  escalateKappa: number;
   logLevel: LogLevel;
 }
 
@@ -128,6 +129,13 @@ export const settings: Setting[] = [
     default: "30",
     help: "days a query audit entry is kept",
   },
+  {
+    key: "escalateKappa",
+    flag: "escalate-kappa",
+    env: "STEMEDB_ESCALATE_KAPPA",
+    default: "0.5",
+    help: "κ at which a query with escalate=true opens an escalation, in (0, 1]",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -167,6 +175,10 @@ export function loadConfig(
       throw configError(s, raw[key] ?? "", least === 0 ? "an integer ≥ 0" : "a positive integer");
     out[key] = n;
   }
+  const kappa = Number(raw.escalateKappa);
+  if (raw.escalateKappa === "" || !(kappa > 0 && kappa <= 1))
+    throw configError(settings.find((x) => x.key === "escalateKappa") as Setting, raw.escalateKappa ?? "", "a number in (0, 1]");
+  out.escalateKappa = kappa;
   const bind = parseBind(raw.bindHost ?? "");
   out.bindHost = bind.host;
   out.bindPort = bind.port;

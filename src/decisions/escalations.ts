@@ -1,21 +1,22 @@
 /**
- * Escalations (SPEC §4): a query may ask to escalate when κ reaches a threshold; that opens an
- * item for human review. Decisions are records (SPEC §3): opening writes an `escalate` review
- * and resolving a `resolve` review, both signed by the node's authority key and targeting the
- * contested answer's winning assertion. The latest of the two per target (ts, then id) says
- * whether the item is open, so every replica agrees.
+ * Escalations (SPEC §4, issue 4): a query may ask to escalate when κ reaches a threshold; that
+ * opens an item for human review, once per (subject, predicate) while one is open. Decisions
+ * are records (SPEC §3): opening writes an `escalate` review and resolving a `resolve` review,
+ * both signed by the node's authority key and targeting the contested answer's winning
+ * assertion. The latest of the two per target (ts, then id) says whether the item is open, so
+ * every replica agrees. Resolving may also mark a gold standard (a `gold` review).
  *
- * The `note` of an `escalate` review is JSON — subject, predicate, lens, κ, the request id —
- * so the item reads well without the query that opened it.
+ * The `note` of an `escalate` review is JSON — subject, predicate, lens, κ, the request id,
+ * the API key that asked — so the item reads well without the query that opened it.
  */
 import { StemeError } from "../core/errors.ts";
-import { fromHex, toHex } from "../core/hex.ts";
+import { toHex } from "../core/hex.ts";
+import type { Review } from "../core/record.ts";
 import { listRecords } from "../index/list.ts";
 import type { IndexEntry } from "../index/store.ts";
-import type { Ingest, WriteResult } from "../ingest/pipeline.ts";
-import type { Review } from "../core/record.ts";
+import type { WriteResult } from "../ingest/pipeline.ts";
 import type { Store } from "../store/store.ts";
-import { signRecord } from "../crypto/signed.ts";
+import { type Decider, decisionNote } from "./decider.ts";
 
 export interface EscalationContext {
   subject: string;
@@ -24,6 +25,7 @@ export interface EscalationContext {
   conflict: number;
   threshold: number;
   requestId?: string | undefined;
+  apiKey?: string | null;
 }
 
 interface Decision {
@@ -52,47 +54,82 @@ export class Escalations {
 
   constructor(
     private readonly store: Store,
-    private readonly ingest: Ingest,
-    private readonly now: () => number = Date.now,
+    private readonly decider: Decider,
   ) {
     this.authorities = new Set(store.dataDir.authorities);
     store.onAcknowledged((entries) => this.observe(entries));
     this.load();
   }
 
-  /** Opens an escalation on `target` unless one is open; answers its id. */
+  /** Opens an escalation on `target` unless one is open for the same (subject, predicate); answers its id. */
   async open(target: string, context: EscalationContext): Promise<{ id: string; opened: boolean }> {
-    const current = this.latest(target);
-    if (current?.action === "escalate") return { id: current.id, opened: false };
-    const inflight = this.opening.get(target);
+    const sp = `${context.subject}\0${context.predicate}`;
+    const current = this.openFor(sp);
+    if (current) return { id: current.id, opened: false };
+    const inflight = this.opening.get(sp);
     if (inflight) return { ...(await inflight), opened: false };
-    const note = JSON.stringify({
-      subject: context.subject,
-      predicate: context.predicate,
-      lens: context.lens,
-      conflict: Math.round(context.conflict * 1000) / 1000,
-      threshold: context.threshold,
-      ...(context.requestId ? { request_id: context.requestId } : {}),
-    });
+    const note = decisionNote(
+      {
+        subject: context.subject,
+        predicate: context.predicate,
+        lens: context.lens,
+        conflict: Math.round(context.conflict * 1000) / 1000,
+        threshold: context.threshold,
+        ...(context.requestId ? { request_id: context.requestId } : {}),
+      },
+      context.apiKey ?? null,
+    );
     const pending = this.write("escalate", target, note).then((r) => ({ id: r.id, opened: true }));
-    this.opening.set(target, pending);
+    this.opening.set(sp, pending);
     try {
       return await pending;
     } finally {
-      this.opening.delete(target);
+      this.opening.delete(sp);
     }
   }
 
-  /** Resolves the escalation with this id (or on this target). */
-  async resolve(idOrTarget: string, note: string | undefined): Promise<{ escalation: Escalation; write: WriteResult }> {
+  /** The open escalation on a (subject, predicate), if any. */
+  private openFor(sp: string): Escalation | null {
+    for (const target of this.byTarget.keys()) {
+      const e = this.describe(target);
+      if (e?.status !== "open" || typeof e.context !== "object" || e.context === null) continue;
+      if (`${e.context.subject}\0${e.context.predicate}` === sp) return e;
+    }
+    return null;
+  }
+
+  /**
+   * Resolves the escalation with this id (or on this target); `gold` (an assertion id) also
+   * marks that assertion a gold standard.
+   */
+  async resolve(
+    idOrTarget: string,
+    note: string | undefined,
+    options: { gold?: string; apiKey?: string | null } = {},
+  ): Promise<{ escalation: Escalation; write: WriteResult; gold?: WriteResult }> {
     const found = this.find(idOrTarget);
     if (!found) throw new StemeError("not_found", 404, `no escalation ${idOrTarget}`);
     if (found.status === "resolved")
       throw new StemeError("already_resolved", 409, `escalation ${found.id} is already resolved`, {
         hint: "GET /v1/escalations?status=open lists the open ones",
       });
-    const write = await this.write("resolve", found.target, note);
-    return { escalation: this.find(found.id) as Escalation, write };
+    if (options.gold !== undefined) {
+      const loc = this.store.lookupId(Buffer.from(options.gold, "hex"));
+      if (!loc || this.store.read(loc).record.kind !== "assertion")
+        throw new StemeError("not_found", 404, `gold: no assertion ${options.gold}`);
+    }
+    const text = decisionNote({ ...(note !== undefined ? { note } : {}) }, options.apiKey ?? null);
+    const write = await this.write("resolve", found.target, text);
+    const gold =
+      options.gold !== undefined
+        ? await this.decider.write({
+            kind: "review",
+            action: "gold",
+            target: options.gold,
+            note: decisionNote({ escalation: found.id }, options.apiKey ?? null),
+          })
+        : undefined;
+    return { escalation: this.find(found.id) as Escalation, write, ...(gold ? { gold } : {}) };
   }
 
   list(status: "open" | "resolved" | "all"): Escalation[] {
@@ -123,8 +160,11 @@ export class Escalations {
       opened_at: new Date(lastOpen.ts).toISOString(),
       context: parseNote(lastOpen.note),
     };
-    if (latest.action === "resolve")
-      e.resolution = { id: latest.id, at: new Date(latest.ts).toISOString(), note: latest.note ?? null };
+    if (latest.action === "resolve") {
+      const parsed = parseNote(latest.note);
+      const text = typeof parsed === "object" && parsed !== null && typeof parsed.note === "string" ? parsed.note : null;
+      e.resolution = { id: latest.id, at: new Date(latest.ts).toISOString(), note: typeof parsed === "string" ? parsed : text };
+    }
     return e;
   }
 
@@ -132,26 +172,9 @@ export class Escalations {
     return this.byTarget.get(target)?.at(-1);
   }
 
-  private async write(action: "escalate" | "resolve", target: string, note: string | undefined): Promise<WriteResult> {
-    const key = this.store.dataDir.nodeKey;
+  private write(action: "escalate" | "resolve", target: string, note: string): Promise<WriteResult> {
     // After the decision it follows, so (ts, id) order never puts a resolve before its escalate.
-    const ts = Math.max(this.now(), (this.latest(target)?.ts ?? 0) + 1);
-    const signed = signRecord(
-      {
-        v: 1,
-        kind: "review",
-        agent: key.publicKey,
-        ts,
-        action,
-        target: fromHex(target, "target", 32),
-        ...(note ? { note } : {}),
-      },
-      key.secretKey,
-      "cbor",
-    );
-    const [result] = await this.ingest.submit([{ shape: "cbor", body: signed.body, sig: signed.sig }]);
-    if (!result?.ok) throw result?.error ?? new StemeError("internal", 500, "no result");
-    return result.result;
+    return this.decider.write({ kind: "review", action, target, note }, this.latest(target)?.ts ?? 0);
   }
 
   private load(): void {

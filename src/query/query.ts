@@ -22,8 +22,8 @@ export interface QueryRequest {
   include?: Flag[];
   /** Answer from every acknowledged record and a TrustRank computed now, never from a view. */
   fresh?: boolean;
-  /** Open an escalation when κ ≥ this. */
-  escalate?: number;
+  /** Open an escalation when κ ≥ this (`true`: the server's `--escalate-kappa`). */
+  escalate?: number | true;
   /** `false` leaves the `explain` lines out of the answer. */
   explain?: boolean;
 }

@@ -7,5 +7,5 @@ export {
   deriveState,
   type Flag,
 } from "./lifecycle.ts";
-export type { StoredRecord } from "./records.ts";
-export { unregisteredTier } from "./sources.ts";
+export { prepare, type StoredRecord } from "./records.ts";
+export { deriveSources, type SourceEntry, type SourceRetractionEntry, type SourceState, unregisteredTier } from "./sources.ts";

@@ -20,17 +20,32 @@ export interface SourceEntry {
   registrar: string;
   title: string;
   tier: number;
+  url?: string;
+  published_at?: number;
+  /** The `source` record that holds the current entry, and the registration's. */
+  recordId: string;
+  registrationId: string;
+  registeredAt: number;
+}
+
+export interface SourceRetractionEntry {
+  id: string;
+  agent: string;
+  ts: number;
+  reason?: string;
 }
 
 export interface SourceState {
   entries: Map<string, SourceEntry>;
   retracted: Set<string>;
+  /** The counted retraction of each retracted source (the first by ts, then id). */
+  retractions: Map<string, SourceRetractionEntry>;
   /** Per source_id: notes about ignored registrations and retractions. */
   notes: Map<string, string[]>;
 }
 
 export function deriveSources(entries: readonly Entry[], authorities: ReadonlySet<string>): SourceState {
-  const state: SourceState = { entries: new Map(), retracted: new Set(), notes: new Map() };
+  const state: SourceState = { entries: new Map(), retracted: new Set(), retractions: new Map(), notes: new Map() };
   const note = (sourceId: string, text: string) => pushTo(state.notes, sourceId, text);
   for (const e of ofKind(entries, "source")) register(state, e, authorities, note);
   for (const e of ofKind(entries, "source_retraction")) retract(state, e, authorities, note);
@@ -48,7 +63,16 @@ function register(state: SourceState, e: Entry<Source>, authorities: ReadonlySet
     note(sourceId, `registration of source '${sourceId}' by ${short(e.agent)} ignored: neither the registrar nor an authority`);
     return;
   }
-  state.entries.set(sourceId, { registrar, title, tier });
+  state.entries.set(sourceId, {
+    registrar,
+    title,
+    tier,
+    ...(e.record.url !== undefined ? { url: e.record.url } : {}),
+    ...(e.record.published_at !== undefined ? { published_at: e.record.published_at } : {}),
+    recordId: e.id,
+    registrationId: current?.registrationId ?? e.id,
+    registeredAt: current?.registeredAt ?? e.record.ts,
+  });
 }
 
 function retract(state: SourceState, e: Entry<SourceRetraction>, authorities: ReadonlySet<string>, note: NoteFn): void {
@@ -56,6 +80,13 @@ function retract(state: SourceState, e: Entry<SourceRetraction>, authorities: Re
   const registrar = state.entries.get(sourceId)?.registrar;
   if (e.agent === registrar || authorities.has(e.agent)) {
     state.retracted.add(sourceId);
+    if (!state.retractions.has(sourceId))
+      state.retractions.set(sourceId, {
+        id: e.id,
+        agent: e.agent,
+        ts: e.record.ts,
+        ...(e.record.reason !== undefined ? { reason: e.record.reason } : {}),
+      });
     return;
   }
   note(sourceId, `retraction of source '${sourceId}' by ${short(e.agent)} ignored: neither the registrar nor an authority`);
