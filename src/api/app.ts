@@ -17,6 +17,18 @@ import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
 import { lifecycleOf } from "../query/query.ts";
+import {
+  adminAudit,
+  adminGold,
+  listEpochs,
+  listSources,
+  type ProvenanceDeps,
+  provenance,
+  retractSource,
+  sourceDetail,
+  sourceImpact,
+  supersedeEpoch,
+} from "./provenance-routes.ts";
 import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
@@ -51,6 +63,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { store, ingest } = deps;
   const reads: ReadDeps = deps;
+  const prov: ProvenanceDeps = { ...deps, writeBodyBytesMax: deps.limits.writeBodyBytesMax };
   /** One signed record (JSON or CBOR); `kinds` restricts what the endpoint takes. */
   const writeOne = async (request: Request, kinds?: Kind[]): Promise<Response> => {
     const format = bodyFormat(request);
@@ -60,134 +73,168 @@ export function createApp(deps: AppDeps) {
     if (!result.ok) throw result.error;
     return json(result.result, result.result.duplicate ? 200 : 201);
   };
-  return new Elysia()
-    .onError(({ error, code, request }) => {
-      if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
-      if (code === "NOT_FOUND") {
-        const pathname = new URL(request.url).pathname;
-        const allowed = routeMethods(pathname);
-        const err = allowed
-          ? new StemeError("method_not_allowed", 405, `${request.method} is not allowed on ${pathname}; use ${allowed}`, {
-              extra: { allow: allowed },
-            })
-          : new StemeError("not_found", 404, `no route for ${request.method} ${pathname}`);
-        const response = problemResponse(err, deps.requestIdOf(request));
-        if (allowed) response.headers.set("allow", allowed);
-        return response;
-      }
-      throw error; // a bug: serve.ts logs it and answers 500
-    })
-    .post("/v1/assert", ({ request }) => writeOne(request), { parse: "none" })
-    .post("/v1/vote", ({ request }) => writeOne(request, ["vote"]), { parse: "none" })
-    .post("/v1/retract", ({ request }) => writeOne(request, ["retraction"]), { parse: "none" })
-    .post(
-      "/v1/assert/batch",
-      async ({ request }) => {
-        const format = bodyFormat(request);
-        const submissions = batchSubmissions(
-          format,
-          await readBody(request, deps.limits.batchBodyBytesMax),
-          deps.limits.batchRecordsMax,
-        );
-        const results = await ingest.submit(submissions);
-        return negotiated(request, batchReply(results));
-      },
-      { parse: "none" },
-    )
-    .get("/v1/assertions/:id", async ({ params }) => {
-      let id: Uint8Array;
-      try {
-        id = fromHex(params.id, "id", 32);
-      } catch {
-        throw badQuery("id", "expected 64 hex digits");
-      }
-      const view = store.getById(id);
-      if (!view) throw notFound(`record ${params.id}`);
-      if (view.kind === "assertion") {
+  return (
+    new Elysia()
+      .onError(({ error, code, request }) => {
+        if (error instanceof StemeError) return problemResponse(error, deps.requestIdOf(request));
+        if (code === "NOT_FOUND") {
+          const pathname = new URL(request.url).pathname;
+          const allowed = routeMethods(pathname);
+          const err = allowed
+            ? new StemeError("method_not_allowed", 405, `${request.method} is not allowed on ${pathname}; use ${allowed}`, {
+                extra: { allow: allowed },
+              })
+            : new StemeError("not_found", 404, `no route for ${request.method} ${pathname}`);
+          const response = problemResponse(err, deps.requestIdOf(request));
+          if (allowed) response.headers.set("allow", allowed);
+          return response;
+        }
+        throw error; // a bug: serve.ts logs it and answers 500
+      })
+      .post("/v1/assert", ({ request }) => writeOne(request), { parse: "none" })
+      .post("/v1/vote", ({ request }) => writeOne(request, ["vote"]), { parse: "none" })
+      .post("/v1/retract", ({ request }) => writeOne(request, ["retraction"]), { parse: "none" })
+      .post(
+        "/v1/assert/batch",
+        async ({ request }) => {
+          const format = bodyFormat(request);
+          const submissions = batchSubmissions(
+            format,
+            await readBody(request, deps.limits.batchBodyBytesMax),
+            deps.limits.batchRecordsMax,
+          );
+          const results = await ingest.submit(submissions);
+          return negotiated(request, batchReply(results));
+        },
+        { parse: "none" },
+      )
+      .get("/v1/assertions/:id", async ({ params }) => {
+        let id: Uint8Array;
+        try {
+          id = fromHex(params.id, "id", 32);
+        } catch {
+          throw badQuery("id", "expected 64 hex digits");
+        }
+        const view = store.getById(id);
+        if (!view) throw notFound(`record ${params.id}`);
+        if (view.kind === "assertion") {
+          await store.indexCaughtUp();
+          const { flags, notes } = lifecycleOf(store, view.id, view.subject as string, view.predicate as string);
+          view.flags = flags;
+          view.notes = notes;
+        }
+        return json(view);
+      })
+      .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
+      .get("/v1/query", ({ request }) => answerQuery(reads, request, parseQueryParams(new URL(request.url).searchParams), false))
+      .post(
+        "/v1/query",
+        async ({ request }) =>
+          answerQuery(reads, request, parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax))), true),
+        { parse: "none" },
+      )
+      .get("/v1/subjects/*", async ({ request }) => {
+        const url = new URL(request.url);
+        const subject = decodeURIComponent(url.pathname.slice("/v1/subjects/".length));
+        const params = new URLSearchParams(url.searchParams);
+        params.set("subject", subject);
+        params.set("predicate", "-"); // every predicate: parsed for the other parameters only
+        return json(await deps.engine.subject(subject, parseQueryParams(params)));
+      })
+      .get("/v1/agents", ({ request }) => listAgents(reads, new URL(request.url).searchParams))
+      .get("/v1/agents/:key", ({ request, params }) => agentDetail(reads, params.key, new URL(request.url).searchParams))
+      .get("/v1/escalations", ({ request }) => listEscalations(reads, new URL(request.url).searchParams))
+      .post(
+        "/v1/escalations/:id/resolve",
+        async ({ request, params }) => {
+          const raw = await readBody(request, queryBodyBytesMax);
+          const { note, gold } = resolution(raw.length === 0 ? {} : parseJson(raw));
+          const r = await deps.escalations.resolve(params.id.toLowerCase(), note, {
+            ...(gold !== undefined ? { gold } : {}),
+            apiKey: null,
+          });
+          return json({
+            escalation: r.escalation,
+            lsn: r.write.lsn,
+            resolution_id: r.write.id,
+            ...(r.gold ? { gold_id: r.gold.id } : {}),
+          });
+        },
+        { parse: "none" },
+      )
+      .get("/v1/audit/queries", ({ request }) => listAudit(reads, new URL(request.url).searchParams))
+      // Provenance (SPEC §5): sources, their retraction and its impact, epochs, chains, decisions.
+      .post("/v1/sources", ({ request }) => writeOne(request, ["source"]), { parse: "none" })
+      .get("/v1/sources", ({ request }) => listSources(prov, new URL(request.url).searchParams))
+      .get("/v1/sources/*", ({ request }) => {
+        const url = new URL(request.url);
+        const rest = url.pathname.slice("/v1/sources/".length);
+        if (rest.endsWith("/impact")) return sourceImpact(prov, pathId(rest.slice(0, -"/impact".length)), url.searchParams);
+        return sourceDetail(prov, pathId(rest));
+      })
+      .post(
+        "/v1/sources/*",
+        ({ request }) => {
+          const rest = new URL(request.url).pathname.slice("/v1/sources/".length);
+          if (!rest.endsWith("/retract")) throw new StemeError("not_found", 404, `no route for POST /v1/sources/${rest}`);
+          return retractSource(prov, request, pathId(rest.slice(0, -"/retract".length)));
+        },
+        { parse: "none" },
+      )
+      .post("/v1/epochs", ({ request }) => writeOne(request, ["epoch"]), { parse: "none" })
+      .get("/v1/epochs", ({ request }) => listEpochs(prov, new URL(request.url).searchParams))
+      .post(
+        "/v1/epochs/*",
+        ({ request }) => {
+          const rest = new URL(request.url).pathname.slice("/v1/epochs/".length);
+          if (!rest.endsWith("/supersede")) throw new StemeError("not_found", 404, `no route for POST /v1/epochs/${rest}`);
+          return supersedeEpoch(prov, request, pathId(rest.slice(0, -"/supersede".length)));
+        },
+        { parse: "none" },
+      )
+      .get("/v1/provenance/:id", ({ request, params }) => provenance(prov, params.id, new URL(request.url).searchParams))
+      .post("/v1/admin/gold", ({ request }) => adminGold(prov, request), { parse: "none" })
+      .get("/v1/admin/audit", ({ request }) => adminAudit(prov, new URL(request.url).searchParams))
+      .delete("/v1/admin/views", () => {
+        const dropped = deps.engine.views.size;
+        deps.engine.views.clear();
+        return json({ dropped });
+      })
+      .get("/v1/concepts", async ({ request }) => {
+        const q = new URL(request.url).searchParams;
+        const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
         await store.indexCaughtUp();
-        const { flags, notes } = lifecycleOf(store, view.id, view.subject as string, view.predicate as string);
-        view.flags = flags;
-        view.notes = notes;
-      }
-      return json(view);
-    })
-    .get("/v1/assertions", ({ request }) => listHandler(store, new URL(request.url).searchParams))
-    .get("/v1/query", ({ request }) => answerQuery(reads, request, parseQueryParams(new URL(request.url).searchParams), false))
-    .post(
-      "/v1/query",
-      async ({ request }) =>
-        answerQuery(reads, request, parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax))), true),
-      { parse: "none" },
-    )
-    .get("/v1/subjects/*", async ({ request }) => {
-      const url = new URL(request.url);
-      const subject = decodeURIComponent(url.pathname.slice("/v1/subjects/".length));
-      const params = new URLSearchParams(url.searchParams);
-      params.set("subject", subject);
-      params.set("predicate", "-"); // every predicate: parsed for the other parameters only
-      return json(await deps.engine.subject(subject, parseQueryParams(params)));
-    })
-    .get("/v1/agents", ({ request }) => listAgents(reads, new URL(request.url).searchParams))
-    .get("/v1/agents/:key", ({ request, params }) => agentDetail(reads, params.key, new URL(request.url).searchParams))
-    .get("/v1/escalations", ({ request }) => listEscalations(reads, new URL(request.url).searchParams))
-    .post(
-      "/v1/escalations/:id/resolve",
-      async ({ request, params }) => {
-        const raw = await readBody(request, queryBodyBytesMax);
-        const { note, gold } = resolution(raw.length === 0 ? {} : parseJson(raw));
-        const r = await deps.escalations.resolve(params.id.toLowerCase(), note, {
-          ...(gold !== undefined ? { gold } : {}),
-          apiKey: null,
+        return json(browseConcepts(store.index, prefix, parseLimit(q.get("limit"))));
+      })
+      .get("/v1/health", () =>
+        json({
+          status: "ok",
+          version: deps.version,
+          node_id: store.dataDir.meta.node_id,
+          lsn: store.log.lastLsn,
+          index_lsn: store.indexLsn,
+          uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
+        }),
+      )
+      .get("/v1/ready", () => {
+        const state = deps.isReady();
+        return state.ready ? json({ ready: true, lsn: store.log.lastLsn }) : json({ ready: false, reason: state.reason }, 503);
+      })
+      .get("/metrics", async () => {
+        deps.metrics.walDiskBytes.set(store.log.diskBytes);
+        deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
+        const views = deps.engine.views;
+        deps.metrics.viewReads.set({ result: "hit" }, views.hits);
+        deps.metrics.viewReads.set({ result: "miss" }, views.misses);
+        deps.metrics.viewInvalidations.set(views.invalidations);
+        deps.metrics.views.set(views.size);
+        deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
+        deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
+        return new Response(await deps.metrics.registry.metrics(), {
+          headers: { "content-type": deps.metrics.registry.contentType },
         });
-        return json({
-          escalation: r.escalation,
-          lsn: r.write.lsn,
-          resolution_id: r.write.id,
-          ...(r.gold ? { gold_id: r.gold.id } : {}),
-        });
-      },
-      { parse: "none" },
-    )
-    .get("/v1/audit/queries", ({ request }) => listAudit(reads, new URL(request.url).searchParams))
-    .delete("/v1/admin/views", () => {
-      const dropped = deps.engine.views.size;
-      deps.engine.views.clear();
-      return json({ dropped });
-    })
-    .get("/v1/concepts", async ({ request }) => {
-      const q = new URL(request.url).searchParams;
-      const prefix = parseText("prefix", q.get("prefix"), subjectBytesMax) ?? "";
-      await store.indexCaughtUp();
-      return json(browseConcepts(store.index, prefix, parseLimit(q.get("limit"))));
-    })
-    .get("/v1/health", () =>
-      json({
-        status: "ok",
-        version: deps.version,
-        node_id: store.dataDir.meta.node_id,
-        lsn: store.log.lastLsn,
-        index_lsn: store.indexLsn,
-        uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
-      }),
-    )
-    .get("/v1/ready", () => {
-      const state = deps.isReady();
-      return state.ready ? json({ ready: true, lsn: store.log.lastLsn }) : json({ ready: false, reason: state.reason }, 503);
-    })
-    .get("/metrics", async () => {
-      deps.metrics.walDiskBytes.set(store.log.diskBytes);
-      deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
-      const views = deps.engine.views;
-      deps.metrics.viewReads.set({ result: "hit" }, views.hits);
-      deps.metrics.viewReads.set({ result: "miss" }, views.misses);
-      deps.metrics.viewInvalidations.set(views.invalidations);
-      deps.metrics.views.set(views.size);
-      deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
-      deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
-      return new Response(await deps.metrics.registry.metrics(), {
-        headers: { "content-type": deps.metrics.registry.contentType },
-      });
-    });
+      })
+  );
 }
 
 /** The methods a known path takes, for 405 answers. */
@@ -198,6 +245,11 @@ function routeMethods(pathname: string): string | null {
   if (/^\/v1\/escalations\/[^/]+\/resolve$/.test(pathname)) return "POST";
   if (["/v1/agents", "/v1/escalations", "/v1/audit/queries"].includes(pathname) || pathname.startsWith("/v1/agents/"))
     return "GET";
+  if (pathname === "/v1/sources" || pathname === "/v1/epochs") return "GET, POST";
+  if (/^\/v1\/sources\/.+\/retract$/.test(pathname) || /^\/v1\/epochs\/.+\/supersede$/.test(pathname)) return "POST";
+  if (pathname.startsWith("/v1/sources/") || pathname.startsWith("/v1/provenance/") || pathname === "/v1/admin/audit")
+    return "GET";
+  if (pathname === "/v1/admin/gold") return "POST";
   if (pathname.startsWith("/v1/subjects/")) return "GET";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
@@ -222,6 +274,19 @@ function resolution(body: unknown): { note?: string; gold?: string } {
     ...(note !== undefined ? { note: note as string } : {}),
     ...(gold !== undefined ? { gold: (gold as string).toLowerCase() } : {}),
   };
+}
+
+/** A path segment that names a source or epoch: percent-decoded, at most a label long. */
+function pathId(raw: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw new StemeError("invalid_query", 400, "the path is not valid percent-encoding");
+  }
+  if (id.length === 0 || Buffer.byteLength(id) > labelBytesMax)
+    throw new StemeError("invalid_query", 400, `expected an id of 1–${labelBytesMax} bytes in the path`);
+  return id;
 }
 
 function batchReply(results: ItemResult[]) {

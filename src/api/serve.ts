@@ -47,6 +47,14 @@ export function routeOf(pathname: string): string {
   if (pathname.startsWith("/v1/subjects/")) return "/v1/subjects/:path";
   if (pathname.startsWith("/v1/agents/")) return "/v1/agents/:key";
   if (pathname.startsWith("/v1/escalations/")) return "/v1/escalations/:id/resolve";
+  if (pathname.startsWith("/v1/sources/"))
+    return pathname.endsWith("/impact")
+      ? "/v1/sources/:id/impact"
+      : pathname.endsWith("/retract")
+        ? "/v1/sources/:id/retract"
+        : "/v1/sources/:id";
+  if (pathname.startsWith("/v1/epochs/")) return "/v1/epochs/:name/supersede";
+  if (pathname.startsWith("/v1/provenance/")) return "/v1/provenance/:id";
   const known = [
     "/v1/assert",
     "/v1/assert/batch",
@@ -57,6 +65,10 @@ export function routeOf(pathname: string): string {
     "/v1/escalations",
     "/v1/audit/queries",
     "/v1/admin/views",
+    "/v1/sources",
+    "/v1/epochs",
+    "/v1/admin/gold",
+    "/v1/admin/audit",
     "/v1/health",
     "/v1/ready",
     "/metrics",
