@@ -19,6 +19,7 @@ import { verifyId } from "../crypto/verify.ts";
 import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
 import { initDataDir, isInitialized, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
 import { lockDataDir } from "../store/lock.ts";
+import { type ProvenanceTree, renderProvenance } from "../provenance/tree.ts";
 import { Store } from "../store/store.ts";
 
 export interface Command {
@@ -270,6 +271,70 @@ it came about (seeded, endorsements, disputes, gold agreement), record counts, r
             ]),
           ),
         );
+      return 0;
+    },
+  },
+
+  provenance: {
+    summary: "the provenance chain of a record: dependencies, sources, votes, retractions, reviews",
+    usage: `stemedb provenance ID [--depth N] [--json] [--server URL]
+
+Prints the assertion and, indented below it, what it depends on, each with its source (tier,
+retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the tree (default 8).`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { depth: { type: "string" }, json: { type: "boolean" }, ...serverFlag, ...helpFlag },
+      });
+      const id = positionals[0];
+      if (!id) throw usage("provenance: give a record id");
+      const tree = await new StemeClient({ url: values.server }).provenance(id, {
+        ...(values.depth !== undefined ? { depth: Number(values.depth) } : {}),
+      });
+      if (values.json) out(JSON.stringify(tree, null, 2));
+      else {
+        out(renderProvenance(tree as unknown as ProvenanceTree));
+        if (tree.dangling.length) out(`dangling (not on this node): ${tree.dangling.join(", ")}`);
+      }
+      return 0;
+    },
+  },
+
+  source: {
+    summary: "a source's entry and citations, or what retracting it would take down (--impact)",
+    usage: `stemedb source ID [--impact] [--json] [--server URL]`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { impact: { type: "boolean" }, json: { type: "boolean" }, ...serverFlag, ...helpFlag },
+      });
+      const id = positionals[0];
+      if (!id) throw usage("source: give a source id");
+      const client = new StemeClient({ url: values.server });
+      if (values.impact) {
+        const first = await client.sourceImpact(id, { limit: 1000 });
+        if (values.json) out(JSON.stringify(first, null, 2));
+        else {
+          out(
+            `retracting ${id} would flag ${first.source_retracted} citing assertions and ${first.cascade} more through depends_on`,
+          );
+          for (const i of first.items.slice(0, 20))
+            out(`  ${i.flag.padEnd(16)} depth ${i.depth}  ${i.id.slice(0, 12)}…  ${i.subject} ${i.predicate}`);
+          if (first.total > 20) out(`  … ${first.total - 20} more (--json for the first 1000)`);
+        }
+        return 0;
+      }
+      const s = await client.source(id);
+      out(
+        values.json
+          ? JSON.stringify(s, null, 2)
+          : table(
+              ["field", "value"],
+              Object.entries(s).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+            ),
+      );
       return 0;
     },
   },

@@ -238,6 +238,43 @@ export class StemeClient {
     return this.request("POST", `/v1/escalations/${encodeURIComponent(id)}/resolve`, JSON.stringify(body), "application/json");
   }
 
+  /** Register a source with a signed `source` record (`POST /v1/sources`). */
+  registerSource(signed: SignedRecord): Promise<WriteResult> {
+    return this.request("POST", "/v1/sources", JSON.stringify(toJsonSubmission(signed)), "application/json");
+  }
+
+  /** A source's current entry, retraction and citation count (`GET /v1/sources/:id`). */
+  source(sourceId: string): Promise<Record<string, unknown> & { source_id: string; tier: number; retracted: boolean }> {
+    return this.request("GET", `/v1/sources/${encodeURIComponent(sourceId)}`);
+  }
+
+  /** What retracting a source would flag, without writing (`GET /v1/sources/:id/impact`). */
+  sourceImpact(sourceId: string, options: { limit?: number; cursor?: string } = {}): Promise<ImpactReport> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+    return this.request("GET", `/v1/sources/${encodeURIComponent(sourceId)}/impact${q.size ? `?${q}` : ""}`);
+  }
+
+  /** Retract a source with a signed `source_retraction` (`POST /v1/sources/:id/retract`): the write and its impact. */
+  retractSource(signed: SignedRecord): Promise<WriteResult & { impact: ImpactReport }> {
+    const sourceId = (signed.record as { source_id?: string }).source_id ?? "";
+    return this.request(
+      "POST",
+      `/v1/sources/${encodeURIComponent(sourceId)}/retract`,
+      JSON.stringify(toJsonSubmission(signed)),
+      "application/json",
+    );
+  }
+
+  /** The provenance chain of a record (`GET /v1/provenance/:id`). */
+  provenance(
+    id: string,
+    options: { depth?: number } = {},
+  ): Promise<{ root: Record<string, unknown>; nodes: number; dangling: string[]; lsn: number }> {
+    const q = options.depth !== undefined ? `?depth=${options.depth}` : "";
+    return this.request("GET", `/v1/provenance/${encodeURIComponent(id)}${q}`);
+  }
+
   /** The query audit trail, newest first (`GET /v1/audit/queries`). */
   auditQueries(
     filter: {
@@ -295,6 +332,15 @@ function queryFields(o: QueryOptions): Record<string, string | number | boolean 
   if (o.fresh) out.fresh = true;
   if (o.escalate !== undefined) out.escalate = o.escalate;
   return out;
+}
+
+export interface ImpactReport {
+  source_id?: string;
+  source_retracted: number;
+  cascade: number;
+  total: number;
+  items: Array<{ id: string; flag: "source_retracted" | "cascade"; subject: string; predicate: string; depth: number }>;
+  next_cursor: string | null;
 }
 
 export interface AgentSummary {

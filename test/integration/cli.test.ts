@@ -226,6 +226,36 @@ describe("cli", () => {
     }
   });
 
+  test("provenance prints the dependency tree; source --impact counts the cascade", async () => {
+    const base = tempDir();
+    const keyFile = join(base, "a.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const server = await spawnServer(join(base, "node"));
+    try {
+      const s = `--server=${server.url}`;
+      const reg = await runCli(["assert", s, "--key", keyFile, "--record", "-"], {
+        stdin: JSON.stringify({ kind: "source", source_id: "trial-9", title: "Trial 9", tier: 2 }),
+      });
+      expect(reg.code).toBe(0);
+      const base1 = await runCli(["assert", s, "--key", keyFile, "cli/prov/base", "p", "1", "--source", "trial-9"]);
+      const baseId = (JSON.parse(base1.stdout) as { id: string }).id;
+      const dep = await runCli(["assert", s, "--key", keyFile, "--record", "-"], {
+        stdin: JSON.stringify({ subject: "cli/prov/derived", predicate: "p", object: 2, confidence: 0.5, depends_on: [baseId] }),
+      });
+      const depId = (JSON.parse(dep.stdout) as { id: string }).id;
+      const tree = await runCli(["provenance", s, depId]);
+      expect(tree.code).toBe(0);
+      expect(tree.stdout).toContain("cli/prov/derived p = 2");
+      expect(tree.stdout).toMatch(/└─ [0-9a-f]{12}… cli\/prov\/base p = 1/);
+      expect(tree.stdout).toContain("source trial-9: Trial 9 (tier 2)");
+      const impact = await runCli(["source", s, "trial-9", "--impact"]);
+      expect(impact.stdout).toContain("would flag 1 citing assertions and 1 more through depends_on");
+      expect((await runCli(["provenance", s])).code).toBe(2);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
     const base = tempDir();
     const keyFile = join(base, "a.key");

@@ -206,11 +206,11 @@ export interface CliResult {
 /** Run `bun src/main.ts ARGS…` to completion. */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {},
 ): Promise<CliResult> {
   const proc = Bun.spawn([bunPath, mainTs, ...args], {
     cwd: repoRoot,
-    stdin: "ignore",
+    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...(options.env ?? {}) },
