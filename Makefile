@@ -7,7 +7,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run test test-unit test-integration test-deps check fmt build bench clean
+.PHONY: help setup run test test-unit test-integration test-deps check fmt build bench bench-cascade clean
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -17,6 +17,7 @@ help:
 	@echo "make check             typecheck (tsc --noEmit) and lint (biome)"
 	@echo "make build             compile dist/stemedb"
 	@echo "make bench             ingest benchmark against a real server"
+	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -62,6 +63,9 @@ build: setup
 
 bench: setup
 	$(BUN) bench/ingest.ts
+
+bench-cascade: setup
+	$(BUN) bench/cascade.ts
 
 clean:
 	rm -rf dist .bench
