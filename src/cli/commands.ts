@@ -342,7 +342,9 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
   escalations: {
     summary: "list escalations opened by contested queries, or resolve one",
     usage: `stemedb escalations [--status open|resolved|all] [--json] [--server URL]
-       stemedb escalations --resolve ID [--note TEXT] [--server URL]`,
+       stemedb escalations --resolve ID [--note TEXT] [--gold ASSERTION_ID] [--server URL]
+
+--gold also marks that assertion a gold standard (an authority decision).`,
     async run(argv) {
       const { values } = parseArgs({
         args: argv,
@@ -350,6 +352,7 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
           status: { type: "string" },
           resolve: { type: "string" },
           note: { type: "string" },
+          gold: { type: "string" },
           json: { type: "boolean" },
           ...serverFlag,
           ...helpFlag,
@@ -357,8 +360,9 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
       });
       const client = new StemeClient({ url: values.server });
       if (values.resolve !== undefined) {
-        const r = await client.resolveEscalation(values.resolve, values.note);
+        const r = await client.resolveEscalation(values.resolve, values.note, values.gold ? { gold: values.gold } : {});
         out(`resolved ${r.escalation.id} (record ${r.resolution_id}, lsn ${r.lsn})`);
+        if (r.gold_id) out(`gold standard ${values.gold} (record ${r.gold_id})`);
         return 0;
       }
       const status = values.status ?? "open";
