@@ -31,12 +31,14 @@ node_modules/.installed: package.json bun.lock $(BUN)
 setup: node_modules/.installed
 
 # The vector tests check our encoding against independent implementations from Debian:
-# Python's cbor2 and PyNaCl, and b3sum.
+# Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
+# checks the refused TLS 1.2 handshake with curl.
 test-deps:
-	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null; then \
-	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests)"; \
+	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null \
+	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl >/dev/null; \
 	fi
 
 run: setup

@@ -13,6 +13,7 @@ import type { Ingest, ItemResult } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryAuditLog } from "../audit/query-log.ts";
+import type { KeyStore } from "../auth/keys.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
@@ -29,6 +30,7 @@ import {
   sourceImpact,
   supersedeEpoch,
 } from "./provenance-routes.ts";
+import { createKey, revokeKey } from "./key-routes.ts";
 import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
@@ -56,14 +58,19 @@ export interface AppDeps {
   /** κ for `escalate=true`. */
   escalateKappa: number;
   audit: QueryAuditLog | null;
-  /** Who is asking, for the audit trail: the client's address (the API key id once keys exist). */
+  /** Who is asking, for the audit trail: `key:<id>` with an API key, else the client's address. */
   callerOf: (request: Request) => string;
+  /** The id of the API key the request came with, or null (open mode). */
+  apiKeyOf: (request: Request) => string | null;
+  keys: KeyStore;
+  readBodyBytesMax: number;
 }
 
 export function createApp(deps: AppDeps) {
   const { store, ingest } = deps;
   const reads: ReadDeps = deps;
   const prov: ProvenanceDeps = { ...deps, writeBodyBytesMax: deps.limits.writeBodyBytesMax };
+  const keyRoutes = { keys: deps.keys, readBodyBytesMax: deps.readBodyBytesMax };
   /** One signed record (JSON or CBOR); `kinds` restricts what the endpoint takes. */
   const writeOne = async (request: Request, kinds?: Kind[]): Promise<Response> => {
     const format = bodyFormat(request);
@@ -130,7 +137,7 @@ export function createApp(deps: AppDeps) {
       .post(
         "/v1/query",
         async ({ request }) =>
-          answerQuery(reads, request, parseQueryBody(parseJson(await readBody(request, queryBodyBytesMax))), true),
+          answerQuery(reads, request, parseQueryBody(parseJson(await readBody(request, deps.readBodyBytesMax))), true),
         { parse: "none" },
       )
       .get("/v1/subjects/*", async ({ request }) => {
@@ -195,6 +202,10 @@ export function createApp(deps: AppDeps) {
       .get("/v1/provenance/:id", ({ request, params }) => provenance(prov, params.id, new URL(request.url).searchParams))
       .post("/v1/admin/gold", ({ request }) => adminGold(prov, request), { parse: "none" })
       .get("/v1/admin/audit", ({ request }) => adminAudit(prov, new URL(request.url).searchParams))
+      // API keys (admin): the secret is in the creation answer and nowhere else.
+      .post("/v1/admin/keys", ({ request }) => createKey(keyRoutes, request), { parse: "none" })
+      .get("/v1/admin/keys", () => json({ items: deps.keys.list() }))
+      .delete("/v1/admin/keys/:id", ({ params }) => revokeKey(keyRoutes, params.id))
       .delete("/v1/admin/views", () => {
         const dropped = deps.engine.views.size;
         deps.engine.views.clear();
@@ -250,6 +261,8 @@ function routeMethods(pathname: string): string | null {
   if (pathname.startsWith("/v1/sources/") || pathname.startsWith("/v1/provenance/") || pathname === "/v1/admin/audit")
     return "GET";
   if (pathname === "/v1/admin/gold") return "POST";
+  if (pathname === "/v1/admin/keys") return "GET, POST";
+  if (pathname.startsWith("/v1/admin/keys/")) return "DELETE";
   if (pathname.startsWith("/v1/subjects/")) return "GET";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";

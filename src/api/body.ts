@@ -28,12 +28,36 @@ export function bodyFormat(request: Request): BodyFormat {
   );
 }
 
+/**
+ * How long a client may take to send a body: a slow sender holds a connection and a buffer,
+ * so past this it gets `408 request_timeout`. serve.ts sets it from `--http-timeout-secs`.
+ */
+export const bodyDeadline = { ms: 30_000 };
+
 export async function readBody(request: Request, bytesMax: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > bytesMax) throw tooLarge(declared, bytesMax);
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > bytesMax) throw tooLarge(bytes.length, bytesMax);
-  return bytes;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StemeError(
+            "request_timeout",
+            408,
+            `the request body did not arrive within ${Math.round(bodyDeadline.ms / 1000)} s`,
+          ),
+        ),
+      bodyDeadline.ms,
+    );
+  });
+  try {
+    const bytes = new Uint8Array(await Promise.race([request.arrayBuffer(), late]));
+    if (bytes.length > bytesMax) throw tooLarge(bytes.length, bytesMax);
+    return bytes;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function tooLarge(n: number, bytesMax: number): StemeError {

@@ -27,9 +27,9 @@ export interface ProvenanceDeps {
   ingest: Ingest;
   decider: Decider;
   writeBodyBytesMax: number;
+  readBodyBytesMax: number;
+  apiKeyOf: (request: Request) => string | null;
 }
-
-const smallBodyBytesMax = 64 * 1024;
 
 function knownParams(q: URLSearchParams, known: string[]): void {
   for (const key of q.keys())
@@ -180,7 +180,7 @@ export async function listEpochs(deps: ProvenanceDeps, q: URLSearchParams): Prom
  * (An agent's own signed epoch record goes to `POST /v1/epochs`.)
  */
 export async function supersedeEpoch(deps: ProvenanceDeps, request: Request, name: string): Promise<Response> {
-  const body = parseJson(await readBody(request, smallBodyBytesMax));
+  const body = parseJson(await readBody(request, deps.readBodyBytesMax));
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw new StemeError("invalid_request", 400, 'expected a JSON object like {"by": "guideline-2025"}');
   const b = body as Record<string, unknown>;
@@ -222,7 +222,7 @@ export async function provenance(deps: ProvenanceDeps, idHex: string, q: URLSear
 
 /** `POST /v1/admin/gold` `{"target": assertion id, "action"?: "gold" | "ungold", "note"?}` */
 export async function adminGold(deps: ProvenanceDeps, request: Request): Promise<Response> {
-  const body = parseJson(await readBody(request, smallBodyBytesMax));
+  const body = parseJson(await readBody(request, deps.readBodyBytesMax));
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw new StemeError("invalid_request", 400, 'expected a JSON object like {"target": "<assertion id>"}');
   const b = body as Record<string, unknown>;
@@ -244,7 +244,7 @@ export async function adminGold(deps: ProvenanceDeps, request: Request): Promise
     kind: "review",
     action,
     target: toHex(target),
-    note: decisionNote(b.note === undefined ? {} : { note: b.note }, null),
+    note: decisionNote(b.note === undefined ? {} : { note: b.note }, deps.apiKeyOf(request)),
   });
   return json({ ...write, action, target: toHex(target) }, write.duplicate ? 200 : 201);
 }

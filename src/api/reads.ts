@@ -21,6 +21,7 @@ export interface ReadDeps {
   escalations: Escalations;
   audit: QueryAuditLog | null;
   escalateKappa: number;
+  apiKeyOf: (request: Request) => string | null;
   callerOf: (request: Request) => string;
   requestIdOf: (request: Request) => string | undefined;
 }
@@ -69,7 +70,7 @@ async function maybeEscalate(
     conflict: answer.conflict,
     threshold,
     requestId: deps.requestIdOf(request),
-    apiKey: null,
+    apiKey: deps.apiKeyOf(request),
   });
   return { ...answer, escalation: { id, target: winnerId, opened } } as QueryAnswer;
 }

@@ -16,8 +16,12 @@ import { Escalations } from "../decisions/escalations.ts";
 import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
 import { TrustService } from "../trust/service.ts";
+import { classify, type KeyInfo, openGuard, RateLimitedError } from "../auth/index.ts";
+import nodeCrypto from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { createApp } from "./app.ts";
+import { bodyDeadline } from "./body.ts";
 import { problemResponse } from "./problem.ts";
 
 export const version = "0.1.0";
@@ -76,6 +80,54 @@ export function routeOf(pathname: string): string {
   return known.includes(pathname) ? pathname : "other";
 }
 
+/**
+ * A request's whole answer has `ms` (`--http-timeout-secs`): past it the client gets `503
+ * timeout` with Retry-After instead of waiting on a stuck disk or index; the work itself
+ * carries on (a write that lands is still acknowledged by a retry's duplicate answer).
+ */
+async function withDeadline(work: Promise<Response>, ms: number): Promise<Response> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StemeError(
+            "timeout",
+            503,
+            `no answer within ${Math.round(ms / 1000)} s; the server is overloaded or its storage is slow`,
+            {
+              extra: { retry_after_s: 1 },
+            },
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * HTTPS: the PEM files are read once at start. BoringSSL takes no "minimum version" here, so
+ * older versions are switched off with SSL_OP_NO_* flags: TLS 1.3 only by default, 1.2 and 1.3
+ * with `--tls-min-version 1.2`.
+ */
+function tlsOptions(config: Config) {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new StemeError("bad_config", 400, `${what}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const { SSL_OP_NO_TLSv1, SSL_OP_NO_TLSv1_1, SSL_OP_NO_TLSv1_2 } = nodeCrypto.constants;
+  const off = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | (config.tlsMinVersion === "1.3" ? SSL_OP_NO_TLSv1_2 : 0);
+  return { cert: read(config.tlsCertPath, "--tls-cert"), key: read(config.tlsKeyPath, "--tls-key"), secureOptions: off };
+}
+
 export async function startServer(config: Config, options: { logger?: Logger; now?: () => number } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const now = options.now ?? Date.now;
@@ -88,6 +140,15 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     now,
   });
+  let door: ReturnType<typeof openGuard>;
+  try {
+    door = openGuard(config, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const { keys, guard } = door;
+  bodyDeadline.ms = config.httpTimeoutSecs * 1000;
   const verifyPool = new VerifyPool(config.verifyThreads, { logger });
   const ingest = new Ingest(store, {
     clockSkewMs: config.clockSkewMs,
@@ -113,6 +174,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   let stopping = false;
   const requestIds = new WeakMap<Request, string>();
   const callers = new WeakMap<Request, string>();
+  const apiKeys = new WeakMap<Request, KeyInfo>();
   const nextRequestId = requestIdSource();
   const app = createApp({
     store,
@@ -140,6 +202,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     escalateKappa: config.escalateKappa,
     audit,
     callerOf: (r) => callers.get(r) ?? "unknown",
+    apiKeyOf: (r) => apiKeys.get(r)?.id ?? null,
+    keys,
+    readBodyBytesMax: config.readBodyBytesMax,
   });
 
   // Labelled children looked up once per (route, method, status): prom-client hashes label
@@ -147,16 +212,24 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const httpChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
   const fetch = async (request: Request, bunServer: Server<undefined>): Promise<Response> => {
     const started = performance.now();
-    const ip = bunServer.requestIP(request);
-    if (ip) callers.set(request, ip.address);
+    const address = bunServer.requestIP(request)?.address ?? "unknown";
     const incoming = request.headers.get("x-request-id");
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : nextRequestId();
     requestIds.set(request, requestId);
     const pathname = new URL(request.url).pathname;
     let response: Response;
+    let rateHeaders: Record<string, string> = {};
     try {
-      response = await app.handle(request);
+      const admission = guard.admit(request, pathname, address);
+      rateHeaders = admission.headers;
+      if (admission.key) apiKeys.set(request, admission.key);
+      callers.set(request, admission.key ? `key:${admission.key.id}` : address);
+      response = await withDeadline(app.handle(request), config.httpTimeoutSecs * 1000);
     } catch (err) {
+      if (err instanceof RateLimitedError) {
+        rateHeaders = err.headers;
+        metrics.rateLimitRejectionsTotal.inc({ endpoint: classify(request.method, pathname) });
+      }
       const e =
         err instanceof StemeError
           ? err
@@ -171,6 +244,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       response = problemResponse(e, requestId);
     }
     response.headers.set("x-request-id", requestId);
+    for (const [name, value] of Object.entries(rateHeaders)) response.headers.set(name, value);
+    if (response.status === 413 || response.status === 408) metrics.limitRejectionsTotal.inc({ status: String(response.status) });
     const route = routeOf(pathname);
     const labels = `${route} ${request.method} ${response.status}`;
     let child = httpChildren.get(labels);
@@ -195,6 +270,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       hostname: config.bindHost,
       port: config.bindPort,
       fetch,
+      ...(config.tlsCertPath ? { tls: tlsOptions(config) } : {}),
       maxRequestBodySize: Math.max(config.batchBodyBytesMax, config.writeBodyBytesMax) + 1024,
       idleTimeout: Math.min(255, config.httpTimeoutSecs),
       error: (err) => {
@@ -208,6 +284,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     audit?.close();
     verifyPool.close();
     await store.close();
+    if (err instanceof StemeError) throw err; // unreadable TLS files
     throw new StemeError(
       "bind_failed",
       500,
@@ -217,7 +294,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       },
     );
   }
-  const url = `http://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
+  const url = `${config.tlsCertPath ? "https" : "http"}://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
 
   return {

@@ -19,6 +19,7 @@ import { verifyId } from "../crypto/verify.ts";
 import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
 import { initDataDir, isInitialized, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
 import { lockDataDir } from "../store/lock.ts";
+import { KeyStore } from "../auth/keys.ts";
 import { type ProvenanceTree, renderProvenance } from "../provenance/tree.ts";
 import { Store } from "../store/store.ts";
 
@@ -32,6 +33,12 @@ const serverFlag = { server: { type: "string" as const, default: process.env.STE
 const dataDirFlag = { "data-dir": { type: "string" as const, default: process.env.STEMEDB_DATA_DIR ?? "./data" } };
 const helpFlag = { help: { type: "boolean" as const, short: "h" } };
 
+/** A client for `server`, sending $STEMEDB_API_KEY as the bearer key when it is set. */
+function clientFor(server: string): StemeClient {
+  const key = process.env.STEMEDB_API_KEY;
+  return new StemeClient({ url: server, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}) });
+}
+
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -41,9 +48,15 @@ export const commands: Record<string, Command> = {
     summary: "run the server",
     usage: `stemedb serve [--data-dir DIR] [--bind HOST:PORT] [--sync batch|none] [options]\n\nOptions (flag, environment variable, meaning):\n${describeConfig()}`,
     async run(argv) {
-      const options = Object.fromEntries(settings.map((s) => [s.flag, { type: "string" as const }]));
-      const { values } = parseArgs({ args: argv, options: { ...options, ...helpFlag }, strict: true });
-      const config = loadConfig(values);
+      const options = Object.fromEntries(
+        settings.filter((s) => s.flag !== "insecure").map((s) => [s.flag, { type: "string" as const }]),
+      );
+      const { values } = parseArgs({
+        args: argv,
+        options: { ...options, insecure: { type: "boolean" }, ...helpFlag },
+        strict: true,
+      });
+      const config = loadConfig({ ...values, insecure: values.insecure ? "true" : undefined });
       const logger = createLogger({ level: config.logLevel });
       const server = await startServer(config, { logger });
       await new Promise<void>((resolve) => {
@@ -126,7 +139,7 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
         for (const k of ["source", "unit", "note"] as const) if (values[k] !== undefined) fields[k] = values[k];
       }
       const signed = signClaim(key, fields as { kind: string });
-      const result = await new StemeClient({ url: values.server }).submit(signed);
+      const result = await clientFor(values.server).submit(signed);
       out(JSON.stringify(result));
       return 0;
     },
@@ -142,7 +155,7 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
       const [target, value] = positionals;
       if (target === undefined || (value !== "up" && value !== "down")) throw usage("vote: give --key FILE TARGET_ID +1|-1");
       const signed = signClaim(key, { kind: "vote", target, value: value === "down" ? -1 : 1, ...reason });
-      out(JSON.stringify(await new StemeClient({ url: server }).vote(signed)));
+      out(JSON.stringify(await clientFor(server).vote(signed)));
       return 0;
     },
   },
@@ -155,7 +168,7 @@ Prints the server's answer: {"id", "lsn", "status", "duplicate"}.`,
       const [target] = positionals;
       if (target === undefined) throw usage("retract: give --key FILE TARGET_ID");
       const signed = signClaim(key, { kind: "retraction", target, ...reason });
-      out(JSON.stringify(await new StemeClient({ url: server }).retract(signed)));
+      out(JSON.stringify(await clientFor(server).retract(signed)));
       return 0;
     },
   },
@@ -199,7 +212,7 @@ Several --lens flags answer side by side. Times are milliseconds since the epoch
         ...(values.fresh ? { fresh: true } : {}),
         ...(values.escalate !== undefined ? { escalate: Number(values.escalate) } : {}),
       };
-      const { results } = await new StemeClient({ url: values.server }).queryLenses(subject, predicate, lenses, options);
+      const { results } = await clientFor(values.server).queryLenses(subject, predicate, lenses, options);
       if (values.json) {
         out(JSON.stringify(results, null, 2));
         return 0;
@@ -236,7 +249,7 @@ it came about (seeded, endorsements, disputes, gold agreement), record counts, r
         allowPositionals: true,
         options: { sort: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...serverFlag, ...helpFlag },
       });
-      const client = new StemeClient({ url: values.server });
+      const client = clientFor(values.server);
       const key = positionals[0];
       if (key !== undefined) {
         const a = await client.agent(key);
@@ -275,6 +288,61 @@ it came about (seeded, endorsements, disputes, gold agreement), record counts, r
     },
   },
 
+  keys: {
+    summary: "create, list or revoke API keys in a data directory (works with the server running)",
+    usage: `stemedb keys create --role reader|writer|admin --name NAME [--data-dir DIR]
+       stemedb keys list [--data-dir DIR] [--json]
+       stemedb keys revoke ID [--data-dir DIR]
+
+create prints the key's id, name and role, then the secret alone on the last line — shown
+this once; only its SHA-256 is stored (in DIR/keys.json, mode 0600). A running server sees a
+new or revoked key within a second. The first admin key is made this way; later ones can be
+made over HTTP (POST /v1/admin/keys).`,
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { role: { type: "string" }, name: { type: "string" }, json: { type: "boolean" }, ...dataDirFlag, ...helpFlag },
+      });
+      const [action, id] = positionals;
+      const dir = values["data-dir"];
+      if (!isInitialized(dir))
+        throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`, {
+          hint: `stemedb init --data-dir ${dir}`,
+        });
+      const keys = new KeyStore(dir);
+      if (action === "create") {
+        if (!values.role || !values.name) throw usage("keys create: give --role and --name");
+        const k = keys.create(values.name, values.role);
+        out(`id      ${k.id}`);
+        out(`name    ${k.name}`);
+        out(`role    ${k.role}`);
+        out("secret (shown once; send it as Authorization: Bearer <secret>):");
+        out(k.secret);
+        return 0;
+      }
+      if (action === "list") {
+        const list = keys.list();
+        if (values.json) out(JSON.stringify(list, null, 2));
+        else
+          out(
+            table(
+              ["id", "name", "role", "created", "revoked"],
+              list.map((k) => [k.id, k.name, k.role, k.created_at, k.revoked_at ?? ""]),
+            ),
+          );
+        return 0;
+      }
+      if (action === "revoke") {
+        if (!id) throw usage("keys revoke: give the key id");
+        if (!keys.revoke(id)) throw new StemeError("not_found", 2, `no API key ${id} in ${dir}`);
+        out(`revoked ${id}`);
+        return 0;
+      }
+      throw usage("keys: create, list or revoke");
+    },
+  },
+
   provenance: {
     summary: "the provenance chain of a record: dependencies, sources, votes, retractions, reviews",
     usage: `stemedb provenance ID [--depth N] [--json] [--server URL]
@@ -289,7 +357,7 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
       });
       const id = positionals[0];
       if (!id) throw usage("provenance: give a record id");
-      const tree = await new StemeClient({ url: values.server }).provenance(id, {
+      const tree = await clientFor(values.server).provenance(id, {
         ...(values.depth !== undefined ? { depth: Number(values.depth) } : {}),
       });
       if (values.json) out(JSON.stringify(tree, null, 2));
@@ -312,7 +380,7 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
       });
       const id = positionals[0];
       if (!id) throw usage("source: give a source id");
-      const client = new StemeClient({ url: values.server });
+      const client = clientFor(values.server);
       if (values.impact) {
         const first = await client.sourceImpact(id, { limit: 1000 });
         if (values.json) out(JSON.stringify(first, null, 2));
@@ -358,7 +426,7 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
           ...helpFlag,
         },
       });
-      const client = new StemeClient({ url: values.server });
+      const client = clientFor(values.server);
       if (values.resolve !== undefined) {
         const r = await client.resolveEscalation(values.resolve, values.note, values.gold ? { gold: values.gold } : {});
         out(`resolved ${r.escalation.id} (record ${r.resolution_id}, lsn ${r.lsn})`);
@@ -399,7 +467,7 @@ retracted?), votes, retractions, reviews and lifecycle flags. --depth bounds the
       const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...serverFlag, ...helpFlag } });
       const id = positionals[0];
       if (!id) throw usage("get: give a record id");
-      out(JSON.stringify(await new StemeClient({ url: values.server }).get(id), null, 2));
+      out(JSON.stringify(await clientFor(values.server).get(id), null, 2));
       return 0;
     },
   },
@@ -564,8 +632,9 @@ ${lines.join("\n")}
   --version  print the version
   --help     this text
 
-Client commands (assert, vote, retract, get, query, agents, escalations) talk to --server URL,
-default $STEMEDB_URL or http://127.0.0.1:18180. Offline commands (init, reindex, verify,
+Client commands (assert, vote, retract, get, query, agents, escalations, provenance, source)
+talk to --server URL, default $STEMEDB_URL or http://127.0.0.1:18180, with the API key in
+$STEMEDB_API_KEY when the server has keys. Offline commands (init, reindex, verify,
 repair) and serve take --data-dir, default $STEMEDB_DATA_DIR or ./data.
 `;
 }

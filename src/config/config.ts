@@ -24,6 +24,14 @@ export interface Config {
   auditEntriesMax: number;
   auditRetentionDays: number;
   escalateKappa: number;
+  readBodyBytesMax: number;
+  rateRead: number;
+  rateWrite: number;
+  rateAdmin: number;
+  tlsCertPath: string;
+  tlsKeyPath: string;
+  tlsMinVersion: "1.2" | "1.3";
+  insecure: boolean;
   logLevel: LogLevel;
 }
 
@@ -136,6 +144,56 @@ export const settings: Setting[] = [
     default: "0.5",
     help: "κ at which a query with escalate=true opens an escalation, in (0, 1]",
   },
+  {
+    key: "readBodyBytesMax",
+    flag: "read-body-limit",
+    env: "STEMEDB_READ_BODY_LIMIT",
+    default: String(64 * 1024),
+    help: "largest body of a read request (POST /v1/query) or admin request, bytes",
+  },
+  {
+    key: "rateRead",
+    flag: "rate-read",
+    env: "STEMEDB_RATE_READ",
+    default: "20000",
+    help: "read requests a second per API key and per client address (burst 2×; 0: no limit)",
+  },
+  {
+    key: "rateWrite",
+    flag: "rate-write",
+    env: "STEMEDB_RATE_WRITE",
+    default: "10000",
+    help: "write requests a second per API key and per client address (burst 2×; 0: no limit)",
+  },
+  {
+    key: "rateAdmin",
+    flag: "rate-admin",
+    env: "STEMEDB_RATE_ADMIN",
+    default: "100",
+    help: "admin requests a second per API key and per client address (burst 2×; 0: no limit)",
+  },
+  {
+    key: "tlsCertPath",
+    flag: "tls-cert",
+    env: "STEMEDB_TLS_CERT_PATH",
+    default: "",
+    help: "PEM certificate (chain) to serve HTTPS with; needs --tls-key",
+  },
+  { key: "tlsKeyPath", flag: "tls-key", env: "STEMEDB_TLS_KEY_PATH", default: "", help: "PEM private key for --tls-cert" },
+  {
+    key: "tlsMinVersion",
+    flag: "tls-min-version",
+    env: "STEMEDB_TLS_MIN_VERSION",
+    default: "1.3",
+    help: "oldest TLS version accepted: 1.3, or 1.2 for old clients",
+  },
+  {
+    key: "insecure",
+    flag: "insecure",
+    env: "STEMEDB_INSECURE",
+    default: "false",
+    help: "serve with no API keys on a non-loopback address (true/false) — never in production",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -152,9 +210,13 @@ const numeric = new Set<keyof Config>([
   "trustIntervalMs",
   "auditEntriesMax",
   "auditRetentionDays",
+  "readBodyBytesMax",
+  "rateRead",
+  "rateWrite",
+  "rateAdmin",
 ]);
 /** Numeric settings where 0 means "off". */
-const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax"]);
+const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
 export function loadConfig(
@@ -179,6 +241,14 @@ export function loadConfig(
   if (raw.escalateKappa === "" || !(kappa > 0 && kappa <= 1))
     throw configError(settings.find((x) => x.key === "escalateKappa") as Setting, raw.escalateKappa ?? "", "a number in (0, 1]");
   out.escalateKappa = kappa;
+  const insecure = raw.insecure ?? "false";
+  if (!["true", "false", "1", "0", ""].includes(insecure))
+    throw configError(settings.find((x) => x.key === "insecure") as Setting, insecure, "true or false");
+  out.insecure = insecure === "true" || insecure === "1";
+  if (raw.tlsMinVersion !== "1.2" && raw.tlsMinVersion !== "1.3")
+    throw configError(settings.find((x) => x.key === "tlsMinVersion") as Setting, raw.tlsMinVersion ?? "", "1.2 or 1.3");
+  if (Boolean(raw.tlsCertPath) !== Boolean(raw.tlsKeyPath))
+    throw new StemeError("bad_config", 400, "--tls-cert and --tls-key go together: give both, or neither");
   const bind = parseBind(raw.bindHost ?? "");
   out.bindHost = bind.host;
   out.bindPort = bind.port;

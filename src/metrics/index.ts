@@ -102,6 +102,19 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       registers: reg,
     }),
 
+    rateLimitRejectionsTotal: new Counter({
+      name: "stemedb_rate_limit_rejections_total",
+      help: "requests refused with 429 by the rate limiter, by endpoint class",
+      labelNames: ["endpoint"] as const,
+      registers: reg,
+    }),
+    limitRejectionsTotal: new Counter({
+      name: "stemedb_limit_rejections_total",
+      help: "requests refused for a size or time limit (413 body too large, 408 request timeout)",
+      labelNames: ["status"] as const,
+      registers: reg,
+    }),
+
     // Reads: views and TrustRank (gauges set at scrape time from the engine's counters).
     viewReads: new Gauge({
       name: "stemedb_view_reads",
