@@ -7,10 +7,11 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run test test-unit test-integration test-deps check fmt build bench bench-cascade clean
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-cascade clean
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
+	@echo "make demo              the pharma demo against the running server (STEMEDB_URL or http://$(BIND))"
 	@echo "make test              set up, then run every test"
 	@echo "make test-unit         fast tests (no sockets, no processes)"
 	@echo "make test-integration  tests that start real servers and kill real processes"
@@ -44,11 +45,15 @@ test-deps:
 run: setup
 	$(BUN) src/main.ts serve --data-dir $(DATA_DIR) --bind $(BIND)
 
+# Against a server already running (`make run` in another terminal); fresh keys and namespace each run.
+demo: setup
+	$(BUN) src/main.ts demo --server $${STEMEDB_URL:-http://$(BIND)}
+
 test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo
 
 test-integration: setup
 	$(BUN) test test/integration

@@ -20,6 +20,7 @@ import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
 import { initDataDir, isInitialized, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
 import { lockDataDir } from "../store/lock.ts";
 import { KeyStore } from "../auth/keys.ts";
+import { demoCommands } from "./demo-command.ts";
 import { type ProvenanceTree, renderProvenance } from "../provenance/tree.ts";
 import { Store } from "../store/store.ts";
 
@@ -557,6 +558,7 @@ damage are lost to the node: restore the segment from a backup instead if you ha
       return report.ok ? 0 : 1;
     },
   },
+  ...demoCommands,
 };
 
 /** `--deep`: every body decodes canonically, validates, hashes to an id its signature covers. */
