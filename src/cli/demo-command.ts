@@ -11,7 +11,7 @@ const usage = `stemedb demo [--server URL] [--seed N] [--prefix P] [--api-key KE
 Loads a generated pharma "living review" into a running server (start one with \`make run\`
 or \`stemedb serve\`): 12 drugs, a regulator's labels, trials, meta-analyses, guidelines, grey
 literature and patient-forum anecdotes, each agent with its own Ed25519 key, claims linked by
-depends_on, about 2,000 signed records in a few CBOR batches. Then it walks five moments with
+depends_on, about 850 signed records in one CBOR batch. Then it walks five moments with
 real HTTP calls, printing the CLI command for each and the answer:
 
   1. the regulator's 0.2 % against the forum's 12 %: authority vs consensus, κ, skeptic

@@ -117,7 +117,7 @@ class Walk {
     const timeTravel = await this.momentTimeTravel();
     const threeLenses = await this.momentThreeLenses();
     const ok = this.checks.every((c) => c.ok);
-    this.print(heading(6, ok ? "All five moments answered as expected" : "Some checks failed"));
+    this.print(heading(null, ok ? "All five moments answered as expected" : "Some checks failed"));
     for (const c of this.checks) this.print(`  ${c.ok ? "✓" : "✗"} ${c.moment}. ${c.what}`);
     this.print(`\nReplay this exact run on a fresh server: stemedb demo --seed ${this.data.seed}${this.serverFlag}`);
     return {

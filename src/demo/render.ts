@@ -52,8 +52,9 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-export function heading(n: number, title: string): string {
-  const text = `${n}. ${title}`;
+/** A banner; numbered when `n` is given. */
+export function heading(n: number | null, title: string): string {
+  const text = n === null ? title : `${n}. ${title}`;
   return `\n${"═".repeat(text.length + 4)}\n  ${text}\n${"═".repeat(text.length + 4)}`;
 }
 
