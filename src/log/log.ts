@@ -193,7 +193,16 @@ export class Log {
     try {
       disk.write(this.fd, buffer, segment.bytes);
     } catch (err) {
-      throw this.fail("write", segment, err);
+      if (!isNoSpace(err)) throw this.fail("write", segment, err);
+      // A full disk is an operating condition, not damage: cut what part of the batch landed
+      // (nothing was acknowledged) and refuse this batch; the next one tries again. Only if
+      // the cut itself fails is the file's state unknown.
+      try {
+        fs.ftruncateSync(this.fd, segment.bytes);
+      } catch (cutErr) {
+        throw this.fail("write", segment, cutErr);
+      }
+      throw diskFull(segment.file.path, err);
     }
     if (sync === "none") return;
     const started = performance.now();
@@ -255,17 +264,31 @@ export class Log {
     const old = this.active;
     if (old.lastLsn < old.firstLsn || old.bytes + incomingBytes <= this.settings.segmentBytesMax) return;
     const { dir, disk, now, metrics } = this.settings;
+    // The new segment is made before the old one is closed, so a full disk leaves the old
+    // segment active and the log usable once space returns.
+    let created: { file: SegmentFile; fd: number };
     try {
       await disk.datasync(this.fd);
-      fs.closeSync(this.fd);
-      old.sealed = true;
       const header = { segment: old.file.segment + 1, firstLsn: old.lastLsn + 1, createdAtMs: now() };
-      const { file, fd } = await createSegmentFile(dir, header, disk);
-      this.fd = fd;
-      this.segments.push({ file, firstLsn: header.firstLsn, lastLsn: old.lastLsn, bytes: fs.fstatSync(fd).size, sealed: false });
+      created = await createSegmentFile(dir, header, disk);
+    } catch (err) {
+      if (isNoSpace(err)) throw diskFull(old.file.path, err);
+      throw this.fail("rotation", old, err);
+    }
+    try {
+      fs.closeSync(this.fd);
     } catch (err) {
       throw this.fail("rotation", old, err);
     }
+    old.sealed = true;
+    this.fd = created.fd;
+    this.segments.push({
+      file: created.file,
+      firstLsn: old.lastLsn + 1,
+      lastLsn: old.lastLsn,
+      bytes: fs.fstatSync(created.fd).size,
+      sealed: false,
+    });
     metrics?.walRotationsTotal.inc();
     this.updateGauges();
   }
@@ -348,4 +371,18 @@ function checkEntry(e: LogEntryInput): number {
   if (!Number.isSafeInteger(e.recordedAtMs) || e.recordedAtMs < 0)
     throw new RangeError(`log entry: recordedAtMs must be a non-negative integer, got ${e.recordedAtMs}`);
   return frameBytesFor(e.body.length);
+}
+
+function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** `503 disk_full`: this batch was not stored; the log stays usable and the next write retries. */
+function diskFull(path: string, cause: unknown): StemeError {
+  return new StemeError("disk_full", 503, `no space left for the log (${path}); this write was not stored`, {
+    hint: "free space on the data directory's filesystem; writes resume by themselves",
+    extra: { retry_after_s: 5 },
+    cause,
+  });
 }

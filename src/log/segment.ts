@@ -42,6 +42,8 @@ export async function createSegmentFile(
     syncDir(dir);
   } catch (err) {
     fs.closeSync(fd);
+    // A segment that never got its header holds nothing: remove it, so a retry can make it.
+    fs.rmSync(path, { force: true });
     throw err;
   }
   return { file: { segment: header.segment, name, path }, fd };

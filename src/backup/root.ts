@@ -1,0 +1,58 @@
+/**
+ * `stemedb root` and the `root` of `/v1/health`: the Merkle root over every record id
+ * (src/crypto/merkle.ts), so two data directories — a node and its restored backup, later two
+ * replicas — can be compared with one line. Ids come from the index up to its checkpoint and
+ * from the log past it, so a data dir whose index trails its log still gives the right root.
+ */
+import { Database } from "bun:sqlite";
+import fs from "node:fs";
+import path from "node:path";
+import { toHex } from "../core/hex.ts";
+import { recordId } from "../crypto/hash.ts";
+import { merkleRoot } from "../crypto/merkle.ts";
+import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
+import { walkFrames } from "../log/reader.ts";
+import { listSegmentFiles } from "../log/segment.ts";
+
+export interface RootReport {
+  root: string;
+  lsn: number;
+  records: number;
+}
+
+/** Read-only, no lock: safe beside a running server (the answer is as of the moment read). */
+export function dataDirRoot(dataDir: string): RootReport {
+  const ids: Uint8Array[] = [];
+  let indexLsn = 0;
+  const indexPath = path.join(dataDir, "index.sqlite");
+  if (fs.existsSync(indexPath)) {
+    const db = new Database(indexPath, { readonly: true });
+    try {
+      db.exec("BEGIN"); // one snapshot for both reads
+      indexLsn = (db.query("SELECT value FROM meta WHERE key = 'checkpoint_lsn'").get() as { value: number } | null)?.value ?? 0;
+      for (const r of db.query("SELECT id FROM records WHERE lsn <= ?").all(indexLsn) as Array<{ id: Uint8Array }>)
+        ids.push(r.id);
+      db.exec("COMMIT");
+    } finally {
+      db.close();
+    }
+  }
+  let lsn = indexLsn;
+  for (const f of listSegmentFiles(path.join(dataDir, "log"))) {
+    const bytes = new Uint8Array(fs.readFileSync(f.path));
+    const decoded = decodeSegmentHeader(bytes);
+    if ("error" in decoded) break;
+    walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn, (offset, frameLsn, end) => {
+      if (frameLsn <= indexLsn) return;
+      ids.push(recordId(decodeFrame(bytes, offset, { lsn: frameLsn, end }, f.segment).body));
+      lsn = frameLsn;
+    });
+  }
+  return { root: toHex(merkleRoot(ids)), lsn, records: ids.length };
+}
+
+/** The root of the ids an open index holds (the server: call after the index caught up). */
+export function indexRoot(db: Database, lsn: number): RootReport {
+  const ids = (db.query("SELECT id FROM records WHERE lsn <= ?").all(lsn) as Array<{ id: Uint8Array }>).map((r) => r.id);
+  return { root: toHex(merkleRoot(ids)), lsn, records: ids.length };
+}
