@@ -32,8 +32,11 @@ import { type BackupFile, type BackupManifest, backupManifestName, backupVersion
 export interface BackupOptions {
   dataDir: string;
   outDir: string;
-  /** Back up to this LSN (a running server passes its durable end); default: the last whole frame on disk. */
-  lsn?: number;
+  /**
+   * The LSN to back up to, asked after the index is copied (a running server answers its
+   * durable end); default: the last whole frame on disk.
+   */
+  lsn?: () => number;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   now?: () => number;
 }
@@ -63,7 +66,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   const indexLsn = snapshotSqlite(path.join(dataDir, "index.sqlite"), path.join(outDir, "index.sqlite"));
   snapshotSqlite(path.join(dataDir, "audit.sqlite"), path.join(outDir, "audit.sqlite"));
   const logDir = path.join(dataDir, "log");
-  const lsn = options.lsn ?? lastWholeLsn(logDir);
+  const lsn = options.lsn ? options.lsn() : lastWholeLsn(logDir);
   if (lsn < indexLsn) throw new StemeError("backup_failed", 500, `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
 
   const ids = indexIds(path.join(outDir, "index.sqlite"), indexLsn);
