@@ -31,6 +31,8 @@ import {
   supersedeEpoch,
 } from "./provenance-routes.ts";
 import { createKey, revokeKey } from "./key-routes.ts";
+import { docsHeaders, renderDocsPage } from "./docs-page.ts";
+import { openApiDocument } from "./openapi.ts";
 import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
@@ -71,6 +73,15 @@ export function createApp(deps: AppDeps) {
   const reads: ReadDeps = deps;
   const prov: ProvenanceDeps = { ...deps, writeBodyBytesMax: deps.limits.writeBodyBytesMax };
   const keyRoutes = { keys: deps.keys, readBodyBytesMax: deps.readBodyBytesMax };
+  // The description of this API (openapi.ts), built on first request and kept.
+  let described: { json: string; page: string } | null = null;
+  const description = () => {
+    if (!described) {
+      const document = openApiDocument(deps.version);
+      described = { json: JSON.stringify(document), page: renderDocsPage(document) };
+    }
+    return described;
+  };
   /** One signed record (JSON or CBOR); `kinds` restricts what the endpoint takes. */
   const writeOne = async (request: Request, kinds?: Kind[]): Promise<Response> => {
     const format = bodyFormat(request);
@@ -245,6 +256,8 @@ export function createApp(deps: AppDeps) {
           headers: { "content-type": deps.metrics.registry.contentType },
         });
       })
+      .get("/openapi.json", () => new Response(description().json, { headers: { "content-type": "application/json" } }))
+      .get("/docs", () => new Response(description().page, { headers: docsHeaders }))
   );
 }
 
@@ -264,7 +277,7 @@ function routeMethods(pathname: string): string | null {
   if (pathname === "/v1/admin/keys") return "GET, POST";
   if (pathname.startsWith("/v1/admin/keys/")) return "DELETE";
   if (pathname.startsWith("/v1/subjects/")) return "GET";
-  const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics"];
+  const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics", "/openapi.json", "/docs"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";
   return null;
 }

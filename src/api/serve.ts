@@ -59,9 +59,12 @@ export function routeOf(pathname: string): string {
         : "/v1/sources/:id";
   if (pathname.startsWith("/v1/epochs/")) return "/v1/epochs/:name/supersede";
   if (pathname.startsWith("/v1/provenance/")) return "/v1/provenance/:id";
+  if (pathname.startsWith("/v1/admin/keys/")) return "/v1/admin/keys/:id";
   const known = [
     "/v1/assert",
     "/v1/assert/batch",
+    "/v1/vote",
+    "/v1/retract",
     "/v1/assertions",
     "/v1/query",
     "/v1/concepts",
@@ -73,9 +76,12 @@ export function routeOf(pathname: string): string {
     "/v1/epochs",
     "/v1/admin/gold",
     "/v1/admin/audit",
+    "/v1/admin/keys",
     "/v1/health",
     "/v1/ready",
     "/metrics",
+    "/openapi.json",
+    "/docs",
   ];
   return known.includes(pathname) ? pathname : "other";
 }

@@ -12,11 +12,13 @@ import { StemeError } from "../core/errors.ts";
 import { type KeyInfo, type KeyStore, type Role, roleAtLeast } from "./keys.ts";
 import { type EndpointClass, type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 
+/** Health checks and the API's own description: no key, no rate limit. */
+const healthPaths = new Set(["/v1/health", "/v1/ready", "/metrics", "/openapi.json", "/docs"]);
 const writePaths = new Set(["/v1/assert", "/v1/assert/batch", "/v1/vote", "/v1/retract", "/v1/sources", "/v1/epochs"]);
 
 /** The class of an endpoint: what role it needs and which rate bucket it draws on. */
 export function classify(method: string, pathname: string): EndpointClass {
-  if (pathname === "/v1/health" || pathname === "/v1/ready" || pathname === "/metrics") return "health";
+  if (healthPaths.has(pathname)) return "health";
   if (pathname.startsWith("/v1/admin/")) return "admin";
   if (method === "POST" && /^\/v1\/escalations\/[^/]+\/resolve$/.test(pathname)) return "admin";
   if (method === "POST" && /^\/v1\/epochs\/.+\/supersede$/.test(pathname)) return "admin";
