@@ -7,7 +7,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-cascade clean
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade clean
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -18,6 +18,7 @@ help:
 	@echo "make check             typecheck (tsc --noEmit) and lint (biome)"
 	@echo "make build             compile dist/stemedb"
 	@echo "make bench             ingest benchmark against a real server"
+	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
 
 $(BUN): tools/package.json
@@ -70,6 +71,10 @@ build: setup
 
 bench: setup
 	$(BUN) bench/ingest.ts
+
+# Options through the environment: BENCH_ASSERTIONS, BENCH_SUBJECTS, BENCH_SECONDS, … (bench/README.md).
+bench-query: setup
+	$(BUN) bench/query.ts
 
 bench-cascade: setup
 	$(BUN) bench/cascade.ts

@@ -14,6 +14,8 @@ import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryAuditLog } from "../audit/query-log.ts";
 import type { KeyStore } from "../auth/keys.ts";
+import type { OpsService } from "../backup/service.ts";
+import { readBackupStatus } from "../backup/status.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
@@ -66,6 +68,7 @@ export interface AppDeps {
   apiKeyOf: (request: Request) => string | null;
   keys: KeyStore;
   readBodyBytesMax: number;
+  ops: OpsService;
 }
 
 export function createApp(deps: AppDeps) {
@@ -217,6 +220,31 @@ export function createApp(deps: AppDeps) {
       .post("/v1/admin/keys", ({ request }) => createKey(keyRoutes, request), { parse: "none" })
       .get("/v1/admin/keys", () => json({ items: deps.keys.list() }))
       .delete("/v1/admin/keys/:id", ({ params }) => revokeKey(keyRoutes, params.id))
+      .post(
+        "/v1/admin/snapshot",
+        async ({ request }) => {
+          const raw = await readBody(request, deps.readBodyBytesMax);
+          const body = raw.length === 0 ? {} : parseJson(raw);
+          if (body === null || typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "name"))
+            throw new StemeError("invalid_request", 400, 'expected {} or {"name": "<directory under --backup-dir>"}');
+          const name = (body as { name?: unknown }).name;
+          if (name !== undefined && typeof name !== "string") throw new StemeError("invalid_type", 400, "name: expected text");
+          const r = await deps.ops.snapshot(name);
+          const m = r.manifest;
+          return json(
+            {
+              dir: r.dir,
+              lsn: m.lsn,
+              records: m.records,
+              merkle_root: m.merkle_root,
+              files: m.files.length,
+              ms: Math.round(r.ms),
+            },
+            201,
+          );
+        },
+        { parse: "none" },
+      )
       .delete("/v1/admin/views", () => {
         const dropped = deps.engine.views.size;
         deps.engine.views.clear();
@@ -235,6 +263,8 @@ export function createApp(deps: AppDeps) {
           node_id: store.dataDir.meta.node_id,
           lsn: store.log.lastLsn,
           index_lsn: store.indexLsn,
+          root: deps.ops.root?.root ?? null,
+          root_lsn: deps.ops.root?.lsn ?? null,
           uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
         }),
       )
@@ -252,6 +282,12 @@ export function createApp(deps: AppDeps) {
         deps.metrics.views.set(views.size);
         deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
         deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
+        const status = readBackupStatus(store.dataDir.dir);
+        const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
+        deps.metrics.backupLastSuccess.set(seconds(status.last_backup?.at));
+        deps.metrics.backupLastVerify.set(seconds(status.last_verify?.at));
+        deps.metrics.backupLastVerifyOk.set(status.last_verify ? (status.last_verify.ok ? 1 : 0) : 0);
+        deps.metrics.archiveLastCopy.set(seconds(status.last_archive?.at));
         return new Response(await deps.metrics.registry.metrics(), {
           headers: { "content-type": deps.metrics.registry.contentType },
         });
@@ -273,7 +309,7 @@ function routeMethods(pathname: string): string | null {
   if (/^\/v1\/sources\/.+\/retract$/.test(pathname) || /^\/v1\/epochs\/.+\/supersede$/.test(pathname)) return "POST";
   if (pathname.startsWith("/v1/sources/") || pathname.startsWith("/v1/provenance/") || pathname === "/v1/admin/audit")
     return "GET";
-  if (pathname === "/v1/admin/gold") return "POST";
+  if (pathname === "/v1/admin/gold" || pathname === "/v1/admin/snapshot") return "POST";
   if (pathname === "/v1/admin/keys") return "GET, POST";
   if (pathname.startsWith("/v1/admin/keys/")) return "DELETE";
   if (pathname.startsWith("/v1/subjects/")) return "GET";

@@ -10,6 +10,8 @@ import type { Escalations } from "../decisions/escalations.ts";
 import { agentCounts, agentKeys, listRecords } from "../index/list.ts";
 import type { QueryEngine } from "../query/engine.ts";
 import type { QueryAnswer, QueryRequest } from "../query/query.ts";
+import { lensNames } from "../lens/index.ts";
+import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
 import { trustFloor } from "../trust/rank.ts";
 import { parseKey, parseLimit, parseText, parseTime } from "./params.ts";
@@ -17,6 +19,7 @@ import { badQuery, json, notFound } from "./problem.ts";
 
 export interface ReadDeps {
   store: Store;
+  metrics: Metrics;
   engine: QueryEngine;
   escalations: Escalations;
   audit: QueryAuditLog | null;
@@ -30,6 +33,18 @@ const jsonHeaders = { "content-type": "application/json" };
 
 /** `GET /v1/query` (one lens) and `POST /v1/query` (`multi`: several, as `{results}`). */
 export async function answerQuery(deps: ReadDeps, request: Request, q: QueryRequest, multi: boolean): Promise<Response> {
+  const started = performance.now();
+  try {
+    return await answerQueryTimed(deps, request, q, multi);
+  } finally {
+    // Only known lens names become labels: a typo must not mint a new time series.
+    const lens =
+      q.lenses.length !== 1 ? "multiple" : lensNames.includes(q.lenses[0] as string) ? (q.lenses[0] as string) : "unknown";
+    deps.metrics.querySeconds.observe({ lens }, (performance.now() - started) / 1000);
+  }
+}
+
+async function answerQueryTimed(deps: ReadDeps, request: Request, q: QueryRequest, multi: boolean): Promise<Response> {
   if (!multi && q.escalate === undefined && q.explain !== false) {
     const view = deps.engine.peek(q);
     if (view) {

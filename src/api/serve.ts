@@ -16,6 +16,7 @@ import { Escalations } from "../decisions/escalations.ts";
 import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
 import { TrustService } from "../trust/service.ts";
+import { OpsService } from "../backup/service.ts";
 import { classify, type KeyInfo, openGuard, RateLimitedError } from "../auth/index.ts";
 import nodeCrypto from "node:crypto";
 import fs from "node:fs";
@@ -177,6 +178,15 @@ export async function startServer(config: Config, options: { logger?: Logger; no
           logger,
         })
       : null;
+  const ops = new OpsService(store, {
+    backupDir: config.backupDir,
+    archiveDir: config.archiveDir,
+    archiveIntervalSecs: config.archiveIntervalSecs,
+    archiveS3: config.archiveS3,
+    logger,
+    now,
+  });
+  ops.start();
   let stopping = false;
   const requestIds = new WeakMap<Request, string>();
   const callers = new WeakMap<Request, string>();
@@ -211,6 +221,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     apiKeyOf: (r) => apiKeys.get(r)?.id ?? null,
     keys,
     readBodyBytesMax: config.readBodyBytesMax,
+    ops,
   });
 
   // Labelled children looked up once per (route, method, status): prom-client hashes label
@@ -286,6 +297,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     });
   } catch (err) {
     trust.stop();
+    ops.stop();
     engine.close();
     audit?.close();
     verifyPool.close();
@@ -312,6 +324,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       stopping = true;
       await server.stop();
       trust.stop();
+      ops.stop();
       engine.close();
       audit?.close();
       verifyPool.close();

@@ -32,6 +32,10 @@ export interface Config {
   tlsKeyPath: string;
   tlsMinVersion: "1.2" | "1.3";
   insecure: boolean;
+  backupDir: string;
+  archiveDir: string;
+  archiveIntervalSecs: number;
+  archiveS3: string;
   logLevel: LogLevel;
 }
 
@@ -194,6 +198,34 @@ export const settings: Setting[] = [
     default: "false",
     help: "serve with no API keys on a non-loopback address (true/false) — never in production",
   },
+  {
+    key: "backupDir",
+    flag: "backup-dir",
+    env: "STEMEDB_BACKUP_DIR",
+    default: "",
+    help: "where POST /v1/admin/snapshot puts backups (one new directory each)",
+  },
+  {
+    key: "archiveDir",
+    flag: "archive-dir",
+    env: "STEMEDB_ARCHIVE_DIR",
+    default: "",
+    help: "archive sealed log segments and the active tail here, for point-in-time restore",
+  },
+  {
+    key: "archiveIntervalSecs",
+    flag: "archive-interval-secs",
+    env: "STEMEDB_ARCHIVE_INTERVAL_SECS",
+    default: "60",
+    help: "how often the archive is brought up to date, seconds",
+  },
+  {
+    key: "archiveS3",
+    flag: "archive-s3",
+    env: "STEMEDB_ARCHIVE_S3",
+    default: "",
+    help: "also upload archived segments to s3://bucket/prefix (AWS_* variables for credentials)",
+  },
   { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -214,6 +246,7 @@ const numeric = new Set<keyof Config>([
   "rateRead",
   "rateWrite",
   "rateAdmin",
+  "archiveIntervalSecs",
 ]);
 /** Numeric settings where 0 means "off". */
 const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);

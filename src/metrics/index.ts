@@ -115,6 +115,37 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       registers: reg,
     }),
 
+    // Backups (from backup-status.json, written by backup, verify --backup and archive).
+    backupLastSuccess: new Gauge({
+      name: "stemedb_backup_last_success_timestamp_seconds",
+      help: "when the last backup finished (0: none recorded)",
+      registers: reg,
+    }),
+    backupLastVerify: new Gauge({
+      name: "stemedb_backup_last_verify_timestamp_seconds",
+      help: "when a backup was last verified (0: never)",
+      registers: reg,
+    }),
+    backupLastVerifyOk: new Gauge({
+      name: "stemedb_backup_last_verify_ok",
+      help: "1 when the last backup verification passed, 0 when it failed or never ran",
+      registers: reg,
+    }),
+    archiveLastCopy: new Gauge({
+      name: "stemedb_archive_last_copy_timestamp_seconds",
+      help: "when the last archival pass finished (0: none)",
+      registers: reg,
+    }),
+    querySeconds: new Histogram({
+      name: "stemedb_query_seconds",
+      help: "time to answer a query (GET/POST /v1/query), by lens ('multiple' for several at once)",
+      labelNames: ["lens"] as const,
+      // Views answer in microseconds, resolutions in a millisecond or so; the tail past 50 ms
+      // is what an SLO watches.
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: reg,
+    }),
+
     // Reads: views and TrustRank (gauges set at scrape time from the engine's counters).
     viewReads: new Gauge({
       name: "stemedb_view_reads",
