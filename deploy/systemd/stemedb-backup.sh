@@ -26,10 +26,17 @@ ln -s "$name" "$root/.latest.$$"
 mv -T "$root/.latest.$$" "$root/latest"
 echo "backup $out complete; latest -> $name"
 
-# Names are UTC times, so a lexical sort is a time sort; only complete backups (with a manifest) count.
-ls -1 "$root" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | while read -r old; do
-  if [ -f "$root/$old/manifest.json" ]; then echo "$old"; fi
-done | head -n "-$keep" | while read -r old; do
+# Names are UTC times, so a lexical sort is a time sort. A directory without a manifest is a
+# backup that never finished (a run killed outright, past the trap): removed. Of the complete
+# ones, the newest $keep stay.
+backups() { ls -1 "$root" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort; }
+for old in $(backups); do
+  if [ "$old" != "$name" ] && [ ! -f "$root/$old/manifest.json" ]; then
+    echo "removing unfinished backup $root/$old"
+    rm -rf "${root:?}/$old"
+  fi
+done
+for old in $(backups | head -n "-$keep"); do
   echo "removing old backup $root/$old"
   rm -rf "${root:?}/$old"
 done
