@@ -125,6 +125,7 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   already_resolved: { status: 409, meaning: "the escalation is already resolved" },
   no_backup_dir: { status: 409, meaning: "the server has no --backup-dir; snapshots need one" },
   busy: { status: 409, meaning: "a snapshot is already being taken; retry after Retry-After seconds" },
+  exists: { status: 409, meaning: "the snapshot directory exists and is not empty; a backup goes into a new directory" },
   payload_too_large: { status: 413, meaning: "the body is over the endpoint's limit (`bytes_max`)" },
   batch_too_large: { status: 413, meaning: "more than 10,000 records in one batch (`items_max`)" },
   unsupported_media_type: { status: 415, meaning: "neither JSON nor CBOR" },
@@ -135,6 +136,8 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   log_corrupt: { status: 500, meaning: "a damaged log segment; run stemedb verify" },
   index_mismatch: { status: 500, meaning: "the index disagrees with the log; run stemedb reindex" },
   key_permissions: { status: 500, meaning: "keys.json is readable by others; chmod 600 it" },
+  backup_failed: { status: 500, meaning: "the snapshot found the log or index inconsistent; run stemedb verify" },
+  io_error: { status: 500, meaning: "reading or hashing a file for the snapshot failed" },
   overloaded: { status: 503, meaning: "the ingest queue is full; retry after Retry-After seconds" },
   log_write_failed: { status: 503, meaning: "the disk refused a write or sync; the node takes no writes until restarted" },
   disk_full: { status: 503, meaning: "no space left for the log; this write was not stored; writes resume when space returns" },
@@ -325,7 +328,18 @@ function answerSchemas(): Record<string, Schema> {
     subject: str(),
     predicate: str(),
     lens: str(),
-    params: obj({}, "as_of, valid_at, tolerance, include, layers, fresh, escalate — whichever were given"),
+    params: obj(
+      {
+        "as_of?": int(),
+        "valid_at?": int(),
+        "tolerance?": num(),
+        "include?": arr(ref("Flag")),
+        "layers?": arr(str()),
+        "fresh?": { const: true },
+        "escalate?": { type: ["boolean", "number"] },
+      },
+      "the parameters given",
+    ),
     winner: nullable(hex32("the winner's id")),
     value: anyValue("the answer's value; values over 256 characters of JSON are cut"),
     conflict: num(),
@@ -659,12 +673,27 @@ function adminSchemas(): Record<string, Schema> {
     KeyList: obj({ items: arr(ref("KeyInfo")) }),
     KeyRevoked: obj({ id: str(), revoked: { const: true } }),
     ViewsDropped: obj({ dropped: int() }),
+    SnapshotRequest: obj(
+      { "name?": str("the directory under --backup-dir: letters, digits, . _ - (default stemedb-<time>)") },
+      "May be empty.",
+      { additionalProperties: false },
+    ),
+    Snapshot: obj({
+      dir: str("where the backup is, absolute"),
+      lsn: int("the log position it is consistent at"),
+      records: int(),
+      merkle_root: hex32("the Merkle root over the record ids"),
+      files: int("files in the manifest"),
+      ms: int("how long it took"),
+    }),
     Health: obj({
       status: { const: "ok" },
       version: str(),
       node_id: str("the first 16 hex digits of the node key"),
       lsn: int("last log position"),
       index_lsn: int("last indexed position"),
+      root: nullable(hex32("the Merkle root over every record id up to root_lsn, computed in the background")),
+      root_lsn: nullable(int("the log position the root covers")),
       uptime_s: int(),
     }),
     Ready: obj({ ready: { const: true }, lsn: int() }),
@@ -720,7 +749,8 @@ const componentParameters: Record<string, Parameter> = {
 const componentHeaders: Record<string, Header> = {
   "X-Request-Id": { description: "the request id, yours or the server's; in its log lines too", schema: str() },
   RateLimit: {
-    description: 'draft-ietf-httpapi-ratelimit-headers: tokens left in the bucket, e.g. `"write";r=9874;t=0`',
+    description:
+      'draft-ietf-httpapi-ratelimit-headers: tokens left in the bucket, e.g. `"write";r=9874;t=0`. Absent on health checks, on 401 and on 403 `forbidden`: the door answers those before it draws on a bucket.',
     schema: str(),
   },
   "RateLimit-Policy": { description: 'the bucket\'s policy, e.g. `"write";q=10000;w=1`', schema: str() },
@@ -829,19 +859,20 @@ function op(operationId: string, spec: OperationSpec): Operation {
   const rateLimited = spec.role !== null;
   const codes = new Set([...(spec.errors ?? []), ...readFailures]);
   if (rateLimited) for (const c of ["unauthorized", "forbidden", "rate_limited", "key_permissions"]) codes.add(c);
-  const headers = (status: number): Record<string, Header | Ref> => ({
+  // The door answers 401 (and 403 forbidden) before it draws on a bucket; only problems carry Retry-After.
+  const headers = (status: number, problem: boolean): Record<string, Header | Ref> => ({
     "X-Request-Id": headerRef("X-Request-Id"),
-    ...(rateLimited && status !== 401 && status !== 403
+    ...(rateLimited && status !== 401
       ? { RateLimit: headerRef("RateLimit"), "RateLimit-Policy": headerRef("RateLimit-Policy") }
       : {}),
-    ...(status === 429 || status === 503 ? { "Retry-After": headerRef("Retry-After") } : {}),
+    ...(problem && [409, 429, 503].includes(status) ? { "Retry-After": headerRef("Retry-After") } : {}),
   });
   const responses: Record<string, Response> = {};
   for (const [status, a] of Object.entries(spec.answers)) {
     const content = a.content ?? (a.schema ? json(a.schema) : undefined);
     responses[status] = {
       description: a.description,
-      headers: { ...headers(Number(status)), ...a.headers },
+      headers: { ...headers(Number(status), false), ...a.headers },
       ...(content ? { content } : {}),
     };
   }
@@ -855,7 +886,7 @@ function op(operationId: string, spec: OperationSpec): Operation {
     if (responses[status]) continue; // the operation's own answer for that status (e.g. ready's 503)
     responses[status] = {
       description: `A problem: ${list.map((c) => `\`${c}\` (${problemCodes[c]?.meaning})`).join("; ")}.`,
-      headers: headers(status),
+      headers: headers(status, true),
       content: {
         "application/problem+json": {
           schema: { allOf: [ref("Problem"), { properties: { code: { enum: list } } }] },
@@ -1290,6 +1321,18 @@ function adminOperations(): Record<string, Partial<Record<Method, Operation>>> {
         parameters: [pathParam("id", "the key id, 16 hex digits", str(undefined, { pattern: "^[0-9a-f]{16}$" }))],
         answers: { 200: { description: "revoked", schema: ref("KeyRevoked") } },
         errors: ["invalid_query", "not_found"],
+      }),
+    },
+    "/v1/admin/snapshot": {
+      post: op("snapshot", {
+        tag: "admin",
+        role: "admin",
+        summary: "Take an online backup into a new directory under --backup-dir",
+        description:
+          "Consistent at one log position: the index copied with VACUUM INTO, the log cut at a frame, a manifest with per-file BLAKE3 and the Merkle root. Check it with `stemedb verify --backup DIR`; restore with `stemedb restore`.",
+        body: { required: false, content: json(ref("SnapshotRequest")) },
+        answers: { 201: { description: "the backup", schema: ref("Snapshot") } },
+        errors: [...jsonBodyCodes, "no_backup_dir", "busy", "exists", "backup_failed", "io_error"],
       }),
     },
     "/v1/admin/views": {

@@ -78,6 +78,7 @@ export function routeOf(pathname: string): string {
     "/v1/admin/gold",
     "/v1/admin/audit",
     "/v1/admin/keys",
+    "/v1/admin/snapshot",
     "/v1/health",
     "/v1/ready",
     "/metrics",

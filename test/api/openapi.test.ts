@@ -162,7 +162,6 @@ describe("routes", () => {
 const notOverHttp: Record<string, string> = {
   already_initialized: "stemedb init",
   not_initialized: "opening a data directory",
-  exists: "stemedb keygen --out",
   bad_key_file: "reading node.key at start",
   format_version: "a data directory of another format, at start",
   index_version: "an index of another format is rebuilt at start",
@@ -171,10 +170,8 @@ const notOverHttp: Record<string, string> = {
   no_keys: "refusing to serve beyond loopback without keys",
   bad_config: "flags, environment and TLS files at start",
   bind_failed: "listening",
-  backup_failed: "stemedb backup",
   backup_invalid: "stemedb restore / verify --backup",
   target_unreachable: "stemedb restore --to-lsn/--to-time",
-  io_error: "stemedb backup (file hashing)",
 };
 
 /** `code → statuses` from every `new StemeError("code", status`, `invalid("code"` and `super("code", status` in src/. */
