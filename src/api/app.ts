@@ -35,6 +35,7 @@ import {
 import { createKey, revokeKey } from "./key-routes.ts";
 import { docsHeaders, renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./openapi.ts";
+import { exportHandler } from "./export.ts";
 import { agentDetail, answerQuery, listAgents, listAudit, listEscalations, type ReadDeps } from "./reads.ts";
 import { batchSubmissions, bodyFormat, parseJson, readBody, singleSubmission } from "./body.ts";
 import { parseQueryBody, parseQueryParams, queryBodyBytesMax } from "./query-params.ts";
@@ -214,6 +215,7 @@ export function createApp(deps: AppDeps) {
         { parse: "none" },
       )
       .get("/v1/provenance/:id", ({ request, params }) => provenance(prov, params.id, new URL(request.url).searchParams))
+      .get("/v1/export", ({ request }) => exportHandler(store, request))
       .post("/v1/admin/gold", ({ request }) => adminGold(prov, request), { parse: "none" })
       .get("/v1/admin/audit", ({ request }) => adminAudit(prov, new URL(request.url).searchParams))
       // API keys (admin): the secret is in the creation answer and nowhere else.
@@ -307,6 +309,7 @@ function routeMethods(pathname: string): string | null {
     return "GET";
   if (pathname === "/v1/sources" || pathname === "/v1/epochs") return "GET, POST";
   if (/^\/v1\/sources\/.+\/retract$/.test(pathname) || /^\/v1\/epochs\/.+\/supersede$/.test(pathname)) return "POST";
+  if (pathname === "/v1/export") return "GET";
   if (pathname.startsWith("/v1/sources/") || pathname.startsWith("/v1/provenance/") || pathname === "/v1/admin/audit")
     return "GET";
   if (pathname === "/v1/admin/gold" || pathname === "/v1/admin/snapshot") return "POST";

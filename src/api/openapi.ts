@@ -131,6 +131,7 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   unsupported_media_type: { status: 415, meaning: "neither JSON nor CBOR" },
   clock_skew: { status: 422, meaning: "ts more than --max-clock-skew-ms ahead of the server's clock" },
   query_too_large: { status: 422, meaning: "the query would read more than 50,000 records" },
+  export_too_large: { status: 422, meaning: "the bundle would hold more than 2,000,000 records; narrow the selection" },
   rate_limited: { status: 429, meaning: "the key's or the address's bucket for this endpoint class is empty; see Retry-After" },
   internal: { status: 500, meaning: "a bug; the server log has the request id" },
   log_corrupt: { status: 500, meaning: "a damaged log segment; run stemedb verify" },
@@ -1157,6 +1158,34 @@ function trustOperations(): Record<string, Partial<Record<Method, Operation>>> {
 function provenanceOperations(): Record<string, Partial<Record<Method, Operation>>> {
   const sourceId = pathParam("id", "the source id; percent-encode its slashes (mega%2Ftrial-7)");
   return {
+    "/v1/export": {
+      get: op("exportBundle", {
+        tag: "provenance",
+        role: "reader",
+        summary: "An audit bundle: the selection, its provenance closure and a manifest",
+        description:
+          "Streams the full signed records of the assertions the selection matches, their depends_on closure, the votes, retractions, reviews and superseders that target them, their sources and those sources' retractions, and the epochs — then a manifest (counts, BLAKE3 Merkle root over the sorted ids, export time). Check it offline with `stemedb verify-bundle` (docs/FORMAT.md, Audit bundles).",
+        parameters: [
+          query("subject_prefix", "an exact subject, `a/b/*` (descendants) or `*/b` (default: every subject)"),
+          query("predicate", "only assertions with this predicate"),
+          timeParam("since", "only assertions stated at or after"),
+          timeParam("until", "only assertions stated at or before"),
+          query("format", "ndjson (default) or cbor (an RFC 8742 CBOR sequence)", oneOfEnum(["ndjson", "cbor"])),
+        ],
+        answers: {
+          200: {
+            description: "the bundle, as an attachment (Content-Disposition); the manifest is the last item",
+            content: { "application/x-ndjson": { schema: str() }, "application/cbor-seq": { schema: str() } },
+            headers: {
+              "X-Bundle-Records": { description: "records in the bundle (the manifest's `records`)", schema: int() },
+              "X-Bundle-Merkle-Root": { description: "the manifest's `merkle_root`", schema: str() },
+              "X-Bundle-Lsn": { description: "the log position the bundle reflects", schema: int() },
+            },
+          },
+        },
+        errors: ["invalid_query", "export_too_large"],
+      }),
+    },
     "/v1/sources": {
       post: op("registerSource", {
         tag: "provenance",

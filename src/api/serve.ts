@@ -79,6 +79,7 @@ export function routeOf(pathname: string): string {
     "/v1/admin/audit",
     "/v1/admin/keys",
     "/v1/admin/snapshot",
+    "/v1/export",
     "/v1/health",
     "/v1/ready",
     "/metrics",

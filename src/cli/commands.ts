@@ -20,6 +20,7 @@ import { applyRepair, planRepair, verifyLog } from "../log/index.ts";
 import { initDataDir, isInitialized, openDataDir, readKeyFile, writeKeyFile } from "../store/datadir.ts";
 import { lockDataDir } from "../store/lock.ts";
 import { KeyStore } from "../auth/keys.ts";
+import { bundleCommands } from "./bundle-commands.ts";
 import { archiveOnce, parseS3Url } from "../backup/archive.ts";
 import { restoreBackup } from "../backup/restore.ts";
 import { dataDirRoot } from "../backup/root.ts";
@@ -577,6 +578,7 @@ server's metrics (stemedb_backup_last_verify_ok).`,
       return report.ok ? 0 : 1;
     },
   },
+  ...bundleCommands,
 
   backup: {
     summary: "an online backup of a data directory, consistent at one log position",

@@ -275,6 +275,36 @@ export class StemeClient {
     return this.request("GET", `/v1/provenance/${encodeURIComponent(id)}${q}`);
   }
 
+  /**
+   * An audit bundle of a selection and its provenance closure (`GET /v1/export`). Resolves with
+   * the response once the server has answered; its body streams the bundle (check it offline
+   * with `stemedb verify-bundle`).
+   */
+  async exportBundle(selection: ExportSelection = {}): Promise<Response> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(selection)) if (v !== undefined) q.set(k, String(v));
+    const res = await this.doFetch(`${this.base}/v1/export${q.size ? `?${q}` : ""}`, { headers: { ...this.options.headers } });
+    if (!res.ok) {
+      const text = await res.text();
+      let problem: Problem;
+      try {
+        problem = JSON.parse(text) as Problem;
+      } catch {
+        problem = { type: "", title: "", status: res.status, code: "bad_response", detail: text.slice(0, 200) };
+      }
+      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
+    }
+    return res;
+  }
+
+  /** Submit up to 10,000 records as exact signed bytes (CBOR `{records: [{body, sig}]}`), e.g. from a bundle. */
+  submitSigned(
+    records: Array<{ body: Uint8Array; sig: Uint8Array }>,
+  ): Promise<{ results: Array<WriteResult | { error: Problem }>; accepted: number; rejected: number }> {
+    const payload = encodeCbor({ records: records.map((r) => ({ body: r.body, sig: r.sig })) });
+    return this.request("POST", "/v1/assert/batch", payload, "application/cbor");
+  }
+
   /** The query audit trail, newest first (`GET /v1/audit/queries`). */
   auditQueries(
     filter: {
@@ -302,6 +332,16 @@ export class StemeClient {
   health(): Promise<{ status: string; version: string; lsn: number }> {
     return this.request("GET", "/v1/health");
   }
+}
+
+/** What `exportBundle` selects (SPEC §5): all optional. */
+export interface ExportSelection {
+  /** An exact subject, `a/b/*` or `*\/b`. */
+  subject_prefix?: string;
+  predicate?: string;
+  since?: number | string;
+  until?: number | string;
+  format?: "ndjson" | "cbor";
 }
 
 /** Options every query takes. */

@@ -172,6 +172,7 @@ const notOverHttp: Record<string, string> = {
   bind_failed: "listening",
   backup_invalid: "stemedb restore / verify --backup",
   target_unreachable: "stemedb restore --to-lsn/--to-time",
+  bad_bundle: "stemedb verify-bundle / import (a bundle file that fails a check)",
 };
 
 /** `code → statuses` from every `new StemeError("code", status`, `invalid("code"` and `super("code", status` in src/. */

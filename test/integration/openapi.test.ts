@@ -75,7 +75,7 @@ async function call(operationId: string, url: string, status: number, c: Call = 
   expect([where, res.headers.has("x-request-id")]).toEqual([where, true]);
   exercised.add(operationId);
   const schema = documented.content?.[type]?.schema as Schema | undefined;
-  const parsed = type.endsWith("json") || type === "application/cbor";
+  const parsed = (type.endsWith("json") && type !== "application/x-ndjson") || type === "application/cbor";
   const value = !parsed ? { text } : type === "application/cbor" ? decodeCbor(raw) : JSON.parse(text);
   // RateLimit fields on every answer of a rate-limited operation but the door's 401 and 403 forbidden.
   const door = res.status === 401 || (res.status === 403 && value.code === "forbidden");
@@ -220,6 +220,9 @@ describe("every operation answers as documented", () => {
     await call("provenance", `/v1/provenance/${hex(dangling)}`, 200);
     await call("provenance", `/v1/provenance/${hex(vote)}`, 200);
     await call("provenance", `/v1/provenance/${"00".repeat(32)}`, 404);
+    await call("exportBundle", "/v1/export?subject_prefix=oa/drug/*", 200);
+    await call("exportBundle", "/v1/export?subject_prefix=oa/drug/aspirin&format=cbor", 200);
+    await call("exportBundle", "/v1/export?format=xml", 400);
   });
 
   test("admin: gold standards, the decision audit, views, snapshots", async () => {
