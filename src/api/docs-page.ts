@@ -71,7 +71,7 @@ function renderSchema(s: Schema, depth = 0): string {
   if (s.type === "array" || (Array.isArray(s.type) && s.type.includes("array")))
     parts.push(`array of ${s.items ? renderSchema(s.items as Schema, depth + 1) : "any"}${constraints(s)}`);
   let nested = "";
-  const isObject = s.type === "object" || (Array.isArray(s.type) && s.type.includes("object"));
+  const isObject = s.type === "object" || (Array.isArray(s.type) && s.type.includes("object")) || (!s.type && !!s.properties);
   if (isObject) {
     const props = (s.properties ?? {}) as Record<string, Schema>;
     const required = new Set((s.required ?? []) as string[]);

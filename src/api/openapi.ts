@@ -886,7 +886,7 @@ function op(operationId: string, spec: OperationSpec): Operation {
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     if (responses[status]) continue; // the operation's own answer for that status (e.g. ready's 503)
     responses[status] = {
-      description: `A problem: ${list.map((c) => `\`${c}\` (${problemCodes[c]?.meaning})`).join("; ")}.`,
+      description: `A problem: ${list.map((c) => `\`${c}\``).join(", ")} (see the Problem schema's codes).`,
       headers: headers(status, true),
       content: {
         "application/problem+json": {
