@@ -102,14 +102,31 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   };
 }
 
-/** `VACUUM INTO`: a consistent copy of a live SQLite database. Returns its checkpoint LSN (0 when absent). */
+/**
+ * A consistent copy of a live SQLite database, page by page (sqlite3_serialize through a
+ * read-only connection: one snapshot, WAL included). `VACUUM INTO` would also be consistent
+ * but rebuilds every table and index, about 20× slower. Returns the copy's checkpoint LSN (0
+ * when absent). The copy is held in memory once: an index of a million records is ~300 MB.
+ */
 function snapshotSqlite(from: string, to: string): number {
   if (!fs.existsSync(from)) return 0;
   const db = new Database(from, { readonly: true });
+  let image: Uint8Array;
   try {
-    db.query("VACUUM INTO ?").run(to);
+    image = db.serialize();
   } finally {
     db.close();
+  }
+  // The image keeps the WAL-mode marker; SQLite opens it as WAL with an empty log. Mark it as
+  // a plain rollback-journal file (header bytes 18–19 = 1) so a read-only open leaves no files.
+  image[18] = 1;
+  image[19] = 1;
+  const fd = fs.openSync(to, "wx", 0o640);
+  try {
+    fs.writeSync(fd, image);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
   const copy = new Database(to, { readonly: true });
   try {
