@@ -33,6 +33,8 @@ import {
   supersedeEpoch,
 } from "./provenance-routes.ts";
 import { createKey, revokeKey } from "./key-routes.ts";
+import type { Defense } from "../defense/defense.ts";
+import { decideQuarantine, type DefenseDeps, listBreakers, listQuarantine, resetBreaker } from "./defense-routes.ts";
 import { docsHeaders, renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./openapi.ts";
 import { exportHandler } from "./export.ts";
@@ -60,6 +62,8 @@ export interface AppDeps {
   engine: QueryEngine;
   escalations: Escalations;
   decider: Decider;
+  /** Content defense: the quarantine book and the circuit breakers. */
+  defense: Defense;
   /** κ for `escalate=true`. */
   escalateKappa: number;
   audit: QueryAuditLog | null;
@@ -77,6 +81,8 @@ export function createApp(deps: AppDeps) {
   const reads: ReadDeps = deps;
   const prov: ProvenanceDeps = { ...deps, writeBodyBytesMax: deps.limits.writeBodyBytesMax };
   const keyRoutes = { keys: deps.keys, readBodyBytesMax: deps.readBodyBytesMax };
+  const defense: DefenseDeps = deps;
+  const decide = (request: Request, id: string, action: "approve" | "reject") => decideQuarantine(defense, request, id, action);
   // The description of this API (openapi.ts), built on first request and kept.
   let described: { json: string; page: string } | null = null;
   const description = () => {
@@ -222,6 +228,12 @@ export function createApp(deps: AppDeps) {
       .post("/v1/admin/keys", ({ request }) => createKey(keyRoutes, request), { parse: "none" })
       .get("/v1/admin/keys", () => json({ items: deps.keys.list() }))
       .delete("/v1/admin/keys/:id", ({ params }) => revokeKey(keyRoutes, params.id))
+      // Content defense (SPEC §6): the quarantine queue and its decisions, circuit breakers.
+      .get("/v1/admin/quarantine", ({ request }) => listQuarantine(defense, new URL(request.url).searchParams))
+      .post("/v1/admin/quarantine/:id/approve", ({ request, params }) => decide(request, params.id, "approve"), { parse: "none" })
+      .post("/v1/admin/quarantine/:id/reject", ({ request, params }) => decide(request, params.id, "reject"), { parse: "none" })
+      .get("/v1/admin/breakers", ({ request }) => listBreakers(defense, new URL(request.url).searchParams))
+      .post("/v1/admin/breakers/:agent/reset", ({ params }) => resetBreaker(defense, params.agent), { parse: "none" })
       .post(
         "/v1/admin/snapshot",
         async ({ request }) => {
@@ -284,6 +296,7 @@ export function createApp(deps: AppDeps) {
         deps.metrics.views.set(views.size);
         deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
         deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
+        deps.defense.sampleMetrics();
         const status = readBackupStatus(store.dataDir.dir);
         const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
         deps.metrics.backupLastSuccess.set(seconds(status.last_backup?.at));
@@ -315,6 +328,12 @@ function routeMethods(pathname: string): string | null {
   if (pathname === "/v1/admin/gold" || pathname === "/v1/admin/snapshot") return "POST";
   if (pathname === "/v1/admin/keys") return "GET, POST";
   if (pathname.startsWith("/v1/admin/keys/")) return "DELETE";
+  if (pathname === "/v1/admin/quarantine" || pathname === "/v1/admin/breakers") return "GET";
+  if (
+    /^\/v1\/admin\/quarantine\/[^/]+\/(approve|reject)$/.test(pathname) ||
+    /^\/v1\/admin\/breakers\/[^/]+\/reset$/.test(pathname)
+  )
+    return "POST";
   if (pathname.startsWith("/v1/subjects/")) return "GET";
   const reads = ["/v1/assertions", "/v1/concepts", "/v1/health", "/v1/ready", "/metrics", "/openapi.json", "/docs"];
   if (reads.includes(pathname) || pathname.startsWith("/v1/assertions/")) return "GET";

@@ -123,6 +123,7 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   method_not_allowed: { status: 405, meaning: "the path exists but not with this method; `Allow` lists the methods" },
   request_timeout: { status: 408, meaning: "the request body did not arrive within --http-timeout-secs" },
   already_resolved: { status: 409, meaning: "the escalation is already resolved" },
+  already_decided: { status: 409, meaning: "the held assertion was already approved or rejected (`state` says which)" },
   no_backup_dir: { status: 409, meaning: "the server has no --backup-dir; snapshots need one" },
   busy: { status: 409, meaning: "a snapshot is already being taken; retry after Retry-After seconds" },
   exists: { status: 409, meaning: "the snapshot directory exists and is not empty; a backup goes into a new directory" },
@@ -133,13 +134,20 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   query_too_large: { status: 422, meaning: "the query would read more than 50,000 records" },
   export_too_large: { status: 422, meaning: "the bundle would hold more than 2,000,000 records; narrow the selection" },
   rate_limited: { status: 429, meaning: "the key's or the address's bucket for this endpoint class is empty; see Retry-After" },
+  breaker_open: {
+    status: 429,
+    meaning: "the signing agent's circuit breaker is open (too many writes, or too many held or rejected ones); see Retry-After",
+  },
   internal: { status: 500, meaning: "a bug; the server log has the request id" },
   log_corrupt: { status: 500, meaning: "a damaged log segment; run stemedb verify" },
   index_mismatch: { status: 500, meaning: "the index disagrees with the log; run stemedb reindex" },
   key_permissions: { status: 500, meaning: "keys.json is readable by others; chmod 600 it" },
   backup_failed: { status: 500, meaning: "the snapshot found the log or index inconsistent; run stemedb verify" },
   io_error: { status: 500, meaning: "reading or hashing a file for the snapshot failed" },
-  overloaded: { status: 503, meaning: "the ingest queue is full; retry after Retry-After seconds" },
+  overloaded: {
+    status: 503,
+    meaning: "the ingest queue is full, or the disk is slow (fdatasync p99 over --shed-fsync-p99-ms); retry after Retry-After",
+  },
   log_write_failed: { status: 503, meaning: "the disk refused a write or sync; the node takes no writes until restarted" },
   disk_full: { status: 503, meaning: "no space left for the log; this write was not stored; writes resume when space returns" },
   log_closed: { status: 503, meaning: "the node is shutting down" },
@@ -655,6 +663,7 @@ function adminSchemas(): Record<string, Schema> {
       target: hex32("the assertion"),
     }),
     AdminAuditPage: obj({ items: arr(ref("Decision"), "in log order"), next_cursor: cursor }),
+    ...defenseSchemas(),
     KeyCreateRequest: obj({ name: str("1–128 bytes"), role }, undefined, { additionalProperties: false }),
     KeyCreated: obj({
       id: str("16 hex digits", { pattern: "^[0-9a-f]{16}$" }),
@@ -699,6 +708,69 @@ function adminSchemas(): Record<string, Schema> {
     }),
     Ready: obj({ ready: { const: true }, lsn: int() }),
     NotReady: obj({ ready: { const: false }, reason: str() }),
+  };
+}
+
+/** Content defense (SPEC §6): the quarantine queue, decisions on it, circuit breakers. */
+function defenseSchemas(): Record<string, Schema> {
+  const state = oneOfEnum(["closed", "open", "half_open"]);
+  const breaker = {
+    state,
+    writes: int("verified writes in the current window"),
+    bad: int("quarantined or rejected writes in the current window"),
+    opened_at: nullable(isoTime("when it last opened; null when closed")),
+    retry_after_s: nullable(int("seconds until a probe may pass (1 while a probe is out); null when closed")),
+    reason: nullable(str("why it last opened")),
+    trips: int("times it opened since start or the last reset"),
+  };
+  return {
+    QuarantineItem: obj({
+      id: hex32("the held assertion"),
+      assertion: ref("AssertionRecord"),
+      hold: obj({
+        id: hex32("the hold review"),
+        lsn: int(),
+        agent: nullable(hex32("the authority that signed the hold")),
+        recorded_at: nullable(millis("when this node wrote it")),
+        api_key: nullable(str("the API key that asked, for a hold an admin made")),
+      }),
+      rules: arr(oneOfEnum(["unknown_agent", "trust_below", "gold_contradiction"]), "the policy rules that fired"),
+      why: anyValue("the rules with what each saw ({rule, detail, trust?, threshold?, gold?, confidence?}), or the hold's note"),
+    }),
+    QuarantinePage: obj({
+      items: arr(ref("QuarantineItem"), "oldest hold first"),
+      held: int("assertions held now"),
+      next_cursor: cursor,
+    }),
+    QuarantineDecisionRequest: obj({ "note?": str(`at most ${limits.textBytesMax / 2} bytes`) }, "May be empty.", {
+      additionalProperties: false,
+    }),
+    QuarantineDecision: obj({
+      id: hex32("the review record"),
+      lsn: int(),
+      status: oneOfEnum(["accepted", "quarantined"]),
+      duplicate: bool(),
+      ts: int(),
+      action: oneOfEnum(["approve", "reject"]),
+      target: hex32("the assertion"),
+      state: oneOfEnum(["approved", "rejected"]),
+    }),
+    Breaker: obj({ agent: hex32("the agent key"), ...breaker }),
+    GlobalBreaker: obj({
+      state: oneOfEnum(["closed", "open"]),
+      fsync_p99_ms: nullable(num("p99 fdatasync time of the recent group commits; null with too few")),
+      samples: int("syncs in the window"),
+      bound_ms: num("--shed-fsync-p99-ms (0: off)"),
+      opened_at: nullable(isoTime("when it opened")),
+      retry_after_s: nullable(int()),
+      reason: nullable(str("why it last opened")),
+    }),
+    BreakerList: obj({
+      items: arr(ref("Breaker"), "open first, then half-open, then the busiest closed ones"),
+      global: ref("GlobalBreaker"),
+      rejections: int("writes refused by agent breakers since start"),
+    }),
+    BreakerReset: obj({ agent: hex32("the agent key"), reset: { const: true }, ...breaker }),
   };
 }
 
@@ -844,6 +916,7 @@ const writeCodes = [
   "unsupported_media_type",
   "clock_skew",
   "overloaded",
+  "breaker_open",
   "log_write_failed",
   "disk_full",
   "log_closed",
@@ -1326,6 +1399,7 @@ function adminOperations(): Record<string, Partial<Record<Method, Operation>>> {
         errors: ["invalid_query"],
       }),
     },
+    ...defenseOperations(),
     "/v1/admin/keys": {
       post: op("createKey", {
         tag: "admin",
@@ -1370,6 +1444,57 @@ function adminOperations(): Record<string, Partial<Record<Method, Operation>>> {
         role: "admin",
         summary: "Drop every materialized view (answers do not change)",
         answers: { 200: { description: "how many were dropped", schema: ref("ViewsDropped") } },
+      }),
+    },
+  };
+}
+
+/** Content defense (SPEC §6): the quarantine queue and its decisions, circuit breakers. */
+function defenseOperations(): Record<string, Partial<Record<Method, Operation>>> {
+  const decide = (action: "approve" | "reject", operationId: string, summary: string): Operation =>
+    op(operationId, {
+      tag: "admin",
+      role: "admin",
+      summary,
+      description: `A \`${action}\` review signed by the node's authority key, its note naming the API key. 404 when the assertion is not held, 409 when it was already decided.`,
+      parameters: [idParam],
+      body: { required: false, content: json(ref("QuarantineDecisionRequest")) },
+      answers: { 201: { description: "the decision", schema: ref("QuarantineDecision") } },
+      errors: [...jsonBodyCodes, "invalid_query", "not_found", "already_decided", ...decisionCodes],
+    });
+  return {
+    "/v1/admin/quarantine": {
+      get: op("listQuarantine", {
+        tag: "admin",
+        role: "admin",
+        summary: "Assertions held in quarantine now, with why",
+        description:
+          "Held at ingest by a policy (--quarantine-unknown-agents, --quarantine-trust-below, --quarantine-gold) or by an authority's hold review; invisible to lenses until approved.",
+        parameters: [paramRef("Limit"), paramRef("Cursor")],
+        answers: { 200: { description: "a page", schema: ref("QuarantinePage") } },
+        errors: ["invalid_query"],
+      }),
+    },
+    "/v1/admin/quarantine/{id}/approve": { post: decide("approve", "approveQuarantine", "Approve a held assertion") },
+    "/v1/admin/quarantine/{id}/reject": { post: decide("reject", "rejectQuarantine", "Reject a held assertion") },
+    "/v1/admin/breakers": {
+      get: op("listBreakers", {
+        tag: "admin",
+        role: "admin",
+        summary: "Per-agent circuit breakers that are open, half-open or busy, and the global breaker",
+        parameters: [query("state", "only breakers in this state", oneOfEnum(["closed", "open", "half_open"]))],
+        answers: { 200: { description: "the breakers", schema: ref("BreakerList") } },
+        errors: ["invalid_query"],
+      }),
+    },
+    "/v1/admin/breakers/{agent}/reset": {
+      post: op("resetBreaker", {
+        tag: "admin",
+        role: "admin",
+        summary: "Close an agent's circuit breaker and empty its windows",
+        parameters: [pathParam("agent", "an agent key, 64 hex digits", hex32("agent key"))],
+        answers: { 200: { description: "closed", schema: ref("BreakerReset") } },
+        errors: ["invalid_query", "not_found"],
       }),
     },
   };

@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { QueryAuditLog } from "../audit/query-log.ts";
 import { Decider } from "../decisions/decider.ts";
 import { Escalations } from "../decisions/escalations.ts";
+import { Defense, defenseOptions } from "../defense/index.ts";
 import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
 import { TrustService } from "../trust/service.ts";
@@ -60,6 +61,10 @@ export function routeOf(pathname: string): string {
         : "/v1/sources/:id";
   if (pathname.startsWith("/v1/epochs/")) return "/v1/epochs/:name/supersede";
   if (pathname.startsWith("/v1/provenance/")) return "/v1/provenance/:id";
+  if (pathname.startsWith("/v1/admin/quarantine/"))
+    return pathname.endsWith("/reject") ? "/v1/admin/quarantine/:id/reject" : "/v1/admin/quarantine/:id/approve";
+  if (pathname.startsWith("/v1/admin/breakers/")) return "/v1/admin/breakers/:agent/reset";
+  if (pathname === "/v1/admin/quarantine" || pathname === "/v1/admin/breakers") return pathname;
   if (pathname.startsWith("/v1/admin/keys/")) return "/v1/admin/keys/:id";
   const known = [
     "/v1/assert",
@@ -159,6 +164,15 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const { keys, guard } = door;
   bodyDeadline.ms = config.httpTimeoutSecs * 1000;
   const verifyPool = new VerifyPool(config.verifyThreads, { logger });
+  // Content defense (SPEC §6). τ comes from the TrustService made below; the policy asks for
+  // it only on writes, which start once the server listens.
+  const defense = new Defense(store, {
+    ...defenseOptions(config),
+    trustOf: (agent) => trust.current.trustOf(agent),
+    now,
+    metrics,
+    logger,
+  });
   const ingest = new Ingest(store, {
     clockSkewMs: config.clockSkewMs,
     queueRecordsMax: config.queueRecordsMax,
@@ -166,6 +180,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     logger,
     metrics,
     verify: (sig, id, agent) => verifyPool.verify(sig, id, agent),
+    gate: defense,
   });
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
   trust.start();
@@ -217,6 +232,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     engine,
     escalations,
     decider,
+    defense,
     escalateKappa: config.escalateKappa,
     audit,
     callerOf: (r) => callers.get(r) ?? "unknown",

@@ -57,7 +57,9 @@ export const commands: Record<string, Command> = {
     usage: `stemedb serve [--data-dir DIR] [--bind HOST:PORT] [--sync batch|none] [options]\n\nOptions (flag, environment variable, meaning):\n${describeConfig()}`,
     async run(argv) {
       const options = Object.fromEntries(
-        settings.filter((s) => s.flag !== "insecure").map((s) => [s.flag, { type: "string" as const }]),
+        settings
+          .filter((s) => s.flag !== "insecure")
+          .map((s) => [s.flag, { type: s.boolean ? ("boolean" as const) : ("string" as const) }]),
       );
       const { values } = parseArgs({
         args: argv,

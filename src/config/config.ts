@@ -24,6 +24,16 @@ export interface Config {
   auditEntriesMax: number;
   auditRetentionDays: number;
   escalateKappa: number;
+  /** Content defense (SPEC §6): quarantine policy, per-agent breakers, the global breaker. */
+  quarantineUnknownAgents: boolean;
+  quarantineTrustBelow: number;
+  quarantineGold: boolean;
+  quarantineGoldConfidence: number;
+  breakerWindowMs: number;
+  breakerBadMax: number;
+  breakerRateMax: number;
+  breakerCoolDownMs: number;
+  shedFsyncP99Ms: number;
   readBodyBytesMax: number;
   rateRead: number;
   rateWrite: number;
@@ -45,6 +55,8 @@ interface Setting {
   env: string;
   default: string;
   help: string;
+  /** A switch: `--flag` alone means true on the command line. */
+  boolean?: true;
 }
 
 export const settings: Setting[] = [
@@ -147,6 +159,71 @@ export const settings: Setting[] = [
     env: "STEMEDB_ESCALATE_KAPPA",
     default: "0.5",
     help: "κ at which a query with escalate=true opens an escalation, in (0, 1]",
+  },
+  {
+    key: "quarantineUnknownAgents",
+    flag: "quarantine-unknown-agents",
+    env: "STEMEDB_QUARANTINE_UNKNOWN_AGENTS",
+    default: "false",
+    boolean: true,
+    help: "hold assertions from agents with no trust seed and no visible assertion until an authority approves one",
+  },
+  {
+    key: "quarantineTrustBelow",
+    flag: "quarantine-trust-below",
+    env: "STEMEDB_QUARANTINE_TRUST_BELOW",
+    default: "0",
+    help: "hold assertions from agents whose TrustRank τ is below this, in [0, 1] (0: off)",
+  },
+  {
+    key: "quarantineGold",
+    flag: "quarantine-gold",
+    env: "STEMEDB_QUARANTINE_GOLD",
+    default: "false",
+    boolean: true,
+    help: "hold assertions that contradict a gold standard at --quarantine-gold-confidence or more",
+  },
+  {
+    key: "quarantineGoldConfidence",
+    flag: "quarantine-gold-confidence",
+    env: "STEMEDB_QUARANTINE_GOLD_CONFIDENCE",
+    default: "0.8",
+    help: "confidence from which a contradiction of a gold standard is held, in [0, 1]",
+  },
+  {
+    key: "breakerWindowMs",
+    flag: "breaker-window-ms",
+    env: "STEMEDB_BREAKER_WINDOW_MS",
+    default: "60000",
+    help: "sliding window of each agent's circuit breaker, ms",
+  },
+  {
+    key: "breakerBadMax",
+    flag: "breaker-bad-max",
+    env: "STEMEDB_BREAKER_BAD_MAX",
+    default: "50",
+    help: "quarantined or rejected writes of one agent in a window that open its breaker (0: never)",
+  },
+  {
+    key: "breakerRateMax",
+    flag: "breaker-rate-max",
+    env: "STEMEDB_BREAKER_RATE_MAX",
+    default: "120000",
+    help: "writes of one agent in a window past which its breaker opens (0: no bound)",
+  },
+  {
+    key: "breakerCoolDownMs",
+    flag: "breaker-cooldown-ms",
+    env: "STEMEDB_BREAKER_COOLDOWN_MS",
+    default: "30000",
+    help: "how long an open breaker refuses an agent (429) before a probe write may pass, ms",
+  },
+  {
+    key: "shedFsyncP99Ms",
+    flag: "shed-fsync-p99-ms",
+    env: "STEMEDB_SHED_FSYNC_P99_MS",
+    default: "1000",
+    help: "shed writes (503 overloaded) while the recent fdatasync p99 is above this, ms (0: never)",
   },
   {
     key: "readBodyBytesMax",
@@ -259,7 +336,7 @@ export function loadConfig(
   const raw: Record<string, string> = {};
   for (const s of settings) {
     const fromFlag = flags[s.flag];
-    raw[s.key] = typeof fromFlag === "string" ? fromFlag : (env[s.env] ?? s.default);
+    raw[s.key] = typeof fromFlag === "string" ? fromFlag : fromFlag === true ? "true" : (env[s.env] ?? s.default);
   }
   const out: Record<string, unknown> = { ...raw };
   for (const key of numeric) {
@@ -274,6 +351,7 @@ export function loadConfig(
   if (raw.escalateKappa === "" || !(kappa > 0 && kappa <= 1))
     throw configError(settings.find((x) => x.key === "escalateKappa") as Setting, raw.escalateKappa ?? "", "a number in (0, 1]");
   out.escalateKappa = kappa;
+  Object.assign(out, defenseConfig(raw));
   const insecure = raw.insecure ?? "false";
   if (!["true", "false", "1", "0", ""].includes(insecure))
     throw configError(settings.find((x) => x.key === "insecure") as Setting, insecure, "true or false");
@@ -290,6 +368,41 @@ export function loadConfig(
   if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
     throw configError(settings.find((x) => x.key === "logLevel") as Setting, raw.logLevel ?? "", "debug, info, warn or error");
   return out as unknown as Config;
+}
+
+/** The content-defense settings (fractions and switches, so parsed apart from the integers). */
+function defenseConfig(raw: Record<string, string>): Partial<Config> {
+  const setting = (key: keyof Config) => settings.find((x) => x.key === key) as Setting;
+  const fraction = (key: keyof Config): number => {
+    const n = Number(raw[key]);
+    if (raw[key] === "" || !(n >= 0 && n <= 1)) throw configError(setting(key), raw[key] ?? "", "a number in [0, 1]");
+    return n;
+  };
+  const count = (key: keyof Config, least: number): number => {
+    const n = Number(raw[key]);
+    if (raw[key] === "" || !Number.isSafeInteger(n) || n < least)
+      throw configError(setting(key), raw[key] ?? "", least === 0 ? "an integer ≥ 0" : `an integer ≥ ${least}`);
+    return n;
+  };
+  const flag = (key: keyof Config): boolean => {
+    const v = raw[key] ?? "false";
+    if (!["true", "false", "1", "0", ""].includes(v)) throw configError(setting(key), v, "true or false");
+    return v === "true" || v === "1";
+  };
+  const p99 = Number(raw.shedFsyncP99Ms);
+  if (raw.shedFsyncP99Ms === "" || !(p99 >= 0 && Number.isFinite(p99)))
+    throw configError(setting("shedFsyncP99Ms"), raw.shedFsyncP99Ms ?? "", "a number of ms ≥ 0");
+  return {
+    quarantineUnknownAgents: flag("quarantineUnknownAgents"),
+    quarantineTrustBelow: fraction("quarantineTrustBelow"),
+    quarantineGold: flag("quarantineGold"),
+    quarantineGoldConfidence: fraction("quarantineGoldConfidence"),
+    breakerWindowMs: count("breakerWindowMs", 10),
+    breakerBadMax: count("breakerBadMax", 0),
+    breakerRateMax: count("breakerRateMax", 0),
+    breakerCoolDownMs: count("breakerCoolDownMs", 0),
+    shedFsyncP99Ms: p99,
+  };
 }
 
 export function parseBind(value: string): { host: string; port: number } {

@@ -1,5 +1,6 @@
 /**
- * The ingest pipeline: validate → verify → de-duplicate → clock-skew check → append → index.
+ * The ingest pipeline: validate → admit → verify → de-duplicate → clock-skew check → (hold) →
+ * append → index.
  *
  * Each stage's failure is per item: one bad record in a batch gets its own error and the
  * others go on. A record is acknowledged only when it is in the log on stable storage (the
@@ -9,6 +10,17 @@
  * - signatures are verified on libuv's thread pool, many in flight at once;
  * - the log coalesces every append queued while an fdatasync is in flight into the next one;
  * - the index applies what was acknowledged in batches, in one SQLite transaction each.
+ *
+ * Content defense (SPEC §6) plugs in through an `IngestGate` (implemented in `src/defense`):
+ * - the global breaker sheds a whole submission with 503 before anything is parsed;
+ * - each parsed record's agent is **admitted** by its circuit breaker *before* its signature is
+ *   checked, so a flood from a tripped agent costs no verification. That is safe because a
+ *   breaker opens only on verified records (what each admitted record came to is reported
+ *   back, `settle`): a forgery in someone's name is refused at worst, never counted;
+ * - a new assertion the quarantine policy holds gets its `hold` review, signed by the node,
+ *   appended right *before* it in the same group commit. Every prefix of the log that holds
+ *   the assertion holds its hold — a crash cannot leave it visible — and the write answers
+ *   `"status": "quarantined"`.
  */
 import { invariant, StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
@@ -36,6 +48,31 @@ export interface WriteResult {
 
 export type ItemResult = { ok: true; result: WriteResult } | { ok: false; error: StemeError };
 
+/** An admitted write, to report back: whose it is and whether it is its breaker's half-open probe. */
+export interface GateTicket {
+  readonly agent: string;
+  readonly probe: boolean;
+}
+
+/**
+ * What an admitted write came to: `void` says nothing about the agent (its signature failed —
+ * anyone can claim a key — or the node failed to store it).
+ */
+export type GateOutcome = "accepted" | "duplicate" | "quarantined" | "rejected" | "void";
+
+/** Content defense's hooks into the pipeline (see the top of this file). */
+export interface IngestGate {
+  /** A 503 `overloaded` problem when writes are being shed, else null. */
+  shed(nowMs: number): StemeError | null;
+  /** May `agent` (hex) write now? A ticket (null: not tracked), or the refusal. */
+  admit(agent: string, nowMs: number): GateTicket | null | StemeError;
+  /** For a new, verified assertion: the hold review to append before it, or null. */
+  hold(signed: SignedRecord, idHex: string): SignedRecord | null;
+  /** Whether a stored assertion is held now (the status a duplicate answers with). */
+  held(idHex: string): boolean;
+  settle(ticket: GateTicket, outcome: GateOutcome, nowMs: number): void;
+}
+
 export interface IngestOptions {
   /** A `ts` further than this ahead of the node's clock is refused (SPEC §2.4). */
   clockSkewMs: number;
@@ -46,6 +83,8 @@ export interface IngestOptions {
   metrics?: Metrics;
   /** Signature check; defaults to the runtime's pool (the server passes a VerifyPool). */
   verify?: (sig: Uint8Array, id: Uint8Array, agent: Uint8Array) => Promise<boolean>;
+  /** Content defense: breakers and the quarantine policy (none: every valid record goes in). */
+  gate?: IngestGate;
 }
 
 /**
@@ -92,16 +131,24 @@ export class Ingest {
         extra: { retry_after_s: 1 },
       });
     }
+    const gate = this.options.gate;
+    const shed = gate?.shed(this.options.now());
+    if (shed) throw shed;
     this.depth += items.length;
     this.options.metrics?.ingestQueueDepth.set(this.depth);
+    const tickets: Array<GateTicket | null> = [];
+    let verified: Array<SignedRecord | StemeError> = [];
+    let results: ItemResult[] = [];
     try {
-      const prepared = items.map((item) => onlyKinds(prepare(item), options.kinds));
+      const parsed = items.map((item) => onlyKinds(prepare(item), options.kinds));
+      const prepared = gate ? parsed.map((p) => admit(gate, p, tickets, this.options.now())) : parsed;
       const check = this.options.verify ?? verifyIdAsync;
-      const verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
-      const results = await this.commit(verified);
+      verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
+      results = await this.commit(verified);
       this.count(verified, results);
       return results;
     } finally {
+      if (gate) settle(gate, tickets, verified, results, this.options.now());
       this.depth -= items.length;
       this.options.metrics?.ingestQueueDepth.set(this.depth);
     }
@@ -134,7 +181,8 @@ export class Ingest {
       }
       const existing = this.store.lookupId(v.id);
       if (existing) {
-        results.push({ ok: true, result: { id: idHex, lsn: existing.lsn, status: "accepted", duplicate: true } });
+        const status = this.options.gate?.held(idHex) ? "quarantined" : "accepted";
+        results.push({ ok: true, result: { id: idHex, lsn: existing.lsn, status, duplicate: true } });
         continue;
       }
       if (v.record.ts > now + this.options.clockSkewMs) {
@@ -145,12 +193,24 @@ export class Ingest {
       results.push(unfilled);
     }
     if (fresh.length > 0) {
-      const written = this.appendAndIndex(fresh.map((f) => f.signed));
+      // A held assertion's hold goes right before it (see the top of this file).
+      const records: SignedRecord[] = [];
+      const at: number[] = [];
+      const held: boolean[] = [];
+      for (const f of fresh) {
+        const hold = f.signed.record.kind === "assertion" ? (this.options.gate?.hold(f.signed, f.idHex) ?? null) : null;
+        if (hold) records.push(hold);
+        held.push(hold !== null);
+        at.push(records.length);
+        records.push(f.signed);
+      }
+      const written = this.appendAndIndex(records);
       fresh.forEach((f, i) => {
+        const status = held[i] ? "quarantined" : "accepted";
         const p: Promise<ItemResult> = written.then(
           (positions) => ({
             ok: true,
-            result: { id: f.idHex, lsn: (positions[i] as LogPosition).lsn, status: "accepted", duplicate: false },
+            result: { id: f.idHex, lsn: (positions[at[i] as number] as LogPosition).lsn, status, duplicate: false },
           }),
           (err) => ({ ok: false, error: asStemeError(err) }),
         );
@@ -187,12 +247,51 @@ export class Ingest {
     results.forEach((r, i) => {
       const v = verified[i];
       const kind: Kind | "unknown" = v instanceof StemeError || v === undefined ? "unknown" : v.record.kind;
-      const outcome = r.ok ? (r.result.duplicate ? "duplicate" : "accepted") : "rejected";
+      const outcome = r.ok ? (r.result.duplicate ? "duplicate" : r.result.status) : "rejected";
       m.ingestRecordsTotal.inc({ kind, result: outcome });
-      if (outcome === "accepted" && kind === "assertion") m.assertionsIngestedTotal.inc();
+      if ((outcome === "accepted" || outcome === "quarantined") && kind === "assertion") m.assertionsIngestedTotal.inc();
       if (!r.ok) m.errorsTotal.inc({ code: r.error.code, layer: "ingest" });
     });
   }
+}
+
+/** Asks the gate about a parsed record's agent; a refused record fails in its slot, unverified. */
+function admit(
+  gate: IngestGate,
+  p: SignedRecord | StemeError,
+  tickets: Array<GateTicket | null>,
+  nowMs: number,
+): SignedRecord | StemeError {
+  if (p instanceof StemeError) {
+    tickets.push(null);
+    return p;
+  }
+  const ticket = gate.admit(toHex(p.record.agent), nowMs);
+  if (ticket instanceof StemeError) {
+    tickets.push(null);
+    return ticket;
+  }
+  tickets.push(ticket);
+  return p;
+}
+
+/** Reports what each admitted record came to (always, even when the batch failed). */
+function settle(
+  gate: IngestGate,
+  tickets: ReadonlyArray<GateTicket | null>,
+  verified: ReadonlyArray<SignedRecord | StemeError>,
+  results: readonly ItemResult[],
+  nowMs: number,
+): void {
+  tickets.forEach((ticket, i) => {
+    if (!ticket) return;
+    const r = results[i];
+    let outcome: GateOutcome = "void";
+    if (verified[i] instanceof StemeError || r === undefined) outcome = "void";
+    else if (r.ok) outcome = r.result.duplicate ? "duplicate" : r.result.status;
+    else if (r.error.status < 500) outcome = "rejected";
+    gate.settle(ticket, outcome, nowMs);
+  });
 }
 
 /** Endpoints for one kind of record (`/v1/vote`, `/v1/retract`) refuse the others. */

@@ -78,6 +78,7 @@ export class Log {
   private failure: StemeError | null = null;
   private closing: Promise<void> | null = null;
   private commits = 0;
+  private readonly syncListeners: Array<(latencyMs: number) => void> = [];
 
   private constructor(
     private readonly settings: Settings,
@@ -215,7 +216,14 @@ export class Log {
       // the file through recovery, can tell what is really on disk.
       throw this.fail("fdatasync", segment, err);
     }
-    metrics?.walFsyncSeconds.observe((performance.now() - started) / 1000);
+    const latencyMs = performance.now() - started;
+    metrics?.walFsyncSeconds.observe(latencyMs / 1000);
+    for (const listener of this.syncListeners) listener(latencyMs);
+  }
+
+  /** Calls `listener` with each group commit's fdatasync time, ms (the global breaker watches it). */
+  onSync(listener: (latencyMs: number) => void): void {
+    this.syncListeners.push(listener);
   }
 
   /** Puts the log into the failed state: this batch and every later append get this error. */

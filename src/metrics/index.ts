@@ -162,6 +162,32 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     views: new Gauge({ name: "stemedb_views", help: "materialized views held", registers: reg }),
     trustLsn: new Gauge({ name: "stemedb_trust_lsn", help: "log position the current TrustRank reflects", registers: reg }),
     trustAgents: new Gauge({ name: "stemedb_trust_agents", help: "agents in the current TrustRank", registers: reg }),
+
+    // Content defense (SPEC §6): quarantine and circuit breakers (gauges set at scrape time).
+    quarantined: new Gauge({ name: "stemedb_quarantined", help: "assertions held in quarantine now", registers: reg }),
+    quarantineDecisionsTotal: new Counter({
+      name: "stemedb_quarantine_decisions_total",
+      help: "quarantine decisions (authority reviews) acknowledged since start, by action: hold, approve, reject",
+      labelNames: ["action"] as const,
+      registers: reg,
+    }),
+    breakers: new Gauge({
+      name: "stemedb_breakers",
+      help: "per-agent circuit breakers by state: closed, open, half_open",
+      labelNames: ["state"] as const,
+      registers: reg,
+    }),
+    breakerRejectionsTotal: new Counter({
+      name: "stemedb_breaker_rejections_total",
+      help: "writes refused by a circuit breaker: agent (429 breaker_open) or global (503 overloaded, slow fsync)",
+      labelNames: ["breaker"] as const,
+      registers: reg,
+    }),
+    globalBreakerOpen: new Gauge({
+      name: "stemedb_global_breaker_open",
+      help: "1 while the global breaker sheds writes because fdatasync is slow",
+      registers: reg,
+    }),
   };
 }
 

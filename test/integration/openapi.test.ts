@@ -236,6 +236,33 @@ describe("every operation answers as documented", () => {
     await call("snapshot", "/v1/admin/snapshot", 400, { body: { name: "../escape" } });
   });
 
+  test("content defense: the quarantine queue, approval and rejection, circuit breakers", async () => {
+    const authority = server.store.dataDir.nodeKey;
+    const held = [1, 2].map((i) =>
+      sign(agentB, { kind: "assertion", subject: "oa/held", predicate: "p", object: i, confidence: 0.9 }, 80 + i),
+    );
+    for (const h of held) {
+      await call("assert", "/v1/assert", 201, { body: submission(h) });
+      const hold = sign(authority, { kind: "review", action: "hold", target: h.id }, 90);
+      await call("assert", "/v1/assert", 201, { body: submission(hold) });
+    }
+    const queue = await call("listQuarantine", "/v1/admin/quarantine?limit=1", 200);
+    expect(queue.held).toBe(2);
+    await call("listQuarantine", "/v1/admin/quarantine?cursor=nope", 400);
+    await call("approveQuarantine", `/v1/admin/quarantine/${hex(held[0] as SignedRecord)}/approve`, 201, {
+      body: { note: "checked" },
+    });
+    await call("approveQuarantine", `/v1/admin/quarantine/${hex(held[0] as SignedRecord)}/approve`, 409);
+    await call("approveQuarantine", `/v1/admin/quarantine/${hex(cited)}/approve`, 404);
+    await call("rejectQuarantine", `/v1/admin/quarantine/${hex(held[1] as SignedRecord)}/reject`, 201);
+    await call("rejectQuarantine", `/v1/admin/quarantine/${hex(held[1] as SignedRecord)}/reject`, 409, { body: {} });
+    await call("rejectQuarantine", `/v1/admin/quarantine/${hex(held[1] as SignedRecord)}/reject`, 400, { body: { why: 1 } });
+    await call("listBreakers", "/v1/admin/breakers", 200);
+    await call("listBreakers", "/v1/admin/breakers?state=ajar", 400);
+    await call("resetBreaker", `/v1/admin/breakers/${toHex(agentB.publicKey)}/reset`, 200);
+    await call("resetBreaker", `/v1/admin/breakers/${"00".repeat(32)}/reset`, 404);
+  });
+
   test("keys: created, listed, revoked; then the door's 401 and 403 are documented too", async () => {
     const admin = await call("createKey", "/v1/admin/keys", 201, { body: { name: "oa-admin", role: "admin" } });
     const secret = admin.secret as string;
