@@ -20,6 +20,7 @@ help:
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
+	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -78,6 +79,9 @@ bench-query: setup
 
 bench-cascade: setup
 	$(BUN) bench/cascade.ts
+
+bench-backup: setup
+	$(BUN) bench/backup.ts
 
 clean:
 	rm -rf dist .bench

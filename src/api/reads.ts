@@ -45,11 +45,21 @@ export async function answerQuery(deps: ReadDeps, request: Request, q: QueryRequ
 }
 
 async function answerQueryTimed(deps: ReadDeps, request: Request, q: QueryRequest, multi: boolean): Promise<Response> {
-  if (!multi && q.escalate === undefined && q.explain !== false) {
-    const view = deps.engine.peek(q);
-    if (view) {
-      audit(deps, request, q, q.lenses[0] as string, view.answer, true);
-      return new Response(view.json(), { headers: jsonHeaders });
+  if (q.escalate === undefined && q.explain !== false) {
+    // Hot path: answers kept as views are sent as the JSON serialized when they were made.
+    if (!multi) {
+      const view = deps.engine.peek(q);
+      if (view) {
+        audit(deps, request, q, q.lenses[0] as string, view.answer, true);
+        return new Response(view.json(), { headers: jsonHeaders });
+      }
+    } else {
+      const views = deps.engine.peekAll(q);
+      if (views) {
+        for (const v of views) audit(deps, request, q, v.lens, v.answer, true);
+        const body = `{"results":{${views.map((v) => `${JSON.stringify(v.lens)}:${v.json()}`).join(",")}}}`;
+        return new Response(body, { headers: jsonHeaders });
+      }
     }
   }
   const { answers, fromViews } = await deps.engine.query(q);
@@ -153,7 +163,8 @@ export function listEscalations(deps: ReadDeps, q: URLSearchParams): Response {
 
 /** `GET /v1/agents/:key`: τ and how it came about, record counts, recent records. */
 export async function agentDetail(deps: ReadDeps, keyHex: string, q: URLSearchParams): Promise<Response> {
-  const key = parseKey("key", keyHex) as Uint8Array;
+  const key = parseKey("key", keyHex);
+  if (!key) throw badQuery("key", "expected 64 hex digits (an agent's public key)");
   const recentMax = q.get("recent") === null ? 10 : parseLimit(q.get("recent"));
   await deps.store.indexCaughtUp();
   const snapshot = deps.engine.trust.current;

@@ -24,6 +24,7 @@ import {
   type TrustContext,
   trustLenses,
 } from "./query.ts";
+import { GatherCache } from "./gather.ts";
 import { ViewCache, viewsMaxDefault } from "./views.ts";
 
 export interface EngineOptions {
@@ -46,6 +47,7 @@ const refreshBatch = 64;
 
 export class QueryEngine {
   readonly views: ViewCache;
+  private readonly gatherCache: GatherCache;
   private readonly refreshQueue = new Map<string, QueryRequest>();
   private refreshScheduled = false;
   private closed = false;
@@ -58,6 +60,7 @@ export class QueryEngine {
     options: EngineOptions = {},
   ) {
     this.logger = options.logger ?? silentLogger;
+    this.gatherCache = new GatherCache(store);
     this.hotWindowMs = options.hotWindowMs ?? hotWindowMsDefault;
     this.views = new ViewCache(options.viewsMax ?? viewsMaxDefault, (key, view) => {
       if (!this.closed && performance.now() - view.readAtMs < this.hotWindowMs) this.scheduleRefresh(key, view.request);
@@ -106,6 +109,18 @@ export class QueryEngine {
     };
   }
 
+  /** Views answering every lens of `q`, or null when one is missing (for `POST /v1/query`). */
+  peekAll(q: QueryRequest): Array<{ lens: string; answer: QueryAnswer; json: () => string }> | null {
+    if (q.fresh || !QueryEngine.cacheable(q)) return null;
+    const out: Array<{ lens: string; answer: QueryAnswer; json: () => string }> = [];
+    for (const lens of q.lenses) {
+      const one = this.peek({ ...q, lenses: [lens] });
+      if (!one) return null;
+      out.push({ lens, ...one });
+    }
+    return out;
+  }
+
   async query(q: QueryRequest): Promise<EngineAnswer> {
     for (const lens of q.lenses) checkLens(lens);
     const cacheable = QueryEngine.cacheable(q);
@@ -150,7 +165,7 @@ export class QueryEngine {
       q.asOf !== undefined
         ? { trustOf: this.trust.asOf(q.asOf), lsn: this.trust.current.lsn }
         : { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn };
-    const { answers, deps } = answerNow(this.store, q, trust);
+    const { answers, deps } = answerNow(this.store, q, trust, this.gatherCache);
     if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn)) {
       const now = performance.now();
       for (const lens of q.lenses) {

@@ -26,6 +26,8 @@ const pageRecords = 1000;
 export interface Gathered {
   /** The assertions about (subject, predicate). */
   assertions: StoredRecord[];
+  /** Where each gathered record read from the index lives (for the winner's record view). */
+  locations: Map<string, RecordLocation>;
   /** Everything, the assertions included, that derived state is computed from. */
   records: StoredRecord[];
   /** The log position the answer reflects. */
@@ -34,7 +36,13 @@ export interface Gathered {
 
 class Collector {
   readonly byId = new Map<string, StoredRecord>();
+  readonly locations = new Map<string, RecordLocation>();
   constructor(private readonly store: Store) {}
+
+  /** Records known without the index (from the cache). */
+  addKnown(records: readonly StoredRecord[]): void {
+    for (const r of records) if (!this.byId.has(r.id)) this.byId.set(r.id, r);
+  }
 
   add(loc: RecordLocation): StoredRecord | null {
     const id = toHex(loc.id);
@@ -46,6 +54,7 @@ class Collector {
     }
     const stored = { id, record: this.store.read(loc).record };
     this.byId.set(id, stored);
+    this.locations.set(id, loc);
     return stored;
   }
 
@@ -91,8 +100,70 @@ class Collector {
   }
 }
 
+/**
+ * The records every query of a cited source, or any query at all, reads again: a source's
+ * registrations and retractions, and the epochs. Kept decoded, dropped when a record of that
+ * kind is acknowledged; filled only when the index holds every such record acknowledged so
+ * far (`settledLsn`), so a fill never misses one still on its way to the index.
+ */
+export class GatherCache {
+  private readonly sources = new Map<string, StoredRecord[]>();
+  private epochs: StoredRecord[] | null = null;
+  /** The LSN of the last acknowledged source, source retraction or epoch. */
+  private settledLsn = 0;
+  private static readonly sourcesMax = 100_000;
+
+  constructor(private readonly store: Store) {
+    store.onAcknowledged((entries) => {
+      for (const e of entries) {
+        const r = e.record;
+        if (r.kind === "source" || r.kind === "source_retraction") {
+          this.sources.delete(r.source_id);
+          this.settledLsn = Math.max(this.settledLsn, e.lsn);
+        } else if (r.kind === "epoch") {
+          this.epochs = null;
+          this.settledLsn = Math.max(this.settledLsn, e.lsn);
+        }
+      }
+    });
+  }
+
+  private get fillable(): boolean {
+    return this.store.index.checkpointLsn >= this.settledLsn;
+  }
+
+  source(sourceId: string, load: () => StoredRecord[]): StoredRecord[] {
+    const known = this.sources.get(sourceId);
+    if (known) return known;
+    const loaded = load();
+    if (this.fillable) {
+      if (this.sources.size >= GatherCache.sourcesMax) this.sources.clear();
+      this.sources.set(sourceId, loaded);
+    }
+    return loaded;
+  }
+
+  epochRecords(load: () => StoredRecord[]): StoredRecord[] {
+    if (this.epochs) return this.epochs;
+    const loaded = load();
+    if (this.fillable) this.epochs = loaded;
+    return loaded;
+  }
+}
+
+function loadAll(store: Store, filter: Omit<ListFilter, "limit" | "afterLsn">): StoredRecord[] {
+  const out: StoredRecord[] = [];
+  let afterLsn: number | undefined;
+  for (;;) {
+    const page = listRecords(store.index, { ...filter, limit: pageRecords, ...(afterLsn !== undefined ? { afterLsn } : {}) });
+    for (const loc of page.items) out.push({ id: toHex(loc.id), record: store.read(loc).record });
+    if (page.next === null) return out;
+    afterLsn = page.next;
+  }
+}
+
 /** Synchronous: the caller waits for the index first, so the answer reflects `lsn` exactly. */
-export function gather(store: Store, subject: string, predicate: string): Gathered {
+export function gather(store: Store, subject: string, predicate: string, cache?: GatherCache): Gathered {
   const lsn = store.index.checkpointLsn;
   const c = new Collector(store);
   const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });
@@ -114,9 +185,13 @@ export function gather(store: Store, subject: string, predicate: string): Gather
     frontier = next;
   }
   // Sources and their retractions; epochs (few, and any of them may supersede another).
-  for (const source of sources) c.addAll({ source, kinds: ["source", "source_retraction"] });
-  c.addAll({ kinds: ["epoch"] });
-  return { assertions, records: [...c.byId.values()], lsn };
+  for (const source of sources) {
+    const load = () => loadAll(store, { source, kinds: ["source", "source_retraction"] });
+    c.addKnown(cache ? cache.source(source, load) : load());
+  }
+  const loadEpochs = () => loadAll(store, { kinds: ["epoch"] });
+  c.addKnown(cache ? cache.epochRecords(loadEpochs) : loadEpochs());
+  return { assertions, locations: c.locations, records: [...c.byId.values()], lsn };
 }
 
 export function isAssertion(r: StemeRecord): r is Extract<StemeRecord, { kind: "assertion" }> {

@@ -8,7 +8,7 @@ import type { Assertion, StemeRecord } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
 import { blockingFlags, deriveState, type Flag } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
-import { gather } from "./gather.ts";
+import { type GatherCache, gather } from "./gather.ts";
 
 export interface QueryRequest {
   subject: string;
@@ -81,8 +81,9 @@ export function answerNow(
   store: Store,
   q: QueryRequest,
   trust: TrustContext,
+  cache?: GatherCache,
 ): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
-  const gathered = gather(store, q.subject, q.predicate);
+  const gathered = gather(store, q.subject, q.predicate, cache);
   const state = deriveState(gathered.records, {
     authorities: new Set(store.dataDir.authorities),
     trust: trust.trustOf,
@@ -122,7 +123,8 @@ export function answerNow(
   const out: Record<string, QueryAnswer> = {};
   for (const lens of q.lenses) {
     const result = resolveLens(lens, candidates, params);
-    const winner = result.winner ? store.getById(Buffer.from(result.winner.id, "hex")) : null;
+    const winnerLoc = result.winner ? gathered.locations.get(result.winner.id) : undefined;
+    const winner = winnerLoc ? store.view(winnerLoc) : null;
     if (winner) winner.flags = state.assertions.get(result.winner?.id ?? "")?.flags ?? [];
     out[lens] = {
       ...result,
