@@ -2,12 +2,14 @@
 # install Bun (pinned, from the npm registry) and the dependencies first.
 
 BUN_VERSION := 1.4.4
+# Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
+WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade clean
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-backup clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -17,6 +19,7 @@ help:
 	@echo "make test-integration  tests that start real servers and kill real processes"
 	@echo "make check             typecheck (tsc --noEmit) and lint (biome)"
 	@echo "make build             compile dist/stemedb"
+	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image"
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
@@ -64,11 +67,33 @@ check: setup
 	$(BUN) x tsc --noEmit -p .
 	$(BUN) x biome check src test bench
 
+# The deploy/ checkers: systemd-analyze and strace from Debian, and promtool and nginx unpacked
+# from Debian's prometheus and nginx packages into tools/deploy/ — unpacked, not installed, so
+# no Prometheus or nginx daemon is set up or started on the machine.
+DEPLOY_TOOLS := tools/deploy
+deploy-tools:
+	@if ! command -v systemd-analyze >/dev/null || ! command -v strace >/dev/null; then \
+	  echo "installing systemd (systemd-analyze) and strace"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq systemd strace >/dev/null; \
+	fi
+	@if [ ! -x $(DEPLOY_TOOLS)/usr/bin/promtool ] || [ ! -x $(DEPLOY_TOOLS)/usr/sbin/nginx ]; then \
+	  echo "unpacking promtool and nginx from Debian's packages into $(DEPLOY_TOOLS)/"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  rm -rf $(DEPLOY_TOOLS)/debs && mkdir -p $(DEPLOY_TOOLS)/debs && cd $(DEPLOY_TOOLS)/debs && \
+	  { apt-get download prometheus nginx 2>/dev/null || { $$SUDO apt-get update -qq && apt-get download prometheus nginx; }; } && \
+	  for deb in *.deb; do dpkg-deb -x "$$deb" ..; done && cd .. && rm -rf debs; \
+	fi
+
+# Every deploy/ check, with a missing checker a failure rather than a skip.
+check-deploy: setup deploy-tools
+	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts
+
 fmt: setup
 	$(BUN) x biome check --write src test bench
 
 build: setup
-	$(BUN) build --compile --minify src/main.ts src/crypto/verify-worker.ts --outfile dist/stemedb
+	$(BUN) build --compile --minify src/main.ts $(WORKERS) --outfile dist/stemedb
 
 bench: setup
 	$(BUN) bench/ingest.ts

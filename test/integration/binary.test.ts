@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
 import { bunPath, cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
 
+/** The Makefile's WORKERS: every worker-thread entry point the binary must carry. */
+const workers = ["src/crypto/verify-worker.ts", "src/backup/hash-worker.ts", "src/backup/root-worker.ts"];
+
 let dir: string;
 let binary: string;
 
@@ -14,7 +17,7 @@ beforeAll(async () => {
   dir = tempDir("stemedb-bin-");
   binary = join(dir, "stemedb");
   const build = track(
-    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", "src/crypto/verify-worker.ts", "--outfile", binary], {
+    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", ...workers, "--outfile", binary], {
       cwd: repoRoot,
       stdout: "pipe",
       stderr: "pipe",
@@ -77,6 +80,13 @@ describe("dist/stemedb", () => {
     expect(answer.candidates).toBe(1); // one agent, one voice
     const trail = await client.auditQueries({ subject: "bin/test" });
     expect(trail.items[0]).toMatchObject({ lens: "recency", value: answer.value, winner: answer.winner?.id });
+    // The Merkle-root thread loaded: health shows the root.
+    let root: string | null = null;
+    for (let i = 0; i < 100 && root === null; i++) {
+      root = ((await (await fetch(`http://127.0.0.1:${port}/v1/health`)).json()) as { root: string | null }).root;
+      if (root === null) await sleep(50);
+    }
+    expect(root).toMatch(/^[0-9a-f]{64}$/);
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
     // The signature threads loaded inside the executable (no fallback to the runtime's pool).
@@ -86,5 +96,10 @@ describe("dist/stemedb", () => {
     const verify = await run(["verify", "--data-dir", data, "--deep"]);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain("100 records");
+    // The hashing threads load too: a backup and its deep verification from the binary.
+    const backup = await run(["backup", "--data-dir", data, "--out", join(dir, "backup")]);
+    expect(backup.code).toBe(0);
+    const checked = await run(["verify", "--backup", join(dir, "backup"), "--deep"]);
+    expect(checked.stdout).toStartWith("ok:");
   });
 });
