@@ -163,7 +163,12 @@ export function createApp(deps: AppDeps) {
       )
       .get("/v1/subjects/*", async ({ request }) => {
         const url = new URL(request.url);
-        const subject = decodeURIComponent(url.pathname.slice("/v1/subjects/".length));
+        let subject: string;
+        try {
+          subject = decodeURIComponent(url.pathname.slice("/v1/subjects/".length));
+        } catch {
+          throw badQuery("subject", "the path is not valid percent-encoding");
+        }
         const params = new URLSearchParams(url.searchParams);
         params.set("subject", subject);
         params.set("predicate", "-"); // every predicate: parsed for the other parameters only
@@ -177,7 +182,10 @@ export function createApp(deps: AppDeps) {
         async ({ request, params }) => {
           const raw = await readBody(request, queryBodyBytesMax);
           const { note, gold } = resolution(raw.length === 0 ? {} : parseJson(raw));
-          const r = await deps.escalations.resolve(params.id.toLowerCase(), note, {
+          // Elysia gives null for a path segment that is not valid percent-encoding.
+          const id = params.id as string | null;
+          if (!id) throw badQuery("id", "expected an escalation id");
+          const r = await deps.escalations.resolve(id.toLowerCase(), note, {
             ...(gold !== undefined ? { gold } : {}),
             apiKey: null,
           });

@@ -207,7 +207,8 @@ export async function supersedeEpoch(deps: ProvenanceDeps, request: Request, nam
 
 export async function provenance(deps: ProvenanceDeps, idHex: string, q: URLSearchParams): Promise<Response> {
   knownParams(q, ["depth"]);
-  const id = parseKey("id", idHex) as Uint8Array;
+  const id = parseKey("id", idHex);
+  if (!id) throw badQuery("id", "expected 64 hex digits (a record id)");
   const raw = q.get("depth");
   const depth = raw === null ? provenanceDepthDefault : Number(raw);
   if (!Number.isInteger(depth) || depth < 0 || depth > provenanceDepthMax)

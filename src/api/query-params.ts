@@ -121,7 +121,14 @@ export function parseQueryBody(body: unknown): QueryRequest {
   ]);
   for (const key of Object.keys(b))
     if (!bodyKeys.has(key)) throw invalid("unknown_field", `${key}: not a query field`, { field: key });
-  const text = (v: unknown) => (v === undefined ? undefined : typeof v === "string" ? v : String(v));
+  // Text, or a number or boolean spelled as text; an object or array is refused (String() of one
+  // can throw, or recurse as deep as the client nested it).
+  const text = (field: string, v: unknown) => {
+    if (v === undefined) return undefined;
+    if (v !== null && typeof v === "object")
+      throw invalid("invalid_type", `${field}: expected text or a number, got ${describe(v)}`, { field });
+    return typeof v === "string" ? v : String(v);
+  };
   const strings = (field: string, v: unknown): string[] | undefined => {
     if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
@@ -133,7 +140,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
     throw invalid("invalid_request", `lenses: 1 to ${queryLensesMax} lenses`, { field: "lenses" });
   const params = new URLSearchParams();
   for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance", "fresh", "escalate", "explain"]) {
-    const v = text(b[key]);
+    const v = text(key, b[key]);
     if (v !== undefined) params.set(key, v);
   }
   const include = strings("include", b.include);

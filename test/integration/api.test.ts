@@ -3,6 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { decode as decodeCborX, encode as encodeCborX } from "cbor-x";
 import { type RunningServer, startServer } from "../../src/api/serve.ts";
@@ -19,7 +20,7 @@ import { loadConfig } from "../../src/config/config.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { recordId } from "../../src/crypto/hash.ts";
 import { recordToJson } from "../../src/core/record.ts";
-import { cleanupAll, getJson, tempDir } from "./helpers.ts";
+import { cleanupAll, getJson, sleep, tempDir } from "./helpers.ts";
 
 const running = new Set<RunningServer>();
 
@@ -423,6 +424,25 @@ describe("api: writes and reads", () => {
     expect(text).toMatch(/stemedb_ingest_records_total\{kind="assertion",result="accepted"\} [1-9]/);
     expect(text).toMatch(/stemedb_http_requests_total\{route="\/v1\/assert",method="POST",status="201"\} [1-9]/);
   });
+
+  test("a body cut off mid-stream (broken chunked framing) is the client's error: no 500 in the metrics", async () => {
+    // Bun answers the broken framing itself; the handler's read of the body then fails. That read
+    // used to throw a plain AbortError, logged as "request failed" and counted as a 500.
+    const { port } = new URL(url);
+    const raw =
+      `POST /v1/vote HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), "127.0.0.1", () => socket.end(raw));
+      socket.on("data", () => {});
+      socket.on("close", () => resolve());
+      socket.on("error", () => resolve());
+    });
+    await sleep(100);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/stemedb_http_requests_total\{route="\/v1\/vote",method="POST",status="400"\} [1-9]/);
+    expect(text).not.toContain('route="/v1/vote",method="POST",status="500"');
+  });
 });
 
 describe("api: listing and concepts", () => {
@@ -511,6 +531,34 @@ describe("api: listing and concepts", () => {
     ]) {
       const res = await getJson(`${url}/v1/assertions?${q}`);
       expectProblem(res, 400, "invalid_query");
+    }
+  });
+
+  test("ids in the path that are not valid percent-encoding → 400 invalid_query, never 500", async () => {
+    // Elysia hands a handler null for such a segment; these used to reach toHex(undefined) and the like.
+    for (const bad of ["%ZZ", "%E0%A4%A", "%C0%AF", "%ED%A0%80"]) {
+      for (const [method, path] of [
+        ["GET", `/v1/agents/${bad}`],
+        ["GET", `/v1/provenance/${bad}`],
+        ["GET", `/v1/subjects/${bad}`],
+        ["POST", `/v1/escalations/${bad}/resolve`],
+      ] as const) {
+        const res = await getJson(`${url}${path}`, { method });
+        expectProblem(res, 400, "invalid_query");
+      }
+    }
+  });
+
+  test("POST /v1/query with an object or array where text goes → 400 invalid_type, never 500", async () => {
+    for (const [field, value] of [
+      ["subject", { toString: 1 }], // String() of it throws
+      ["as_of", JSON.parse(`${"[".repeat(10_000)}${"]".repeat(10_000)}`)], // String() of it recurses 10,000 deep
+      ["predicate", ["p"]],
+    ] as const) {
+      const body = JSON.stringify({ subject: "lst/a", predicate: "p", [field]: value });
+      const res = await getJson(`${url}/v1/query`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expectProblem(res, 400, "invalid_type");
+      expect(res.body.field).toBe(field);
     }
   });
 
