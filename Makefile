@@ -9,7 +9,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-backup clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
+	@echo "make bench-bundle      export and verify-bundle of a 100,000-record audit bundle (issue 4)"
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 
 $(BUN): tools/package.json
@@ -58,7 +59,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle
 
 test-integration: setup
 	$(BUN) test test/integration
@@ -104,6 +105,9 @@ bench-query: setup
 
 bench-cascade: setup
 	$(BUN) bench/cascade.ts
+
+bench-bundle: setup
+	$(BUN) bench/bundle.ts
 
 bench-backup: setup
 	$(BUN) bench/backup.ts

@@ -779,10 +779,11 @@ ${lines.join("\n")}
   --version  print the version
   --help     this text
 
-Client commands (assert, vote, retract, get, query, agents, escalations, provenance, source)
-talk to --server URL, default $STEMEDB_URL or http://127.0.0.1:18180, with the API key in
-$STEMEDB_API_KEY when the server has keys. Offline commands (init, reindex, verify,
-repair) and serve take --data-dir, default $STEMEDB_DATA_DIR or ./data.
+Client commands (assert, vote, retract, get, query, agents, escalations, provenance, source,
+export, import) talk to --server URL, default $STEMEDB_URL or http://127.0.0.1:18180, with the
+API key in $STEMEDB_API_KEY when the server has keys. Offline commands (init, reindex, verify,
+repair) and serve take --data-dir, default $STEMEDB_DATA_DIR or ./data; verify-bundle needs
+only the file.
 `;
 }
 
