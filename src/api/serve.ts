@@ -95,6 +95,27 @@ export function routeOf(pathname: string): string {
 }
 
 /**
+ * The request with a URL every layer can route. With no Host header (HTTP/1.0, HAProxy's
+ * default health check), an empty or a malformed one, Bun hands over a URL without an origin,
+ * which `new URL()` rejects; with a Host of three characters or fewer ("api"), Elysia looks
+ * for the path from index 11 of the URL and routes "/v1/health" as "/health". The Host header
+ * plays no part in routing here, so such requests get a neutral origin; the rest pass as they
+ * are, at no cost.
+ */
+export function withRoutableUrl(request: Request): Request {
+  const raw = request.url;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // no origin: "/v1/health"
+  }
+  if (url && url.host.length >= 4) return request;
+  const pathAndQuery = url ? `${url.pathname}${url.search}` : raw.startsWith("/") ? raw : `/${raw}`;
+  return new Request(`http://localhost${pathAndQuery}`, request);
+}
+
+/**
  * A request's whole answer has `ms` (`--http-timeout-secs`): past it the client gets `503
  * timeout` with Retry-After instead of waiting on a stuck disk or index; the work itself
  * carries on (a write that lands is still acknowledged by a retry's duplicate answer).
@@ -245,9 +266,10 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   // Labelled children looked up once per (route, method, status): prom-client hashes label
   // objects on every call otherwise, a visible cost at tens of thousands of requests a second.
   const httpChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
-  const fetch = async (request: Request, bunServer: Server<undefined>): Promise<Response> => {
+  const fetch = async (raw: Request, bunServer: Server<undefined>): Promise<Response> => {
     const started = performance.now();
-    const address = bunServer.requestIP(request)?.address ?? "unknown";
+    const request = withRoutableUrl(raw);
+    const address = bunServer.requestIP(raw)?.address ?? "unknown";
     const incoming = request.headers.get("x-request-id");
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : nextRequestId();
     requestIds.set(request, requestId);

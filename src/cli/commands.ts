@@ -812,7 +812,8 @@ export async function runCli(argv: string[]): Promise<number> {
     if (
       err instanceof UsageError ||
       (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
-      (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE"
+      (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ||
+      (err as { code?: string }).code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"
     ) {
       process.stderr.write(`stemedb ${name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
       return 2;
