@@ -47,6 +47,8 @@ const yieldEveryRecords = 2000;
 
 class ClosureBuilder {
   readonly byLsn = new Map<number, RecordLocation>();
+  /** The ids already in, so a dependency inside the closure costs no index lookup. */
+  private readonly ids = new Set<string>();
   readonly dangling = new Set<string>();
   private sinceYield = 0;
 
@@ -64,7 +66,12 @@ class ClosureBuilder {
         hint: "narrow the selection (a longer subject_prefix, a predicate, since/until)",
       });
     this.byLsn.set(loc.lsn, loc);
+    this.ids.add(idKey(loc.id));
     return true;
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.ids.has(idKey(id));
   }
 
   /** Every record a list filter matches, up to the closure's log position. */
@@ -147,6 +154,7 @@ export async function collectClosure(
       if (record.source !== undefined) sources.add(record.source);
       for (const dep of record.depends_on ?? []) {
         if (!deeper) break;
+        if (c.has(dep)) continue;
         const found = store.lookupId(dep);
         if (found === null || found.lsn > c.lsn) c.dangling.add(toHex(dep));
         else if (c.add(found)) next.push(found);
@@ -159,4 +167,8 @@ export async function collectClosure(
   await c.addAll({ kinds: ["epoch"] });
   const locations = [...c.byLsn.values()].sort((a, b) => a.lsn - b.lsn);
   return { locations, selected, dangling: c.dangling.size, lsn: c.lsn };
+}
+
+function idKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("latin1");
 }

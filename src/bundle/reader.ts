@@ -71,6 +71,18 @@ export class BundleReader {
   ) {}
 
   *items(): Generator<BundleItem> {
+    for (const f of this.frames()) yield parseItem(f.format, f.bytes, f.item, f.offset);
+  }
+
+  /** The last item alone (a manifest, in a good bundle): items are only split, not parsed, before it. */
+  last(): BundleItem | null {
+    let last: Frame | null = null;
+    for (const f of this.frames()) last = f;
+    return last && parseItem(last.format, last.bytes, last.item, last.offset);
+  }
+
+  /** The bytes of each item, in order, unparsed. */
+  private *frames(): Generator<Frame> {
     const chunks = chunksOf(this.source, this.chunkBytes);
     try {
       let buf: Uint8Array = new Uint8Array(0);
@@ -109,14 +121,20 @@ export class BundleReader {
           continue; // read more
         }
         item++;
-        const bytes = buf.subarray(pos, end.content);
-        yield parseItem(this.format, bytes, item, bufOffset + pos);
+        yield { format: this.format, bytes: buf.subarray(pos, end.content), item, offset: bufOffset + pos };
         pos = end.next;
       }
     } finally {
       chunks.close();
     }
   }
+}
+
+interface Frame {
+  format: BundleFormat;
+  bytes: Uint8Array;
+  item: number;
+  offset: number;
 }
 
 interface ItemEnd {

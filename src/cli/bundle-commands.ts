@@ -222,13 +222,11 @@ export const bundleCommands: Record<string, Command> = {
 
 /** The manifest that ends a bundle file, or null when it ends without one. */
 function lastManifest(file: string): BundleManifest | null {
-  let last: BundleManifest | null = null;
   try {
-    for (const it of new BundleReader(file).items())
-      last = it.type === "manifest" ? (it.manifest as unknown as BundleManifest) : null;
+    const last = new BundleReader(file).last();
+    return last?.type === "manifest" ? (last.manifest as unknown as BundleManifest) : null;
   } catch (err) {
     if (err instanceof BundleError) return null;
     throw err;
   }
-  return last;
 }
