@@ -187,7 +187,7 @@ export function createApp(deps: AppDeps) {
           if (!id) throw badQuery("id", "expected an escalation id");
           const r = await deps.escalations.resolve(id.toLowerCase(), note, {
             ...(gold !== undefined ? { gold } : {}),
-            apiKey: null,
+            apiKey: deps.apiKeyOf(request),
           });
           return json({
             escalation: r.escalation,

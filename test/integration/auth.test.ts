@@ -156,6 +156,16 @@ describe("keys and roles", () => {
     const gold = await call(server, "POST", "/v1/admin/gold", admin, { target: toHex(claim.id) });
     const review = await call(server, "GET", `/v1/assertions/${gold.body.id}`, admin);
     expect(JSON.parse(review.body.note as string)).toEqual({ api_key: admin.split("_")[1] });
+    // An escalation opened by a query and resolved: both reviews name the key.
+    const other = signClaim(generateKeyPair(), { kind: "assertion", subject: "auth/gold", predicate: "p", object: 2, confidence: 0.5 });
+    expect((await call(server, "POST", "/v1/assert", admin, toJsonSubmission(other))).status).toBe(201);
+    const q = await call(server, "GET", "/v1/query?subject=auth/gold&predicate=p&lens=consensus&escalate=0.5&fresh=true", admin);
+    const esc = q.body.escalation as { id: string };
+    const opened = await call(server, "GET", `/v1/assertions/${esc.id}`, admin);
+    expect(JSON.parse(opened.body.note as string).api_key).toBe(admin.split("_")[1]);
+    const resolved = await call(server, "POST", `/v1/escalations/${esc.id}/resolve`, admin, { note: "ok" });
+    const closing = await call(server, "GET", `/v1/assertions/${resolved.body.resolution_id}`, admin);
+    expect(JSON.parse(closing.body.note as string)).toEqual({ note: "ok", api_key: admin.split("_")[1] });
   });
 
   test("no secret or key hash reaches the log at any level", async () => {
