@@ -58,9 +58,8 @@ function printSummary(file: string, s: BundleSummary): void {
   out(`merkle root  ${s.merkleRoot}`);
   out(`exported     ${m.exported_at} by node ${m.node_id} at LSN ${n(m.lsn)}`);
   out(`selection    ${selectionLine(m)}  (${n(m.selected)} selected, the rest their provenance; ${n(m.dangling)} dangling)`);
-  out(
-    `checked      every item, id and signature and the manifest in ${seconds.toFixed(2)} s (${n(Math.round(s.records / Math.max(seconds, 1e-6)))} records/s)`,
-  );
+  const rate = seconds >= 0.5 ? ` (${n(Math.round(s.records / seconds))} records/s)` : "";
+  out(`checked      every item, id and signature and the manifest in ${seconds.toFixed(2)} s${rate}`);
 }
 
 const exportUsage = `stemedb export --out FILE [--subject-prefix P] [--predicate P] [--since T] [--until T]
