@@ -235,6 +235,39 @@ describe("systemd-analyze", () => {
   );
 });
 
+describe("the user and the directories", () => {
+  if (process.getuid?.() !== 0) {
+    test.skip("systemd-sysusers and systemd-tmpfiles (skipped: chown in a scratch root needs root)", () => {});
+    return;
+  }
+  withTool(
+    "systemd-sysusers and systemd-tmpfiles make the stemedb user and its 0750 backup and archive directories",
+    "systemd-sysusers",
+    async (sysusers) => {
+      const root = scratch("stemedb-sysusers-");
+      for (const dir of ["etc", "usr/lib/sysusers.d", "usr/lib/tmpfiles.d"]) fs.mkdirSync(join(root, dir), { recursive: true });
+      fs.copyFileSync(join(unitDir, "stemedb.sysusers"), join(root, "usr/lib/sysusers.d/stemedb.conf"));
+      fs.copyFileSync(join(unitDir, "stemedb.tmpfiles"), join(root, "usr/lib/tmpfiles.d/stemedb.conf"));
+      const users = await run([sysusers, `--root=${root}`]);
+      expect(users.code, users.stderr).toBe(0);
+      const entry = fs
+        .readFileSync(join(root, "etc/passwd"), "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("stemedb:"));
+      expect(entry).toMatch(/^stemedb:x:\d+:\d+:StemeDB server:\/var\/lib\/stemedb:\/usr\/sbin\/nologin$/);
+      const [uid, gid] = (entry as string).split(":").slice(2, 4).map(Number) as [number, number];
+      const tmpfiles = findTool("systemd-tmpfiles");
+      expect(tmpfiles).not.toBeNull();
+      const made = await run([tmpfiles as string, `--root=${root}`, "--create"]);
+      expect(made.code, made.stderr).toBe(0);
+      for (const dir of ["var/backups/stemedb", "var/backups/stemedb-archive"]) {
+        const st = fs.statSync(join(root, dir));
+        expect([st.uid, st.gid, st.mode & 0o777], dir).toEqual([uid, gid, 0o750]);
+      }
+    },
+  );
+});
+
 /** Every system call in a group, nested groups expanded (`systemd-analyze syscall-filter`). */
 async function syscallGroup(analyze: string, group: string, seen = new Set<string>()): Promise<Set<string>> {
   const out = new Set<string>();
