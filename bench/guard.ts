@@ -23,7 +23,12 @@ import { keyFromSeed } from "./records.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
-  options: { seconds: { type: "string" }, rounds: { type: "string" }, help: { type: "boolean", short: "h" } },
+  options: {
+    seconds: { type: "string" },
+    rounds: { type: "string" },
+    parts: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
 });
 if (flags.help) {
   console.log("usage: bun bench/guard.ts [--seconds S] [--rounds R]");
@@ -31,6 +36,8 @@ if (flags.help) {
 }
 const seconds = Number(flags.seconds ?? process.env.BENCH_SECONDS ?? 8);
 const rounds = Number(flags.rounds ?? process.env.BENCH_ROUNDS ?? 2);
+/** Which parts of the guard "on" turns on (to find what costs): keys, rate, breakers, quarantine. */
+const parts = new Set((flags.parts ?? process.env.BENCH_GUARD_PARTS ?? "keys,rate,breakers,quarantine").split(","));
 const root = path.resolve(import.meta.dir, "..");
 const main = path.join(root, "src/main.ts");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-bench-guard-"));
