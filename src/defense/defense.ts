@@ -11,7 +11,7 @@ import { StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import type { Review } from "../core/record.ts";
-import { type SignedRecord, signRecord } from "../crypto/signed.ts";
+import type { SignedRecord } from "../crypto/signed.ts";
 import { decisionNote } from "../decisions/decider.ts";
 import { listRecords } from "../index/list.ts";
 import type { IndexEntry } from "../index/store.ts";
@@ -25,6 +25,7 @@ import { GoldStandards } from "./gold.ts";
 import { KnownAgents } from "./known.ts";
 import { type PolicyFacts, policyActive, type QuarantinePolicyOptions, quarantineReasons } from "./policy.ts";
 import { Quarantine, quarantineActions } from "./quarantine.ts";
+import { nativeSigner } from "./signer.ts";
 
 export interface DefenseOptions {
   policy: QuarantinePolicyOptions;
@@ -49,6 +50,7 @@ export class Defense implements IngestGate {
   private readonly nodeAgent: string;
   private readonly facts: PolicyFacts;
   private readonly policyOn: boolean;
+  private readonly sign: (fields: Record<string, unknown>) => SignedRecord;
   private readonly logger: Logger;
   /** The node's clock (breaker states move with it). */
   readonly now: () => number;
@@ -65,6 +67,7 @@ export class Defense implements IngestGate {
     this.global = new GlobalBreaker(options.global);
     this.known = new KnownAgents(store, this.quarantine, this.authorities);
     this.policyOn = policyActive(options.policy);
+    this.sign = nativeSigner(store.dataDir.nodeKey.secretKey);
     this.facts = {
       isAuthority: (agent) => this.authorities.has(agent),
       isKnown: (agent) => this.known.isKnown(agent),
@@ -112,21 +115,16 @@ export class Defense implements IngestGate {
     if (!this.policyOn || r.kind !== "assertion") return null;
     const reasons = quarantineReasons(r, toHex(r.agent), this.facts, this.options.policy);
     if (reasons.length === 0) return null;
-    const key = this.store.dataDir.nodeKey;
     // Stated at the assertion's own time: as of any moment the assertion counts, so does its hold.
-    return signRecord(
-      {
-        v: 1,
-        kind: "review",
-        agent: this.nodeAgent,
-        ts: r.ts,
-        action: "hold",
-        target: idHex,
-        note: decisionNote({ policy: reasons.map((x) => x.rule), reasons }, null),
-      },
-      key.secretKey,
-      "json",
-    );
+    return this.sign({
+      v: 1,
+      kind: "review",
+      agent: this.nodeAgent,
+      ts: r.ts,
+      action: "hold",
+      target: idHex,
+      note: decisionNote({ policy: reasons.map((x) => x.rule), reasons }, null),
+    });
   }
 
   held(idHex: string): boolean {

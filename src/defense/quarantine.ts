@@ -33,6 +33,12 @@ export class Quarantine {
   private readonly latestOf = new Map<string, QuarantineDecision>();
   /** Target → the hold it is held under, for targets whose latest decision is a hold. */
   private readonly holds = new Map<string, QuarantineDecision>();
+  /**
+   * Every hold in log order (records are observed in LSN order: the index at start, then
+   * acknowledged batches), including ones no longer current — skipped when paging, compacted
+   * when they are most of the list. Paging is a binary search and a short walk.
+   */
+  private byLsn: Array<{ target: string; hold: QuarantineDecision }> = [];
 
   /**
    * A review by an authority (the caller checks the signer). Returns the decision when it is
@@ -45,8 +51,10 @@ export class Quarantine {
     const before = this.latestOf.get(target);
     if (before && (before.ts > decision.ts || (before.ts === decision.ts && before.id >= decision.id))) return null;
     this.latestOf.set(target, decision);
-    if (decision.action === "hold") this.holds.set(target, decision);
-    else this.holds.delete(target);
+    if (decision.action === "hold") {
+      this.holds.set(target, decision);
+      this.enlist(target, decision);
+    } else this.holds.delete(target);
     return decision;
   }
 
@@ -72,9 +80,32 @@ export class Quarantine {
 
   /** Held assertions in the order they were held (the hold's log position), after `afterLsn`. */
   page(afterLsn: number, limit: number): { items: Array<{ target: string; hold: QuarantineDecision }>; more: boolean } {
-    const all = [...this.holds]
-      .filter(([, hold]) => hold.lsn > afterLsn)
-      .sort(([, a], [, b]) => a.lsn - b.lsn || (a.id < b.id ? -1 : 1));
-    return { items: all.slice(0, limit).map(([target, hold]) => ({ target, hold })), more: all.length > limit };
+    if (this.byLsn.length > 2 * this.holds.size + 1024) this.compact();
+    let lo = 0;
+    let hi = this.byLsn.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.byLsn[mid] as { hold: QuarantineDecision }).hold.lsn <= afterLsn) lo = mid + 1;
+      else hi = mid;
+    }
+    const items: Array<{ target: string; hold: QuarantineDecision }> = [];
+    for (let i = lo; i < this.byLsn.length; i++) {
+      const entry = this.byLsn[i] as { target: string; hold: QuarantineDecision };
+      if (this.holds.get(entry.target) !== entry.hold) continue; // decided since, or held again later
+      if (items.length === limit) return { items, more: true };
+      items.push(entry);
+    }
+    return { items, more: false };
+  }
+
+  private enlist(target: string, hold: QuarantineDecision): void {
+    const last = this.byLsn.at(-1);
+    this.byLsn.push({ target, hold });
+    // Out of log order only if fed out of order (tests); keep the list sorted all the same.
+    if (last && last.hold.lsn > hold.lsn) this.byLsn.sort((a, b) => a.hold.lsn - b.hold.lsn);
+  }
+
+  private compact(): void {
+    this.byLsn = this.byLsn.filter((e) => this.holds.get(e.target) === e.hold);
   }
 }

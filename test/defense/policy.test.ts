@@ -173,5 +173,13 @@ describe("Quarantine book", () => {
     const rest = q.page(20, 2);
     expect(rest.items.map((i) => i.target)).toEqual([ids[0]]);
     expect(rest.more).toBe(false);
+    // Decided since: gone from the queue; held again later: listed at its new hold.
+    q.observe("d".repeat(64), 40, review("approve", ids[1], 2));
+    q.observe("e".repeat(64), 50, review("hold", ids[2], 3));
+    expect(q.page(0, 10).items.map((i) => [i.target, i.hold.lsn])).toEqual([
+      [ids[0], 30],
+      [ids[2], 50],
+    ]);
+    expect(q.size).toBe(2);
   });
 });
