@@ -37,7 +37,7 @@ export interface BundleSummary {
 
 /** Records whose signatures may be in flight at once (bounds memory on huge bundles). */
 const inFlightMax = 16_384;
-/** Records submitted between turns of the event loop (when the pool's answers arrive). */
+/** How often the parse loop checks that the workers keep up (it waits past `inFlightMax`). */
 const sliceRecords = 2048;
 
 /** Throws `BundleError` naming the first bad item; resolves with a summary when all is well. */
@@ -126,8 +126,9 @@ interface Batch {
 
 /**
  * Signature checks on worker threads (src/crypto/verify-worker.ts, the server's own), sent in
- * packed batches: no promise or message per record, which measured at a third of the CPU of
- * checking through the per-record VerifyPool. With no threads, checks run here, synchronously.
+ * packed batches: no promise or message per record. Through the per-record VerifyPool the same
+ * checks took 1.6× the CPU (2.0 s against 1.25 s for 20,000 signatures, two workers). With no
+ * threads, checks run here, synchronously.
  */
 class SignatureChecks {
   firstFailure: BundleError | null = null;
