@@ -83,7 +83,8 @@ async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promi
   const url = `http://127.0.0.1:${port}`;
   let secret = "";
   const args = ["serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`, "--log-level", "warn"];
-  if (guard) {
+  const on = (part: string) => guard && parts.has(part);
+  if (on("keys")) {
     Bun.spawnSync([process.execPath, main, "init", "--data-dir", data]);
     const made = Bun.spawnSync([
       process.execPath,
@@ -98,10 +99,10 @@ async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promi
       "bench",
     ]);
     secret = made.stdout.toString().trim().split("\n").at(-1) as string;
-    args.push("--quarantine-trust-below", "0.005", "--quarantine-gold");
-  } else {
-    args.push("--rate-read", "0", "--rate-write", "0", "--rate-admin", "0", "--breaker-bad-max", "0", "--breaker-rate-max", "0");
   }
+  if (on("quarantine")) args.push("--quarantine-trust-below", "0.005", "--quarantine-gold");
+  if (!on("rate")) args.push("--rate-read", "0", "--rate-write", "0", "--rate-admin", "0");
+  if (!on("breakers")) args.push("--breaker-bad-max", "0", "--breaker-rate-max", "0");
   const server = Bun.spawn([process.execPath, main, ...args], { stdout: "ignore", stderr: "inherit" });
   try {
     for (let i = 0; ; i++) {

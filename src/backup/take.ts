@@ -188,6 +188,15 @@ function copyLog(
     }
     const { firstLsn } = decoded.header;
     if (firstLsn > lsn) break;
+    // A sealed segment that ends before the index's checkpoint and before the target is copied
+    // whole without walking its frames (the index has its ids; verify checks its framing).
+    const nextFirst = nextFirstLsn(files, file);
+    if (nextFirst !== null && nextFirst - 1 <= indexLsn && nextFirst - 1 <= lsn) {
+      writeWhole(path.join(to, file.name), bytes, bytes.length);
+      done += bytes.length;
+      onProgress?.(done, total);
+      continue;
+    }
     let end = segmentHeaderBytes;
     const walk = walkFrames(bytes, segmentHeaderBytes, firstLsn, (offset, frameLsn, frameEnd) => {
       if (frameLsn > lsn) return;
@@ -199,13 +208,7 @@ function copyLog(
       throw new StemeError("backup_failed", 500, `${file.path} at byte ${walk.damage.offset}: ${walk.damage.message}`, {
         hint: "run stemedb verify",
       });
-    const fd = fs.openSync(path.join(to, file.name), "wx", 0o640);
-    try {
-      fs.writeSync(fd, bytes, 0, end);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeWhole(path.join(to, file.name), bytes, end);
     done += bytes.length;
     onProgress?.(done, total);
     if (walk.lastLsn >= lsn) break;
@@ -215,6 +218,33 @@ function copyLog(
   fs.fsyncSync(dirFd);
   fs.closeSync(dirFd);
   return done;
+}
+
+function writeWhole(file: string, bytes: Uint8Array, length: number): void {
+  const fd = fs.openSync(file, "wx", 0o640);
+  try {
+    fs.writeSync(fd, bytes, 0, length);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+type SegmentList = ReturnType<typeof listSegmentFiles>;
+
+/** The first LSN of the segment after `file`, read from its header; null for the last. */
+function nextFirstLsn(files: SegmentList, file: SegmentList[number]): number | null {
+  const next = files[files.indexOf(file) + 1];
+  if (!next) return null;
+  const fd = fs.openSync(next.path, "r");
+  try {
+    const head = new Uint8Array(segmentHeaderBytes);
+    if (fs.readSync(fd, head, 0, segmentHeaderBytes, 0) < segmentHeaderBytes) return null;
+    const decoded = decodeSegmentHeader(head);
+    return "error" in decoded ? null : decoded.header.firstLsn;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Every file under `dir` (but the manifest) with its size and BLAKE3, in path order. */

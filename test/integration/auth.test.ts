@@ -157,7 +157,13 @@ describe("keys and roles", () => {
     const review = await call(server, "GET", `/v1/assertions/${gold.body.id}`, admin);
     expect(JSON.parse(review.body.note as string)).toEqual({ api_key: admin.split("_")[1] });
     // An escalation opened by a query and resolved: both reviews name the key.
-    const other = signClaim(generateKeyPair(), { kind: "assertion", subject: "auth/gold", predicate: "p", object: 2, confidence: 0.5 });
+    const other = signClaim(generateKeyPair(), {
+      kind: "assertion",
+      subject: "auth/gold",
+      predicate: "p",
+      object: 2,
+      confidence: 0.5,
+    });
     expect((await call(server, "POST", "/v1/assert", admin, toJsonSubmission(other))).status).toBe(201);
     const q = await call(server, "GET", "/v1/query?subject=auth/gold&predicate=p&lens=consensus&escalate=0.5&fresh=true", admin);
     const esc = q.body.escalation as { id: string };
