@@ -10,7 +10,7 @@
  *    last whole frame on disk (from the shell) — so `index_lsn` ≤ `lsn`;
  * 3. segments are copied in order, sealed ones whole, the last cut just after the target
  *    frame; frames past it that arrive meanwhile are simply not copied;
- * 4. every file is hashed (BLAKE3, on worker threads) and the manifest written last, fsync'd,
+ * 4. every file is fsync'd and hashed at once (BLAKE3, on worker threads) and the manifest written last,
  *    so a backup that was interrupted has no manifest and is never mistaken for a good one.
  *
  * The data directory is only read; no lock is taken, so `stemedb backup` runs beside a server.
@@ -77,7 +77,11 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   }
   if (ids.length !== lsn) throw new StemeError("backup_failed", 500, `collected ${ids.length} ids for ${lsn} records`);
 
-  const files = await hashTree(outDir);
+  // Hashing (b3sum processes or worker threads) and syncing (libuv's pool) run while this
+  // thread computes the Merkle root.
+  const pending = Promise.all([hashTree(outDir), syncTree(outDir)]);
+  const root = toHex(merkleRoot(ids));
+  const [files] = await pending;
   const meta = JSON.parse(fs.readFileSync(path.join(dataDir, "meta.json"), "utf8")) as {
     node_id: string;
     format_version: number;
@@ -91,7 +95,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     lsn,
     index_lsn: indexLsn,
     records: lsn,
-    merkle_root: toHex(merkleRoot(ids)),
+    merkle_root: root,
     files,
   };
   writeFileDurable(path.join(outDir, backupManifestName), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
@@ -124,7 +128,6 @@ function snapshotSqlite(from: string, to: string): number {
   const fd = fs.openSync(to, "wx", 0o640);
   try {
     fs.writeSync(fd, image);
-    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -165,7 +168,7 @@ export function lastWholeLsn(logDir: string): number {
 }
 
 /**
- * Copies the log up to `lsn`, fsync'ing each file; collects the ids of records past
+ * Copies the log up to `lsn` (made durable later by syncTree); collects the ids of records past
  * `indexLsn` (the index copy has the rest). Returns the bytes copied.
  */
 function copyLog(
@@ -214,20 +217,40 @@ function copyLog(
     if (walk.lastLsn >= lsn) break;
   }
   onProgress?.(total, total);
-  const dirFd = fs.openSync(to, "r");
-  fs.fsyncSync(dirFd);
-  fs.closeSync(dirFd);
   return done;
 }
 
+/** Writes a new file into the page cache; `syncTree` makes it durable with the rest. */
 function writeWhole(file: string, bytes: Uint8Array, length: number): void {
   const fd = fs.openSync(file, "wx", 0o640);
   try {
     fs.writeSync(fd, bytes, 0, length);
-    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * fsyncs every file under `dir`, then the directories, all at once on libuv's thread pool:
+ * one file after another, each sync waits for the disk in turn (half a backup's time in a
+ * profile); together, the disk writes them while the hashing runs.
+ */
+async function syncTree(dir: string): Promise<void> {
+  const files: string[] = [];
+  const dirs: string[] = [dir];
+  for (let i = 0; i < dirs.length; i++)
+    for (const e of fs.readdirSync(dirs[i] as string, { withFileTypes: true }))
+      (e.isDirectory() ? dirs : files).push(path.join(dirs[i] as string, e.name));
+  const sync = async (p: string) => {
+    const handle = await fs.promises.open(p, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  };
+  await Promise.all(files.map(sync));
+  await Promise.all(dirs.map(sync));
 }
 
 type SegmentList = ReturnType<typeof listSegmentFiles>;

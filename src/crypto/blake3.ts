@@ -261,6 +261,27 @@ export function blake3_256(input: Uint8Array): Uint8Array {
   return toBytes();
 }
 
+/**
+ * BLAKE3-256 of `input` written into `out` at `at`, allocating nothing for inputs of one chunk
+ * (≤ 1,024 bytes): the Merkle tree over a million ids hashes two million 33- and 65-byte
+ * inputs, where allocating each result costs as much as hashing it.
+ */
+export function blake3_256_into(input: Uint8Array, out: Uint8Array, at: number): void {
+  if (input.length > CHUNK_LEN) {
+    out.set(blake3_256(input), at);
+    return;
+  }
+  const last = chunkAllButLast(input, 0, input.length, 0);
+  compress(0, 0, last >>> 8, (last & 0xff) | CHUNK_END | ROOT, OUT);
+  for (let i = 0, j = at; i < 8; i++, j += 4) {
+    const w = CV[OUT + i] as number;
+    out[j] = w;
+    out[j + 1] = w >>> 8;
+    out[j + 2] = w >>> 16;
+    out[j + 3] = w >>> 24;
+  }
+}
+
 /** The root output's first 8 words (slot OUT) as 32 little-endian bytes. */
 function toBytes(): Uint8Array {
   const out = new Uint8Array(OUT_LEN);

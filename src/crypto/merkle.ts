@@ -10,31 +10,44 @@
  *
  * The 0x00 / 0x01 prefixes separate leaves from inner nodes (as in RFC 6962 §2.1), so no
  * inner node can pass for a leaf.
+ *
+ * Built for a million ids in about a second: ids are sorted by a counting sort on their first
+ * two bytes (ids are uniform hashes: ~15 per bucket at a million) with an insertion sort in
+ * each bucket, and every level lives in one buffer hashed in place, allocating nothing per node.
  */
-import { blake3_256 } from "./blake3.ts";
+import { blake3_256, blake3_256_into } from "./blake3.ts";
 
-/**
- * Ids in bytewise order. A comparator sort of a million ids costs seconds; instead each id's
- * first 5 bytes and its index are packed into one 64-bit integer (40 + 24 bits) and sorted
- * natively, then runs sharing a 5-byte prefix (rare: ids are uniform hashes) are put in
- * order by full comparison.
- */
-export function sortIds(ids: readonly Uint8Array[]): Buffer[] {
-  const views = ids.map((id) => Buffer.from(id.buffer, id.byteOffset, id.byteLength));
-  if (views.length >= 1 << 24) return views.sort(Buffer.compare);
-  const keys = new BigUint64Array(views.length);
-  for (let i = 0; i < views.length; i++) {
-    const v = views[i] as Buffer;
-    const prefix = v.length >= 5 ? v.readUIntBE(0, 5) : Number.parseInt(`${v.toString("hex")}${"00".repeat(5 - v.length)}`, 16);
-    keys[i] = (BigInt(prefix) << 24n) | BigInt(i);
+function compareAt(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
+  return a.length - b.length;
+}
+
+/** Ids in bytewise order (a new array; the ids themselves are not copied). */
+export function sortIds(ids: readonly Uint8Array[]): Uint8Array[] {
+  const key = (id: Uint8Array) => (((id[0] ?? 0) << 8) | (id[1] ?? 0)) + (id.length >= 2 ? 1 : 0);
+  const counts = new Uint32Array(65538);
+  for (const id of ids) counts[key(id) + 1] = (counts[key(id) + 1] as number) + 1;
+  for (let i = 1; i < counts.length; i++) counts[i] = (counts[i] as number) + (counts[i - 1] as number);
+  const out = new Array<Uint8Array>(ids.length);
+  const next = counts.slice(0, 65537);
+  for (const id of ids) {
+    const k = key(id);
+    out[next[k] as number] = id;
+    next[k] = (next[k] as number) + 1;
   }
-  keys.sort();
-  const out = Array.from(keys, (k) => views[Number(k & 0xffffffn)] as Buffer);
-  for (let i = 0; i < out.length; ) {
-    let j = i + 1;
-    while (j < out.length && (keys[j] as bigint) >> 24n === (keys[i] as bigint) >> 24n) j++;
-    if (j - i > 1) out.splice(i, j - i, ...out.slice(i, j).sort(Buffer.compare));
-    i = j;
+  for (let b = 0; b < 65537; b++) {
+    const start = counts[b] as number;
+    const end = counts[b + 1] as number;
+    for (let i = start + 1; i < end; i++) {
+      const v = out[i] as Uint8Array;
+      let j = i - 1;
+      while (j >= start && compareAt(out[j] as Uint8Array, v) > 0) {
+        out[j + 1] = out[j] as Uint8Array;
+        j--;
+      }
+      out[j + 1] = v;
+    }
   }
   return out;
 }
@@ -42,26 +55,56 @@ export function sortIds(ids: readonly Uint8Array[]): Buffer[] {
 /** The root over `ids` (any order; not modified). */
 export function merkleRoot(ids: readonly Uint8Array[]): Uint8Array {
   if (ids.length === 0) return blake3_256(new Uint8Array(0));
+  if (ids.some((id) => id.length !== 32)) return merkleRootAnyLength(ids);
   const sorted = sortIds(ids);
+  // Leaves, in one buffer; a duplicate id (equal to the one before it, once sorted) is skipped.
+  let level = new Uint8Array(sorted.length * 32);
+  let count = 0;
   const leafInput = new Uint8Array(33);
-  let level: Uint8Array[] = [];
-  let prev: Buffer | null = null;
+  let prev: Uint8Array | null = null;
   for (const id of sorted) {
-    if (prev !== null && Buffer.compare(prev, id) === 0) continue;
+    if (prev !== null && sameId(prev, id)) continue;
     prev = id;
-    leafInput[0] = 0;
-    leafInput.set(id, 1);
-    level.push(blake3_256(leafInput));
+    for (let k = 0; k < 32; k++) leafInput[k + 1] = id[k] as number;
+    blake3_256_into(leafInput, level, count * 32);
+    count++;
   }
   const parentInput = new Uint8Array(65);
   parentInput[0] = 1;
+  while (count > 1) {
+    const nextCount = Math.ceil(count / 2);
+    const next = new Uint8Array(nextCount * 32);
+    for (let i = 0; i + 1 < count; i += 2) {
+      const from = i * 32;
+      for (let k = 0; k < 64; k++) parentInput[k + 1] = level[from + k] as number;
+      blake3_256_into(parentInput, next, (i >> 1) * 32);
+    }
+    if (count % 2 === 1) next.set(level.subarray((count - 1) * 32, count * 32), (nextCount - 1) * 32);
+    level = next;
+    count = nextCount;
+  }
+  return level.slice(0, 32);
+}
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) if (a[i] !== b[i]) return false; // uniform hashes differ at the end as surely as at the start
+  return true;
+}
+
+/** The same tree for ids of other lengths (not record ids; kept for completeness). */
+function merkleRootAnyLength(ids: readonly Uint8Array[]): Uint8Array {
+  const sorted = sortIds(ids);
+  let level: Uint8Array[] = [];
+  let prev: Uint8Array | null = null;
+  for (const id of sorted) {
+    if (prev !== null && compareAt(prev, id) === 0) continue;
+    prev = id;
+    level.push(blake3_256(Uint8Array.of(0, ...id)));
+  }
   while (level.length > 1) {
     const next: Uint8Array[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) {
-      parentInput.set(level[i] as Uint8Array, 1);
-      parentInput.set(level[i + 1] as Uint8Array, 33);
-      next.push(blake3_256(parentInput));
-    }
+    for (let i = 0; i + 1 < level.length; i += 2)
+      next.push(blake3_256(Uint8Array.of(1, ...(level[i] as Uint8Array), ...(level[i + 1] as Uint8Array))));
     if (level.length % 2 === 1) next.push(level[level.length - 1] as Uint8Array);
     level = next;
   }

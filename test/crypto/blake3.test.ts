@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { blake3 } from "@noble/hashes/blake3.js";
 import { toHex } from "../../src/core/hex.ts";
-import { blake3_256 } from "../../src/crypto/blake3.ts";
+import { blake3_256, blake3_256_into } from "../../src/crypto/blake3.ts";
 import { prng as rng } from "../support/prng.ts";
 
 /** The official test-vector input: byte i is i % 251. */
@@ -106,5 +106,15 @@ describe("blake3_256", () => {
     expect(a).not.toBe(b);
     a[0] = a[0]! ^ 0xff;
     expect(toHex(blake3_256(pattern(10)))).toBe(toHex(b));
+  });
+
+  test("blake3_256_into writes the same digest at any offset, for one chunk and for more", () => {
+    for (const len of [0, 1, 33, 64, 65, 1024, 1025, 4096]) {
+      const out = new Uint8Array(100).fill(0xaa);
+      blake3_256_into(pattern(len), out, 37);
+      expect(toHex(out.subarray(37, 69))).toBe(toHex(blake3_256(pattern(len))));
+      expect(out[36]).toBe(0xaa);
+      expect(out[69]).toBe(0xaa);
+    }
   });
 });
