@@ -3,6 +3,7 @@
  * an exit code: 0 success, 1 a problem found (verify), 2 bad usage or an operating error.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startServer, version } from "../api/serve.ts";
@@ -594,6 +595,12 @@ holds the node's private key: store it as safely as the data directory.`,
       const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, out: { type: "string" }, ...helpFlag } });
       if (!values.out) throw usage("backup: give --out DIR");
       const dir = values["data-dir"];
+      // A backup runs beside a live server: yield the CPU to it (the hashing processes inherit this).
+      try {
+        os.setPriority(10);
+      } catch {
+        // not permitted here: run at normal priority
+      }
       const bar = process.stderr.isTTY ? progressBar("backup") : undefined;
       const result = await takeBackup({ dataDir: dir, outDir: values.out, ...(bar ? { onProgress: bar } : {}) });
       if (bar) process.stderr.write("\n");
