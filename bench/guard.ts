@@ -77,7 +77,41 @@ function batches(n: number): Uint8Array[] {
   return out;
 }
 
-async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promise<number> {
+const flooder = keyFromSeed(new Uint8Array(crypto.createHash("sha256").update("guard/flooder").digest()));
+
+/** Single CBOR submissions from the one flooding agent. */
+function floodRecords(n: number): Uint8Array[] {
+  const agent = toHex(flooder.publicKey);
+  return Array.from({ length: n }, (_, i) => {
+    const record = validateRecord(
+      {
+        v: 1,
+        kind: "assertion",
+        agent,
+        ts: Date.now() - 1000,
+        subject: `bench/${runTag}/flood`,
+        predicate: "p",
+        object: i,
+        confidence: 1,
+      },
+      "json",
+    );
+    const body = encodeBody(record);
+    return encodeCbor({ body, sig: new Uint8Array(crypto.sign(null, recordId(body), flooder.privateKey)) });
+  });
+}
+
+interface FloodResult {
+  sent: number;
+  refused: number;
+}
+
+async function run(
+  guard: boolean,
+  round: number,
+  payloads: Uint8Array[],
+  flood?: { records: Uint8Array[]; result: FloodResult },
+): Promise<number> {
   const data = path.join(work, `${guard ? "on" : "off"}-${round}`);
   const port = 20000 + Math.floor(Math.random() * 20000);
   const url = `http://127.0.0.1:${port}`;
@@ -103,6 +137,7 @@ async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promi
   if (on("quarantine")) args.push("--quarantine-trust-below", "0.005", "--quarantine-gold");
   if (!on("rate")) args.push("--rate-read", "0", "--rate-write", "0", "--rate-admin", "0");
   if (!on("breakers")) args.push("--breaker-bad-max", "0", "--breaker-rate-max", "0");
+  else if (flood) args.push("--breaker-rate-max", "500"); // the flood trips it within a second
   const server = Bun.spawn([process.execPath, main, ...args], { stdout: "ignore", stderr: "inherit" });
   try {
     for (let i = 0; ; i++) {
@@ -123,8 +158,20 @@ async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promi
     let done = 0;
     const until = performance.now() + seconds * 1000;
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
+    // The flood: one agent, 16 connections, single writes as fast as they are answered.
+    const flooding = flood?.records.length
+      ? Array.from({ length: 16 }, async () => {
+          while (performance.now() < until) {
+            const body = flood.records[flood.result.sent++ % flood.records.length] as Uint8Array;
+            const res = await fetch(`${url}/v1/assert`, { method: "POST", body, headers });
+            await res.arrayBuffer();
+            if (res.status === 429) flood.result.refused++;
+          }
+        })
+      : [];
+    await Promise.all([
+      ...flooding,
+      ...Array.from({ length: 4 }, async () => {
         while (performance.now() < until && next < payloads.length) {
           const body = payloads[next++] as Uint8Array;
           const res = await fetch(`${url}/v1/assert/batch`, { method: "POST", body, headers });
@@ -134,7 +181,7 @@ async function run(guard: boolean, round: number, payloads: Uint8Array[]): Promi
           done += reply.accepted;
         }
       }),
-    );
+    ]);
     return done / ((performance.now() - started) / 1000);
   } finally {
     server.kill("SIGTERM");
@@ -167,6 +214,38 @@ console.log(
     off: Math.round(off),
     on: Math.round(on),
     cost_pct: Number(cost.toFixed(1)),
+  }),
+);
+// A flood from one agent: its breaker opens, and the others' writes go on. Both sides run with
+// the guard on and the same breaker bound; only the flood differs.
+const flooded: Record<string, number[]> = { calm: [], flood: [] };
+const result: FloodResult = { sent: 0, refused: 0 };
+const floodPayloads = floodRecords(2000);
+for (let round = 0; round < rounds; round++) {
+  for (const withFlood of [false, true]) {
+    const payloads = batches(Math.ceil((seconds * 30_000) / 1000));
+    const r = await run(true, 100 + round * 2 + (withFlood ? 1 : 0), payloads, {
+      records: withFlood ? floodPayloads : [],
+      result,
+    });
+    flooded[withFlood ? "flood" : "calm"]?.push(r);
+    console.log(`round ${round + 1} ${withFlood ? "with a flood" : "calm        "}: others ${Math.round(r)} records/s`);
+  }
+}
+const calm = mean(flooded.calm as number[]);
+const underFlood = mean(flooded.flood as number[]);
+const slowed = ((calm - underFlood) / calm) * 100;
+console.log(
+  `one agent flooding (${result.sent} writes, ${result.refused} refused 429 by its breaker): the others ${Math.round(calm)} → ${Math.round(underFlood)} records/s, ${slowed.toFixed(1)} % slower (tolerance ≤ 10 %)`,
+);
+console.log(
+  JSON.stringify({
+    bench: "guard-flood",
+    calm: Math.round(calm),
+    flood: Math.round(underFlood),
+    slowed_pct: Number(slowed.toFixed(1)),
+    flood_sent: result.sent,
+    flood_refused: result.refused,
   }),
 );
 if (process.env.BENCH_KEEP !== "1") fs.rmSync(work, { recursive: true, force: true });
