@@ -110,6 +110,22 @@ export class Defense implements IngestGate {
     );
   }
 
+  refuses(agent: string, nowMs: number): StemeError | null {
+    const b = this.breakers.get(agent, nowMs);
+    if (b?.state !== "open") return null;
+    this.options.metrics?.breakerRejectionsTotal.inc({ breaker: "agent" });
+    const retryAfterS = Math.max(1, b.retry_after_s ?? 1);
+    return new StemeError(
+      "breaker_open",
+      429,
+      `writes from agent ${agent.slice(0, 12)}… are refused for ${retryAfterS} s: its circuit breaker is open${b.reason ? ` (${b.reason})` : ""}`,
+      {
+        hint: "slow down and retry after Retry-After; an admin can list breakers (GET /v1/admin/breakers) and reset one",
+        extra: { retry_after_s: retryAfterS, agent },
+      },
+    );
+  }
+
   hold(signed: SignedRecord, idHex: string): SignedRecord | null {
     const r = signed.record;
     if (!this.policyOn || r.kind !== "assertion") return null;

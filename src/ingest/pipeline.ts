@@ -66,6 +66,12 @@ export interface IngestGate {
   shed(nowMs: number): StemeError | null;
   /** May `agent` (hex) write now? A ticket (null: not tracked), or the refusal. */
   admit(agent: string, nowMs: number): GateTicket | null | StemeError;
+  /**
+   * The refusal for an agent whose breaker is open, or null — asked before a record is parsed,
+   * with the agent peeked from the raw submission, so a flood an open breaker refuses costs
+   * no decoding, validation or hashing. Changes nothing (a half-open probe is `admit`'s).
+   */
+  refuses?(agent: string, nowMs: number): StemeError | null;
   /** For a new, verified assertion: the hold review to append before it, or null. */
   hold(signed: SignedRecord, idHex: string): SignedRecord | null;
   /** Whether a stored assertion is held now (the status a duplicate answers with). */
@@ -140,7 +146,12 @@ export class Ingest {
     let verified: Array<SignedRecord | StemeError> = [];
     let results: ItemResult[] = [];
     try {
-      const parsed = items.map((item) => onlyKinds(prepare(item), options.kinds));
+      const nowMs = this.options.now();
+      const parsed = items.map((item) => {
+        const agent = gate?.refuses ? peekAgent(item) : null;
+        const refused = agent ? (gate?.refuses?.(agent, nowMs) ?? null) : null;
+        return refused ?? onlyKinds(prepare(item), options.kinds);
+      });
       const prepared = gate ? parsed.map((p) => admit(gate, p, tickets, this.options.now())) : parsed;
       const check = this.options.verify ?? verifyIdAsync;
       verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
@@ -253,6 +264,32 @@ export class Ingest {
       if (!r.ok) m.errorsTotal.inc({ code: r.error.code, layer: "ingest" });
     });
   }
+}
+
+/** "agent" as a canonical CBOR map key, then the head of a 32-byte byte string. */
+const agentKeyBytes = Uint8Array.of(0x65, 0x61, 0x67, 0x65, 0x6e, 0x74, 0x58, 0x20);
+
+/**
+ * The agent a raw submission claims, without parsing it: the JSON `agent` field, or the bytes
+ * after the "agent" key in a canonical CBOR body (its keys sort by length, so only "v", "ts" and
+ * "kind" come before it: the key is within the first bytes). Only a hint for refusing early; a
+ * record that is let through is parsed and checked in full.
+ */
+/** @internal exported for tests */
+export function peekAgent(item: Submission): string | null {
+  if (item.shape === "json") {
+    const a = (item.value as { agent?: unknown } | null)?.agent;
+    return typeof a === "string" && a.length === 64 ? a.toLowerCase() : null;
+  }
+  if (item.shape !== "cbor" || !(item.body instanceof Uint8Array)) return null;
+  const body = item.body;
+  const end = Math.min(body.length - 32, 64);
+  outer: for (let i = 0; i + agentKeyBytes.length <= end; i++) {
+    for (let k = 0; k < agentKeyBytes.length; k++) if (body[i + k] !== agentKeyBytes[k]) continue outer;
+    const at = i + agentKeyBytes.length;
+    return Buffer.from(body.buffer, body.byteOffset + at, 32).toString("hex");
+  }
+  return null;
 }
 
 /** Asks the gate about a parsed record's agent; a refused record fails in its slot, unverified. */

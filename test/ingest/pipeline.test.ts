@@ -6,7 +6,7 @@ import { toJsonSubmission } from "../../src/client/index.ts";
 import { toHex } from "../../src/core/hex.ts";
 import { generateKeyPair } from "../../src/crypto/sign.ts";
 import { type SignedRecord, signRecord } from "../../src/crypto/signed.ts";
-import { Ingest, type ItemResult, type Submission } from "../../src/ingest/pipeline.ts";
+import { Ingest, type ItemResult, peekAgent, type Submission } from "../../src/ingest/pipeline.ts";
 import { createMetrics } from "../../src/metrics/index.ts";
 import { Store } from "../../src/store/store.ts";
 
@@ -158,5 +158,28 @@ describe("Ingest", () => {
     store = await Store.open(path.join(dir, "data"), { now: () => now });
     expect(store.index.checkpointLsn).toBe(20);
     for (const s of records) expect(store.getById(s.id)?.id).toBe(toHex(s.id));
+  });
+});
+
+describe("peekAgent (the agent a raw submission claims, for refusing a flood before parsing)", () => {
+  test("finds the agent of real JSON and CBOR submissions of every shape of record; nothing in junk", () => {
+    const records = [
+      claim(1),
+      signRecord(
+        { v: 1, kind: "vote", agent: key.publicKey, ts: now, target: new Uint8Array(32).fill(7), value: 1 },
+        key.secretKey,
+      ),
+      signRecord(
+        { v: 1, kind: "source", agent: key.publicKey, ts: now, source_id: "agent", title: "agentX", tier: 2 },
+        key.secretKey,
+      ),
+    ];
+    for (const r of records) {
+      expect(peekAgent(asCbor(r))).toBe(toHex(key.publicKey));
+      expect(peekAgent(asJson(r))).toBe(toHex(key.publicKey));
+    }
+    expect(peekAgent({ shape: "cbor", body: new Uint8Array(100), sig: new Uint8Array(64) })).toBeNull();
+    expect(peekAgent({ shape: "json", value: { agent: "nope" } })).toBeNull();
+    expect(peekAgent({ shape: "json", value: null })).toBeNull();
   });
 });
