@@ -4,6 +4,7 @@
  * `bundleCommands` into its table.
  */
 import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import {
   BundleError,
@@ -112,6 +113,8 @@ export const bundleCommands: Record<string, Command> = {
       if (!values.out) return fail("export", "--out FILE is required", exportUsage);
       if (values.format !== "ndjson" && values.format !== "cbor")
         return fail("export", '--format is "ndjson" or "cbor"', exportUsage);
+      const outDir = path.dirname(path.resolve(values.out));
+      if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) return fail("export", `--out: no directory ${outDir}`);
       const started = performance.now();
       const res = await clientFor(values.server).exportBundle({
         subject_prefix: values["subject-prefix"],
