@@ -43,13 +43,17 @@ export interface EngineAnswer {
 
 const hotWindowMsDefault = 10_000;
 /** Views recomputed per turn of the event loop by the background refresher. */
-const refreshBatch = 64;
+const refreshBatch = 16;
+/** CPU the background refresher may use, ms in each second (a tenth of a core). */
+const refreshBudgetMsPerSecond = 100;
 
 export class QueryEngine {
   readonly views: ViewCache;
   private readonly gatherCache: GatherCache;
   private readonly refreshQueue = new Map<string, QueryRequest>();
   private refreshScheduled = false;
+  private budgetWindow = 0;
+  private budgetSpentMs = 0;
   private closed = false;
   private readonly logger: Logger;
   private readonly hotWindowMs: number;
@@ -196,12 +200,25 @@ export class QueryEngine {
       while (this.refreshQueue.size > 0 && !this.closed) {
         await this.store.indexCaughtUp();
         if (this.closed) return;
+        const windowStart = Math.floor(performance.now() / 1000) * 1000;
+        if (windowStart !== this.budgetWindow) {
+          this.budgetWindow = windowStart;
+          this.budgetSpentMs = 0;
+        }
+        if (this.budgetSpentMs >= refreshBudgetMsPerSecond) {
+          // Over budget: what is left is recomputed on its next read instead. Under a stream of
+          // writes to hot pairs, refreshing every dropped view would take the CPU the writes need.
+          this.refreshQueue.clear();
+          break;
+        }
+        const started = performance.now();
         let n = 0;
         for (const [key, request] of this.refreshQueue) {
           this.refreshQueue.delete(key);
           if (!this.views.has(key)) this.resolveNow(request);
           if (++n >= refreshBatch) break;
         }
+        this.budgetSpentMs += performance.now() - started;
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } catch (err) {
