@@ -354,6 +354,92 @@ made over HTTP (POST /v1/admin/keys).`,
     },
   },
 
+  quarantine: {
+    summary: "assertions held by content defense: list them, approve or reject one (admin)",
+    usage: `stemedb quarantine [--json] [--server URL]
+       stemedb quarantine --approve ID [--note TEXT] [--server URL]
+       stemedb quarantine --reject ID [--note TEXT] [--server URL]
+
+Each decision is a review record signed by the node's authority key. Needs an admin key in
+$STEMEDB_API_KEY when the server has keys.`,
+    async run(argv) {
+      const { values } = parseArgs({
+        args: argv,
+        options: {
+          approve: { type: "string" },
+          reject: { type: "string" },
+          note: { type: "string" },
+          json: { type: "boolean" },
+          ...serverFlag,
+          ...helpFlag,
+        },
+      });
+      const client = clientFor(values.server);
+      if (values.approve !== undefined || values.reject !== undefined) {
+        if (values.approve !== undefined && values.reject !== undefined)
+          throw usage("quarantine: --approve or --reject, not both");
+        const action = values.approve !== undefined ? "approve" : "reject";
+        const id = (values.approve ?? values.reject) as string;
+        const r = await client.decideQuarantine(id, action, values.note);
+        out(`${action === "approve" ? "approved" : "rejected"} ${id} (record ${String(r.id)})`);
+        return 0;
+      }
+      const page = await client.quarantine({ limit: 1000 });
+      if (values.json) out(JSON.stringify(page, null, 2));
+      else
+        out(
+          table(
+            ["id", "subject", "predicate", "rules"],
+            page.items.map((i) => {
+              const a = (i.assertion ?? {}) as { subject?: string; predicate?: string };
+              return [i.id, a.subject ?? "", a.predicate ?? "", ((i.rules as string[]) ?? []).join(", ")];
+            }),
+          ),
+        );
+      return 0;
+    },
+  },
+
+  breakers: {
+    summary: "per-agent circuit breakers and the global one; reset an agent's (admin)",
+    usage: `stemedb breakers [--state closed|open|half_open] [--json] [--server URL]
+       stemedb breakers --reset AGENT [--server URL]`,
+    async run(argv) {
+      const { values } = parseArgs({
+        args: argv,
+        options: { state: { type: "string" }, reset: { type: "string" }, json: { type: "boolean" }, ...serverFlag, ...helpFlag },
+      });
+      const client = clientFor(values.server);
+      if (values.reset !== undefined) {
+        await client.resetBreaker(values.reset);
+        out(`reset the breaker of ${values.reset}`);
+        return 0;
+      }
+      const state = values.state;
+      if (state !== undefined && state !== "closed" && state !== "open" && state !== "half_open")
+        throw usage('breakers: --state is "closed", "open" or "half_open"');
+      const b = await client.breakers(state);
+      if (values.json) out(JSON.stringify(b, null, 2));
+      else {
+        out(
+          table(
+            ["agent", "state", "writes", "bad", "retry after s", "reason"],
+            b.items.map((i) => [
+              String(i.agent ?? ""),
+              String(i.state ?? ""),
+              String(i.writes ?? ""),
+              String(i.bad ?? ""),
+              String(i.retry_after_s ?? ""),
+              String(i.reason ?? ""),
+            ]),
+          ),
+        );
+        out(`global: ${JSON.stringify(b.global)}`);
+      }
+      return 0;
+    },
+  },
+
   provenance: {
     summary: "the provenance chain of a record: dependencies, sources, votes, retractions, reviews",
     usage: `stemedb provenance ID [--depth N] [--json] [--server URL]

@@ -305,6 +305,37 @@ export class StemeClient {
     return this.request("POST", "/v1/assert/batch", payload, "application/cbor");
   }
 
+  /** Assertions held by content defense, awaiting a decision (`GET /v1/admin/quarantine`). */
+  quarantine(
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<{ items: Array<Record<string, unknown> & { id: string }>; next_cursor: string | null }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+    return this.request("GET", `/v1/admin/quarantine${q.size ? `?${q}` : ""}`);
+  }
+
+  /** Approve (counts from now on) or reject (flagged `rejected`) a held assertion. */
+  decideQuarantine(id: string, action: "approve" | "reject", note?: string): Promise<Record<string, unknown>> {
+    return this.request(
+      "POST",
+      `/v1/admin/quarantine/${encodeURIComponent(id)}/${action}`,
+      JSON.stringify(note === undefined ? {} : { note }),
+      "application/json",
+    );
+  }
+
+  /** Per-agent circuit breakers and the global one (`GET /v1/admin/breakers`). */
+  breakers(
+    state?: "closed" | "open" | "half_open",
+  ): Promise<{ items: Array<Record<string, unknown>>; global: Record<string, unknown> }> {
+    return this.request("GET", `/v1/admin/breakers${state ? `?state=${state}` : ""}`);
+  }
+
+  /** Close an agent's breaker now (`POST /v1/admin/breakers/:agent/reset`). */
+  resetBreaker(agent: string): Promise<Record<string, unknown>> {
+    return this.request("POST", `/v1/admin/breakers/${encodeURIComponent(agent)}/reset`);
+  }
+
   /** The query audit trail, newest first (`GET /v1/audit/queries`). */
   auditQueries(
     filter: {

@@ -256,6 +256,33 @@ describe("cli", () => {
     }
   });
 
+  test("quarantine lists a held assertion and approves it; breakers lists and resets", async () => {
+    const base = tempDir();
+    const keyFile = join(base, "a.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const server = await spawnServer(join(base, "node"), { args: ["--quarantine-unknown-agents"] });
+    try {
+      const s = `--server=${server.url}`;
+      const held = await runCli(["assert", s, "--key", keyFile, "cli/held", "p", "1"]);
+      const { id, status } = JSON.parse(held.stdout) as { id: string; status: string };
+      expect(status).toBe("quarantined");
+      const listed = await runCli(["quarantine", s]);
+      expect(listed.stdout).toMatch(new RegExp(`${id}\\s+cli/held\\s+p\\s+unknown_agent`));
+      const approved = await runCli(["quarantine", s, "--approve", id, "--note", "vetted"]);
+      expect(approved.code).toBe(0);
+      expect(approved.stdout).toStartWith(`approved ${id}`);
+      expect((await runCli(["quarantine", s])).stdout).not.toContain(id);
+      const breakers = await runCli(["breakers", s]);
+      expect(breakers.code).toBe(0);
+      expect(breakers.stdout).toContain("global:");
+      const reset = await runCli(["breakers", s, "--reset", "ab".repeat(32)]);
+      expect(reset.code).toBe(2); // no breaker for that agent: 404
+      expect((await runCli(["breakers", s, "--state", "sideways"])).code).toBe(2);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
     const base = tempDir();
     const keyFile = join(base, "a.key");
