@@ -10,6 +10,7 @@ import {
   type BreakerAdmission,
   type BreakerOptions,
   type BreakerSnapshot,
+  type BreakerState,
   CircuitBreaker,
   type WriteOutcome,
 } from "./breaker.ts";
@@ -58,6 +59,11 @@ export class Breakers {
     if (!breaker) return false;
     breaker.reset();
     return true;
+  }
+
+  /** The state of an agent's breaker (null: none), without building a snapshot: asked per record. */
+  stateOf(agent: string, nowMs: number): BreakerState | null {
+    return this.byAgent.get(agent)?.stateAt(nowMs) ?? null;
   }
 
   get(agent: string, nowMs: number): BreakerSnapshot | null {

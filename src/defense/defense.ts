@@ -111,8 +111,9 @@ export class Defense implements IngestGate {
   }
 
   refuses(agent: string, nowMs: number): StemeError | null {
+    if (this.breakers.stateOf(agent, nowMs) !== "open") return null;
     const b = this.breakers.get(agent, nowMs);
-    if (b?.state !== "open") return null;
+    if (!b) return null;
     this.options.metrics?.breakerRejectionsTotal.inc({ breaker: "agent" });
     const retryAfterS = Math.max(1, b.retry_after_s ?? 1);
     return new StemeError(
