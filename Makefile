@@ -3,7 +3,7 @@
 
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
-WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts
+WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180

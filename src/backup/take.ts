@@ -19,9 +19,8 @@ import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import path from "node:path";
 import { StemeError } from "../core/errors.ts";
-import { toHex } from "../core/hex.ts";
+import { workerUrl } from "../core/worker-url.ts";
 import { recordId } from "../crypto/hash.ts";
-import { merkleRoot } from "../crypto/merkle.ts";
 import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
 import { walkFrames } from "../log/reader.ts";
 import { listSegmentFiles } from "../log/segment.ts";
@@ -70,7 +69,17 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   if (lsn < indexLsn) throw new StemeError("backup_failed", 500, `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
 
   const ids = indexIds(path.join(outDir, "index.sqlite"), indexLsn);
-  const copied = copyLog(logDir, path.join(outDir, "log"), lsn, indexLsn, ids, options.onProgress);
+  // The index's ids (nearly all of them) go to a worker that sorts and hashes them into the
+  // tree's leaves while this thread copies the log; the tail's ids join at the end.
+  const merkle = new MerkleOffThread(ids);
+  const tailFrom = ids.length;
+  let copied: number;
+  try {
+    copied = copyLog(logDir, path.join(outDir, "log"), lsn, indexLsn, ids, options.onProgress);
+  } catch (err) {
+    merkle.close();
+    throw err;
+  }
   for (const [name, mode] of smallFiles) {
     const from = path.join(dataDir, name);
     if (fs.existsSync(from)) writeFileDurable(path.join(outDir, name), fs.readFileSync(from, "utf8"), mode);
@@ -80,7 +89,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   // Hashing (b3sum processes or worker threads) and syncing (libuv's pool) run while this
   // thread computes the Merkle root.
   const pending = Promise.all([hashTree(outDir), syncTree(outDir)]);
-  const root = toHex(merkleRoot(ids));
+  const root = await merkle.finish(ids.slice(tailFrom));
   const [files] = await pending;
   const meta = JSON.parse(fs.readFileSync(path.join(dataDir, "meta.json"), "utf8")) as {
     node_id: string;
@@ -218,6 +227,45 @@ function copyLog(
   }
   onProgress?.(total, total);
   return done;
+}
+
+/** The backup's Merkle root on a worker thread (merkle-worker.ts). */
+class MerkleOffThread {
+  private readonly worker: Worker;
+  private readonly answer: Promise<string>;
+
+  constructor(ids: readonly Uint8Array[]) {
+    this.worker = new Worker(workerUrl(import.meta.url, "backup/merkle-worker.ts"));
+    this.answer = new Promise((resolve, reject) => {
+      this.worker.onmessage = (event: MessageEvent<{ ok: boolean; root?: string; error?: string }>) =>
+        event.data.ok
+          ? resolve(event.data.root as string)
+          : reject(new StemeError("backup_failed", 500, `Merkle root: ${event.data.error}`));
+      this.worker.onerror = (event) => reject(new StemeError("backup_failed", 500, `Merkle root worker: ${event.message}`));
+    });
+    const packed = pack(ids);
+    this.worker.postMessage({ ids: packed }, [packed.buffer as ArrayBuffer]);
+  }
+
+  async finish(extra: readonly Uint8Array[]): Promise<string> {
+    const packed = pack(extra);
+    this.worker.postMessage({ extra: packed }, [packed.buffer as ArrayBuffer]);
+    try {
+      return await this.answer;
+    } finally {
+      this.worker.terminate();
+    }
+  }
+
+  close(): void {
+    this.worker.terminate();
+  }
+}
+
+function pack(ids: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(ids.length * 32);
+  ids.forEach((id, i) => out.set(id, i * 32));
+  return out;
 }
 
 /** Writes a new file into the page cache; `syncTree` makes it durable with the rest. */
