@@ -264,7 +264,7 @@ class MerkleOffThread {
 
 function pack(ids: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(ids.length * 32);
-  ids.forEach((id, i) => out.set(id, i * 32));
+  for (let i = 0; i < ids.length; i++) out.set(ids[i] as Uint8Array, i * 32);
   return out;
 }
 

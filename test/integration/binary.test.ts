@@ -8,7 +8,12 @@ import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.
 import { bunPath, cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
 
 /** The Makefile's WORKERS: every worker-thread entry point the binary must carry. */
-const workers = ["src/crypto/verify-worker.ts", "src/backup/hash-worker.ts", "src/backup/root-worker.ts", "src/backup/merkle-worker.ts"];
+const workers = [
+  "src/crypto/verify-worker.ts",
+  "src/backup/hash-worker.ts",
+  "src/backup/root-worker.ts",
+  "src/backup/merkle-worker.ts",
+];
 
 let dir: string;
 let binary: string;
