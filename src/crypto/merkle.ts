@@ -17,7 +17,8 @@
  */
 import { blake3_256, blake3_256_into } from "./blake3.ts";
 
-function compareAt(a: Uint8Array, b: Uint8Array): number {
+/** Compares two ids bytewise. */
+export function compareIds(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
   return a.length - b.length;
@@ -42,7 +43,7 @@ export function sortIds(ids: readonly Uint8Array[]): Uint8Array[] {
     for (let i = start + 1; i < end; i++) {
       const v = out[i] as Uint8Array;
       let j = i - 1;
-      while (j >= start && compareAt(out[j] as Uint8Array, v) > 0) {
+      while (j >= start && compareIds(out[j] as Uint8Array, v) > 0) {
         out[j + 1] = out[j] as Uint8Array;
         j--;
       }
@@ -52,25 +53,38 @@ export function sortIds(ids: readonly Uint8Array[]): Uint8Array[] {
   return out;
 }
 
-/** The root over `ids` (any order; not modified). */
+/** The root over `ids` (any order; not modified). Ids are 32 bytes: record ids. */
 export function merkleRoot(ids: readonly Uint8Array[]): Uint8Array {
-  if (ids.length === 0) return blake3_256(new Uint8Array(0));
-  if (ids.some((id) => id.length !== 32)) return merkleRootAnyLength(ids);
-  const sorted = sortIds(ids);
-  // Leaves, in one buffer; a duplicate id (equal to the one before it, once sorted) is skipped.
-  let level = new Uint8Array(sorted.length * 32);
-  let count = 0;
+  const leaves = leavesOf(uniqueSorted(ids));
+  return rootOfLeaves(leaves, leaves.length / 32);
+}
+
+/** `ids` sorted bytewise with duplicates dropped. */
+export function uniqueSorted(ids: readonly Uint8Array[]): Uint8Array[] {
+  for (const id of ids) if (id.length !== 32) throw new RangeError(`a record id is 32 bytes, got ${id.length}`);
+  const out: Uint8Array[] = [];
+  for (const id of sortIds(ids)) if (out.length === 0 || !sameId(out[out.length - 1] as Uint8Array, id)) out.push(id);
+  return out;
+}
+
+/** The leaves BLAKE3(0x00 ‖ id) of sorted, unique ids, back to back in one buffer. */
+export function leavesOf(sorted: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(sorted.length * 32);
   const leafInput = new Uint8Array(33);
-  let prev: Uint8Array | null = null;
-  for (const id of sorted) {
-    if (prev !== null && sameId(prev, id)) continue;
-    prev = id;
+  for (let i = 0; i < sorted.length; i++) {
+    const id = sorted[i] as Uint8Array;
     for (let k = 0; k < 32; k++) leafInput[k + 1] = id[k] as number;
-    blake3_256_into(leafInput, level, count * 32);
-    count++;
+    blake3_256_into(leafInput, out, i * 32);
   }
+  return out;
+}
+
+/** The root over `count` leaves in `leaves` (32 bytes each, in id order), each level hashed in place. */
+export function rootOfLeaves(leaves: Uint8Array, count: number): Uint8Array {
+  if (count === 0) return blake3_256(new Uint8Array(0));
   const parentInput = new Uint8Array(65);
   parentInput[0] = 1;
+  let level = leaves;
   while (count > 1) {
     const nextCount = Math.ceil(count / 2);
     const next = new Uint8Array(nextCount * 32);
@@ -89,24 +103,4 @@ export function merkleRoot(ids: readonly Uint8Array[]): Uint8Array {
 function sameId(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 31; i >= 0; i--) if (a[i] !== b[i]) return false; // uniform hashes differ at the end as surely as at the start
   return true;
-}
-
-/** The same tree for ids of other lengths (not record ids; kept for completeness). */
-function merkleRootAnyLength(ids: readonly Uint8Array[]): Uint8Array {
-  const sorted = sortIds(ids);
-  let level: Uint8Array[] = [];
-  let prev: Uint8Array | null = null;
-  for (const id of sorted) {
-    if (prev !== null && compareAt(prev, id) === 0) continue;
-    prev = id;
-    level.push(blake3_256(Uint8Array.of(0, ...id)));
-  }
-  while (level.length > 1) {
-    const next: Uint8Array[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2)
-      next.push(blake3_256(Uint8Array.of(1, ...(level[i] as Uint8Array), ...(level[i + 1] as Uint8Array))));
-    if (level.length % 2 === 1) next.push(level[level.length - 1] as Uint8Array);
-    level = next;
-  }
-  return level[0] as Uint8Array;
 }
