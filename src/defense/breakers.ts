@@ -46,11 +46,29 @@ export class Breakers {
 
   record(agent: string, outcome: WriteOutcome, nowMs: number, probe: boolean): void {
     if (outcome === "void" && !probe) return; // no evidence, nothing to hold
-    this.of(agent, nowMs).record(outcome, nowMs, probe);
+    const breaker = this.of(agent, nowMs);
+    breaker.record(outcome, nowMs, probe);
+    this.noteIfOpen(breaker, nowMs);
   }
 
   recordRejection(agent: string, nowMs: number): void {
-    this.of(agent, nowMs).recordRejection(nowMs);
+    const breaker = this.of(agent, nowMs);
+    breaker.recordRejection(nowMs);
+    this.noteIfOpen(breaker, nowMs);
+  }
+
+  /**
+   * Whether any breaker may be open at `nowMs`: false once every cool-down begun so far has
+   * passed. Lets the write path skip looking for refused agents when none can be.
+   */
+  anyOpen(nowMs: number): boolean {
+    return nowMs < this.openUntilMs;
+  }
+
+  private openUntilMs = 0;
+
+  private noteIfOpen(breaker: CircuitBreaker, nowMs: number): void {
+    if (breaker.stateAt(nowMs) === "open") this.openUntilMs = Math.max(this.openUntilMs, nowMs + this.options.coolDownMs);
   }
 
   /** Closes the agent's breaker; false when it had none. */

@@ -110,6 +110,10 @@ export class Defense implements IngestGate {
     );
   }
 
+  anyOpen(nowMs: number): boolean {
+    return this.breakers.anyOpen(nowMs);
+  }
+
   refuses(agent: string, nowMs: number): StemeError | null {
     if (this.breakers.stateOf(agent, nowMs) !== "open") return null;
     const b = this.breakers.get(agent, nowMs);

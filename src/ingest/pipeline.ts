@@ -72,6 +72,8 @@ export interface IngestGate {
    * no decoding, validation or hashing. Changes nothing (a half-open probe is `admit`'s).
    */
   refuses?(agent: string, nowMs: number): StemeError | null;
+  /** Whether any agent's breaker may be open now (when none can be, `refuses` is not asked). */
+  anyOpen?(nowMs: number): boolean;
   /** For a new, verified assertion: the hold review to append before it, or null. */
   hold(signed: SignedRecord, idHex: string): SignedRecord | null;
   /** Whether a stored assertion is held now (the status a duplicate answers with). */
@@ -147,8 +149,9 @@ export class Ingest {
     let results: ItemResult[] = [];
     try {
       const nowMs = this.options.now();
+      const early = gate?.refuses !== undefined && (gate.anyOpen?.(nowMs) ?? true);
       const parsed = items.map((item) => {
-        const agent = gate?.refuses ? peekAgent(item) : null;
+        const agent = early ? peekAgent(item) : null;
         const refused = agent ? (gate?.refuses?.(agent, nowMs) ?? null) : null;
         return refused ?? onlyKinds(prepare(item), options.kinds);
       });

@@ -175,6 +175,16 @@ describe("Breakers", () => {
     expect(all.counts(t0 + 10_000)).toEqual({ closed: 1, open: 0, half_open: 1 });
   });
 
+  test("anyOpen: false until a breaker opens, true through its cool-down, false after", () => {
+    const all = new Breakers(options);
+    all.record("bb", "accepted", t0, false);
+    expect(all.anyOpen(t0)).toBe(false);
+    for (let i = 0; i < 6; i++) all.record("aa", "accepted", t0, false);
+    expect(all.anyOpen(t0 + 1)).toBe(true);
+    expect(all.anyOpen(t0 + 9_999)).toBe(true);
+    expect(all.anyOpen(t0 + 10_000)).toBe(false);
+  });
+
   test("reset of an agent with no breaker says so", () => {
     const all = new Breakers(options);
     expect(all.reset("aa")).toBe(false);
