@@ -18,6 +18,7 @@ import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
 import { encodeBody } from "../src/crypto/signed.ts";
 import { keyFromSeed } from "./records.ts";
+import { startBenchServer } from "./server.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -33,8 +34,7 @@ const root = path.resolve(import.meta.dir, "..");
 const main = path.join(root, "src/main.ts");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-bench-backup-"));
 const data = path.join(work, "data");
-const port = 20000 + Math.floor(Math.random() * 20000);
-const url = `http://127.0.0.1:${port}`;
+let url = "";
 const keys = Array.from({ length: 64 }, (_, i) =>
   keyFromSeed(new Uint8Array(crypto.createHash("sha256").update(`backup-bench/${i}`).digest())),
 );
@@ -105,25 +105,10 @@ function dirBytes(dir: string): number {
 }
 
 async function main_(): Promise<void> {
-  const server = Bun.spawn(
-    [process.execPath, main, "serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`, "--log-level", "warn"],
-    {
-      stdout: "inherit",
-      stderr: "inherit",
-    },
-  );
+  const server = await startBenchServer(data);
+  url = server.url;
   const rows: Array<[string, string]> = [];
   try {
-    for (let i = 0; i < 200; i++) {
-      if (
-        await fetch(`${url}/v1/health`).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await Bun.sleep(25);
-    }
     console.log(`loading ${records} records …`);
     const loadStart = performance.now();
     let inFlight: Promise<void>[] = [];
@@ -155,8 +140,7 @@ async function main_(): Promise<void> {
       `${Math.round(withBackup)} records/s (${(((base - withBackup) / base) * 100).toFixed(1)} % slower; goal ≤ 20 %)`,
     ]);
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
+    await server.stop();
   }
 
   const out = join(work, "backup");

@@ -20,6 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { encode as encodeCbor } from "cbor-x";
+import { startBenchServer } from "./server.ts";
 import { toHex } from "../src/core/hex.ts";
 import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
@@ -37,8 +38,7 @@ if (flags.help) {
 const total = Number(flags.records ?? process.env.BENCH_RECORDS ?? 100_000);
 const root = path.resolve(import.meta.dir, "..");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-bench-bundle-"));
-const port = 20000 + Math.floor(Math.random() * 20000);
-const url = `http://127.0.0.1:${port}`;
+let url = "";
 const goalRecordsPerS = 20_000;
 
 const keys = benchSeeds(50, "bundle-bench").map(keyFromSeed);
@@ -137,31 +137,9 @@ async function run(args: string[]): Promise<{ ms: number; cpuMs: number; stdout:
 }
 
 async function main(): Promise<void> {
-  const server = Bun.spawn(
-    [
-      process.execPath,
-      path.join(root, "src/main.ts"),
-      "serve",
-      "--data-dir",
-      path.join(dir, "data"),
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--log-level",
-      "warn",
-    ],
-    { stdout: "inherit", stderr: "inherit" },
-  );
+  const server = await startBenchServer(path.join(dir, "data"));
+  url = server.url;
   try {
-    for (let i = 0; i < 400; i++) {
-      if (
-        await fetch(`${url}/v1/health`).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await Bun.sleep(25);
-    }
     const runTag = crypto.randomBytes(4).toString("hex");
     const signStart = performance.now();
     const { records, prefix } = build(runTag);
@@ -239,8 +217,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
+    await server.stop();
     if (process.env.BENCH_KEEP !== "1") fs.rmSync(dir, { recursive: true, force: true });
     else console.log(`kept ${dir}`);
   }

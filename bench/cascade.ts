@@ -20,6 +20,7 @@ import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
 import { encodeBody } from "../src/crypto/signed.ts";
 import { keyFromSeed } from "./records.ts";
+import { startBenchServer } from "./server.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -31,10 +32,8 @@ if (flags.help) {
 }
 const dependants = Number(flags.dependants ?? process.env.BENCH_DEPENDANTS ?? 100_000);
 const citing = Number(flags.citing ?? process.env.BENCH_CITING ?? 100);
-const root = path.resolve(import.meta.dir, "..");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-bench-cascade-"));
-const port = 20000 + Math.floor(Math.random() * 20000);
-const url = `http://127.0.0.1:${port}`;
+let url = "";
 
 const key = keyFromSeed(new Uint8Array(crypto.createHash("sha256").update("cascade-bench").digest()));
 const agent = toHex(key.publicKey);
@@ -57,34 +56,9 @@ async function post(pathname: string, body: Uint8Array | string, type: string): 
 }
 
 async function main(): Promise<void> {
-  const server = Bun.spawn(
-    [
-      process.execPath,
-      path.join(root, "src/main.ts"),
-      "serve",
-      "--data-dir",
-      dir,
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--log-level",
-      "warn",
-    ],
-    {
-      stdout: "inherit",
-      stderr: "inherit",
-    },
-  );
+  const server = await startBenchServer(dir);
+  url = server.url;
   try {
-    for (let i = 0; i < 200; i++) {
-      if (
-        await fetch(`${url}/v1/health`).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await Bun.sleep(25);
-    }
     const runTag = crypto.randomBytes(4).toString("hex");
     const sourceId = `bench/${runTag}/mega-trial`;
     console.log(`building 1 source, ${citing} citing assertions, ${dependants} dependants …`);
@@ -185,8 +159,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
+    await server.stop();
     if (process.env.BENCH_KEEP !== "1") fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -20,6 +20,7 @@ import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
 import { encodeBody } from "../src/crypto/signed.ts";
 import { keyFromSeed } from "./records.ts";
+import { startBenchServer } from "./server.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -120,10 +121,8 @@ async function run(
   flood?: { records: Uint8Array[]; result: FloodResult },
 ): Promise<number> {
   const data = path.join(work, `${guard ? "on" : "off"}-${round}`);
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const url = `http://127.0.0.1:${port}`;
   let secret = "";
-  const args = ["serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`, "--log-level", "warn"];
+  const args: string[] = [];
   const on = (part: string) => guard && parts.has(part);
   if (on("keys")) {
     Bun.spawnSync([process.execPath, main, "init", "--data-dir", data]);
@@ -147,20 +146,9 @@ async function run(
   // The flood (thousands a second from one agent) trips this within a second; the 256 others
   // write a few hundred each in a round.
   else if (flood) args.push("--breaker-rate-max", "2000");
-  const server = Bun.spawn([process.execPath, main, ...args], { stdout: "ignore", stderr: "inherit" });
+  const server = await startBenchServer(data, args, "ignore");
+  const url = server.url;
   try {
-    for (let i = 0; ; i++) {
-      if (
-        await fetch(`${url}/v1/health`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      if (server.exitCode !== null) throw new Error(`the server exited with ${server.exitCode}`);
-      if (i > 2400) throw new Error("the server did not answer /v1/health within 60 s");
-      await Bun.sleep(25);
-    }
     const headers: Record<string, string> = { "content-type": "application/cbor" };
     if (secret) headers.authorization = `Bearer ${secret}`;
     let next = 0;
@@ -194,8 +182,7 @@ async function run(
     ]);
     return done / ((performance.now() - started) / 1000);
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
+    await server.stop();
   }
 }
 
