@@ -97,7 +97,7 @@ export function createApp(deps: AppDeps) {
     const format = bodyFormat(request);
     const submission = singleSubmission(format, await readBody(request, deps.limits.writeBodyBytesMax));
     const [result] = await ingest.submit([submission], kinds ? { kinds } : {});
-    if (!result) throw new StemeError("internal", 500, "no result");
+    if (!result) throw new StemeError("internal", "no result");
     if (!result.ok) throw result.error;
     return json(result.result, result.result.duplicate ? 200 : 201);
   };
@@ -109,10 +109,10 @@ export function createApp(deps: AppDeps) {
           const pathname = new URL(request.url).pathname;
           const allowed = routeMethods(pathname);
           const err = allowed
-            ? new StemeError("method_not_allowed", 405, `${request.method} is not allowed on ${pathname}; use ${allowed}`, {
+            ? new StemeError("method_not_allowed", `${request.method} is not allowed on ${pathname}; use ${allowed}`, {
                 extra: { allow: allowed },
               })
-            : new StemeError("not_found", 404, `no route for ${request.method} ${pathname}`);
+            : new StemeError("not_found", `no route for ${request.method} ${pathname}`);
           const response = problemResponse(err, deps.requestIdOf(request));
           if (allowed) response.headers.set("allow", allowed);
           return response;
@@ -212,7 +212,7 @@ export function createApp(deps: AppDeps) {
         "/v1/sources/*",
         ({ request }) => {
           const rest = new URL(request.url).pathname.slice("/v1/sources/".length);
-          if (!rest.endsWith("/retract")) throw new StemeError("not_found", 404, `no route for POST /v1/sources/${rest}`);
+          if (!rest.endsWith("/retract")) throw new StemeError("not_found", `no route for POST /v1/sources/${rest}`);
           return retractSource(prov, request, pathId(rest.slice(0, -"/retract".length)));
         },
         { parse: "none" },
@@ -223,7 +223,7 @@ export function createApp(deps: AppDeps) {
         "/v1/epochs/*",
         ({ request }) => {
           const rest = new URL(request.url).pathname.slice("/v1/epochs/".length);
-          if (!rest.endsWith("/supersede")) throw new StemeError("not_found", 404, `no route for POST /v1/epochs/${rest}`);
+          if (!rest.endsWith("/supersede")) throw new StemeError("not_found", `no route for POST /v1/epochs/${rest}`);
           return supersedeEpoch(prov, request, pathId(rest.slice(0, -"/supersede".length)));
         },
         { parse: "none" },
@@ -248,9 +248,9 @@ export function createApp(deps: AppDeps) {
           const raw = await readBody(request, deps.readBodyBytesMax);
           const body = raw.length === 0 ? {} : parseJson(raw);
           if (body === null || typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "name"))
-            throw new StemeError("invalid_request", 400, 'expected {} or {"name": "<directory under --backup-dir>"}');
+            throw new StemeError("invalid_request", 'expected {} or {"name": "<directory under --backup-dir>"}');
           const name = (body as { name?: unknown }).name;
-          if (name !== undefined && typeof name !== "string") throw new StemeError("invalid_type", 400, "name: expected text");
+          if (name !== undefined && typeof name !== "string") throw new StemeError("invalid_type", "name: expected text");
           const r = await deps.ops.snapshot(name);
           const m = r.manifest;
           return json(
@@ -351,17 +351,17 @@ function routeMethods(pathname: string): string | null {
 /** `{"note"?: text, "gold"?: assertion id}` */
 function resolution(body: unknown): { note?: string; gold?: string } {
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"note": "…", "gold": "<assertion id>"}');
+    throw new StemeError("invalid_request", 'expected a JSON object like {"note": "…", "gold": "<assertion id>"}');
   for (const key of Object.keys(body))
     if (key !== "note" && key !== "gold")
-      throw new StemeError("unknown_field", 400, `${key}: not a field of a resolution; expected note, gold`, {
+      throw new StemeError("unknown_field", `${key}: not a field of a resolution; expected note, gold`, {
         extra: { field: key },
       });
   const { note, gold } = body as { note?: unknown; gold?: unknown };
   if (note !== undefined && typeof note !== "string")
-    throw new StemeError("invalid_type", 400, "note: expected text", { extra: { field: "note" } });
+    throw new StemeError("invalid_type", "note: expected text", { extra: { field: "note" } });
   if (gold !== undefined && (typeof gold !== "string" || !/^[0-9a-fA-F]{64}$/.test(gold)))
-    throw new StemeError("invalid_type", 400, "gold: expected an assertion id (64 hex digits)", { extra: { field: "gold" } });
+    throw new StemeError("invalid_type", "gold: expected an assertion id (64 hex digits)", { extra: { field: "gold" } });
   return {
     ...(note !== undefined ? { note: note as string } : {}),
     ...(gold !== undefined ? { gold: (gold as string).toLowerCase() } : {}),
@@ -374,10 +374,10 @@ function pathId(raw: string): string {
   try {
     id = decodeURIComponent(raw);
   } catch {
-    throw new StemeError("invalid_query", 400, "the path is not valid percent-encoding");
+    throw new StemeError("invalid_query", "the path is not valid percent-encoding");
   }
   if (id.length === 0 || Buffer.byteLength(id) > labelBytesMax)
-    throw new StemeError("invalid_query", 400, `expected an id of 1–${labelBytesMax} bytes in the path`);
+    throw new StemeError("invalid_query", `expected an id of 1–${labelBytesMax} bytes in the path`);
   return id;
 }
 

@@ -23,7 +23,6 @@ export function bodyFormat(request: Request): BodyFormat {
   if (type === "application/cbor") return "cbor";
   throw new StemeError(
     "unsupported_media_type",
-    415,
     `content-type ${type} is not supported; send application/json or application/cbor`,
   );
 }
@@ -42,11 +41,7 @@ export async function readBody(request: Request, bytesMax: number): Promise<Uint
     timer = setTimeout(
       () =>
         reject(
-          new StemeError(
-            "request_timeout",
-            408,
-            `the request body did not arrive within ${Math.round(bodyDeadline.ms / 1000)} s`,
-          ),
+          new StemeError("request_timeout", `the request body did not arrive within ${Math.round(bodyDeadline.ms / 1000)} s`),
         ),
       bodyDeadline.ms,
     );
@@ -66,11 +61,11 @@ export async function readBody(request: Request, bytesMax: number): Promise<Uint
  * metrics.
  */
 function unreadable(err: unknown): never {
-  throw new StemeError("invalid_request", 400, `the request body could not be read: ${(err as Error)?.message ?? String(err)}`);
+  throw new StemeError("invalid_request", `the request body could not be read: ${(err as Error)?.message ?? String(err)}`);
 }
 
 function tooLarge(n: number, bytesMax: number): StemeError {
-  return new StemeError("payload_too_large", 413, `request body is ${n} bytes; this endpoint takes at most ${bytesMax}`, {
+  return new StemeError("payload_too_large", `request body is ${n} bytes; this endpoint takes at most ${bytesMax}`, {
     extra: { bytes_max: bytesMax },
   });
 }
@@ -131,7 +126,7 @@ export function batchSubmissions(format: BodyFormat, bytes: Uint8Array, recordsM
     throw invalid("invalid_request", `records: expected an array, got ${describe(records)}`, { field: "records" });
   if (records.length === 0) throw invalid("invalid_request", "records: the batch is empty", { field: "records" });
   if (records.length > recordsMax) {
-    throw new StemeError("batch_too_large", 413, `records: ${records.length} items, at most ${recordsMax} in one batch`, {
+    throw new StemeError("batch_too_large", `records: ${records.length} items, at most ${recordsMax} in one batch`, {
       extra: { items_max: recordsMax },
     });
   }

@@ -104,7 +104,7 @@ export async function decideQuarantine(
   const loc = deps.store.lookupId(Buffer.from(id, "hex"));
   const state = book.state(id);
   if (!loc || deps.store.read(loc).record.kind !== "assertion" || state === null)
-    throw new StemeError("not_found", 404, `assertion ${id} is not in quarantine on this node`, {
+    throw new StemeError("not_found", `assertion ${id} is not in quarantine on this node`, {
       hint: "GET /v1/admin/quarantine lists what is held",
     });
   const busy = deciding.get(deps.defense) ?? new Set<string>();
@@ -113,7 +113,6 @@ export async function decideQuarantine(
     const latest = book.latest(id);
     throw new StemeError(
       "already_decided",
-      409,
       busy.has(id) ? `a decision on ${id} is being written` : `assertion ${id} was already ${state}`,
       { extra: { state: busy.has(id) ? "deciding" : state, decision: latest?.id ?? null } },
     );
@@ -143,13 +142,13 @@ function parseDecisionBody(raw: Uint8Array): string | undefined {
   if (raw.length === 0) return undefined;
   const body = parseJson(raw);
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"note": "checked against the label"}');
+    throw new StemeError("invalid_request", 'expected a JSON object like {"note": "checked against the label"}');
   for (const key of Object.keys(body))
     if (key !== "note")
-      throw new StemeError("unknown_field", 400, `${key}: not a field of a decision; expected note`, { extra: { field: key } });
+      throw new StemeError("unknown_field", `${key}: not a field of a decision; expected note`, { extra: { field: key } });
   const { note } = body as { note?: unknown };
   if (note !== undefined && (typeof note !== "string" || Buffer.byteLength(note) > textBytesMax / 2))
-    throw new StemeError("invalid_type", 400, `note: expected text of at most ${textBytesMax / 2} bytes`, {
+    throw new StemeError("invalid_type", `note: expected text of at most ${textBytesMax / 2} bytes`, {
       extra: { field: "note" },
     });
   return note as string | undefined;
@@ -182,6 +181,6 @@ export function listBreakers(deps: DefenseDeps, q: URLSearchParams): Response {
 export function resetBreaker(deps: DefenseDeps, agentRaw: string): Response {
   const agent = pathKey("agent", agentRaw);
   if (!deps.defense.breakers.reset(agent))
-    throw new StemeError("not_found", 404, `no circuit breaker for agent ${agent} (it has not written lately)`);
+    throw new StemeError("not_found", `no circuit breaker for agent ${agent} (it has not written lately)`);
   return json({ agent, reset: true, ...deps.defense.breakers.get(agent, deps.defense.now()) });
 }

@@ -13,19 +13,19 @@ export interface KeyRouteDeps {
 export async function createKey(deps: KeyRouteDeps, request: Request): Promise<Response> {
   const body = parseJson(await readBody(request, deps.readBodyBytesMax));
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"name": "ingest-bot", "role": "writer"}');
+    throw new StemeError("invalid_request", 'expected a JSON object like {"name": "ingest-bot", "role": "writer"}');
   for (const key of Object.keys(body))
     if (key !== "name" && key !== "role")
-      throw new StemeError("unknown_field", 400, `${key}: expected name, role`, { extra: { field: key } });
+      throw new StemeError("unknown_field", `${key}: expected name, role`, { extra: { field: key } });
   const { name, role } = body as { name?: unknown; role?: unknown };
-  if (typeof name !== "string") throw new StemeError("missing_field", 400, "name: required text", { extra: { field: "name" } });
+  if (typeof name !== "string") throw new StemeError("missing_field", "name: required text", { extra: { field: "name" } });
   if (typeof role !== "string")
-    throw new StemeError("missing_field", 400, "role: required (reader, writer or admin)", { extra: { field: "role" } });
+    throw new StemeError("missing_field", "role: required (reader, writer or admin)", { extra: { field: "role" } });
   return json(deps.keys.create(name, role), 201);
 }
 
 export function revokeKey(deps: KeyRouteDeps, id: string): Response {
-  if (!/^[0-9a-f]{16}$/.test(id)) throw new StemeError("invalid_query", 400, "id: expected a key id (16 hex digits)");
-  if (!deps.keys.revoke(id)) throw new StemeError("not_found", 404, `no API key ${id}`);
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new StemeError("invalid_query", "id: expected a key id (16 hex digits)");
+  if (!deps.keys.revoke(id)) throw new StemeError("not_found", `no API key ${id}`);
   return json({ id, revoked: true });
 }

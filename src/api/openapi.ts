@@ -15,6 +15,7 @@
  * Response objects list the fields the server sends today; clients must accept more (SPEC §8:
  * "more fields may be added, none renamed").
  */
+import { httpProblemCodes, problems } from "../core/errors.ts";
 import * as limits from "../core/limits.ts";
 import { type Kind, fieldSpecs, kinds, reviewActions } from "../core/record.ts";
 import { lensNames } from "../lens/index.ts";
@@ -86,75 +87,10 @@ export interface OpenApiDocument {
 
 // ---------------------------------------------------------------- problem codes
 
-/**
- * Every stable `code` a client can meet, with its status (docs/API.md "Errors"). The problem
- * schema's `code` enum is exactly these keys.
- */
-export const problemCodes: Record<string, { status: number; meaning: string }> = {
-  malformed_json: { status: 400, meaning: "the body does not parse as JSON" },
-  malformed_cbor: { status: 400, meaning: "the body does not parse as CBOR" },
-  non_canonical_cbor: { status: 400, meaning: "a CBOR body not in canonical form (`offset` names the byte)" },
-  invalid_record: { status: 400, meaning: "not a record: not an object, or not a CBOR {body, sig} map" },
-  invalid_request: {
-    status: 400,
-    meaning: "the request body is not the expected shape (e.g. not {records: [...]}, an empty batch)",
-  },
-  unknown_field: { status: 400, meaning: "a field the kind or request does not have (`field` names it)" },
-  missing_field: { status: 400, meaning: "a required field (or `sig`) is absent" },
-  invalid_type: { status: 400, meaning: "a wrong type, or null for an optional field (leave it out)" },
-  out_of_range: { status: 400, meaning: "v ≠ 1, unknown kind, confidence outside [0, 1], tier outside 1–5, vote ≠ ±1, …" },
-  too_long: { status: 400, meaning: "a text, list or object over its limit (`bytes_max` / `items_max`)" },
-  too_deep: { status: 400, meaning: "object nested deeper than 32 levels" },
-  invalid_text: { status: 400, meaning: "control characters, lone surrogates, empty text" },
-  invalid_path: { status: 400, meaning: "a subject that is not segment/segment/… with no empty segment" },
-  invalid_number: { status: 400, meaning: "NaN or infinity (CBOR only)" },
-  bad_hex: { status: 400, meaning: "a byte field that is not hex of the right length" },
-  bad_signature: { status: 400, meaning: "the signature does not verify; `computed_id` is the id the server computed" },
-  wrong_kind: { status: 400, meaning: "an endpoint for one kind of record given another kind" },
-  invalid_query: { status: 400, meaning: "a bad query parameter or path segment (`field` names it)" },
-  unknown_lens: { status: 400, meaning: "no such lens" },
-  unauthorized: { status: 401, meaning: "no API key, or an unknown or revoked one" },
-  forbidden: { status: 403, meaning: "the key's role is too low for the endpoint" },
-  not_registrar: { status: 403, meaning: "a source retraction signed by neither the registrar nor an authority" },
-  not_found: { status: 404, meaning: "no such record, escalation, key or route" },
-  unknown_source: { status: 404, meaning: "no such source on this node" },
-  unknown_epoch: { status: 404, meaning: "no such epoch on this node" },
-  audit_disabled: { status: 404, meaning: "the server runs without a query audit trail (--audit-entries 0)" },
-  method_not_allowed: { status: 405, meaning: "the path exists but not with this method; `Allow` lists the methods" },
-  request_timeout: { status: 408, meaning: "the request body did not arrive within --http-timeout-secs" },
-  already_resolved: { status: 409, meaning: "the escalation is already resolved" },
-  already_decided: { status: 409, meaning: "the held assertion was already approved or rejected (`state` says which)" },
-  no_backup_dir: { status: 409, meaning: "the server has no --backup-dir; snapshots need one" },
-  busy: { status: 409, meaning: "a snapshot is already being taken; retry after Retry-After seconds" },
-  exists: { status: 409, meaning: "the snapshot directory exists and is not empty; a backup goes into a new directory" },
-  payload_too_large: { status: 413, meaning: "the body is over the endpoint's limit (`bytes_max`)" },
-  batch_too_large: { status: 413, meaning: "more than 10,000 records in one batch (`items_max`)" },
-  unsupported_media_type: { status: 415, meaning: "neither JSON nor CBOR" },
-  clock_skew: { status: 422, meaning: "ts more than --max-clock-skew-ms ahead of the server's clock" },
-  query_too_large: { status: 422, meaning: "the query would read more than 50,000 records" },
-  export_too_large: { status: 422, meaning: "the bundle would hold more than 2,000,000 records; narrow the selection" },
-  rate_limited: { status: 429, meaning: "the key's or the address's bucket for this endpoint class is empty; see Retry-After" },
-  breaker_open: {
-    status: 429,
-    meaning: "the signing agent's circuit breaker is open (too many writes, or too many held or rejected ones); see Retry-After",
-  },
-  internal: { status: 500, meaning: "a bug; the server log has the request id" },
-  log_corrupt: { status: 500, meaning: "a damaged log segment; run stemedb verify" },
-  index_mismatch: { status: 500, meaning: "the index disagrees with the log; run stemedb reindex" },
-  key_permissions: { status: 500, meaning: "keys.json is readable by others; chmod 600 it" },
-  backup_failed: { status: 500, meaning: "the snapshot found the log or index inconsistent; run stemedb verify" },
-  io_error: { status: 500, meaning: "reading or hashing a file for the snapshot failed" },
-  overloaded: {
-    status: 503,
-    meaning: "the ingest queue is full, or the disk is slow (fdatasync p99 over --shed-fsync-p99-ms); retry after Retry-After",
-  },
-  log_write_failed: { status: 503, meaning: "the disk refused a write or sync; the node takes no writes until restarted" },
-  disk_full: { status: 503, meaning: "no space left for the log; this write was not stored; writes resume when space returns" },
-  log_closed: { status: 503, meaning: "the node is shutting down" },
-  unavailable: { status: 503, meaning: "the node is shutting down" },
-  index_failed: { status: 503, meaning: "the index is failing (e.g. a full disk); acknowledged records are safe; retry" },
-  timeout: { status: 503, meaning: "no answer within --http-timeout-secs; retry" },
-};
+/** Every stable `code` an HTTP client can meet, with its status: the rows of the error table that reach HTTP. */
+export const problemCodes: Record<string, { status: number; meaning: string }> = Object.fromEntries(
+  httpProblemCodes().map((code) => [code, { status: problems[code].status, meaning: problems[code].meaning }]),
+);
 
 // ---------------------------------------------------------------- schema helpers
 

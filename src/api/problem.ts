@@ -27,9 +27,9 @@ export function negotiated(request: Request, value: unknown, status = 200): Resp
 }
 
 export function notFound(what: string): StemeError {
-  return new StemeError("not_found", 404, `${what} not found`);
+  return new StemeError("not_found", `${what} not found`);
 }
 
 export function badQuery(field: string, message: string): StemeError {
-  return new StemeError("invalid_query", 400, `${field}: ${message}`, { extra: { field } });
+  return new StemeError("invalid_query", `${field}: ${message}`, { extra: { field } });
 }

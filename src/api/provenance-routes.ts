@@ -44,7 +44,7 @@ function parseOffset(raw: string | null): number {
 
 async function submitOne(deps: ProvenanceDeps, submission: Submission): Promise<WriteResult> {
   const [result] = await deps.ingest.submit([submission]);
-  if (!result) throw new StemeError("internal", 500, "no result");
+  if (!result) throw new StemeError("internal", "no result");
   if (!result.ok) throw result.error;
   return result.result;
 }
@@ -60,7 +60,7 @@ function parseSigned(submission: Submission): SignedRecord {
 export async function sourceDetail(deps: ProvenanceDeps, sourceId: string): Promise<Response> {
   await deps.store.indexCaughtUp();
   const view = describeSource(deps.store, sourceId);
-  if (!view) throw new StemeError("unknown_source", 404, `no source "${sourceId}" on this node`);
+  if (!view) throw new StemeError("unknown_source", `no source "${sourceId}" on this node`);
   return json(view);
 }
 
@@ -88,7 +88,7 @@ export async function sourceImpact(deps: ProvenanceDeps, sourceId: string, q: UR
   const limit = parseLimit(q.get("limit"));
   const offset = parseOffset(q.get("cursor"));
   await deps.store.indexCaughtUp();
-  if (!describeSource(deps.store, sourceId)) throw new StemeError("unknown_source", 404, `no source "${sourceId}" on this node`);
+  if (!describeSource(deps.store, sourceId)) throw new StemeError("unknown_source", `no source "${sourceId}" on this node`);
   const impact = computeImpact(deps.store.index, sourceId);
   return json({ source_id: sourceId, dry_run: true, ...impactPage(impact, offset, limit) });
 }
@@ -103,9 +103,9 @@ export async function retractSource(deps: ProvenanceDeps, request: Request, sour
   const signed = parseSigned(submission);
   const r = signed.record;
   if (r.kind !== "source_retraction")
-    throw new StemeError("wrong_kind", 400, `expected a source_retraction record, got a ${r.kind}`, { extra: { field: "kind" } });
+    throw new StemeError("wrong_kind", `expected a source_retraction record, got a ${r.kind}`, { extra: { field: "kind" } });
   if (r.source_id !== sourceId)
-    throw new StemeError("invalid_request", 400, `the record retracts "${r.source_id}", the path names "${sourceId}"`, {
+    throw new StemeError("invalid_request", `the record retracts "${r.source_id}", the path names "${sourceId}"`, {
       extra: { field: "source_id" },
     });
   await deps.store.indexCaughtUp();
@@ -113,11 +113,11 @@ export async function retractSource(deps: ProvenanceDeps, request: Request, sour
   const signer = toHex(r.agent);
   const authority = deps.store.dataDir.authorities.includes(signer);
   if (!source?.registered && !authority)
-    throw new StemeError("unknown_source", 404, `no registered source "${sourceId}" on this node`, {
+    throw new StemeError("unknown_source", `no registered source "${sourceId}" on this node`, {
       hint: "register it first (POST /v1/sources), or retract it with an authority key",
     });
   if (source?.registered && signer !== source.registrar && !authority)
-    throw new StemeError("not_registrar", 403, `only the registrar of "${sourceId}" or an authority may retract it`, {
+    throw new StemeError("not_registrar", `only the registrar of "${sourceId}" or an authority may retract it`, {
       extra: { registrar: source.registrar },
     });
   const write = await submitOne(deps, submission);
@@ -182,23 +182,23 @@ export async function listEpochs(deps: ProvenanceDeps, q: URLSearchParams): Prom
 export async function supersedeEpoch(deps: ProvenanceDeps, request: Request, name: string): Promise<Response> {
   const body = parseJson(await readBody(request, deps.readBodyBytesMax));
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"by": "guideline-2025"}');
+    throw new StemeError("invalid_request", 'expected a JSON object like {"by": "guideline-2025"}');
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b))
     if (!["by", "starts_at"].includes(key))
-      throw new StemeError("unknown_field", 400, `${key}: expected by, starts_at`, { extra: { field: key } });
+      throw new StemeError("unknown_field", `${key}: expected by, starts_at`, { extra: { field: key } });
   if (typeof b.by !== "string" || b.by.length === 0 || Buffer.byteLength(b.by) > labelBytesMax)
-    throw new StemeError("invalid_type", 400, `by: expected the new epoch's name (text, at most ${labelBytesMax} bytes)`, {
+    throw new StemeError("invalid_type", `by: expected the new epoch's name (text, at most ${labelBytesMax} bytes)`, {
       extra: { field: "by" },
     });
-  if (b.by === name) throw new StemeError("invalid_request", 400, "an epoch cannot supersede itself", { extra: { field: "by" } });
+  if (b.by === name) throw new StemeError("invalid_request", "an epoch cannot supersede itself", { extra: { field: "by" } });
   const startsAt =
     b.starts_at === undefined
       ? undefined
       : parseTime("starts_at", typeof b.starts_at === "number" ? String(b.starts_at) : String(b.starts_at));
   await deps.store.indexCaughtUp();
   if (!readEpochs(deps.store).some((e) => e.name === name))
-    throw new StemeError("unknown_epoch", 404, `no epoch "${name}" on this node`, { hint: "declare it first: POST /v1/epochs" });
+    throw new StemeError("unknown_epoch", `no epoch "${name}" on this node`, { hint: "declare it first: POST /v1/epochs" });
   const write = await deps.decider.write({ kind: "epoch", name: b.by, starts_at: startsAt ?? Date.now(), supersedes: name });
   return json(write, write.duplicate ? 200 : 201);
 }
@@ -225,22 +225,22 @@ export async function provenance(deps: ProvenanceDeps, idHex: string, q: URLSear
 export async function adminGold(deps: ProvenanceDeps, request: Request): Promise<Response> {
   const body = parseJson(await readBody(request, deps.readBodyBytesMax));
   if (body === null || typeof body !== "object" || Array.isArray(body))
-    throw new StemeError("invalid_request", 400, 'expected a JSON object like {"target": "<assertion id>"}');
+    throw new StemeError("invalid_request", 'expected a JSON object like {"target": "<assertion id>"}');
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b))
     if (!["target", "action", "note"].includes(key))
-      throw new StemeError("unknown_field", 400, `${key}: expected target, action, note`, { extra: { field: key } });
+      throw new StemeError("unknown_field", `${key}: expected target, action, note`, { extra: { field: key } });
   const target = parseKey("target", typeof b.target === "string" ? b.target : null);
-  if (!target) throw new StemeError("missing_field", 400, "target: required (an assertion id)", { extra: { field: "target" } });
+  if (!target) throw new StemeError("missing_field", "target: required (an assertion id)", { extra: { field: "target" } });
   const action = b.action ?? "gold";
   if (action !== "gold" && action !== "ungold")
-    throw new StemeError("out_of_range", 400, 'action: "gold" or "ungold"', { extra: { field: "action" } });
+    throw new StemeError("out_of_range", 'action: "gold" or "ungold"', { extra: { field: "action" } });
   if (b.note !== undefined && (typeof b.note !== "string" || Buffer.byteLength(b.note) > textBytesMax / 2))
-    throw new StemeError("invalid_type", 400, "note: expected short text", { extra: { field: "note" } });
+    throw new StemeError("invalid_type", "note: expected short text", { extra: { field: "note" } });
   await deps.store.indexCaughtUp();
   const loc = deps.store.lookupId(target);
   if (!loc || deps.store.read(loc).record.kind !== "assertion")
-    throw new StemeError("not_found", 404, `no assertion ${toHex(target)} on this node`);
+    throw new StemeError("not_found", `no assertion ${toHex(target)} on this node`);
   const write = await deps.decider.write({
     kind: "review",
     action,

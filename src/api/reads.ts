@@ -133,7 +133,7 @@ export function listAudit(deps: ReadDeps, q: URLSearchParams): Response {
   for (const key of q.keys())
     if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
   if (!deps.audit)
-    throw new StemeError("audit_disabled", 404, "the query audit trail is off on this server", {
+    throw new StemeError("audit_disabled", "the query audit trail is off on this server", {
       hint: "start the server without --audit-off",
     });
   const cursor = q.get("cursor");

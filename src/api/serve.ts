@@ -128,7 +128,6 @@ async function withDeadline(work: Promise<Response>, ms: number): Promise<Respon
         reject(
           new StemeError(
             "timeout",
-            503,
             `no answer within ${Math.round(ms / 1000)} s; the server is overloaded or its storage is slow`,
             {
               extra: { retry_after_s: 1 },
@@ -155,7 +154,7 @@ function tlsOptions(config: Config) {
     try {
       return fs.readFileSync(file, "utf8");
     } catch (err) {
-      throw new StemeError("bad_config", 400, `${what}: cannot read ${file}: ${(err as Error).message}`);
+      throw new StemeError("bad_config", `${what}: cannot read ${file}: ${(err as Error).message}`);
     }
   };
   const { SSL_OP_NO_TLSv1, SSL_OP_NO_TLSv1_1, SSL_OP_NO_TLSv1_2 } = nodeCrypto.constants;
@@ -288,9 +287,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
         metrics.rateLimitRejectionsTotal.inc({ endpoint: classify(request.method, pathname) });
       }
       const e =
-        err instanceof StemeError
-          ? err
-          : new StemeError("internal", 500, "internal error; see the server log for this request id");
+        err instanceof StemeError ? err : new StemeError("internal", "internal error; see the server log for this request id");
       if (!(err instanceof StemeError))
         logger.error("request failed", {
           request_id: requestId,
@@ -332,7 +329,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       idleTimeout: Math.min(255, config.httpTimeoutSecs),
       error: (err) => {
         logger.error("server error", { err });
-        return problemResponse(new StemeError("internal", 500, "internal error"));
+        return problemResponse(new StemeError("internal", "internal error"));
       },
     });
   } catch (err) {
@@ -343,14 +340,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     verifyPool.close();
     await store.close();
     if (err instanceof StemeError) throw err; // unreadable TLS files
-    throw new StemeError(
-      "bind_failed",
-      500,
-      `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`,
-      {
-        hint: "is another server on that port? pick another with --bind HOST:PORT",
-      },
-    );
+    throw new StemeError("bind_failed", `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`, {
+      hint: "is another server on that port? pick another with --bind HOST:PORT",
+    });
   }
   const url = `${config.tlsCertPath ? "https" : "http"}://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });

@@ -35,7 +35,7 @@ export class RateLimitedError extends StemeError {
     retryAfterS: number,
     readonly headers: Record<string, string>,
   ) {
-    super("rate_limited", 429, `too many ${cls} requests; retry in ${retryAfterS} s`, {
+    super("rate_limited", `too many ${cls} requests; retry in ${retryAfterS} s`, {
       extra: { retry_after_s: retryAfterS },
     });
   }
@@ -64,13 +64,13 @@ export class Guard {
       const header = request.headers.get("authorization");
       const secret = header?.startsWith("Bearer ") ? header.slice(7).trim() : null;
       if (!secret)
-        throw new StemeError("unauthorized", 401, "an API key is required: Authorization: Bearer <secret>", {
+        throw new StemeError("unauthorized", "an API key is required: Authorization: Bearer <secret>", {
           hint: "an admin makes keys with POST /v1/admin/keys or `stemedb keys create`",
         });
       key = this.keys.authenticate(secret);
-      if (!key) throw new StemeError("unauthorized", 401, "the API key is unknown or revoked");
+      if (!key) throw new StemeError("unauthorized", "the API key is unknown or revoked");
       if (!roleAtLeast(key.role, need))
-        throw new StemeError("forbidden", 403, `this endpoint needs the ${need} role; the key has ${key.role}`);
+        throw new StemeError("forbidden", `this endpoint needs the ${need} role; the key has ${key.role}`);
     }
     const headers = this.limit(cls, key, clientAddress);
     return { key, cls, headers };

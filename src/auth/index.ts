@@ -39,7 +39,7 @@ export function openGuard(config: GuardConfig, logger: Logger): { keys: KeyStore
         bind: config.bindHost,
       });
     else
-      throw new StemeError("no_keys", 500, `refusing to serve on ${config.bindHost} without API keys`, {
+      throw new StemeError("no_keys", `refusing to serve on ${config.bindHost} without API keys`, {
         hint: "make an admin key first (stemedb keys create --data-dir DIR --role admin --name NAME), bind to 127.0.0.1, or pass --insecure",
       });
   }

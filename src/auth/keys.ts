@@ -99,11 +99,11 @@ export class KeyStore {
   /** Makes a key; the secret is in the answer and nowhere else. */
   create(name: string, role: string): { id: string; name: string; role: Role; secret: string; created_at: string } {
     if (!roles.includes(role as Role))
-      throw new StemeError("invalid_request", 400, `role: expected one of ${roles.join(", ")}, got ${JSON.stringify(role)}`, {
+      throw new StemeError("invalid_request", `role: expected one of ${roles.join(", ")}, got ${JSON.stringify(role)}`, {
         extra: { field: "role" },
       });
     if (typeof name !== "string" || name.length === 0 || Buffer.byteLength(name) > nameBytesMax || /\p{Cc}/u.test(name))
-      throw new StemeError("invalid_request", 400, `name: expected text of 1–${nameBytesMax} bytes`, {
+      throw new StemeError("invalid_request", `name: expected text of 1–${nameBytesMax} bytes`, {
         extra: { field: "name" },
       });
     this.reload(true);
@@ -163,14 +163,9 @@ export class KeyStore {
     }
     if (!force && stat.mtimeMs === this.mtimeMs) return;
     if (stat.mode & 0o077)
-      throw new StemeError(
-        "key_permissions",
-        500,
-        `${this.file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`,
-        {
-          hint: `chmod 600 ${this.file}`,
-        },
-      );
+      throw new StemeError("key_permissions", `${this.file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
+        hint: `chmod 600 ${this.file}`,
+      });
     const parsed = JSON.parse(fs.readFileSync(this.file, "utf8")) as { keys?: KeyEntry[] };
     this.entries = new Map((parsed.keys ?? []).map((k) => [k.id, k]));
     this.mtimeMs = stat.mtimeMs;

@@ -39,7 +39,7 @@ export interface S3Target {
 
 export function parseS3Url(url: string): S3Target {
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!m) throw new StemeError("bad_config", 400, `--archive-s3: expected s3://bucket/prefix, got "${url}"`);
+  if (!m) throw new StemeError("bad_config", `--archive-s3: expected s3://bucket/prefix, got "${url}"`);
   return { bucket: m[1] as string, prefix: (m[2] ?? "").replace(/\/+$/, "") };
 }
 

@@ -34,13 +34,13 @@ export class HashPool {
         this.pending.delete(m.seq);
         this.load[p.worker] = (this.load[p.worker] as number) - 1;
         if (m.ok) p.pending.resolve({ hex: m.hex as string, bytes: m.bytes as number });
-        else p.pending.reject(new StemeError("io_error", 500, `hash: ${m.error}`));
+        else p.pending.reject(new StemeError("io_error", `hash: ${m.error}`));
       };
       w.onerror = (event) => {
         for (const [seq, p] of this.pending)
           if (p.worker === i) {
             this.pending.delete(seq);
-            p.pending.reject(new StemeError("io_error", 500, `hash worker failed: ${event.message}`));
+            p.pending.reject(new StemeError("io_error", `hash worker failed: ${event.message}`));
           }
       };
       return w;

@@ -56,15 +56,15 @@ export function readManifest(dir: string): BackupManifest {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch {
-    throw new StemeError("backup_invalid", 400, `${file}: no manifest — not a backup, or one that never finished`);
+    throw new StemeError("backup_invalid", `${file}: no manifest — not a backup, or one that never finished`);
   }
   let m: BackupManifest;
   try {
     m = JSON.parse(text) as BackupManifest;
   } catch (err) {
-    throw new StemeError("backup_invalid", 400, `${file}: the manifest is not JSON (${(err as Error).message}); truncated?`);
+    throw new StemeError("backup_invalid", `${file}: the manifest is not JSON (${(err as Error).message}); truncated?`);
   }
-  const bad = (what: string) => new StemeError("backup_invalid", 400, `${file}: ${what}`);
+  const bad = (what: string) => new StemeError("backup_invalid", `${file}: ${what}`);
   if (m?.kind !== "stemedb-backup") throw bad('"kind" is not "stemedb-backup"');
   if (m.version !== backupVersion) throw bad(`version ${m.version}; this build reads ${backupVersion}`);
   for (const k of ["lsn", "index_lsn", "records"] as const)

@@ -41,13 +41,12 @@ export interface RestoreResult {
 
 export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   if (o.targetLsn !== undefined && o.targetTime !== undefined)
-    throw new StemeError("invalid_request", 400, "give --target-lsn or --target-time, not both");
+    throw new StemeError("invalid_request", "give --target-lsn or --target-time, not both");
   const report = await verifyBackup(o.from);
   if (!report.ok) {
     const p = report.problems[0];
     throw new StemeError(
       "backup_invalid",
-      400,
       `refusing to restore: ${p?.file}${p?.offset !== undefined ? ` at byte ${p.offset}` : ""}: ${p?.message}`,
       {
         hint: `stemedb verify --backup ${o.from} lists every problem`,
@@ -56,7 +55,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   }
   const manifest = readManifest(o.from);
   if (fs.existsSync(o.dataDir) && fs.readdirSync(o.dataDir).length > 0)
-    throw new StemeError("exists", 409, `${o.dataDir} exists and is not empty; restore into a new directory`);
+    throw new StemeError("exists", `${o.dataDir} exists and is not empty; restore into a new directory`);
   try {
     return restoreInto(o, manifest);
   } catch (err) {
@@ -102,7 +101,7 @@ function restoreInto(o: RestoreOptions, manifest: BackupManifest): RestoreResult
  */
 function rollForward(archiveDir: string, logDir: string): number {
   const dir = archiveLogDir(archiveDir);
-  if (!fs.existsSync(dir)) throw new StemeError("not_found", 404, `${dir}: no archive there`);
+  if (!fs.existsSync(dir)) throw new StemeError("not_found", `${dir}: no archive there`);
   const have = listSegmentFiles(logDir);
   let next = have.at(-1)?.segment ?? 1;
   let copied = 0;
@@ -139,7 +138,7 @@ function cutLog(logDir: string, o: RestoreOptions): number {
     }
     const bytes = new Uint8Array(fs.readFileSync(f.path));
     const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) throw new StemeError("backup_invalid", 400, `${f.path}: ${decoded.error}`);
+    if ("error" in decoded) throw new StemeError("backup_invalid", `${f.path}: ${decoded.error}`);
     let end = segmentHeaderBytes;
     let stop = false;
     const walk = walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn, (offset, lsn, frameEnd) => {
@@ -159,7 +158,6 @@ function cutLog(logDir: string, o: RestoreOptions): number {
   if (o.targetLsn !== undefined && last < o.targetLsn)
     throw new StemeError(
       "target_unreachable",
-      400,
       `the backup${o.archiveDir ? " and the archive" : ""} ${o.archiveDir ? "reach" : "reaches"} LSN ${last}; target LSN ${o.targetLsn} is beyond`,
       {
         hint: "give --archive-dir with the archive that holds later segments, or an earlier target",

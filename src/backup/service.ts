@@ -109,22 +109,16 @@ export class OpsService {
   /** `POST /v1/admin/snapshot`: a backup into a new directory under `--backup-dir`. */
   async snapshot(name: string | undefined): Promise<BackupResult & { dir: string }> {
     if (!this.options.backupDir)
-      throw new StemeError("no_backup_dir", 409, "this server has no --backup-dir; snapshots need one", {
+      throw new StemeError("no_backup_dir", "this server has no --backup-dir; snapshots need one", {
         hint: "start it with --backup-dir DIR, or run `stemedb backup --data-dir D --out DIR` from the shell",
       });
     const now = (this.options.now ?? Date.now)();
     const dirName = name ?? `stemedb-${new Date(now).toISOString().replace(/[:.]/g, "-")}`;
     if (!snapshotNamePattern.test(dirName))
-      throw new StemeError(
-        "invalid_request",
-        400,
-        "name: letters, digits, '.', '_' and '-' only (a directory under --backup-dir)",
-        {
-          extra: { field: "name" },
-        },
-      );
-    if (this.snapshotting)
-      throw new StemeError("busy", 409, "a snapshot is already being taken", { extra: { retry_after_s: 5 } });
+      throw new StemeError("invalid_request", "name: letters, digits, '.', '_' and '-' only (a directory under --backup-dir)", {
+        extra: { field: "name" },
+      });
+    if (this.snapshotting) throw new StemeError("busy", "a snapshot is already being taken", { extra: { retry_after_s: 5 } });
     this.snapshotting = true;
     try {
       const dir = path.join(this.options.backupDir, dirName);

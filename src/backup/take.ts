@@ -57,16 +57,16 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   const started = performance.now();
   const { dataDir, outDir } = options;
   if (!fs.existsSync(path.join(dataDir, "meta.json")))
-    throw new StemeError("not_initialized", 400, `${dataDir} is not a StemeDB data directory`);
+    throw new StemeError("not_initialized", `${dataDir} is not a StemeDB data directory`);
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0)
-    throw new StemeError("exists", 409, `${outDir} exists and is not empty; a backup goes into a new directory`);
+    throw new StemeError("exists", `${outDir} exists and is not empty; a backup goes into a new directory`);
   fs.mkdirSync(path.join(outDir, "log"), { recursive: true, mode: 0o750 });
 
   const indexLsn = snapshotSqlite(path.join(dataDir, "index.sqlite"), path.join(outDir, "index.sqlite"));
   snapshotSqlite(path.join(dataDir, "audit.sqlite"), path.join(outDir, "audit.sqlite"));
   const logDir = path.join(dataDir, "log");
   const lsn = options.lsn ? options.lsn() : lastWholeLsn(logDir);
-  if (lsn < indexLsn) throw new StemeError("backup_failed", 500, `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
+  if (lsn < indexLsn) throw new StemeError("backup_failed", `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
 
   const ids = indexIds(path.join(outDir, "index.sqlite"), indexLsn);
   // The index's ids (nearly all of them) go to a worker that sorts and hashes them into the
@@ -84,7 +84,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     const from = path.join(dataDir, name);
     if (fs.existsSync(from)) writeFileDurable(path.join(outDir, name), fs.readFileSync(from, "utf8"), mode);
   }
-  if (ids.length !== lsn) throw new StemeError("backup_failed", 500, `collected ${ids.length} ids for ${lsn} records`);
+  if (ids.length !== lsn) throw new StemeError("backup_failed", `collected ${ids.length} ids for ${lsn} records`);
 
   // Hashing (b3sum processes or worker threads) and syncing (libuv's pool) run while this
   // thread computes the Merkle root.
@@ -196,7 +196,7 @@ function copyLog(
     const decoded = decodeSegmentHeader(bytes);
     if ("error" in decoded) {
       if (file === files.at(-1)) break; // torn while being created: holds no record
-      throw new StemeError("backup_failed", 500, `${file.path}: ${decoded.error}`, { hint: "run stemedb verify" });
+      throw new StemeError("backup_failed", `${file.path}: ${decoded.error}`, { hint: "run stemedb verify" });
     }
     const { firstLsn } = decoded.header;
     if (firstLsn > lsn) break;
@@ -217,7 +217,7 @@ function copyLog(
         ids.push(recordId(decodeFrame(bytes, offset, { lsn: frameLsn, end: frameEnd }, file.segment).body));
     });
     if (walk.damage && walk.lastLsn < lsn && file !== files.at(-1))
-      throw new StemeError("backup_failed", 500, `${file.path} at byte ${walk.damage.offset}: ${walk.damage.message}`, {
+      throw new StemeError("backup_failed", `${file.path} at byte ${walk.damage.offset}: ${walk.damage.message}`, {
         hint: "run stemedb verify",
       });
     writeWhole(path.join(to, file.name), bytes, end);
@@ -240,8 +240,8 @@ class MerkleOffThread {
       this.worker.onmessage = (event: MessageEvent<{ ok: boolean; root?: string; error?: string }>) =>
         event.data.ok
           ? resolve(event.data.root as string)
-          : reject(new StemeError("backup_failed", 500, `Merkle root: ${event.data.error}`));
-      this.worker.onerror = (event) => reject(new StemeError("backup_failed", 500, `Merkle root worker: ${event.message}`));
+          : reject(new StemeError("backup_failed", `Merkle root: ${event.data.error}`));
+      this.worker.onerror = (event) => reject(new StemeError("backup_failed", `Merkle root worker: ${event.message}`));
     });
     const packed = pack(ids);
     this.worker.postMessage({ ids: packed }, [packed.buffer as ArrayBuffer]);

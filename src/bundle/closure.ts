@@ -62,7 +62,7 @@ class ClosureBuilder {
   add(loc: RecordLocation): boolean {
     if (loc.lsn > this.lsn || this.byLsn.has(loc.lsn)) return false;
     if (this.byLsn.size >= this.recordsMax)
-      throw new StemeError("export_too_large", 422, `the bundle would hold more than ${this.recordsMax} records`, {
+      throw new StemeError("export_too_large", `the bundle would hold more than ${this.recordsMax} records`, {
         hint: "narrow the selection (a longer subject_prefix, a predicate, since/until)",
       });
     this.byLsn.set(loc.lsn, loc);

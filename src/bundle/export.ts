@@ -77,7 +77,6 @@ function readChecked(store: Store, loc: RecordLocation): [Uint8Array, Uint8Array
   if (entry.lsn !== loc.lsn || !bytesEqual(recordId(entry.body), loc.id)) {
     throw new StemeError(
       "index_mismatch",
-      500,
       `the log at segment ${loc.segment} offset ${loc.offset} is not record ${toHex(loc.id)}`,
       {
         hint: "run `stemedb verify --deep`, then `stemedb reindex`",

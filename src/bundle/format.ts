@@ -79,7 +79,7 @@ export class BundleError extends StemeError {
     readonly offset: number,
     readonly reason: string,
   ) {
-    super("bad_bundle", 400, `item ${item} at byte ${offset.toLocaleString("en-US")}: ${reason}`, {
+    super("bad_bundle", `item ${item} at byte ${offset.toLocaleString("en-US")}: ${reason}`, {
       extra: { item, offset },
     });
     this.name = "BundleError";

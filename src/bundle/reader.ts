@@ -37,7 +37,7 @@ function chunksOf(source: BundleSource, chunkBytes: number): { next(): Uint8Arra
   try {
     fd = fs.openSync(source, "r");
   } catch (err) {
-    throw new StemeError("not_found", 2, `cannot open ${source}: ${(err as Error).message}`);
+    throw new StemeError("not_found", `cannot open ${source}: ${(err as Error).message}`);
   }
   return {
     next: () => {

@@ -318,7 +318,7 @@ made over HTTP (POST /v1/admin/keys).`,
       const [action, id] = positionals;
       const dir = values["data-dir"];
       if (!isInitialized(dir))
-        throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`, {
+        throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory`, {
           hint: `stemedb init --data-dir ${dir}`,
         });
       const keys = new KeyStore(dir);
@@ -346,7 +346,7 @@ made over HTTP (POST /v1/admin/keys).`,
       }
       if (action === "revoke") {
         if (!id) throw usage("keys revoke: give the key id");
-        if (!keys.revoke(id)) throw new StemeError("not_found", 2, `no API key ${id} in ${dir}`);
+        if (!keys.revoke(id)) throw new StemeError("not_found", `no API key ${id} in ${dir}`);
         out(`revoked ${id}`);
         return 0;
       }
@@ -650,7 +650,7 @@ server's metrics (stemedb_backup_last_verify_ok).`,
       if (values.backup !== undefined)
         return verifyBackupCommand(values.backup, values.deep === true, values.json === true, values["data-dir"]);
       const dir = values["data-dir"] ?? process.env.STEMEDB_DATA_DIR ?? "./data";
-      if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
+      if (!isInitialized(dir)) throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory`);
       const logDir = path.join(dir, "log");
       const report = verifyLog(logDir, values.deep ? { deep: deepCheck } : {});
       if (values.json) out(JSON.stringify(report, null, 2));
@@ -756,7 +756,7 @@ Safe beside a running server.`,
       });
       if (!values["archive-dir"]) throw usage("archive: give --archive-dir A");
       const dir = values["data-dir"];
-      if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
+      if (!isInitialized(dir)) throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory`);
       const pass = await archiveOnce(dir, values["archive-dir"], values.s3 ? parseS3Url(values.s3) : undefined);
       recordBackupStatus(dir, {
         last_archive: { at: new Date().toISOString(), dir: path.resolve(values["archive-dir"]), lsn: pass.lsn },
@@ -772,7 +772,7 @@ Safe beside a running server.`,
     async run(argv) {
       const { values } = parseArgs({ args: argv, options: { ...dataDirFlag, json: { type: "boolean" }, ...helpFlag } });
       const dir = values["data-dir"];
-      if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
+      if (!isInitialized(dir)) throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory`);
       const r = dataDirRoot(dir);
       out(values.json ? JSON.stringify(r) : `${r.root}  ${r.records} records, LSN ${r.lsn}`);
       return 0;
@@ -854,10 +854,8 @@ function progressBar(label: string): (done: number, total: number) => void {
   };
 }
 
-export class UsageError extends Error {}
-
-function usage(message: string): UsageError {
-  return new UsageError(message);
+function usage(message: string): StemeError {
+  return new StemeError("usage", message);
 }
 
 export function mainHelp(): string {
@@ -903,7 +901,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     if (
-      err instanceof UsageError ||
+      (err instanceof StemeError && err.code === "usage") ||
       (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
       (err as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ||
       (err as { code?: string }).code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"
@@ -920,9 +918,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     if ((err as { code?: string }).code === "ConnectionRefused" || (err as Error).message?.includes("Unable to connect")) {
-      process.stderr.write(
-        `stemedb ${name}: cannot reach the server (${(err as Error).message}); is it running? (--server URL)\n`,
-      );
+      const e = new StemeError("unreachable", `cannot reach the server (${(err as Error).message})`);
+      process.stderr.write(`stemedb ${name}: ${e.message}\n  hint: ${e.hint}\n`);
       return 2;
     }
     throw err;

@@ -359,7 +359,7 @@ export function loadConfig(
   if (raw.tlsMinVersion !== "1.2" && raw.tlsMinVersion !== "1.3")
     throw configError(settings.find((x) => x.key === "tlsMinVersion") as Setting, raw.tlsMinVersion ?? "", "1.2 or 1.3");
   if (Boolean(raw.tlsCertPath) !== Boolean(raw.tlsKeyPath))
-    throw new StemeError("bad_config", 400, "--tls-cert and --tls-key go together: give both, or neither");
+    throw new StemeError("bad_config", "--tls-cert and --tls-key go together: give both, or neither");
   const bind = parseBind(raw.bindHost ?? "");
   out.bindHost = bind.host;
   out.bindPort = bind.port;
@@ -408,13 +408,12 @@ function defenseConfig(raw: Record<string, string>): Partial<Config> {
 export function parseBind(value: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port > 65535)
-    throw new StemeError("bad_config", 400, `bind: expected HOST:PORT (e.g. 127.0.0.1:18180), got "${value}"`);
+  if (!m || port > 65535) throw new StemeError("bad_config", `bind: expected HOST:PORT (e.g. 127.0.0.1:18180), got "${value}"`);
   return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
 }
 
 function configError(s: Setting, value: string, expected: string): StemeError {
-  return new StemeError("bad_config", 400, `--${s.flag} / ${s.env}: expected ${expected}, got "${value}"`);
+  return new StemeError("bad_config", `--${s.flag} / ${s.env}: expected ${expected}, got "${value}"`);
 }
 
 export function describeConfig(): string {

@@ -58,7 +58,7 @@ export class VerifyPool {
       worker.onerror = (event) => {
         const message = `signature worker failed: ${event.message}`;
         options.logger?.error("verify: worker thread failed; checking signatures on the runtime's pool from now on", { message });
-        this.abandon(new StemeError("internal", 500, message), true);
+        this.abandon(new StemeError("internal", message), true);
       };
       worker.unref();
       this.workers.push(worker);
@@ -118,7 +118,7 @@ export class VerifyPool {
 
   /** Stop the threads; what was in flight fails (never "invalid": that would be a lie). */
   close(): void {
-    this.abandon(new StemeError("unavailable", 503, "the server is shutting down"));
+    this.abandon(new StemeError("unavailable", "the server is shutting down"));
   }
 
   /**

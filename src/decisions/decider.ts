@@ -35,7 +35,7 @@ export class Decider {
     const key = this.store.dataDir.nodeKey;
     const signed = signRecord({ v: 1, agent: toHex(key.publicKey), ts, ...fields }, key.secretKey, "json");
     const [result] = await this.ingest.submit([{ shape: "cbor", body: signed.body, sig: signed.sig }]);
-    if (!result) throw new StemeError("internal", 500, "no result");
+    if (!result) throw new StemeError("internal", "no result");
     if (!result.ok) throw result.error;
     return { ...result.result, ts };
   }

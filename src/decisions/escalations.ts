@@ -108,15 +108,15 @@ export class Escalations {
     options: { gold?: string; apiKey?: string | null } = {},
   ): Promise<{ escalation: Escalation; write: WriteResult; gold?: WriteResult }> {
     const found = this.find(idOrTarget);
-    if (!found) throw new StemeError("not_found", 404, `no escalation ${idOrTarget}`);
+    if (!found) throw new StemeError("not_found", `no escalation ${idOrTarget}`);
     if (found.status === "resolved")
-      throw new StemeError("already_resolved", 409, `escalation ${found.id} is already resolved`, {
+      throw new StemeError("already_resolved", `escalation ${found.id} is already resolved`, {
         hint: "GET /v1/escalations?status=open lists the open ones",
       });
     if (options.gold !== undefined) {
       const loc = this.store.lookupId(Buffer.from(options.gold, "hex"));
       if (!loc || this.store.read(loc).record.kind !== "assertion")
-        throw new StemeError("not_found", 404, `gold: no assertion ${options.gold}`);
+        throw new StemeError("not_found", `gold: no assertion ${options.gold}`);
     }
     const text = decisionNote({ ...(note !== undefined ? { note } : {}) }, options.apiKey ?? null);
     const write = await this.write("resolve", found.target, text);

@@ -86,7 +86,7 @@ export class Defense implements IngestGate {
     if (!open) return null;
     const retryAfterS = Math.max(1, Math.ceil(open.retryAfterMs / 1000));
     this.options.metrics?.breakerRejectionsTotal.inc({ breaker: "global" });
-    return new StemeError("overloaded", 503, `writes are being shed: ${open.reason}`, {
+    return new StemeError("overloaded", `writes are being shed: ${open.reason}`, {
       hint: "the disk is slow; retry after the Retry-After interval",
       extra: { retry_after_s: retryAfterS },
     });
@@ -101,7 +101,6 @@ export class Defense implements IngestGate {
     const reason = this.breakers.get(agent, nowMs)?.reason;
     return new StemeError(
       "breaker_open",
-      429,
       `writes from agent ${agent.slice(0, 12)}… are refused for ${retryAfterS} s: its circuit breaker is open${reason ? ` (${reason})` : ""}`,
       {
         hint: "slow down and retry after Retry-After; an admin can list breakers (GET /v1/admin/breakers) and reset one",
@@ -122,7 +121,6 @@ export class Defense implements IngestGate {
     const retryAfterS = Math.max(1, b.retry_after_s ?? 1);
     return new StemeError(
       "breaker_open",
-      429,
       `writes from agent ${agent.slice(0, 12)}… are refused for ${retryAfterS} s: its circuit breaker is open${b.reason ? ` (${b.reason})` : ""}`,
       {
         hint: "slow down and retry after Retry-After; an admin can list breakers (GET /v1/admin/breakers) and reset one",

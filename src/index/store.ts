@@ -108,7 +108,7 @@ export class IndexStore {
       db.exec("PRAGMA wal_autocheckpoint = 1000;");
       if (!options.readonly) db.exec(schemaSql);
     } catch (cause) {
-      throw new StemeError("index_open_failed", 500, `open index ${path}: ${(cause as Error).message}`, {
+      throw new StemeError("index_open_failed", `open index ${path}: ${(cause as Error).message}`, {
         hint: "the index is derived from the log: move the file aside and run `stemedb reindex`",
         cause,
       });
@@ -118,14 +118,9 @@ export class IndexStore {
     if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     else if (version !== undefined && version !== indexFormatVersion) {
       db.close();
-      throw new StemeError(
-        "index_version",
-        500,
-        `index ${path} has format ${version}, this build expects ${indexFormatVersion}`,
-        {
-          hint: "run `stemedb reindex` to rebuild it from the log",
-        },
-      );
+      throw new StemeError("index_version", `index ${path} has format ${version}, this build expects ${indexFormatVersion}`, {
+        hint: "run `stemedb reindex` to rebuild it from the log",
+      });
     }
     return store;
   }

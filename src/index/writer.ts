@@ -40,15 +40,10 @@ export interface IndexWriterOptions {
 export const retryDelayMs = 1000;
 
 function unavailable(cause: Error): StemeError {
-  return new StemeError(
-    "index_failed",
-    503,
-    `the index is failing (${cause.message}); acknowledged records are safe in the log`,
-    {
-      hint: "check the disk holding index.sqlite; the node retries every second",
-      extra: { retry_after_s: 1 },
-    },
-  );
+  return new StemeError("index_failed", `the index is failing (${cause.message}); acknowledged records are safe in the log`, {
+    hint: "check the disk holding index.sqlite; the node retries every second",
+    extra: { retry_after_s: 1 },
+  });
 }
 
 export class InlineIndexWriter implements IndexWriter {

@@ -105,12 +105,14 @@ export class Ingest {
   private depth = 0;
   private readonly inflight = new Map<string, Promise<ItemResult>>();
   private readonly logger: Logger;
+  private readonly fault: Fault;
 
   constructor(
     private readonly store: Store,
     private readonly options: IngestOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
+    this.fault = faultOf(this.logger);
   }
 
   /** Records in the pipeline now. */
@@ -134,7 +136,7 @@ export class Ingest {
     }
     if (full !== null) {
       this.options.metrics?.ingestRejectedOverloadTotal.inc();
-      throw new StemeError("overloaded", 503, full, {
+      throw new StemeError("overloaded", full, {
         hint: "retry after the Retry-After interval",
         extra: { retry_after_s: 1 },
       });
@@ -153,11 +155,11 @@ export class Ingest {
       const parsed = items.map((item) => {
         const agent = early ? peekAgent(item) : null;
         const refused = agent ? (gate?.refuses?.(agent, nowMs) ?? null) : null;
-        return refused ?? onlyKinds(prepare(item), options.kinds);
+        return refused ?? onlyKinds(prepare(item, this.fault), options.kinds);
       });
       const prepared = gate ? parsed.map((p) => admit(gate, p, tickets, this.options.now())) : parsed;
       const check = this.options.verify ?? verifyIdAsync;
-      verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check))));
+      verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check, this.fault))));
       results = await this.commit(verified);
       this.count(verified, results);
       return results;
@@ -226,7 +228,7 @@ export class Ingest {
             ok: true,
             result: { id: f.idHex, lsn: (positions[at[i] as number] as LogPosition).lsn, status, duplicate: false },
           }),
-          (err) => ({ ok: false, error: asStemeError(err) }),
+          (err) => ({ ok: false, error: this.fault(err, "append") }),
         );
         this.inflight.set(f.idHex, p);
         p.finally(() => this.inflight.delete(f.idHex));
@@ -339,7 +341,6 @@ function onlyKinds(p: SignedRecord | StemeError, kinds: readonly Kind[] | undefi
   if (p instanceof StemeError || kinds === undefined || kinds.includes(p.record.kind)) return p;
   return new StemeError(
     "wrong_kind",
-    400,
     `this endpoint takes ${kinds.join(" or ")} records, not ${p.record.kind}; use POST /v1/assert`,
     {
       extra: { field: "kind" },
@@ -348,45 +349,54 @@ function onlyKinds(p: SignedRecord | StemeError, kinds: readonly Kind[] | undefi
 }
 
 /** Marks a result slot filled in later in `commit`; never returned (checked there). */
-const unfilled: ItemResult = { ok: false, error: new StemeError("internal", 500, "result slot not filled") };
+const unfilled: ItemResult = { ok: false, error: new StemeError("internal", "result slot not filled") };
 
-function prepare(item: Submission): SignedRecord | StemeError {
+/** Turns what a step threw into an item's error; a bug (anything but a StemeError) is logged with its stack. */
+type Fault = (err: unknown, step: string) => StemeError;
+
+function prepare(item: Submission, fault: Fault): SignedRecord | StemeError {
   if (item.shape === "error") return item.error;
   try {
     return item.shape === "json" ? fromJsonSubmission(item.value) : fromCborSubmission(item.body, item.sig);
   } catch (err) {
-    return asStemeError(err);
+    return fault(err, "decode");
   }
 }
 
-async function verify(signed: SignedRecord, check: NonNullable<IngestOptions["verify"]>): Promise<SignedRecord | StemeError> {
+async function verify(
+  signed: SignedRecord,
+  check: NonNullable<IngestOptions["verify"]>,
+  fault: Fault,
+): Promise<SignedRecord | StemeError> {
   let valid: boolean;
   try {
     valid = await check(signed.sig, signed.id, signed.record.agent);
   } catch (err) {
-    return asStemeError(err);
+    return fault(err, "verify");
   }
   if (valid) return signed;
   const id = toHex(signed.id);
-  return new StemeError("bad_signature", 400, `signature does not verify for the record whose id the server computed as ${id}`, {
+  return new StemeError("bad_signature", `signature does not verify for the record whose id the server computed as ${id}`, {
     hint: "sign the 32 id bytes (BLAKE3 of the canonical CBOR body) with the agent's key; compare this id with your client's to find a canonicalisation bug",
     extra: { computed_id: id },
   });
 }
 
 function clockSkew(ts: number, now: number, skewMs: number): StemeError {
-  return new StemeError(
-    "clock_skew",
-    422,
-    `ts ${ts} is ${ts - now} ms ahead of the server clock (at most ${skewMs} ms allowed)`,
-    {
-      hint: "check the agent's clock (NTP); ts is milliseconds since the Unix epoch",
-      extra: { field: "ts", server_time: now },
-    },
-  );
+  return new StemeError("clock_skew", `ts ${ts} is ${ts - now} ms ahead of the server clock (at most ${skewMs} ms allowed)`, {
+    hint: "check the agent's clock (NTP); ts is milliseconds since the Unix epoch",
+    extra: { field: "ts", server_time: now },
+  });
 }
 
-export function asStemeError(err: unknown): StemeError {
-  if (err instanceof StemeError) return err;
-  return new StemeError("internal", 500, "internal error", { cause: err });
+/**
+ * A StemeError is an operating error and passes as it is. Anything else is a bug: it is logged
+ * with its stack (one line per occurrence) and answered `internal`, never swallowed.
+ */
+export function faultOf(logger: Logger): Fault {
+  return (err, step) => {
+    if (err instanceof StemeError) return err;
+    logger.error("bug in the write path", { step, err: err as Error, stack: (err as Error)?.stack });
+    return new StemeError("internal", `internal error while ingesting (${step}); see the server log`, { cause: err });
+  };
 }

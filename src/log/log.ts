@@ -156,7 +156,7 @@ export class Log {
    */
   append(entries: LogEntryInput[]): Promise<LogPosition[]> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(new StemeError("log_closed", 503, "the log is closed"));
+    if (this.closing) return Promise.reject(new StemeError("log_closed", "the log is closed"));
     let bytes = 0;
     try {
       for (const e of entries) bytes += checkEntry(e);
@@ -231,7 +231,6 @@ export class Log {
     const reason = cause instanceof Error ? cause.message : String(cause);
     this.failure = new StemeError(
       "log_write_failed",
-      503,
       `log ${operation} failed on ${segment.file.path}: ${reason}; the log refuses writes until the node restarts`,
       {
         hint: "Check the disk (space, I/O errors in the kernel log), then restart the node; recovery re-reads the log from disk.",
@@ -388,7 +387,7 @@ function isNoSpace(err: unknown): boolean {
 
 /** `503 disk_full`: this batch was not stored; the log stays usable and the next write retries. */
 function diskFull(path: string, cause: unknown): StemeError {
-  return new StemeError("disk_full", 503, `no space left for the log (${path}); this write was not stored`, {
+  return new StemeError("disk_full", `no space left for the log (${path}); this write was not stored`, {
     hint: "free space on the data directory's filesystem; writes resume by themselves",
     extra: { retry_after_s: 5 },
     cause,

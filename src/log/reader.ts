@@ -134,7 +134,7 @@ export function readEntryAt(bytes: Uint8Array, offset: number, segment: number, 
 export function logCorruptError(path: string, offset: number, what: string): StemeError {
   const dataDir = dirname(dirname(resolve(path)));
   const hint = `Run \`stemedb verify --data-dir ${dataDir}\` to see the damage; \`stemedb repair --data-dir ${dataDir}\` cuts the log back to the last good record (the records after it are lost).`;
-  return new StemeError("log_corrupt", 500, `log corrupt: ${path} at byte ${offset}: ${what}. ${hint}`, {
+  return new StemeError("log_corrupt", `log corrupt: ${path} at byte ${offset}: ${what}. ${hint}`, {
     hint,
     extra: { file: path, offset },
   });

@@ -48,7 +48,7 @@ class Collector {
     const id = toHex(loc.id);
     if (this.byId.has(id)) return null;
     if (this.byId.size >= queryRecordsMax) {
-      throw new StemeError("query_too_large", 422, `the query needs more than ${queryRecordsMax} records`, {
+      throw new StemeError("query_too_large", `the query needs more than ${queryRecordsMax} records`, {
         hint: "narrow it (as_of, a more specific subject), or wait for materialized views",
       });
     }

@@ -40,7 +40,7 @@ export function isInitialized(dir: string): boolean {
 /** Create a data directory (refuses one that already holds a node). */
 export function initDataDir(dir: string, now: () => number = Date.now): DataDir {
   if (isInitialized(dir))
-    throw new StemeError("already_initialized", 409, `${dir} already holds a StemeDB node`, {
+    throw new StemeError("already_initialized", `${dir} already holds a StemeDB node`, {
       hint: "use it with `stemedb serve --data-dir`, or pick an empty directory",
     });
   fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -64,21 +64,17 @@ export function initDataDir(dir: string, now: () => number = Date.now): DataDir 
 export function openDataDir(dir: string): DataDir {
   const metaPath = path.join(dir, metaFile);
   if (!fs.existsSync(metaPath))
-    throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory (no ${metaFile})`, {
+    throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory (no ${metaFile})`, {
       hint: `run \`stemedb init --data-dir ${dir}\``,
     });
   const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as DataDirMeta;
   if (meta.format_version !== formatVersion) {
-    throw new StemeError(
-      "format_version",
-      500,
-      `${dir} has format version ${meta.format_version}; this build reads ${formatVersion}`,
-    );
+    throw new StemeError("format_version", `${dir} has format version ${meta.format_version}; this build reads ${formatVersion}`);
   }
   const keyPath = path.join(dir, "node.key");
   const mode = fs.statSync(keyPath).mode & 0o777;
   if (mode & 0o077)
-    throw new StemeError("key_permissions", 500, `${keyPath} is readable by others (mode ${mode.toString(8)})`, {
+    throw new StemeError("key_permissions", `${keyPath} is readable by others (mode ${mode.toString(8)})`, {
       hint: `chmod 600 ${keyPath}`,
     });
   const nodeKey = readKeyFile(keyPath);
@@ -92,18 +88,18 @@ export function readKeyFile(file: string): KeyPair {
   try {
     parsed = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (cause) {
-    throw new StemeError("bad_key_file", 400, `read key file ${file}: ${(cause as Error).message}`, { cause });
+    throw new StemeError("bad_key_file", `read key file ${file}: ${(cause as Error).message}`, { cause });
   }
   const secretKey = fromHex(parsed.secret_key, `${file}: secret_key`, 32);
   const publicKey = publicKeyOf(secretKey);
   if (parsed.public_key !== undefined && toHex(publicKey) !== parsed.public_key) {
-    throw new StemeError("bad_key_file", 400, `${file}: public_key does not match secret_key`);
+    throw new StemeError("bad_key_file", `${file}: public_key does not match secret_key`);
   }
   return { publicKey, secretKey };
 }
 
 export function writeKeyFile(file: string, key: KeyPair): void {
-  if (fs.existsSync(file)) throw new StemeError("exists", 409, `${file} already exists; not overwriting a key`);
+  if (fs.existsSync(file)) throw new StemeError("exists", `${file} already exists; not overwriting a key`);
   writeFileDurable(
     file,
     `${JSON.stringify({ public_key: toHex(key.publicKey), secret_key: toHex(key.secretKey) }, null, 2)}\n`,

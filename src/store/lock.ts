@@ -32,7 +32,7 @@ function loadFlock(): Flock | null {
 const flock = loadFlock();
 
 function locked(dir: string, owner: string): StemeError {
-  return new StemeError("locked", 500, `${dir} is in use${owner ? ` by process ${owner}` : ""}`, {
+  return new StemeError("locked", `${dir} is in use${owner ? ` by process ${owner}` : ""}`, {
     hint: "stop that process first, or use another --data-dir",
   });
 }

@@ -72,7 +72,7 @@ export class Store {
     const logger = options.logger ?? silentLogger;
     if (!isInitialized(dir)) {
       if (!options.create)
-        throw new StemeError("not_initialized", 500, `${dir} is not a StemeDB data directory`, {
+        throw new StemeError("not_initialized", `${dir} is not a StemeDB data directory`, {
           hint: `run \`stemedb init --data-dir ${dir}\``,
         });
       initDataDir(dir, options.now);
@@ -230,7 +230,6 @@ export class Store {
     if (entry.lsn !== loc.lsn) {
       throw new StemeError(
         "index_mismatch",
-        500,
         `index says LSN ${loc.lsn} is at segment ${loc.segment} offset ${loc.offset}, the log has LSN ${entry.lsn} there`,
         {
           hint: "run `stemedb reindex`",

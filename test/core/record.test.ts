@@ -1,6 +1,6 @@
 /** Record validation (SPEC §2.1, §2.2): every kind, every error code, limits at their edges. */
 import { describe, expect, test } from "bun:test";
-import { StemeError } from "../../src/core/errors.ts";
+import { type ProblemCode, StemeError } from "../../src/core/errors.ts";
 import { validateRecord } from "../../src/core/record.ts";
 
 const key = "8a".repeat(32);
@@ -48,7 +48,7 @@ function err(fn: () => unknown): StemeError {
   throw new Error("expected a StemeError, but the record was accepted");
 }
 
-function rejects(input: unknown, code: string, field?: string): void {
+function rejects(input: unknown, code: ProblemCode, field?: string): void {
   const e = err(() => validateRecord(input, "json"));
   expect(e.code).toBe(code);
   expect(e.status).toBe(400);

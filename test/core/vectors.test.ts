@@ -223,7 +223,7 @@ describe("invalid vectors are rejected with their code", () => {
       }
       expect(err).toBeInstanceOf(StemeError);
       const e = err as StemeError;
-      expect(e.code).toBe(v.error_code);
+      expect(e.code as string).toBe(v.error_code);
       expect(e.status).toBe(400);
       if (v.field !== undefined) expect(e.extra.field).toBe(v.field);
     });

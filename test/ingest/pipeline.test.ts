@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { toJsonSubmission } from "../../src/client/index.ts";
 import { toHex } from "../../src/core/hex.ts";
+import { createLogger } from "../../src/core/logger.ts";
 import { generateKeyPair } from "../../src/crypto/sign.ts";
 import { type SignedRecord, signRecord } from "../../src/crypto/signed.ts";
 import { Ingest, type ItemResult, peekAgent, type Submission } from "../../src/ingest/pipeline.ts";
@@ -158,6 +159,26 @@ describe("Ingest", () => {
     store = await Store.open(path.join(dir, "data"), { now: () => now });
     expect(store.index.checkpointLsn).toBe(20);
     for (const s of records) expect(store.getById(s.id)?.id).toBe(toHex(s.id));
+  });
+
+  test("a bug in a step (not an operating error) is answered internal for that item and logged with its stack", async () => {
+    const lines: string[] = [];
+    const buggy = new Ingest(store, {
+      clockSkewMs: 1000,
+      queueRecordsMax: 1000,
+      now: () => now,
+      logger: createLogger({ write: (line) => lines.push(line) }),
+      verify: async () => {
+        throw new TypeError("a verifier bug");
+      },
+    });
+    const [r] = await buggy.submit([asJson(claim(9))]);
+    expect(code(r)).toBe("internal");
+    expect(store.log.lastLsn).toBe(0);
+    const logged = lines.map((l) => JSON.parse(l));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: "error", msg: "bug in the write path", step: "verify" });
+    expect(logged[0].stack).toContain("a verifier bug");
   });
 });
 
