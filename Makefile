@@ -17,7 +17,7 @@ help:
 	@echo "make test              set up, then run every test"
 	@echo "make test-unit         fast tests (no sockets, no processes)"
 	@echo "make test-integration  tests that start real servers and kill real processes"
-	@echo "make check             typecheck (tsc --noEmit) and lint (biome)"
+	@echo "make check             typecheck (tsc --noEmit), lint (biome), functions over 70 lines listed, over 100 fail"
 	@echo "make build             compile dist/stemedb"
 	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image"
 	@echo "make bench             ingest benchmark against a real server"
@@ -67,7 +67,8 @@ test-integration: setup
 
 check: setup
 	$(BUN) x tsc --noEmit -p .
-	$(BUN) x biome check src test bench
+	$(BUN) x biome check src test bench scripts
+	$(BUN) scripts/function-length.ts src
 
 # The deploy/ checkers: systemd-analyze and strace from Debian, and promtool and nginx unpacked
 # from Debian's prometheus and nginx packages into tools/deploy/ — unpacked, not installed, so
@@ -92,7 +93,7 @@ check-deploy: setup deploy-tools
 	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts
 
 fmt: setup
-	$(BUN) x biome check --write src test bench
+	$(BUN) x biome check --write src test bench scripts
 
 build: setup
 	$(BUN) build --compile --minify src/main.ts $(WORKERS) --outfile dist/stemedb

@@ -28,22 +28,25 @@ export function bodyFormat(request: Request): BodyFormat {
 }
 
 /**
- * How long a client may take to send a body: a slow sender holds a connection and a buffer,
- * so past this it gets `408 request_timeout`. serve.ts sets it from `--http-timeout-secs`.
+ * What an endpoint takes of a body: at most `bytesMax` (413 past it), within `deadlineMs` — a
+ * slow sender holds a connection and a buffer, so past it the client gets `408
+ * request_timeout` (serve.ts sets it from `--http-timeout-secs`).
  */
-export const bodyDeadline = { ms: 30_000 };
+export interface BodyLimit {
+  bytesMax: number;
+  deadlineMs: number;
+}
 
-export async function readBody(request: Request, bytesMax: number): Promise<Uint8Array> {
+export async function readBody(request: Request, limit: BodyLimit): Promise<Uint8Array> {
+  const { bytesMax, deadlineMs } = limit;
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > bytesMax) throw tooLarge(declared, bytesMax);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(
-          new StemeError("request_timeout", `the request body did not arrive within ${Math.round(bodyDeadline.ms / 1000)} s`),
-        ),
-      bodyDeadline.ms,
+        reject(new StemeError("request_timeout", `the request body did not arrive within ${Math.round(deadlineMs / 1000)} s`)),
+      deadlineMs,
     );
   });
   try {

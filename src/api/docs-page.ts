@@ -1,12 +1,12 @@
 /**
- * `GET /docs`: the OpenAPI document (openapi.ts) as one self-contained HTML page — operations
+ * `GET /docs`: the OpenAPI document (openapi/document.ts) as one self-contained HTML page — operations
  * grouped by tag with their role, parameters, bodies, responses and problem codes, then the
  * schemas they refer to. No scripts, no fonts, no stylesheets from elsewhere: it renders on
  * an air-gapped machine, and `docsHeaders` carries a Content-Security-Policy that forbids
  * loading anything at all.
  */
-import type { Header, MediaType, OpenApiDocument, Operation, Parameter, Ref, Response, Schema } from "./openapi.ts";
-import { problemCodes } from "./openapi.ts";
+import { httpProblemCodes, problems } from "../core/errors.ts";
+import type { Header, MediaType, OpenApiDocument, Operation, Parameter, Ref, Response, Schema } from "./openapi/types.ts";
 
 export const docsHeaders = {
   "content-type": "text/html; charset=utf-8",
@@ -207,8 +207,11 @@ export function renderDocsPage(doc: OpenApiDocument): string {
   const headers = Object.entries(doc.components.headers)
     .map(([name, h]: [string, Header]) => `<tr><td><code>${escapeHtml(name)}</code></td><td>${prose(h.description)}</td></tr>`)
     .join("");
-  const codes = Object.entries(problemCodes)
-    .map(([code, c]) => `<tr><td><code>${code}</code></td><td>${c.status}</td><td>${prose(c.meaning)}</td></tr>`)
+  const codes = httpProblemCodes()
+    .map(
+      (code) =>
+        `<tr><td><code>${code}</code></td><td>${problems[code].status}</td><td>${prose(problems[code].meaning)}</td></tr>`,
+    )
     .join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

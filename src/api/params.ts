@@ -62,3 +62,9 @@ export function parseText(field: string, raw: string | null, bytesMax: number): 
   if (Buffer.byteLength(raw) > bytesMax) throw badQuery(field, `at most ${bytesMax} bytes`);
   return raw;
 }
+
+/** Refuses a parameter the endpoint does not take, so a typo never silently widens a query. */
+export function knownParams(q: URLSearchParams, known: readonly string[]): void {
+  for (const key of q.keys())
+    if (!known.includes(key)) throw badQuery(key, `unknown parameter; expected one of ${known.join(", ")}`);
+}

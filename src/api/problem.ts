@@ -8,6 +8,8 @@ export function problemResponse(err: StemeError, requestId?: string): Response {
   const headers: Record<string, string> = { "content-type": problemContentType };
   const retryAfter = err.extra.retry_after_s;
   if (typeof retryAfter === "number") headers["retry-after"] = String(retryAfter);
+  // RFC 9110 §11.6.1: a 401 names the scheme to authenticate with (RFC 6750: Bearer).
+  if (err.status === 401) headers["www-authenticate"] = 'Bearer realm="stemedb"';
   return new Response(JSON.stringify({ ...err.toProblem(), ...(requestId ? { request_id: requestId } : {}) }), {
     status: err.status,
     headers,

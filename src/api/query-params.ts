@@ -7,7 +7,6 @@ import type { Flag } from "../state/index.ts";
 import { parseText, parseTime } from "./params.ts";
 import { badQuery } from "./problem.ts";
 
-export const queryBodyBytesMax = 64 * 1024;
 export const queryLensesMax = 8;
 const flags: readonly Flag[] = [
   "retracted",

@@ -1,7 +1,7 @@
 /**
- * The door: every request is classified (health, read, write, admin), authenticated when the
- * node has API keys, checked against the role the class needs, and rate-limited per key and
- * per client address. Failures are problems with stable codes: `401 unauthorized` (no key,
+ * The door: every request comes with its endpoint's class (health, read, write, admin — from
+ * the route table, api/route.ts), is authenticated when the node has API keys, checked
+ * against the role the class needs, and rate-limited per key and per client address. Failures are problems with stable codes: `401 unauthorized` (no key,
  * an unknown or revoked one), `403 forbidden` (a role too low), `429 rate_limited`.
  *
  * With no active keys the node is open (serve.ts refuses that unless bound to loopback or
@@ -12,21 +12,8 @@ import { StemeError } from "../core/errors.ts";
 import { type KeyInfo, type KeyStore, type Role, roleAtLeast } from "./keys.ts";
 import { type EndpointClass, type RateLimiter, rateLimitHeaders } from "./rate-limit.ts";
 
-/** Health checks and the API's own description: no key, no rate limit. */
-const healthPaths = new Set(["/v1/health", "/v1/ready", "/metrics", "/openapi.json", "/docs"]);
-const writePaths = new Set(["/v1/assert", "/v1/assert/batch", "/v1/vote", "/v1/retract", "/v1/sources", "/v1/epochs"]);
-
-/** The class of an endpoint: what role it needs and which rate bucket it draws on. */
-export function classify(method: string, pathname: string): EndpointClass {
-  if (healthPaths.has(pathname)) return "health";
-  if (pathname.startsWith("/v1/admin/")) return "admin";
-  if (method === "POST" && /^\/v1\/escalations\/[^/]+\/resolve$/.test(pathname)) return "admin";
-  if (method === "POST" && /^\/v1\/epochs\/.+\/supersede$/.test(pathname)) return "admin";
-  if (method === "POST" && (writePaths.has(pathname) || /^\/v1\/sources\/.+\/retract$/.test(pathname))) return "write";
-  return "read";
-}
-
-const roleFor: Record<EndpointClass, Role | null> = { health: null, read: "reader", write: "writer", admin: "admin" };
+/** The role each class of endpoint needs; health checks need none. */
+export const roleFor: Record<EndpointClass, Role | null> = { health: null, read: "reader", write: "writer", admin: "admin" };
 
 /** A 429 that carries its RateLimit header fields for the response. */
 export class RateLimitedError extends StemeError {
@@ -55,18 +42,14 @@ export class Guard {
     private readonly limiter: RateLimiter,
   ) {}
 
-  /** Admits the request or throws the problem to answer with. */
-  admit(request: Request, pathname: string, clientAddress: string): Admission {
-    const cls = classify(request.method, pathname);
+  /** Admits the request to an endpoint of class `cls`, or throws the problem to answer with. */
+  admit(request: Request, cls: EndpointClass, clientAddress: string): Admission {
     let key: KeyInfo | null = null;
     const need = roleFor[cls];
     if (need !== null && this.keys.activeCount > 0) {
       const header = request.headers.get("authorization");
       const secret = header?.startsWith("Bearer ") ? header.slice(7).trim() : null;
-      if (!secret)
-        throw new StemeError("unauthorized", "an API key is required: Authorization: Bearer <secret>", {
-          hint: "an admin makes keys with POST /v1/admin/keys or `stemedb keys create`",
-        });
+      if (!secret) throw new StemeError("unauthorized", "an API key is required: Authorization: Bearer <secret>");
       key = this.keys.authenticate(secret);
       if (!key) throw new StemeError("unauthorized", "the API key is unknown or revoked");
       if (!roleAtLeast(key.role, need))

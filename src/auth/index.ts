@@ -9,7 +9,7 @@ import { Guard } from "./guard.ts";
 import { KeyStore } from "./keys.ts";
 import { RateLimiter } from "./rate-limit.ts";
 
-export { classify, Guard, RateLimitedError } from "./guard.ts";
+export { Guard, RateLimitedError, roleFor } from "./guard.ts";
 export { type KeyInfo, KeyStore, type Role, roles } from "./keys.ts";
 export { type EndpointClass, RateLimiter } from "./rate-limit.ts";
 

@@ -516,7 +516,8 @@ class Builder {
    * mega-trial); guidance per predicate (24, depth 2); a formulary decision (12, depth 3); a
    * patient leaflet (12, depth 4). Retracting the trial flags 24 + 120.
    */
-  megaTrial(): DemoScenario["mega"] {
+  /** The mega-trial's cast: its group and source, the meta-analysts, guideline societies, a formulary, leaflets. */
+  private megaCast() {
     const group = this.agent("mega-trial-group", "trial group");
     const sourceId = this.source(
       "trial-mega-pragmatic-2024",
@@ -555,7 +556,12 @@ class Builder {
     const formulary = this.source("formulary-2025", "Hospital formulary decisions (2025)", 3, hospital, utc(2025, 6, 1));
     const leaflets = this.agent("patient-leaflets", "grey-literature publisher");
     const leafletSource = this.source("leaflets-2025", "Patient information leaflets (2025)", 4, leaflets, utc(2025, 8, 1));
+    return { group, sourceId, metas, metaSources, guideline, guidanceSources, hospital, formulary, leaflets, leafletSource };
+  }
 
+  megaTrial(): DemoScenario["mega"] {
+    const { group, sourceId, metas, metaSources, guideline, guidanceSources, hospital, formulary, leaflets, leafletSource } =
+      this.megaCast();
     const citing: string[] = [];
     const independent: string[] = [];
     const dependants: string[][] = [[], [], [], []];

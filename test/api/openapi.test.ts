@@ -1,42 +1,45 @@
 /**
- * The OpenAPI document against the server it describes, without sockets: the document is
- * OpenAPI 3.1 in structure; every route the Elysia app registers is documented and every
- * documented operation is served; each operation's role is what the guard demands; 405
- * answers and metric labels agree with the documented paths; every error code the source
- * throws that can reach a client is in the problem schema with its status; and `/openapi.json`
- * and `/docs` are served. (test/integration/openapi.test.ts holds real answers to the
- * documented schemas.)
- *
- * Route templating: Elysia's `:param` is OpenAPI's `{param}`; a trailing `*` (a route whose
- * handler reads the rest of the path) covers every documented path under that prefix whose
- * next segment is a template, e.g. `GET /v1/sources/*` serves `/v1/sources/{id}` and
- * `/v1/sources/{id}/impact`.
+ * The route table and what is derived from it, without sockets: Elysia registration and
+ * dispatch (every route reachable at its path, and nothing else), 405 with `Allow`, the door's
+ * class and role, metric labels, and the OpenAPI document (3.1 in structure, its problem
+ * list read from the error table). test/integration/openapi.test.ts holds real answers to the
+ * documented schemas.
  */
 import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
-import { type AppDeps, createApp } from "../../src/api/app.ts";
-import { type OpenApiDocument, type Operation, openApiDocument, problemCodes } from "../../src/api/openapi.ts";
+import { type AppDeps, apiRoutes, createApp } from "../../src/api/app.ts";
+import { openApiDocument } from "../../src/api/openapi/document.ts";
+import type { OpenApiDocument, Operation } from "../../src/api/openapi/types.ts";
+import { metricLabel, openApiPath, type Route, Router } from "../../src/api/route.ts";
+import { version } from "../../src/api/serve.ts";
+import { roleFor } from "../../src/auth/guard.ts";
 import { httpProblemCodes, problems } from "../../src/core/errors.ts";
-import { routeOf, version } from "../../src/api/serve.ts";
-import { classify } from "../../src/auth/guard.ts";
 import { checkOpenApi } from "../support/openapi-check.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "../..");
-const doc = openApiDocument(version);
 
 /**
- * Building the app registers its routes and touches nothing else; the handlers exercised here
- * (405s, the description) need only these. Real answers are the integration test's job.
+ * Building the table only captures deps in handlers; the handlers exercised here (the
+ * description) need only these. Real answers are the integration tests' job.
  */
-const app = createApp({
+const deps = {
   version,
-  limits: { writeBodyBytesMax: 1 << 20, batchBodyBytesMax: 16 << 20, batchRecordsMax: 10_000 },
-  readBodyBytesMax: 64 << 10,
+  limits: { write: {}, batch: {}, read: {}, batchRecordsMax: 1 },
   requestIdOf: () => undefined,
-} as unknown as AppDeps);
-
+} as unknown as AppDeps;
+const routes = apiRoutes(deps);
+const doc = openApiDocument(routes, version);
+const app = createApp(deps, new Router(routes));
 const get = (url: string, init?: RequestInit) => app.handle(new Request(`http://localhost${url}`, init));
+
+/** The same table with every handler answering its operationId: which route a request reached. */
+const probes = routes.map((r): Route => ({ ...r, handle: ({ params }) => Response.json({ id: r.doc.id, params }) }));
+const probeApp = createApp(deps, new Router(probes));
+const reach = async (method: string, url: string) => {
+  const res = await probeApp.handle(new Request(`http://localhost${url}`, { method }));
+  return { status: res.status, body: (await res.json()) as { id?: string; params?: Record<string, string>; code?: string } };
+};
 
 interface DocumentedOperation {
   method: string;
@@ -50,30 +53,19 @@ function operations(d: OpenApiDocument): DocumentedOperation[] {
   );
 }
 
-/** A concrete URL path for a documented template. */
+const samples: Record<string, string> = {
+  id: "ab".repeat(32),
+  key: "cd".repeat(32),
+  path: "a/b",
+  name: "e1",
+  agent: "ef".repeat(32),
+};
+
+/** A concrete URL path for a route template. */
 function instantiate(template: string): string {
-  const samples: Record<string, string> = {
-    id: "ab".repeat(32),
-    key: "cd".repeat(32),
-    path: "a/b",
-    name: "e1",
-    agent: "ef".repeat(32),
-  };
-  return template.replace(/\{([^}]+)\}/g, (_, name: string) => samples[name] ?? "x1");
+  return template.replace(/\{([a-z_]+)\+?\}/g, (_, name: string) => samples[name] ?? "x1");
 }
 
-/** Does the app route (`:param`, trailing `*`) serve this documented path template? */
-function serves(route: string, template: string): boolean {
-  const r = route.split("/");
-  const t = template.split("/");
-  const wildcard = r.at(-1) === "*";
-  const fixed = wildcard ? r.slice(0, -1) : r;
-  if (wildcard ? t.length <= fixed.length : t.length !== fixed.length) return false;
-  const segmentsMatch = fixed.every((seg, i) => (seg.startsWith(":") ? t[i] === `{${seg.slice(1)}}` : t[i] === seg));
-  return segmentsMatch && (!wildcard || /^\{[^}]+\}$/.test(t[fixed.length] as string));
-}
-
-const appRoutes = app.routes.map((r) => ({ method: r.method.toUpperCase(), path: r.path }));
 const documented = operations(doc);
 
 describe("the document", () => {
@@ -96,61 +88,99 @@ describe("the document", () => {
   });
 });
 
-describe("routes", () => {
-  test("every route registered in the app is documented", () => {
-    const missing = appRoutes.filter((r) => !documented.some((d) => d.method === r.method && serves(r.path, d.path)));
-    expect(missing.map((r) => `${r.method} ${r.path}`)).toEqual([]);
-  });
-
-  test("every documented operation is served by a registered route", () => {
-    const unserved = documented.filter((d) => !appRoutes.some((r) => r.method === d.method && serves(r.path, d.path)));
-    expect(unserved.map((d) => `${d.method} ${d.path}`)).toEqual([]);
-  });
-
-  test("the coverage check catches an undocumented route", () => {
-    const undocumented = (routes: Array<{ method: string; path: string }>) =>
-      routes.filter((r) => !documented.some((d) => d.method === r.method && serves(r.path, d.path))).map((r) => r.path);
-    const grown = createApp({
-      version,
-      limits: { writeBodyBytesMax: 1, batchBodyBytesMax: 1, batchRecordsMax: 1 },
-    } as unknown as AppDeps)
-      .get("/v1/brand-new/:thing", () => "")
-      .routes.map((r) => ({ method: r.method, path: r.path }));
-    expect(undocumented(grown)).toEqual([...undocumented(appRoutes), "/v1/brand-new/:thing"]);
-    expect(serves("/v1/sources/*", "/v1/sources/{id}/impact")).toBe(true);
-    expect(serves("/v1/sources/*", "/v1/sources")).toBe(false);
-    expect(serves("/v1/agents/:key", "/v1/agents/{id}")).toBe(false);
-  });
-
-  test("each operation's role is the one the guard demands; health checks need no key", () => {
-    const roleOf = { read: "reader", write: "writer", admin: "admin" } as const;
-    for (const { method, path: p, op } of documented) {
-      const cls = classify(method, instantiate(p));
-      if (cls === "health") {
-        expect([method, p, op.security, op["x-stemedb-role"]]).toEqual([method, p, [], undefined]);
-      } else {
-        expect([method, p, op["x-stemedb-role"], op.security]).toEqual([method, p, roleOf[cls], undefined]);
-        for (const status of ["401", "403", "429"]) expect([method, p, status in op.responses]).toEqual([method, p, true]);
-      }
+describe("the route table", () => {
+  test("each route is reached at its own path and method, with its parameters decoded", async () => {
+    for (const r of routes) {
+      const { status, body } = await reach(r.method, instantiate(r.path));
+      expect([r.method, r.path, status, body.id]).toEqual([r.method, r.path, 200, r.doc.id]);
     }
   });
 
-  test("405 answers allow exactly the documented methods of a path", async () => {
+  test("a parameter with + takes slashes up to a fixed tail; percent-encoding is decoded", async () => {
+    expect((await reach("GET", "/v1/sources/mega/trial-7/impact")).body).toEqual({
+      id: "sourceImpact",
+      params: { id: "mega/trial-7" },
+    });
+    expect((await reach("GET", "/v1/sources/mega%2Ftrial-7")).body).toEqual({ id: "getSource", params: { id: "mega/trial-7" } });
+    expect((await reach("POST", "/v1/sources/a/b/retract")).body).toEqual({ id: "retractSource", params: { id: "a/b" } });
+    expect((await reach("GET", "/v1/subjects/pharma/drug/aspirin")).body).toEqual({
+      id: "subject",
+      params: { path: "pharma/drug/aspirin" },
+    });
+    expect((await reach("POST", "/v1/epochs/guideline/2024/supersede")).body).toEqual({
+      id: "supersedeEpoch",
+      params: { name: "guideline/2024" },
+    });
+    expect((await reach("GET", `/v1/agents/${samples.key}`)).body.params).toEqual({ key: samples.key as string });
+  });
+
+  test("a path segment that is not valid percent-encoding is a 400, not a route miss", async () => {
+    const { status, body } = await reach("GET", "/v1/subjects/a/%E0%A4%A");
+    expect([status, body.code]).toEqual([400, "invalid_query"]);
+  });
+
+  test("a path no route takes is 404; one segment too many is not a match", async () => {
+    for (const url of ["/v1/nope", "/v1/assertions/ab/cd", `/v1/agents/${samples.key}/x`, "/v1/subjects/", "/v2/query"]) {
+      const { status, body } = await reach("GET", url);
+      expect([url, status, body.code]).toEqual([url, 404, "not_found"]);
+    }
+  });
+
+  test("405 answers allow the methods the table takes at a path: the documented ones, and a catch-all's", async () => {
+    const router = new Router(routes);
     for (const [p, item] of Object.entries(doc.paths)) {
-      const allowed = Object.keys(item)
-        .map((m) => m.toUpperCase())
-        .sort();
+      const documentedMethods = Object.keys(item).map((m) => m.toUpperCase());
       for (const method of ["PUT", "PATCH"]) {
         const res = await get(instantiate(p), { method });
         expect([p, method, res.status]).toEqual([p, method, 405]);
         const allow = (res.headers.get("allow") ?? "").split(",").map((m) => m.trim());
-        expect([p, allow.sort()]).toEqual([p, allowed]);
+        expect([p, allow]).toEqual([p, router.methodsFor(instantiate(p))]);
+        for (const m of documentedMethods) expect([p, m, allow.includes(m)]).toEqual([p, m, true]);
+      }
+    }
+    // `/v1/sources/x/retract` is also `GET /v1/sources/{id+}` of the source "x/retract".
+    expect(router.methodsFor("/v1/sources/x/retract")).toEqual(["GET", "POST"]);
+    expect(router.methodsFor("/v1/assert")).toEqual(["POST"]);
+  });
+
+  test("a route is in the table once; the router refuses a second copy", () => {
+    expect(() => new Router([...routes, routes[0] as Route])).toThrow(/in the table once/);
+  });
+
+  test("each operation's role is its class's; health checks need no key", () => {
+    for (const r of routes) {
+      const op = doc.paths[openApiPath(r.path)]?.[r.method.toLowerCase() as "get"] as Operation;
+      const role = roleFor[r.class];
+      if (role === null) expect([r.path, op.security, op["x-stemedb-role"]]).toEqual([r.path, [], undefined]);
+      else {
+        expect([r.path, op["x-stemedb-role"], op.security]).toEqual([r.path, role, undefined]);
+        for (const status of ["401", "403", "429"])
+          expect([r.method, r.path, status in op.responses]).toEqual([r.method, r.path, true]);
+        expect(op.responses["401"]?.headers?.["WWW-Authenticate"]).toBeDefined();
       }
     }
   });
 
-  test("metrics label every documented path with its template", () => {
-    for (const { path: p } of documented) expect([p, routeOf(instantiate(p))]).toEqual([p, p.replace(/\{([^}]+)\}/g, ":$1")]);
+  test("only the health checks and the description skip the door; writes and admin are not reads", () => {
+    const byClass = (cls: string) => routes.filter((r) => r.class === cls).map((r) => `${r.method} ${r.path}`);
+    expect(byClass("health").sort()).toEqual([
+      "GET /docs",
+      "GET /metrics",
+      "GET /openapi.json",
+      "GET /v1/health",
+      "GET /v1/ready",
+    ]);
+    for (const r of routes) {
+      if (r.method !== "GET" && r.path !== "/v1/query")
+        expect([r.method, r.path, r.class]).not.toEqual([r.method, r.path, "read"]);
+      if (r.path.startsWith("/v1/admin/")) expect([r.path, r.class]).toEqual([r.path, "admin"]);
+    }
+  });
+
+  test("metric labels are the templates with :name parameters", () => {
+    expect(metricLabel("/v1/assertions/{id}")).toBe("/v1/assertions/:id");
+    expect(metricLabel("/v1/sources/{id+}/impact")).toBe("/v1/sources/:id/impact");
+    expect(new Set(routes.map((r) => metricLabel(r.path))).size).toBe(new Set(routes.map((r) => r.path)).size);
   });
 });
 
@@ -189,7 +219,8 @@ describe("problem codes", () => {
         const codes = schema?.allOf?.[1]?.properties?.code?.enum;
         if (!r.content?.["application/problem+json"]) continue;
         expect([method, p, status, Array.isArray(codes)]).toEqual([method, p, status, true]);
-        for (const c of codes ?? []) expect([method, p, c, problemCodes[c]?.status]).toEqual([method, p, c, Number(status)]);
+        for (const c of (codes ?? []) as Array<keyof typeof problems>)
+          expect([method, p, c, problems[c]?.status as number]).toEqual([method, p, c, Number(status)]);
       }
   });
 });
@@ -212,7 +243,7 @@ describe("served", () => {
       expect(html).toContain(`id="op-${op.operationId}"`);
       expect(html).toContain(`<span class="verb ${method.toLowerCase()}">${method}</span> <code>${p}</code>`);
     }
-    for (const code of Object.keys(problemCodes)) expect(html).toContain(`<code>${code}</code>`);
+    for (const code of httpProblemCodes()) expect(html).toContain(`<code>${code}</code>`);
     for (const name of Object.keys(doc.components.schemas)) expect(html).toContain(`id="schema-${name}"`);
     for (const forbidden of ["<script", "<link", "<iframe", "<img", " src=", "@import", "url(", 'href="http'])
       expect([forbidden, html.includes(forbidden)]).toEqual([forbidden, false]);

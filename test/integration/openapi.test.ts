@@ -8,20 +8,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decode as decodeCbor, encode as encodeCbor } from "cbor-x";
-import type { Operation } from "../../src/api/openapi.ts";
-import { openApiDocument } from "../../src/api/openapi.ts";
-import { type RunningServer, startServer, version } from "../../src/api/serve.ts";
+import type { OpenApiDocument, Operation } from "../../src/api/openapi/types.ts";
+import { type RunningServer, startServer } from "../../src/api/serve.ts";
 import { generateKeyPair, type KeyPair, type SignedRecord, signClaim, toHex, toJsonSubmission } from "../../src/client/index.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { type Schema, validate } from "../support/json-schema.ts";
 import { cleanupAll, tempDir } from "./helpers.ts";
 
-const doc = openApiDocument(version);
+/** The document as the server serves it, by operationId. */
+let doc: OpenApiDocument;
 const byId = new Map<string, { method: string; path: string; op: Operation }>();
-for (const [p, item] of Object.entries(doc.paths))
-  for (const [method, op] of Object.entries(item))
-    byId.set((op as Operation).operationId, { method: method.toUpperCase(), path: p, op: op as Operation });
 
 let server: RunningServer;
 const exercised = new Set<string>();
@@ -34,6 +31,10 @@ beforeAll(async () => {
     bind: "127.0.0.1:0",
   };
   server = await startServer(loadConfig(config, {}), { logger: silentLogger });
+  doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as OpenApiDocument;
+  for (const [p, item] of Object.entries(doc.paths))
+    for (const [method, op] of Object.entries(item))
+      byId.set((op as Operation).operationId, { method: method.toUpperCase(), path: p, op: op as Operation });
 });
 
 afterAll(async () => {

@@ -1,28 +1,40 @@
 /**
  * Handlers for content defense (SPEC §6, issue 5): the quarantine review queue and its
- * decisions, and the circuit breakers. `app.ts` maps routes onto them.
+ * decisions, and the circuit breakers.
  *
  * Approving or rejecting is an authority decision: a `review` record signed by the node's key
  * and written through ingest (the Decider), its note naming the API key that asked — so the
  * decision is durable, replicated and in the admin audit like every other.
  */
-import { StemeError } from "../core/errors.ts";
-import { toHex } from "../core/hex.ts";
-import { textBytesMax } from "../core/limits.ts";
-import type { Decider } from "../decisions/decider.ts";
-import { decisionNote } from "../decisions/decider.ts";
-import type { Defense } from "../defense/defense.ts";
-import type { QuarantineDecision } from "../defense/quarantine.ts";
-import type { Store } from "../store/store.ts";
-import { parseJson, readBody } from "./body.ts";
-import { encodeCursor, parseCursor, parseKey, parseLimit } from "./params.ts";
-import { badQuery, json } from "./problem.ts";
+import { StemeError } from "../../core/errors.ts";
+import { toHex } from "../../core/hex.ts";
+import { textBytesMax } from "../../core/limits.ts";
+import type { Decider } from "../../decisions/decider.ts";
+import { decisionNote } from "../../decisions/decider.ts";
+import type { Defense } from "../../defense/defense.ts";
+import type { QuarantineDecision } from "../../defense/quarantine.ts";
+import type { Store } from "../../store/store.ts";
+import {
+  decisionCodes,
+  idParam,
+  json as jsonContent,
+  jsonBodyCodes,
+  type OperationDoc,
+  paramRef,
+  pathParam,
+  query,
+} from "../openapi/operation.ts";
+import { hex32, oneOfEnum, ref } from "../openapi/schema.ts";
+import type { Route } from "../route.ts";
+import { type BodyLimit, parseJson, readBody } from "../body.ts";
+import { encodeCursor, knownParams, parseCursor, parseKey, parseLimit } from "../params.ts";
+import { badQuery, json } from "../problem.ts";
 
 export interface DefenseDeps {
   store: Store;
   defense: Defense;
   decider: Decider;
-  readBodyBytesMax: number;
+  limits: { read: BodyLimit };
   /** The id of the API key the request came with, or null (open mode). */
   apiKeyOf: (request: Request) => string | null;
 }
@@ -30,14 +42,9 @@ export interface DefenseDeps {
 /** Targets with a decision being written, per node: a second approve/reject of one waits its turn. */
 const deciding = new WeakMap<Defense, Set<string>>();
 
-function knownParams(q: URLSearchParams, known: string[]): void {
-  for (const key of q.keys())
-    if (!known.includes(key)) throw badQuery(key, `unknown parameter; expected one of ${known.join(", ")}`);
-}
-
-/** A key or id from the path; Elysia hands over null for a segment that is not valid percent-encoding. */
-function pathKey(field: string, raw: string | null | undefined): string {
-  const bytes = typeof raw === "string" ? parseKey(field, raw.toLowerCase()) : undefined;
+/** A key or id from the path: 64 hex digits, either case. */
+function pathKey(field: string, raw: string): string {
+  const bytes = parseKey(field, raw.toLowerCase());
   if (!bytes) throw badQuery(field, "expected 64 hex digits");
   return toHex(bytes);
 }
@@ -48,7 +55,7 @@ function pathKey(field: string, raw: string | null | undefined): string {
  * `GET /v1/admin/quarantine?limit=&cursor=`: assertions held now, oldest hold first, each with
  * the hold that holds it and why (the rules the policy fired, from the hold's note).
  */
-export function listQuarantine(deps: DefenseDeps, q: URLSearchParams): Response {
+function listQuarantine(deps: DefenseDeps, q: URLSearchParams): Response {
   knownParams(q, ["limit", "cursor"]);
   const limit = parseLimit(q.get("limit"));
   const afterLsn = parseCursor(q.get("cursor")) ?? 0;
@@ -92,14 +99,14 @@ function describeHeld(store: Store, target: string, hold: QuarantineDecision): R
  * authority's decision on a held assertion. 404 when the assertion is not held (never was, or
  * not here), 409 when it was held and already decided.
  */
-export async function decideQuarantine(
+async function decideQuarantine(
   deps: DefenseDeps,
   request: Request,
   idRaw: string,
   action: "approve" | "reject",
 ): Promise<Response> {
   const id = pathKey("id", idRaw);
-  const note = parseDecisionBody(await readBody(request, deps.readBodyBytesMax));
+  const note = parseDecisionBody(await readBody(request, deps.limits.read));
   const book = deps.defense.quarantine;
   const loc = deps.store.lookupId(Buffer.from(id, "hex"));
   const state = book.state(id);
@@ -167,7 +174,7 @@ function parseNote(note: string | undefined): Record<string, unknown> | string |
 // ---------- circuit breakers ----------
 
 /** `GET /v1/admin/breakers`: per-agent breakers that are open, half-open or busy, and the global one. */
-export function listBreakers(deps: DefenseDeps, q: URLSearchParams): Response {
+function listBreakers(deps: DefenseDeps, q: URLSearchParams): Response {
   knownParams(q, ["state"]);
   const state = q.get("state");
   if (state !== null && !["closed", "open", "half_open"].includes(state))
@@ -178,9 +185,85 @@ export function listBreakers(deps: DefenseDeps, q: URLSearchParams): Response {
 }
 
 /** `POST /v1/admin/breakers/:agent/reset`: closes the agent's breaker and empties its windows. */
-export function resetBreaker(deps: DefenseDeps, agentRaw: string): Response {
+function resetBreaker(deps: DefenseDeps, agentRaw: string): Response {
   const agent = pathKey("agent", agentRaw);
   if (!deps.defense.breakers.reset(agent))
     throw new StemeError("not_found", `no circuit breaker for agent ${agent} (it has not written lately)`);
   return json({ agent, reset: true, ...deps.defense.breakers.get(agent, deps.defense.now()) });
+}
+
+function decideDoc(action: "approve" | "reject", id: string, summary: string): OperationDoc {
+  return {
+    id,
+    tag: "admin",
+    summary,
+    description: `A \`${action}\` review signed by the node's authority key, its note naming the API key. 404 when the assertion is not held, 409 when it was already decided.`,
+    parameters: [idParam],
+    body: { required: false, content: jsonContent(ref("QuarantineDecisionRequest")) },
+    answers: { 201: { description: "the decision", schema: ref("QuarantineDecision") } },
+    errors: [...jsonBodyCodes, "invalid_query", "not_found", "already_decided", ...decisionCodes],
+  };
+}
+
+export function defenseRoutes(deps: DefenseDeps): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/admin/quarantine",
+      class: "admin",
+      handle: ({ url }) => listQuarantine(deps, url.searchParams),
+      doc: {
+        id: "listQuarantine",
+        tag: "admin",
+        summary: "Assertions held in quarantine now, with why",
+        description:
+          "Held at ingest by a policy (--quarantine-unknown-agents, --quarantine-trust-below, --quarantine-gold) or by an authority's hold review; invisible to lenses until approved.",
+        parameters: [paramRef("Limit"), paramRef("Cursor")],
+        answers: { 200: { description: "a page", schema: ref("QuarantinePage") } },
+        errors: ["invalid_query"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/quarantine/{id}/approve",
+      class: "admin",
+      handle: ({ request, params }) => decideQuarantine(deps, request, params.id as string, "approve"),
+      doc: decideDoc("approve", "approveQuarantine", "Approve a held assertion"),
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/quarantine/{id}/reject",
+      class: "admin",
+      handle: ({ request, params }) => decideQuarantine(deps, request, params.id as string, "reject"),
+      doc: decideDoc("reject", "rejectQuarantine", "Reject a held assertion"),
+    },
+    {
+      method: "GET",
+      path: "/v1/admin/breakers",
+      class: "admin",
+      handle: ({ url }) => listBreakers(deps, url.searchParams),
+      doc: {
+        id: "listBreakers",
+        tag: "admin",
+        summary: "Per-agent circuit breakers that are open, half-open or busy, and the global breaker",
+        parameters: [query("state", "only breakers in this state", oneOfEnum(["closed", "open", "half_open"]))],
+        answers: { 200: { description: "the breakers", schema: ref("BreakerList") } },
+        errors: ["invalid_query"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/breakers/{agent}/reset",
+      class: "admin",
+      handle: ({ params }) => resetBreaker(deps, params.agent as string),
+      doc: {
+        id: "resetBreaker",
+        tag: "admin",
+        summary: "Close an agent's circuit breaker and empty its windows",
+        parameters: [pathParam("agent", "an agent key, 64 hex digits", hex32("agent key"))],
+        answers: { 200: { description: "closed", schema: ref("BreakerReset") } },
+        errors: ["invalid_query", "not_found"],
+      },
+    },
+  ];
 }

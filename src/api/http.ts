@@ -1,0 +1,168 @@
+/**
+ * Every request's way through the server: a URL every layer can route, a request id, its
+ * route from the table (for the door's class and the metric label), the door, a deadline on
+ * the whole answer, and then the app. Every response carries `X-Request-Id` and the door's
+ * rate-limit headers; every request is counted and timed by route; a bug is logged with its
+ * stack and answered `500 internal` as a problem, never a stack trace.
+ */
+import type { Server } from "bun";
+import { type Guard, type KeyInfo, RateLimitedError } from "../auth/index.ts";
+import type { EndpointClass } from "../auth/rate-limit.ts";
+import { StemeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import type { Metrics } from "../metrics/index.ts";
+import type { RequestFacts } from "./node.ts";
+import { problemResponse } from "./problem.ts";
+import { metricLabel, type Route, type Router } from "./route.ts";
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Request ids: a random prefix per process and a counter. Unique per node without a random
+ * draw per request (crypto.randomUUID showed up at ~15 % of the event loop under load).
+ */
+function requestIdSource(): () => string {
+  const prefix = Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
+  let seq = 0;
+  return () => `${prefix}-${(++seq).toString(36)}`;
+}
+
+/**
+ * The request with a URL every layer can route. With no Host header (HTTP/1.0, HAProxy's
+ * default health check), an empty or a malformed one, Bun hands over a URL without an origin,
+ * which `new URL()` rejects; with a Host of three characters or fewer ("api"), Elysia looks
+ * for the path from index 11 of the URL and routes "/v1/health" as "/health". The Host header
+ * plays no part in routing here, so such requests get a neutral origin; the rest pass as they
+ * are, at no cost.
+ */
+export function withRoutableUrl(request: Request): Request {
+  const raw = request.url;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // no origin: "/v1/health"
+  }
+  if (url && url.host.length >= 4) return request;
+  const pathAndQuery = url ? `${url.pathname}${url.search}` : raw.startsWith("/") ? raw : `/${raw}`;
+  return new Request(`http://localhost${pathAndQuery}`, request);
+}
+
+/**
+ * A request's whole answer has `ms` (`--http-timeout-secs`): past it the client gets `503
+ * timeout` with Retry-After instead of waiting on a stuck disk or index; the work itself
+ * carries on (a write that lands is still acknowledged by a retry's duplicate answer).
+ */
+async function withDeadline(work: Promise<Response>, ms: number): Promise<Response> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    const message = `no answer within ${Math.round(ms / 1000)} s; the server is overloaded or its storage is slow`;
+    timer = setTimeout(() => reject(new StemeError("timeout", message, { extra: { retry_after_s: 1 } })), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What the server learns about each request (its id, its caller, its API key), for the app to ask. */
+export class RequestBook {
+  readonly requestIds = new WeakMap<Request, string>();
+  readonly callers = new WeakMap<Request, string>();
+  readonly apiKeys = new WeakMap<Request, KeyInfo>();
+  readonly facts: RequestFacts = {
+    requestIdOf: (r) => this.requestIds.get(r),
+    callerOf: (r) => this.callers.get(r) ?? "unknown",
+    apiKeyOf: (r) => this.apiKeys.get(r)?.id ?? null,
+  };
+}
+
+export interface RequestHandlerOptions {
+  app: { handle(request: Request): Promise<Response> };
+  book: RequestBook;
+  router: Router;
+  guard: Guard;
+  metrics: Metrics;
+  logger: Logger;
+  timeoutMs: number;
+}
+
+/** Counts and times each request by route, method and status, with children looked up once. */
+function requestMeter(metrics: Metrics) {
+  // prom-client hashes label objects on every call otherwise, a visible cost at tens of
+  // thousands of requests a second.
+  const children = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
+  return (label: string, method: string, status: number, seconds: number) => {
+    const key = `${label} ${method} ${status}`;
+    let child = children.get(key);
+    if (!child) {
+      child = {
+        count: metrics.httpRequestsTotal.labels(label, method, String(status)),
+        seconds: metrics.httpRequestSeconds.labels(label, method),
+      };
+      children.set(key, child);
+    }
+    child.count.inc();
+    child.seconds.observe(seconds);
+    if (status === 413 || status === 408) metrics.limitRejectionsTotal.inc({ status: String(status) });
+    if (status >= 400) metrics.errorsTotal.inc({ code: String(status), layer: "http" });
+  };
+}
+
+/** The request handler for Bun.serve; what it learns of each request goes into `options.book`. */
+export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Server<undefined>) => Promise<Response> {
+  const { router, guard, metrics, logger } = options;
+  const { requestIds, callers, apiKeys } = options.book;
+  const nextRequestId = requestIdSource();
+  const labels = new Map<Route, string>(router.routes.map((r) => [r, metricLabel(r.path)]));
+  const meter = requestMeter(metrics);
+
+  const admitAndHandle = async (request: Request, route: Route | undefined, address: string, headers: Headers) => {
+    const cls: EndpointClass = route?.class ?? "read"; // an unknown path is a read: with keys, 401 before 404
+    try {
+      const admission = guard.admit(request, cls, address);
+      for (const [name, value] of Object.entries(admission.headers)) headers.set(name, value);
+      if (admission.key) apiKeys.set(request, admission.key);
+      callers.set(request, admission.key ? `key:${admission.key.id}` : address);
+    } catch (err) {
+      if (err instanceof RateLimitedError) {
+        for (const [name, value] of Object.entries(err.headers)) headers.set(name, value);
+        metrics.rateLimitRejectionsTotal.inc({ endpoint: cls });
+      }
+      throw err;
+    }
+    return withDeadline(options.app.handle(request), options.timeoutMs);
+  };
+
+  return async (raw: Request, bunServer: Server<undefined>): Promise<Response> => {
+    const started = performance.now();
+    const request = withRoutableUrl(raw);
+    const incoming = request.headers.get("x-request-id");
+    const requestId = incoming && requestIdPattern.test(incoming) ? incoming : nextRequestId();
+    requestIds.set(request, requestId);
+    const pathname = new URL(request.url).pathname;
+    const extra = new Headers();
+    let route: Route | undefined;
+    let response: Response;
+    try {
+      route = router.match(request.method, pathname)?.route;
+      response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+    } catch (err) {
+      response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);
+    }
+    response.headers.set("x-request-id", requestId);
+    for (const [name, value] of extra) response.headers.set(name, value);
+    meter(route ? (labels.get(route) as string) : "other", request.method, response.status, (performance.now() - started) / 1000);
+    if (response.status >= 500)
+      logger.warn("request answered with a server error", { request_id: requestId, path: pathname, status: response.status });
+    return response;
+  };
+}
+
+/** An operating error as it is; a bug logged with its stack and answered `internal`. */
+function asProblem(err: unknown, logger: Logger, requestId: string, path: string): StemeError {
+  if (err instanceof StemeError) return err;
+  logger.error("request failed", { request_id: requestId, path, err: err as Error, stack: (err as Error)?.stack });
+  return new StemeError("internal", "internal error; see the server log for this request id");
+}

@@ -1,0 +1,281 @@
+/**
+ * Administration (SPEC §8): an authority's decisions (gold standards, the decision audit),
+ * API keys (the secret is in the creation answer and nowhere else), online snapshots, and the
+ * materialized views. Content defense's queue and breakers are in defense.ts.
+ */
+import type { KeyStore } from "../../auth/keys.ts";
+import type { OpsService } from "../../backup/service.ts";
+import { StemeError } from "../../core/errors.ts";
+import { toHex } from "../../core/hex.ts";
+import { textBytesMax } from "../../core/limits.ts";
+import type { StemeRecord } from "../../core/record.ts";
+import type { Decider } from "../../decisions/decider.ts";
+import { decisionNote } from "../../decisions/decider.ts";
+import { listRecords } from "../../index/list.ts";
+import type { QueryEngine } from "../../query/engine.ts";
+import type { Store } from "../../store/store.ts";
+import { type BodyLimit, parseJson, readBody } from "../body.ts";
+import { decisionCodes, json as jsonContent, jsonBodyCodes, paramRef, pathParam, timeParam } from "../openapi/operation.ts";
+import { ref, str } from "../openapi/schema.ts";
+import { knownParams, parseKey, parseLimit, parseTime } from "../params.ts";
+import { json } from "../problem.ts";
+import type { Route } from "../route.ts";
+import { parseOffset } from "./provenance.ts";
+
+export interface AdminDeps {
+  store: Store;
+  decider: Decider;
+  keys: KeyStore;
+  engine: QueryEngine;
+  ops: OpsService;
+  limits: { read: BodyLimit };
+  /** The id of the API key the request came with, or null (open mode). */
+  apiKeyOf: (request: Request) => string | null;
+}
+
+/** `POST /v1/admin/gold` `{"target": assertion id, "action"?: "gold" | "ungold", "note"?}` */
+async function adminGold(deps: AdminDeps, request: Request): Promise<Response> {
+  const body = parseJson(await readBody(request, deps.limits.read));
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new StemeError("invalid_request", 'expected a JSON object like {"target": "<assertion id>"}');
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b))
+    if (!["target", "action", "note"].includes(key))
+      throw new StemeError("unknown_field", `${key}: expected target, action, note`, { extra: { field: key } });
+  const target = parseKey("target", typeof b.target === "string" ? b.target : null);
+  if (!target) throw new StemeError("missing_field", "target: required (an assertion id)", { extra: { field: "target" } });
+  const action = b.action ?? "gold";
+  if (action !== "gold" && action !== "ungold")
+    throw new StemeError("out_of_range", 'action: "gold" or "ungold"', { extra: { field: "action" } });
+  if (b.note !== undefined && (typeof b.note !== "string" || Buffer.byteLength(b.note) > textBytesMax / 2))
+    throw new StemeError("invalid_type", "note: expected short text", { extra: { field: "note" } });
+  await deps.store.indexCaughtUp();
+  const loc = deps.store.lookupId(target);
+  if (!loc || deps.store.read(loc).record.kind !== "assertion")
+    throw new StemeError("not_found", `no assertion ${toHex(target)} on this node`);
+  const write = await deps.decider.write({
+    kind: "review",
+    action,
+    target: toHex(target),
+    note: decisionNote(b.note === undefined ? {} : { note: b.note }, deps.apiKeyOf(request)),
+  });
+  return json({ ...write, action, target: toHex(target) }, write.duplicate ? 200 : 201);
+}
+
+const decisionKinds = ["review", "retraction", "source_retraction", "epoch"] as const;
+
+/**
+ * `GET /v1/admin/audit?from=&to=&limit=&cursor=`: every decision an authority signed —
+ * reviews (holds, approvals, gold standards, trust seeds, escalations), retractions, source
+ * retractions and epochs — by stated time `ts` in [from, to], in log order.
+ */
+async function adminAudit(deps: AdminDeps, q: URLSearchParams): Promise<Response> {
+  knownParams(q, ["from", "to", "limit", "cursor"]);
+  const from = parseTime("from", q.get("from"));
+  const to = parseTime("to", q.get("to"));
+  const limit = parseLimit(q.get("limit"));
+  let afterLsn = parseOffset(q.get("cursor")) || undefined;
+  await deps.store.indexCaughtUp();
+  const authorities = deps.store.dataDir.authorities;
+  const items: Array<Record<string, unknown>> = [];
+  let next: number | null = null;
+  // Pages of the kind index, keeping authority records, until a page of results is full.
+  for (;;) {
+    const page = listRecords(deps.store.index, {
+      kinds: [...decisionKinds],
+      limit: 1000,
+      ...(from !== undefined ? { since: from } : {}),
+      ...(to !== undefined ? { until: to } : {}),
+      ...(afterLsn !== undefined ? { afterLsn } : {}),
+    });
+    for (const loc of page.items) {
+      const view = deps.store.view(loc);
+      if (!authorities.includes(view.agent as string)) continue;
+      if (items.length === limit) {
+        next = items.at(-1)?.lsn as number;
+        break;
+      }
+      items.push({ ...view, decision: describeDecision(deps.store.read(loc).record) });
+    }
+    if (next !== null || page.next === null) break;
+    afterLsn = page.next;
+  }
+  return json({ items, next_cursor: next === null ? null : String(next) });
+}
+
+function describeDecision(r: StemeRecord): Record<string, unknown> {
+  let note: unknown = null;
+  if (r.kind === "review" && r.note) {
+    try {
+      note = JSON.parse(r.note);
+    } catch {
+      note = r.note;
+    }
+  }
+  const apiKey = note !== null && typeof note === "object" && "api_key" in note ? (note as { api_key: unknown }).api_key : null;
+  return { kind: r.kind, ...(r.kind === "review" ? { action: r.action } : {}), api_key: apiKey };
+}
+
+/** `{"name", "role"}` → `201 {"id", "name", "role", "secret", "created_at"}`. */
+async function createKey(deps: AdminDeps, request: Request): Promise<Response> {
+  const body = parseJson(await readBody(request, deps.limits.read));
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new StemeError("invalid_request", 'expected a JSON object like {"name": "ingest-bot", "role": "writer"}');
+  for (const key of Object.keys(body))
+    if (key !== "name" && key !== "role")
+      throw new StemeError("unknown_field", `${key}: expected name, role`, { extra: { field: key } });
+  const { name, role } = body as { name?: unknown; role?: unknown };
+  if (typeof name !== "string") throw new StemeError("missing_field", "name: required text", { extra: { field: "name" } });
+  if (typeof role !== "string")
+    throw new StemeError("missing_field", "role: required (reader, writer or admin)", { extra: { field: "role" } });
+  return json(deps.keys.create(name, role), 201);
+}
+
+function revokeKey(deps: AdminDeps, id: string): Response {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new StemeError("invalid_query", "id: expected a key id (16 hex digits)");
+  if (!deps.keys.revoke(id)) throw new StemeError("not_found", `no API key ${id}`);
+  return json({ id, revoked: true });
+}
+
+/**
+ * `POST /v1/admin/snapshot` with `{}` or `{"name"}`: an online backup under --backup-dir.
+ * Answers `path` (SPEC §7) and, as it first shipped, the same directory as `dir`.
+ */
+async function snapshot(deps: AdminDeps, request: Request): Promise<Response> {
+  const raw = await readBody(request, deps.limits.read);
+  const body = raw.length === 0 ? {} : parseJson(raw);
+  if (body === null || typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "name"))
+    throw new StemeError("invalid_request", 'expected {} or {"name": "<directory under --backup-dir>"}');
+  const name = (body as { name?: unknown }).name;
+  if (name !== undefined && typeof name !== "string") throw new StemeError("invalid_type", "name: expected text");
+  const r = await deps.ops.snapshot(name);
+  const m = r.manifest;
+  return json(
+    {
+      path: r.dir,
+      dir: r.dir,
+      lsn: m.lsn,
+      records: m.records,
+      merkle_root: m.merkle_root,
+      files: m.files.length,
+      ms: Math.round(r.ms),
+    },
+    201,
+  );
+}
+
+function dropViews(engine: QueryEngine): Response {
+  const dropped = engine.views.size;
+  engine.views.clear();
+  return json({ dropped });
+}
+
+export function adminRoutes(deps: AdminDeps): Route[] {
+  return [
+    {
+      method: "POST",
+      path: "/v1/admin/gold",
+      class: "admin",
+      handle: ({ request }) => adminGold(deps, request),
+      doc: {
+        id: "markGold",
+        tag: "admin",
+        summary: "Mark (or unmark) a gold standard",
+        description: "A review signed by the node's authority key; TrustRank scores agents by agreement with gold standards.",
+        body: { content: jsonContent(ref("GoldRequest")) },
+        answers: {
+          201: { description: "the review", schema: ref("GoldResult") },
+          200: { description: "already stored", schema: ref("GoldResult") },
+        },
+        errors: [...jsonBodyCodes, "missing_field", "out_of_range", "invalid_query", "not_found", ...decisionCodes],
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/admin/audit",
+      class: "admin",
+      handle: ({ url }) => adminAudit(deps, url.searchParams),
+      doc: {
+        id: "adminAudit",
+        tag: "admin",
+        summary: "Every decision an authority signed, in log order",
+        parameters: [
+          timeParam("from", "stated time at or after"),
+          timeParam("to", "stated time at or before"),
+          paramRef("Limit"),
+          paramRef("Cursor"),
+        ],
+        answers: { 200: { description: "a page", schema: ref("AdminAuditPage") } },
+        errors: ["invalid_query"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/keys",
+      class: "admin",
+      handle: ({ request }) => createKey(deps, request),
+      doc: {
+        id: "createKey",
+        tag: "admin",
+        summary: "Create an API key; the secret is in this answer only",
+        body: { content: jsonContent(ref("KeyCreateRequest")) },
+        answers: { 201: { description: "the key and its secret", schema: ref("KeyCreated") } },
+        errors: [...jsonBodyCodes, "missing_field"],
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/admin/keys",
+      class: "admin",
+      handle: () => json({ items: deps.keys.list() }),
+      doc: {
+        id: "listKeys",
+        tag: "admin",
+        summary: "API keys (never secrets or hashes)",
+        answers: { 200: { description: "the keys", schema: ref("KeyList") } },
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/v1/admin/keys/{id}",
+      class: "admin",
+      handle: ({ params }) => revokeKey(deps, params.id as string),
+      doc: {
+        id: "revokeKey",
+        tag: "admin",
+        summary: "Revoke an API key, effective at once",
+        parameters: [pathParam("id", "the key id, 16 hex digits", str(undefined, { pattern: "^[0-9a-f]{16}$" }))],
+        answers: { 200: { description: "revoked", schema: ref("KeyRevoked") } },
+        errors: ["invalid_query", "not_found"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/snapshot",
+      class: "admin",
+      handle: ({ request }) => snapshot(deps, request),
+      doc: {
+        id: "snapshot",
+        tag: "admin",
+        summary: "Take an online backup into a new directory under --backup-dir",
+        description:
+          "Consistent at one log position: the index copied with VACUUM INTO, the log cut at a frame, a manifest with per-file BLAKE3 and the Merkle root. Check it with `stemedb verify --backup DIR`; restore with `stemedb restore`. The answer's `path` is the backup's directory (`dir` repeats it, as first shipped).",
+        body: { required: false, content: jsonContent(ref("SnapshotRequest")) },
+        answers: { 201: { description: "the backup", schema: ref("Snapshot") } },
+        errors: [...jsonBodyCodes, "no_backup_dir", "busy", "exists", "backup_failed", "io_error"],
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/v1/admin/views",
+      class: "admin",
+      handle: () => dropViews(deps.engine),
+      doc: {
+        id: "dropViews",
+        tag: "admin",
+        summary: "Drop every materialized view (answers do not change)",
+        answers: { 200: { description: "how many were dropped", schema: ref("ViewsDropped") } },
+      },
+    },
+  ];
+}

@@ -1,0 +1,148 @@
+/**
+ * Writes (SPEC §8): one signed record of any kind, a vote, a retraction, a batch. Each takes
+ * the raw request, so body limits, content types and parse errors are ours to answer with
+ * problem+json.
+ */
+import { StemeError } from "../../core/errors.ts";
+import * as limits from "../../core/limits.ts";
+import type { Kind } from "../../core/record.ts";
+import type { Ingest, ItemResult } from "../../ingest/pipeline.ts";
+import { type BodyLimit, batchSubmissions, bodyFormat, readBody, singleSubmission } from "../body.ts";
+import { bodyCodes, type Answer, writeBody, writeCodes, written } from "../openapi/operation.ts";
+import { arr, mib, obj, ref } from "../openapi/schema.ts";
+import { json, negotiated } from "../problem.ts";
+import type { Route } from "../route.ts";
+
+/** What each kind of endpoint takes of a body (--write-body-limit, --batch-body-limit, --read-body-limit). */
+export interface ApiLimits {
+  write: BodyLimit;
+  batch: BodyLimit;
+  /** Reads and admin calls with a small JSON body. */
+  read: BodyLimit;
+  batchRecordsMax: number;
+}
+
+export interface WriteDeps {
+  ingest: Ingest;
+  limits: ApiLimits;
+}
+
+/** One signed record (JSON or CBOR) through ingest; `kinds` restricts what the endpoint takes. */
+export async function writeOne(deps: WriteDeps, request: Request, kinds?: Kind[]): Promise<Response> {
+  const submission = singleSubmission(bodyFormat(request), await readBody(request, deps.limits.write));
+  const [result] = await deps.ingest.submit([submission], kinds ? { kinds } : {});
+  if (!result) throw new StemeError("internal", "ingest gave no result for one submission");
+  if (!result.ok) throw result.error;
+  return json(result.result, result.result.duplicate ? 200 : 201);
+}
+
+async function writeBatch(deps: WriteDeps, request: Request): Promise<Response> {
+  const format = bodyFormat(request);
+  const body = await readBody(request, deps.limits.batch);
+  const results = await deps.ingest.submit(batchSubmissions(format, body, deps.limits.batchRecordsMax));
+  return negotiated(request, batchReply(results));
+}
+
+function batchReply(results: ItemResult[]) {
+  let accepted = 0;
+  let rejected = 0;
+  const out = results.map((r) => {
+    if (r.ok) {
+      accepted++;
+      return r.result;
+    }
+    rejected++;
+    return { error: r.error.toProblem() };
+  });
+  return { results: out, accepted, rejected };
+}
+
+const batchAnswer: Record<number, Answer> = {
+  200: {
+    description: "every item's outcome",
+    content: { "application/json": { schema: ref("BatchResult") }, "application/cbor": { schema: ref("BatchResult") } },
+  },
+};
+
+export function writeRoutes(deps: WriteDeps): Route[] {
+  return [
+    {
+      method: "POST",
+      path: "/v1/assert",
+      class: "write",
+      handle: ({ request }) => writeOne(deps, request),
+      doc: {
+        id: "assert",
+        tag: "write",
+        summary: "Submit one signed record of any kind",
+        description:
+          "The server encodes JSON fields canonically (docs/FORMAT.md), computes the id and verifies the signature; a CBOR body must already be canonical. Nothing is written on any error.",
+        body: writeBody("RecordSubmission", "one signed record"),
+        answers: written,
+        errors: writeCodes,
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/vote",
+      class: "write",
+      handle: ({ request }) => writeOne(deps, request, ["vote"]),
+      doc: {
+        id: "vote",
+        tag: "write",
+        summary: "Submit a signed vote",
+        description: "As POST /v1/assert for one `vote` record; any other kind is `400 wrong_kind`.",
+        body: writeBody("VoteSubmission", "a signed vote"),
+        answers: written,
+        errors: [...writeCodes, "wrong_kind"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/retract",
+      class: "write",
+      handle: ({ request }) => writeOne(deps, request, ["retraction"]),
+      doc: {
+        id: "retract",
+        tag: "write",
+        summary: "Submit a signed retraction",
+        description:
+          "As POST /v1/assert for one `retraction` record; it counts only when signed by the assertion's author or an authority.",
+        body: writeBody("RetractionSubmission", "a signed retraction"),
+        answers: written,
+        errors: [...writeCodes, "wrong_kind"],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/assert/batch",
+      class: "write",
+      handle: ({ request }) => writeBatch(deps, request),
+      doc: {
+        id: "assertBatch",
+        tag: "write",
+        summary: `Submit up to ${limits.batchRecordsMax} records`,
+        description:
+          "Results are in input order; one bad item fails alone (its slot holds `{error: problem}`), the others are stored. A record twice in one batch is stored once, the later copy answering `duplicate: true`. A malformed envelope, an empty batch or too many records fail the whole request. `Accept: application/cbor` answers in CBOR.",
+        body: {
+          description: `{"records": [...]} in JSON, or {records: [{body, sig}, …]} in CBOR; at most ${mib(limits.batchBodyBytesMax)} (--batch-body-limit).`,
+          content: {
+            "application/json": { schema: ref("BatchRequest") },
+            "application/cbor": { schema: obj({ records: arr(ref("CborSubmission"), undefined, { minItems: 1 }) }) },
+          },
+        },
+        answers: batchAnswer,
+        errors: [
+          "malformed_json",
+          "malformed_cbor",
+          "invalid_request",
+          "unknown_field",
+          "batch_too_large",
+          "unsupported_media_type",
+          "overloaded",
+          ...bodyCodes,
+        ],
+      },
+    },
+  ];
+}
