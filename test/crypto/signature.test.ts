@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { toHex } from "../../src/core/hex.ts";
-import { generateKeyPair, publicKeyOf, signId, verifyIdNoble } from "../../src/crypto/sign.ts";
+import { generateKeyPair, publicKeyOf, signId } from "../../src/crypto/sign.ts";
+import { verifyIdNoble } from "../../src/crypto/verify-noble.ts";
 import { verifyId, verifyIdAsync } from "../../src/crypto/verify.ts";
 import { prng as rng } from "../support/prng.ts";
 
