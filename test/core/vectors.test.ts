@@ -190,6 +190,7 @@ describe("valid vectors: Python cbor2 + PyNaCl + b3sum (independent)", () => {
     if (code !== 0) console.error(out);
     expect(code).toBe(0);
     expect(out).toContain(`checked ${vectors.valid.length} failures 0`);
+    expect(out).toContain(`signatures ${vectors.signatures.length} disagreements 0`);
     expect(out.split("\n").filter((l) => l.startsWith("ok   ")).length).toBe(vectors.valid.length);
   });
 
