@@ -10,6 +10,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import crypto from "node:crypto";
+import fs from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ed from "@noble/ed25519";
 import { BundleError } from "../../src/bundle/format.ts";
@@ -189,4 +191,40 @@ describe("server and client agree beyond the fixed vectors", () => {
     expect(verdicts.reject).toBeGreaterThan(50);
     expect(verdicts.mixedAccepted).toBeGreaterThan(0);
   });
+});
+
+describe("the client's verifier runs outside Bun", () => {
+  const node = Bun.which("node");
+
+  test.skipIf(node === null)(
+    "bundled for browsers (no Buffer, no node: modules), it gives every vector's verdict on Node",
+    async () => {
+      const dir = fs.mkdtempSync(join(tmpdir(), "stemedb-verify-noble-"));
+      try {
+        const built = await Bun.build({
+          entrypoints: [join(import.meta.dir, "../../src/crypto/verify-noble.ts")],
+          target: "browser",
+          outdir: dir,
+        });
+        expect(built.success).toBe(true);
+        const code = fs.readFileSync(join(dir, "verify-noble.js"), "utf8");
+        expect(code).not.toMatch(/\bBuffer\b|["']node:/);
+        const script = join(dir, "run.mjs");
+        fs.writeFileSync(
+          script,
+          `import { verifyIdNoble } from "./verify-noble.js";
+const cases = JSON.parse(process.argv[2]);
+const unhex = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16));
+console.log(JSON.stringify(cases.map((c) => verifyIdNoble(unhex(c.sig), unhex(c.id), unhex(c.public_key)))));`,
+        );
+        const input = JSON.stringify(cases.map(({ sig, id, public_key }) => ({ sig, id, public_key })));
+        const proc = Bun.spawn([node as string, script, input], { stdout: "pipe", stderr: "pipe" });
+        const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+        expect([await proc.exited, err]).toEqual([0, ""]);
+        expect(JSON.parse(out)).toEqual(cases.map((c) => accepts(c.expected)));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
