@@ -21,7 +21,8 @@ export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";
 export { fromHex, toHex } from "../core/hex.ts";
 export type { StemeRecord } from "../core/record.ts";
 export { recordId } from "../crypto/hash.ts";
-export { generateKeyPair, publicKeyOf, signId, verifyIdNoble as verifySignature } from "../crypto/sign.ts";
+export { generateKeyPair, publicKeyOf, signId } from "../crypto/sign.ts";
+export { verifyIdNoble as verifySignature } from "../crypto/verify-noble.ts";
 export { encodeBody, signRecord, type SignedRecord, type KeyPair };
 
 /** Fields of a record without the ones the client fills in (`v`, `agent`, and `ts` unless given). */

@@ -1,6 +1,7 @@
 /**
  * Signing with @noble/ed25519 (pure JS: runs on Bun, Node and in browsers). A signature is
- * over the 32 id bytes, never over the body (SPEC §2.3).
+ * over the 32 id bytes, never over the body (SPEC §2.3). Verification is verify-noble.ts (pure
+ * JS) and verify.ts (the server's, native); both apply the one rule of SPEC §2.3.
  */
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
@@ -25,13 +26,4 @@ export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
 
 export function signId(id: Uint8Array, secretKey: Uint8Array): Uint8Array {
   return ed.sign(id, secretKey);
-}
-
-/** Strict RFC 8032 verification (canonical point and S), as the server does natively. */
-export function verifyIdNoble(sig: Uint8Array, id: Uint8Array, publicKey: Uint8Array): boolean {
-  try {
-    return ed.verify(sig, id, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
 }

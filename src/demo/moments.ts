@@ -410,7 +410,7 @@ class Walk {
         `→ checked here, not by the server: ${verified.length} records (${seen.size} in the chain, the leaflet as fetched, ` +
           `the source's registration and its retraction): ` +
           (bad.length === 0
-            ? "every id = BLAKE3(body), every Ed25519 signature valid (@noble, strict RFC 8032), every shown field inside the signed body."
+            ? "every id = BLAKE3(body), every Ed25519 signature valid (SPEC §2.3, pure JS), every shown field inside the signed body."
             : `${bad.length} FAILED: ${bad.map((b) => short(b.id)).join(", ")}.`) +
           ` Control: with one byte of the leaflet's body flipped, ${forged.idMatches ? "the id still matches (!)" : "BLAKE3 gives another id"} ` +
           `and ${forged.signatureValid ? "the signature still verifies (!)" : "the signature no longer verifies"}.`,

@@ -1,8 +1,9 @@
 /**
  * Client-side checks of a record the server returned, as an auditor would make them with no
  * trust in the server: the id is BLAKE3-256 of the canonical body bytes, the Ed25519 signature
- * by the body's own `agent` verifies over that id (strict RFC 8032, @noble/ed25519), and the
- * fields the server shows beside the body are the ones inside it. Internal to src/demo.
+ * by the body's own `agent` verifies over that id (SPEC §2.3's rule, the server's own, checked in
+ * pure JS by the client's `verifySignature`), and the fields the server shows beside the body
+ * are the ones inside it. Internal to src/demo.
  */
 import { decodeCanonical, fromHex, recordId, toHex, verifySignature } from "../client/index.ts";
 

@@ -12,7 +12,8 @@ import { StemeError } from "../../src/core/errors.ts";
 import { fromHex, toHex } from "../../src/core/hex.ts";
 import { recordToJson } from "../../src/core/record.ts";
 import { recordId } from "../../src/crypto/hash.ts";
-import { publicKeyOf, verifyIdNoble } from "../../src/crypto/sign.ts";
+import { publicKeyOf } from "../../src/crypto/sign.ts";
+import { verifyIdNoble } from "../../src/crypto/verify-noble.ts";
 import { fromCborSubmission, fromJsonSubmission, signRecord } from "../../src/crypto/signed.ts";
 import { verifyId } from "../../src/crypto/verify.ts";
 import { buildVectorsText, type VectorFile, vectorsPath } from "../fixtures/vectors/generate.ts";
@@ -189,6 +190,7 @@ describe("valid vectors: Python cbor2 + PyNaCl + b3sum (independent)", () => {
     if (code !== 0) console.error(out);
     expect(code).toBe(0);
     expect(out).toContain(`checked ${vectors.valid.length} failures 0`);
+    expect(out).toContain(`signatures ${vectors.signatures.length} disagreements 0`);
     expect(out.split("\n").filter((l) => l.startsWith("ok   ")).length).toBe(vectors.valid.length);
   });
 

@@ -1,7 +1,8 @@
 /** The native signer for the node's holds gives the bytes noble gives, and they verify. */
 import { expect, test } from "bun:test";
 import { toHex } from "../../src/core/hex.ts";
-import { generateKeyPair, verifyIdNoble } from "../../src/crypto/sign.ts";
+import { generateKeyPair } from "../../src/crypto/sign.ts";
+import { verifyIdNoble } from "../../src/crypto/verify-noble.ts";
 import { signRecord } from "../../src/crypto/signed.ts";
 import { nativeSigner } from "../../src/defense/signer.ts";
 
