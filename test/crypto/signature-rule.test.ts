@@ -20,7 +20,6 @@ import { verifySignature } from "../../src/client/index.ts";
 import { toHex } from "../../src/core/hex.ts";
 import { generateKeyPair, signId } from "../../src/crypto/sign.ts";
 import { type SignedRecord, fromCborSubmission } from "../../src/crypto/signed.ts";
-import { isSmallOrderEncoding } from "../../src/crypto/small-order.ts";
 import { verifyId, verifyIdAsync } from "../../src/crypto/verify.ts";
 import { verifyIdNoble } from "../../src/crypto/verify-noble.ts";
 import { buildBundle } from "../bundle/helpers.ts";

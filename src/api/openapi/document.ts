@@ -11,7 +11,7 @@ import { mib } from "./schema.ts";
 import { roleFor } from "../../auth/guard.ts";
 import { openApiPath, type Route } from "../route.ts";
 import { operation } from "./operation.ts";
-import type { Method, OpenApiDocument, Operation } from "./types.ts";
+import type { Method, OpenApiDocument } from "./types.ts";
 
 // ---------------------------------------------------------------- the document
 
