@@ -9,7 +9,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup bench-guard clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-bundle      export and verify-bundle of a 100,000-record audit bundle (issue 4)"
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
+	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -116,6 +117,10 @@ bench-backup: setup
 
 bench-guard: setup
 	$(BUN) bench/guard.ts
+
+# How routes take their bodies: our strict parse against an Elysia TypeBox schema (docs/BENCHMARKS.md).
+bench-schemas: setup
+	$(BUN) bench/route-schemas.ts
 
 clean:
 	rm -rf dist .bench

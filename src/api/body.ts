@@ -41,6 +41,10 @@ export async function readBody(request: Request, limit: BodyLimit): Promise<Uint
   const { bytesMax, deadlineMs } = limit;
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > bytesMax) throw tooLarge(declared, bytesMax);
+  const reading = request.arrayBuffer().catch(unreadable);
+  // A small body has usually arrived with the headers: then there is nothing to wait for and
+  // no deadline to arm (a timer and a race cost ≈ 2.5 µs a request, bench/route-schemas.ts).
+  if (Bun.peek.status(reading) === "fulfilled") return checkedLength(new Uint8Array(Bun.peek(reading) as ArrayBuffer), bytesMax);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -50,12 +54,15 @@ export async function readBody(request: Request, limit: BodyLimit): Promise<Uint
     );
   });
   try {
-    const bytes = new Uint8Array(await Promise.race([request.arrayBuffer().catch(unreadable), late]));
-    if (bytes.length > bytesMax) throw tooLarge(bytes.length, bytesMax);
-    return bytes;
+    return checkedLength(new Uint8Array(await Promise.race([reading, late])), bytesMax);
   } finally {
     clearTimeout(timer);
   }
+}
+
+function checkedLength(bytes: Uint8Array, bytesMax: number): Uint8Array {
+  if (bytes.length > bytesMax) throw tooLarge(bytes.length, bytesMax);
+  return bytes;
 }
 
 /**

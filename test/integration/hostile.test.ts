@@ -485,6 +485,17 @@ describe("hostile input against a real server process", () => {
     await checkStored(main, before, { unchanged: true });
   });
 
+  test("an LF-only request line is refused by Bun's HTTP parser before the app (docs/API.md, Transport)", async () => {
+    // RFC 9112 §2.2 lets a server refuse a bare LF. Bun's parser reads "HTTP/1.1\n" as an
+    // unknown version and answers 505 itself; the request never reaches StemeDB, so nothing is
+    // stored and no request id is given. Should Bun's answer change, docs/API.md must too.
+    for (const raw of [`GET /v1/health HTTP/1.1\nHost: x\n\n`, `GET /v1/health HTTP/1.1\nHost: x\r\n\r\n`]) {
+      const answer = await rawRequest(main.port, raw, 3_000);
+      expect([raw, answer.split("\r\n")[0]]).toEqual([raw, "HTTP/1.1 505 HTTP Version Not Supported"]);
+      expect(/\r\nx-request-id:/i.test(answer)).toBe(false);
+    }
+  });
+
   test("slow bodies: stalled and dripping streams get 408 while other requests go on", async () => {
     const before = await snapshot(slow);
     const stalled = (prefix: string): ReadableStream<Uint8Array> =>
