@@ -15,7 +15,6 @@ import type { Store } from "../store/store.ts";
 import type { QueryAuditLog } from "../audit/query-log.ts";
 import type { KeyStore } from "../auth/keys.ts";
 import type { OpsService } from "../backup/service.ts";
-import { readBackupStatus } from "../backup/status.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { QueryEngine } from "../query/engine.ts";
@@ -295,22 +294,6 @@ export function createApp(deps: AppDeps) {
         return state.ready ? json({ ready: true, lsn: store.log.lastLsn }) : json({ ready: false, reason: state.reason }, 503);
       })
       .get("/metrics", async () => {
-        deps.metrics.walDiskBytes.set(store.log.diskBytes);
-        deps.metrics.ingestQueueDepth.set(ingest.queueDepth);
-        const views = deps.engine.views;
-        deps.metrics.viewReads.set({ result: "hit" }, views.hits);
-        deps.metrics.viewReads.set({ result: "miss" }, views.misses);
-        deps.metrics.viewInvalidations.set(views.invalidations);
-        deps.metrics.views.set(views.size);
-        deps.metrics.trustLsn.set(deps.engine.trust.current.lsn);
-        deps.metrics.trustAgents.set(deps.engine.trust.current.result.agents.size);
-        deps.defense.sampleMetrics();
-        const status = readBackupStatus(store.dataDir.dir);
-        const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
-        deps.metrics.backupLastSuccess.set(seconds(status.last_backup?.at));
-        deps.metrics.backupLastVerify.set(seconds(status.last_verify?.at));
-        deps.metrics.backupLastVerifyOk.set(status.last_verify ? (status.last_verify.ok ? 1 : 0) : 0);
-        deps.metrics.archiveLastCopy.set(seconds(status.last_archive?.at));
         return new Response(await deps.metrics.registry.metrics(), {
           headers: { "content-type": deps.metrics.registry.contentType },
         });

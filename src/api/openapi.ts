@@ -1531,7 +1531,7 @@ function opsOperations(): Record<string, Partial<Record<Method, Operation>>> {
         role: null,
         summary: "Prometheus metrics",
         description:
-          "stemedb_wal_*, stemedb_index_*, stemedb_ingest_*, stemedb_http_* (by route and status), views, trust, rate-limit and limit rejections, stemedb_process_*.",
+          "stemedb_wal_*, stemedb_index_*, stemedb_ingest_*, stemedb_http_* (by route and status), views, trust, rate-limit and limit rejections, the standard process_* series (docs/METRICS.md lists them all).",
         answers: { 200: { description: "Prometheus text exposition", content: { "text/plain": { schema: str() } } } },
       }),
     },

@@ -18,6 +18,7 @@ import { QueryEngine } from "../query/engine.ts";
 import { Store } from "../store/store.ts";
 import { TrustService } from "../trust/service.ts";
 import { OpsService } from "../backup/service.ts";
+import { readBackupStatus } from "../backup/status.ts";
 import { classify, type KeyInfo, openGuard, RateLimitedError } from "../auth/index.ts";
 import nodeCrypto from "node:crypto";
 import fs from "node:fs";
@@ -206,6 +207,12 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
   trust.start();
   const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
+  metrics.sampleAtScrape({
+    views: () => engine.views,
+    trust: () => ({ lsn: trust.current.lsn, agents: trust.current.result.agents.size }),
+    defense: () => defense.gauges(),
+    backupStatus: () => readBackupStatus(store.dataDir.dir),
+  });
   const decider = new Decider(store, ingest, now);
   const escalations = new Escalations(store, decider);
   const audit =
