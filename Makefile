@@ -19,7 +19,7 @@ help:
 	@echo "make test-integration  tests that start real servers and kill real processes"
 	@echo "make check             typecheck (tsc --noEmit), lint (biome), functions over 70 lines listed, over 100 fail"
 	@echo "make build             compile dist/stemedb"
-	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image"
+	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image, promtool check metrics on a live /metrics"
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
@@ -61,7 +61,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics
 
 test-integration: setup
 	$(BUN) test test/integration
@@ -91,7 +91,7 @@ deploy-tools:
 
 # Every deploy/ check, with a missing checker a failure rather than a skip.
 check-deploy: setup deploy-tools
-	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts
+	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts test/integration/metrics.test.ts
 
 fmt: setup
 	$(BUN) x biome check --write src test bench scripts

@@ -457,9 +457,9 @@ function viewStats(before: Map<string, number>, after: Map<string, number>) {
   if (!after.has("stemedb_views")) return null;
   const d = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
   return {
-    hits: d('stemedb_view_reads{result="hit"}'),
-    misses: d('stemedb_view_reads{result="miss"}'),
-    invalidations: d("stemedb_view_invalidations"),
+    hits: d('stemedb_view_reads_total{result="hit"}'),
+    misses: d('stemedb_view_reads_total{result="miss"}'),
+    invalidations: d("stemedb_view_invalidations_total"),
     views_held: after.get("stemedb_views") ?? 0,
   };
 }

@@ -8,6 +8,7 @@ import nodePath from "node:path";
 import { QueryAuditLog } from "../audit/query-log.ts";
 import { type Guard, type KeyStore, openGuard } from "../auth/index.ts";
 import { OpsService } from "../backup/service.ts";
+import { readBackupStatus } from "../backup/status.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../core/logger.ts";
 import { VerifyPool } from "../crypto/verify-pool.ts";
@@ -65,6 +66,12 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   });
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
   const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
+  metrics.sampleAtScrape({
+    views: () => engine.views,
+    trust: () => ({ lsn: trust.current.lsn, agents: trust.current.result.agents.size }),
+    defense: () => defense.gauges(),
+    backupStatus: () => readBackupStatus(store.dataDir.dir),
+  });
   const decider = new Decider(store, ingest, now);
   const audit = openAudit(config, { logger, now });
   const ops = new OpsService(store, {

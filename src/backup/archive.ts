@@ -14,14 +14,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { StemeError } from "../core/errors.ts";
-import { decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
-import { walkFrames } from "../log/reader.ts";
-import { listSegmentFiles } from "../log/segment.ts";
+import { listSegmentFiles, logDirName, SegmentImage } from "../log/index.ts";
 
 export const archiveTailSuffix = ".tail";
 
 export function archiveLogDir(archiveDir: string): string {
-  return path.join(archiveDir, "log");
+  return path.join(archiveDir, logDirName);
 }
 
 export interface ArchivePass {
@@ -45,7 +43,7 @@ export function parseS3Url(url: string): S3Target {
 
 /** One archival pass over `dataDir`'s log. */
 export async function archiveOnce(dataDir: string, archiveDir: string, s3?: S3Target): Promise<ArchivePass> {
-  const from = path.join(dataDir, "log");
+  const from = path.join(dataDir, logDirName);
   const to = archiveLogDir(archiveDir);
   fs.mkdirSync(to, { recursive: true, mode: 0o750 });
   const files = listSegmentFiles(from);
@@ -65,11 +63,10 @@ export async function archiveOnce(dataDir: string, archiveDir: string, s3?: S3Ta
       fs.rmSync(`${dest}${archiveTailSuffix}`, { force: true }); // a tail archived before it was sealed
       continue;
     }
-    const bytes = new Uint8Array(await fs.promises.readFile(f.path));
-    const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) break; // torn while being created: nothing in it yet
-    const walk = walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn);
-    const prefix = bytes.subarray(0, walk.goodEnd);
+    const image = SegmentImage.of(f, new Uint8Array(await fs.promises.readFile(f.path)));
+    if ("error" in image) break; // torn while being created: nothing in it yet
+    const walk = image.walk();
+    const prefix = image.bytes.subarray(0, walk.goodEnd);
     await writeAtomically(path.join(to, `${f.name}${archiveTailSuffix}`), prefix);
     await upload(s3, `${f.name}${archiveTailSuffix}`, prefix);
     pass.bytes += prefix.length;

@@ -14,9 +14,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { StemeError } from "../core/errors.ts";
-import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
-import { walkFrames } from "../log/reader.ts";
-import { cutSegmentAt, listSegmentFiles } from "../log/segment.ts";
+import { cutSegmentAt, listSegmentFiles, logDirName, SegmentImage, segmentFileName } from "../log/index.ts";
 import { writeFileDurable } from "../store/datadir.ts";
 import { archiveLogDir, archiveTailSuffix } from "./archive.ts";
 import { type BackupManifest, readManifest } from "./manifest.ts";
@@ -67,7 +65,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
 }
 
 function restoreInto(o: RestoreOptions, manifest: BackupManifest): RestoreResult {
-  const logDir = path.join(o.dataDir, "log");
+  const logDir = path.join(o.dataDir, logDirName);
   fs.mkdirSync(logDir, { recursive: true, mode: 0o750 });
 
   for (const f of manifest.files) {
@@ -112,17 +110,13 @@ function rollForward(archiveDir: string, logDir: string): number {
     copied++;
     next++;
   }
-  const tail = path.join(dir, `${segmentName(next)}${archiveTailSuffix}`);
-  const lastHave = path.join(logDir, segmentName(next));
+  const tail = path.join(dir, `${segmentFileName(next)}${archiveTailSuffix}`);
+  const lastHave = path.join(logDir, segmentFileName(next));
   if (fs.existsSync(tail) && (!fs.existsSync(lastHave) || fs.statSync(tail).size > fs.statSync(lastHave).size)) {
     fs.copyFileSync(tail, lastHave);
     copied++;
   }
   return copied;
-}
-
-function segmentName(segment: number): string {
-  return `${String(segment).padStart(10, "0")}.seg`;
 }
 
 /** Cuts the log after the target; returns the last LSN kept. Refuses a target beyond the log. */
@@ -136,24 +130,14 @@ function cutLog(logDir: string, o: RestoreOptions): number {
       drop.push(f.path);
       continue;
     }
-    const bytes = new Uint8Array(fs.readFileSync(f.path));
-    const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) throw new StemeError("backup_invalid", `${f.path}: ${decoded.error}`);
-    let end = segmentHeaderBytes;
-    let stop = false;
-    const walk = walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn, (offset, lsn, frameEnd) => {
-      if (stop) return;
-      const past =
-        (o.targetLsn !== undefined && lsn > o.targetLsn) ||
-        (o.targetTime !== undefined && decodeFrame(bytes, offset, { lsn, end: frameEnd }, f.segment).recordedAtMs > o.targetTime);
-      if (past) {
-        stop = true;
-        return;
-      }
-      last = lsn;
-      end = frameEnd;
+    const image = SegmentImage.read(f);
+    if ("error" in image) throw new StemeError("backup_invalid", `${f.path}: ${image.error}`);
+    const walk = image.walk((offset, lsn, end) => {
+      if (o.targetLsn !== undefined && lsn > o.targetLsn) return false;
+      if (o.targetTime !== undefined && image.entry(offset, lsn, end).recordedAtMs > o.targetTime) return false;
     });
-    if (stop || walk.damage) cut = { file: f.path, offset: stop ? end : walk.goodEnd };
+    if (walk.records > 0) last = walk.lastLsn;
+    if (walk.stopped || walk.damage) cut = { file: f.path, offset: walk.goodEnd };
   }
   if (o.targetLsn !== undefined && last < o.targetLsn)
     throw new StemeError(

@@ -10,9 +10,7 @@ import path from "node:path";
 import { toHex } from "../core/hex.ts";
 import { recordId } from "../crypto/hash.ts";
 import { merkleRoot } from "../crypto/merkle.ts";
-import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
-import { walkFrames } from "../log/reader.ts";
-import { listSegmentFiles } from "../log/segment.ts";
+import { listSegmentFiles, logDirName, SegmentImage } from "../log/index.ts";
 
 export interface RootReport {
   root: string;
@@ -38,13 +36,12 @@ export function dataDirRoot(dataDir: string): RootReport {
     }
   }
   let lsn = indexLsn;
-  for (const f of listSegmentFiles(path.join(dataDir, "log"))) {
-    const bytes = new Uint8Array(fs.readFileSync(f.path));
-    const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) break;
-    walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn, (offset, frameLsn, end) => {
+  for (const f of listSegmentFiles(path.join(dataDir, logDirName))) {
+    const image = SegmentImage.read(f);
+    if ("error" in image) break;
+    image.walk((offset, frameLsn, end) => {
       if (frameLsn <= indexLsn) return;
-      ids.push(recordId(decodeFrame(bytes, offset, { lsn: frameLsn, end }, f.segment).body));
+      ids.push(recordId(image.entry(offset, frameLsn, end).body));
       lsn = frameLsn;
     });
   }

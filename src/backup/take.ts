@@ -21,9 +21,7 @@ import path from "node:path";
 import { StemeError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { recordId } from "../crypto/hash.ts";
-import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
-import { walkFrames } from "../log/reader.ts";
-import { listSegmentFiles } from "../log/segment.ts";
+import { lastWholeLsn, listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile, SegmentImage } from "../log/index.ts";
 import { writeFileDurable } from "../store/datadir.ts";
 import { HashPool } from "./hash-pool.ts";
 import { type BackupFile, type BackupManifest, backupManifestName, backupVersion } from "./manifest.ts";
@@ -60,11 +58,11 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     throw new StemeError("not_initialized", `${dataDir} is not a StemeDB data directory`);
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0)
     throw new StemeError("exists", `${outDir} exists and is not empty; a backup goes into a new directory`);
-  fs.mkdirSync(path.join(outDir, "log"), { recursive: true, mode: 0o750 });
+  fs.mkdirSync(path.join(outDir, logDirName), { recursive: true, mode: 0o750 });
 
   const indexLsn = snapshotSqlite(path.join(dataDir, "index.sqlite"), path.join(outDir, "index.sqlite"));
   snapshotSqlite(path.join(dataDir, "audit.sqlite"), path.join(outDir, "audit.sqlite"));
-  const logDir = path.join(dataDir, "log");
+  const logDir = path.join(dataDir, logDirName);
   const lsn = options.lsn ? options.lsn() : lastWholeLsn(logDir);
   if (lsn < indexLsn) throw new StemeError("backup_failed", `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
 
@@ -75,7 +73,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   const tailFrom = ids.length;
   let copied: number;
   try {
-    copied = copyLog(logDir, path.join(outDir, "log"), lsn, indexLsn, ids, options.onProgress);
+    copied = copyLog(logDir, path.join(outDir, logDirName), lsn, indexLsn, ids, options.onProgress);
   } catch (err) {
     merkle.close();
     throw err;
@@ -163,19 +161,6 @@ function indexIds(indexPath: string, upTo: number): Uint8Array[] {
   }
 }
 
-/** The LSN of the last whole frame in the log on disk (a torn tail is not counted). */
-export function lastWholeLsn(logDir: string): number {
-  const files = listSegmentFiles(logDir);
-  for (let i = files.length - 1; i >= 0; i--) {
-    const bytes = new Uint8Array(fs.readFileSync((files[i] as { path: string }).path));
-    const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) continue; // a segment torn while being created
-    const walk = walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn);
-    if (walk.records > 0 || i === 0) return walk.lastLsn;
-  }
-  return 0;
-}
-
 /**
  * Copies the log up to `lsn` (made durable later by syncTree); collects the ids of records past
  * `indexLsn` (the index copy has the rest). Returns the bytes copied.
@@ -192,14 +177,13 @@ function copyLog(
   const total = files.reduce((s, f) => s + fs.statSync(f.path).size, 0);
   let done = 0;
   for (const file of files) {
-    const bytes = new Uint8Array(fs.readFileSync(file.path));
-    const decoded = decodeSegmentHeader(bytes);
-    if ("error" in decoded) {
+    const image = SegmentImage.read(file);
+    if ("error" in image) {
       if (file === files.at(-1)) break; // torn while being created: holds no record
-      throw new StemeError("backup_failed", `${file.path}: ${decoded.error}`, { hint: "run stemedb verify" });
+      throw new StemeError("backup_failed", `${file.path}: ${image.error}`, { hint: "run stemedb verify" });
     }
-    const { firstLsn } = decoded.header;
-    if (firstLsn > lsn) break;
+    const { bytes } = image;
+    if (image.firstLsn > lsn) break;
     // A sealed segment that ends before the index's checkpoint and before the target is copied
     // whole without walking its frames (the index has its ids; verify checks its framing).
     const nextFirst = nextFirstLsn(files, file);
@@ -209,18 +193,15 @@ function copyLog(
       onProgress?.(done, total);
       continue;
     }
-    let end = segmentHeaderBytes;
-    const walk = walkFrames(bytes, segmentHeaderBytes, firstLsn, (offset, frameLsn, frameEnd) => {
-      if (frameLsn > lsn) return;
-      end = frameEnd;
-      if (frameLsn > indexLsn)
-        ids.push(recordId(decodeFrame(bytes, offset, { lsn: frameLsn, end: frameEnd }, file.segment).body));
+    const walk = image.walk((offset, frameLsn, frameEnd) => {
+      if (frameLsn > lsn) return false;
+      if (frameLsn > indexLsn) ids.push(recordId(image.entry(offset, frameLsn, frameEnd).body));
     });
     if (walk.damage && walk.lastLsn < lsn && file !== files.at(-1))
       throw new StemeError("backup_failed", `${file.path} at byte ${walk.damage.offset}: ${walk.damage.message}`, {
         hint: "run stemedb verify",
       });
-    writeWhole(path.join(to, file.name), bytes, end);
+    writeWhole(path.join(to, file.name), bytes, walk.goodEnd);
     done += bytes.length;
     onProgress?.(done, total);
     if (walk.lastLsn >= lsn) break;
@@ -301,21 +282,12 @@ async function syncTree(dir: string): Promise<void> {
   await Promise.all(dirs.map(sync));
 }
 
-type SegmentList = ReturnType<typeof listSegmentFiles>;
-
 /** The first LSN of the segment after `file`, read from its header; null for the last. */
-function nextFirstLsn(files: SegmentList, file: SegmentList[number]): number | null {
+function nextFirstLsn(files: readonly SegmentFile[], file: SegmentFile): number | null {
   const next = files[files.indexOf(file) + 1];
   if (!next) return null;
-  const fd = fs.openSync(next.path, "r");
-  try {
-    const head = new Uint8Array(segmentHeaderBytes);
-    if (fs.readSync(fd, head, 0, segmentHeaderBytes, 0) < segmentHeaderBytes) return null;
-    const decoded = decodeSegmentHeader(head);
-    return "error" in decoded ? null : decoded.header.firstLsn;
-  } finally {
-    fs.closeSync(fd);
-  }
+  const decoded = readSegmentHeader(next);
+  return "error" in decoded ? null : decoded.header.firstLsn;
 }
 
 /** Every file under `dir` (but the manifest) with its size and BLAKE3, in path order. */

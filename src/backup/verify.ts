@@ -13,10 +13,7 @@ import { recordId } from "../crypto/hash.ts";
 import { merkleRoot } from "../crypto/merkle.ts";
 import { decodeStoredBody } from "../crypto/signed.ts";
 import { VerifyPool } from "../crypto/verify-pool.ts";
-import { decodeFrame, decodeSegmentHeader, segmentHeaderBytes } from "../log/format.ts";
-import { walkFrames } from "../log/reader.ts";
-import { listSegmentFiles } from "../log/segment.ts";
-import { verifyLog } from "../log/verify.ts";
+import { listSegmentFiles, logDirName, SegmentImage, verifyLog } from "../log/index.ts";
 import { HashPool } from "./hash-pool.ts";
 import { type BackupManifest, backupManifestName, readManifest } from "./manifest.ts";
 
@@ -50,7 +47,7 @@ export async function verifyBackup(dir: string, options: { deep?: boolean } = {}
   report.manifest = manifest;
   // The hashing runs on worker threads while this thread walks the log's frames.
   const hashed = checkFiles(dir, manifest, report);
-  const log = verifyLog(path.join(dir, "log"));
+  const log = verifyLog(path.join(dir, logDirName));
   await hashed;
   for (const p of log.problems) report.problems.push(p);
   if (log.tornTail)
@@ -62,11 +59,11 @@ export async function verifyBackup(dir: string, options: { deep?: boolean } = {}
   report.records = log.records;
   if (log.problems.length === 0 && log.lastLsn !== manifest.lsn)
     report.problems.push({
-      file: path.join(dir, "log"),
+      file: path.join(dir, logDirName),
       message: `the log ends at LSN ${log.lastLsn}; the manifest says ${manifest.lsn}`,
     });
   if (options.deep && log.problems.length === 0) {
-    const ids = await checkRecords(path.join(dir, "log"), report);
+    const ids = await checkRecords(path.join(dir, logDirName), report);
     report.merkleRoot = toHex(merkleRoot(ids));
     if (report.merkleRoot !== manifest.merkle_root)
       report.problems.push({
@@ -87,12 +84,11 @@ async function checkRecords(logDir: string, report: BackupReport): Promise<Uint8
   const pool = new VerifyPool(Math.max(1, navigator.hardwareConcurrency || 2));
   try {
     for (const file of listSegmentFiles(logDir)) {
-      const bytes = new Uint8Array(fs.readFileSync(file.path));
-      const decoded = decodeSegmentHeader(bytes);
-      if ("error" in decoded) continue; // reported by the framing check
+      const image = SegmentImage.read(file);
+      if ("error" in image) continue; // reported by the framing check
       const checks: Array<Promise<void>> = [];
-      walkFrames(bytes, segmentHeaderBytes, decoded.header.firstLsn, (offset, lsn, end) => {
-        const entry = decodeFrame(bytes, offset, { lsn, end }, file.segment);
+      image.walk((offset, lsn, end) => {
+        const entry = image.entry(offset, lsn, end);
         const id = recordId(entry.body);
         ids.push(id);
         let agent: Uint8Array;

@@ -156,14 +156,14 @@ export class Defense implements IngestGate {
 
   // ---------- metrics ----------
 
-  /** Sets the gauges (at scrape time: breaker states move with the clock). */
-  sampleMetrics(): void {
-    const m = this.options.metrics;
-    if (!m) return;
+  /** What the gauges show, read at scrape time (breaker states move with the clock). */
+  gauges(): { quarantined: number; breakers: Record<string, number>; globalBreakerOpen: boolean } {
     const nowMs = this.now();
-    m.quarantined.set(this.quarantine.size);
-    for (const [state, n] of Object.entries(this.breakers.counts(nowMs))) m.breakers.set({ state }, n);
-    m.globalBreakerOpen.set(this.global.snapshot(nowMs).state === "open" ? 1 : 0);
+    return {
+      quarantined: this.quarantine.size,
+      breakers: this.breakers.counts(nowMs),
+      globalBreakerOpen: this.global.snapshot(nowMs).state === "open",
+    };
   }
 
   // ---------- feeding from records ----------

@@ -26,18 +26,21 @@ export interface SegmentWalk {
   goodEnd: number;
   /** The first frame that is not good, if any; the walk stops there. */
   damage?: { offset: number; message: string };
+  /** True when the visitor stopped the walk (before the frame at `goodEnd`). */
+  stopped?: true;
 }
+
+/**
+ * Sees one good frame: its offset, LSN and the offset just past it. Returning `false` (that
+ * value, not any falsy one) stops the walk before this frame, which is then not counted.
+ */
+export type FrameVisitor = (offset: number, lsn: number, end: number) => unknown;
 
 /**
  * Walks the frames of one segment from `start` to the end of `bytes`, checking length, CRC
  * and LSN continuity. `visit` sees every good frame in order.
  */
-export function walkFrames(
-  bytes: Uint8Array,
-  start: number,
-  firstLsn: number,
-  visit?: (offset: number, lsn: number, end: number) => void,
-): SegmentWalk {
+export function walkFrames(bytes: Uint8Array, start: number, firstLsn: number, visit?: FrameVisitor): SegmentWalk {
   let at = start;
   let expected = firstLsn;
   while (at < bytes.length) {
@@ -46,7 +49,11 @@ export function walkFrames(
     if (probe.lsn !== expected) {
       return walkResult(firstLsn, expected, at, { offset: at, message: `frame has LSN ${probe.lsn}, expected ${expected}` });
     }
-    visit?.(at, probe.lsn, probe.end);
+    if (visit?.(at, probe.lsn, probe.end) === false) {
+      const walk = walkResult(firstLsn, expected, at);
+      walk.stopped = true;
+      return walk;
+    }
     at = probe.end;
     expected++;
   }

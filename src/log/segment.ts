@@ -6,7 +6,14 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import type { LogDisk } from "./disk.ts";
 import { syncDir } from "./disk.ts";
-import { encodeSegmentHeader, parseSegmentFileName, type SegmentHeader, segmentFileName } from "./format.ts";
+import {
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  parseSegmentFileName,
+  type SegmentHeader,
+  segmentFileName,
+  segmentHeaderBytes,
+} from "./format.ts";
 
 export interface SegmentFile {
   segment: number;
@@ -22,6 +29,18 @@ export function listSegmentFiles(dir: string): SegmentFile[] {
     if (segment !== null) files.push({ segment, name, path: join(dir, name) });
   }
   return files.sort((a, b) => a.segment - b.segment);
+}
+
+/** Reads and checks only the header of a segment file (one small read, not the whole file). */
+export function readSegmentHeader(file: SegmentFile): { header: SegmentHeader } | { error: string } {
+  const fd = fs.openSync(file.path, "r");
+  try {
+    const head = new Uint8Array(segmentHeaderBytes);
+    const got = fs.readSync(fd, head, 0, segmentHeaderBytes, 0);
+    return decodeSegmentHeader(head.subarray(0, got));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

@@ -66,18 +66,6 @@ export async function run(cmd: string[], options: { cwd?: string; env?: Record<s
   return { code, stdout, stderr };
 }
 
-/**
- * Metrics being added to src/metrics/index.ts alongside backup, verify and archival (issue 6);
- * accepted before they land so the rules and dashboards can use them.
- */
-export const upcomingMetrics: Record<string, "gauge" | "histogram"> = {
-  stemedb_query_seconds: "histogram",
-  stemedb_backup_last_success_timestamp_seconds: "gauge",
-  stemedb_backup_last_verify_ok: "gauge",
-  stemedb_backup_last_verify_timestamp_seconds: "gauge",
-  stemedb_archive_last_copy_timestamp_seconds: "gauge",
-};
-
 /** Metrics from other exporters that the rules and dashboards read, by the job that has them. */
 export const externalMetrics = new Set([
   "up", // Prometheus, per target
@@ -95,7 +83,6 @@ export async function serverMetricNames(): Promise<Set<string>> {
     if (type === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(name + s);
   };
   for (const m of await metrics.registry.getMetricsAsJSON()) add(m.name, String(m.type));
-  for (const [name, type] of Object.entries(upcomingMetrics)) add(name, type);
   return names;
 }
 

@@ -417,7 +417,7 @@ describe("api: writes and reads", () => {
       "stemedb_wal_fsync_seconds_bucket",
       "stemedb_ingest_records_total{",
       "stemedb_http_requests_total{",
-      "stemedb_process_resident_memory_bytes",
+      "process_resident_memory_bytes",
     ]) {
       expect(text).toContain(name);
     }

@@ -104,7 +104,7 @@ describe("views", () => {
     await put(k, { kind: "assertion", subject, predicate: "p", object: 1, confidence: 0.5 }, t0 + 60);
     const hits = async () => {
       const text = await (await fetch(`${server.url}/metrics`)).text();
-      return Number(/stemedb_view_reads\{result="hit"\} (\d+)/.exec(text)?.[1] ?? 0);
+      return Number(/stemedb_view_reads_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? 0);
     };
     const before = await hits();
     const first = await client.query(subject, "p", { lens: "recency" });

@@ -3,7 +3,6 @@
  * description (OpenAPI JSON and a page for people). No key needed, no rate limit.
  */
 import type { OpsService } from "../../backup/service.ts";
-import { readBackupStatus } from "../../backup/status.ts";
 import type { Ingest } from "../../ingest/pipeline.ts";
 import type { Metrics } from "../../metrics/index.ts";
 import type { QueryEngine } from "../../query/engine.ts";
@@ -44,25 +43,8 @@ function health(deps: OpsDeps): Response {
   });
 }
 
-/** Gauges read at scrape time, then the exposition. */
-async function metrics(deps: OpsDeps): Promise<Response> {
-  const { metrics: m, store, engine } = deps;
-  m.walDiskBytes.set(store.log.diskBytes);
-  m.ingestQueueDepth.set(deps.ingest.queueDepth);
-  const views = engine.views;
-  m.viewReads.set({ result: "hit" }, views.hits);
-  m.viewReads.set({ result: "miss" }, views.misses);
-  m.viewInvalidations.set(views.invalidations);
-  m.views.set(views.size);
-  m.trustLsn.set(engine.trust.current.lsn);
-  m.trustAgents.set(engine.trust.current.result.agents.size);
-  deps.defense.sampleMetrics();
-  const status = readBackupStatus(store.dataDir.dir);
-  const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
-  m.backupLastSuccess.set(seconds(status.last_backup?.at));
-  m.backupLastVerify.set(seconds(status.last_verify?.at));
-  m.backupLastVerifyOk.set(status.last_verify ? (status.last_verify.ok ? 1 : 0) : 0);
-  m.archiveLastCopy.set(seconds(status.last_archive?.at));
+/** The exposition; values read at scrape time are each metric's `collect()` (metrics/scrape.ts). */
+async function metrics({ metrics: m }: OpsDeps): Promise<Response> {
   return new Response(await m.registry.metrics(), { headers: { "content-type": m.registry.contentType } });
 }
 
@@ -110,7 +92,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
         tag: "ops",
         summary: "Prometheus metrics",
         description:
-          "stemedb_wal_*, stemedb_index_*, stemedb_ingest_*, stemedb_http_* (by route and status), views, trust, rate-limit and limit rejections, process_*.",
+          "stemedb_wal_*, stemedb_index_*, stemedb_ingest_*, stemedb_http_* (by route and status), views, trust, rate-limit and limit rejections, the standard process_* series (docs/METRICS.md lists them all).",
         answers: { 200: { description: "Prometheus text exposition", content: { "text/plain": { schema: str() } } } },
       },
     },

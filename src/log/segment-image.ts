@@ -1,0 +1,63 @@
+/**
+ * Reading a log directory from outside the running `Log`: backup, archival, restore and the
+ * Merkle root read segment files that a server may be appending to (or that sit in a backup or
+ * an archive), a whole file at a time. A `SegmentImage` is one file's bytes with its header
+ * checked; its frames are walked with the checks recovery makes (length bounds, CRC, LSN
+ * continuity), and a frame the walk visited decodes to its record.
+ *
+ * Frames are found and decoded here so that the framing stays the business of this layer
+ * (format.ts); callers see LSNs, offsets and records.
+ */
+import * as fs from "node:fs";
+import { decodeFrame, decodeSegmentHeader, type LogEntry, type SegmentHeader, segmentHeaderBytes } from "./format.ts";
+import { type FrameVisitor, type SegmentWalk, walkFrames } from "./reader.ts";
+import { listSegmentFiles, type SegmentFile } from "./segment.ts";
+
+export class SegmentImage {
+  private constructor(
+    readonly file: SegmentFile,
+    /** The file's bytes as read: a header, then frames (the last may be torn). */
+    readonly bytes: Uint8Array,
+    readonly header: SegmentHeader,
+  ) {}
+
+  /** The image of `file` from `bytes` (its content as read), or why its header is not valid. */
+  static of(file: SegmentFile, bytes: Uint8Array): SegmentImage | { error: string } {
+    const decoded = decodeSegmentHeader(bytes);
+    return "error" in decoded ? decoded : new SegmentImage(file, bytes, decoded.header);
+  }
+
+  /** Reads `file` whole. */
+  static read(file: SegmentFile): SegmentImage | { error: string } {
+    return SegmentImage.of(file, new Uint8Array(fs.readFileSync(file.path)));
+  }
+
+  get firstLsn(): number {
+    return this.header.firstLsn;
+  }
+
+  /**
+   * Walks the frames in order: `visit` sees each good one (returning `false` stops the walk
+   * before it). The walk says how far the good frames reach and where damage starts.
+   */
+  walk(visit?: FrameVisitor): SegmentWalk {
+    return walkFrames(this.bytes, segmentHeaderBytes, this.header.firstLsn, visit);
+  }
+
+  /** The record in a frame `walk` visited: recorded-at, signature and body (copies the caller owns). */
+  entry(offset: number, lsn: number, end: number): LogEntry {
+    return decodeFrame(this.bytes, offset, { lsn, end }, this.file.segment);
+  }
+}
+
+/** The LSN of the last whole frame of the log in `logDir` (a torn tail is not counted); 0 when empty. */
+export function lastWholeLsn(logDir: string): number {
+  const files = listSegmentFiles(logDir);
+  for (let i = files.length - 1; i >= 0; i--) {
+    const image = SegmentImage.read(files[i] as SegmentFile);
+    if ("error" in image) continue; // a segment torn while being created
+    const walk = image.walk();
+    if (walk.records > 0 || i === 0) return walk.lastLsn;
+  }
+  return 0;
+}
