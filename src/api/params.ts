@@ -3,7 +3,7 @@ import { fromHex } from "../core/hex.ts";
 import { listLimitDefault, listLimitMax } from "../core/limits.ts";
 import { badQuery } from "./problem.ts";
 
-/** Integer milliseconds since the Unix epoch, or an ISO 8601 timestamp (SPEC §8). */
+/** Integer milliseconds since the Unix epoch, or an ISO 8601 timestamp, UTC unless it gives an offset (docs/API.md#conventions). */
 export function parseTime(field: string, raw: string | null): number | undefined {
   if (raw === null || raw === "") return undefined;
   if (/^-?\d+$/.test(raw)) {
@@ -14,7 +14,10 @@ export function parseTime(field: string, raw: string | null): number | undefined
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw)) {
     throw badQuery(field, `expected milliseconds since the Unix epoch or an ISO 8601 time, got "${raw.slice(0, 40)}"`);
   }
-  const ms = Date.parse(raw);
+  // A time of day without Z or an offset is UTC: Date.parse would read it in the server's own
+  // time zone, and then two nodes would answer the same query differently.
+  const hasTime = /[T ]/.test(raw);
+  const ms = Date.parse(hasTime && !/(Z|[+-]\d{2}:?\d{2})$/.test(raw) ? `${raw.replace(" ", "T")}Z` : raw);
   // Date.parse rolls impossible dates over (2025-02-30 → March 2); refuse them instead.
   const [y, m, d] = raw.slice(0, 10).split("-").map(Number);
   const day = new Date(Date.UTC(y as number, (m as number) - 1, d as number));
