@@ -67,7 +67,11 @@ export function explain(err: unknown): Explained | null {
   if (reason !== null) return explain(new StemeError("unreachable", `cannot reach the server: ${reason}`));
   if ((err as { code?: string } | null)?.code?.startsWith?.("ERR_PARSE_ARGS"))
     return explain(new StemeError("usage", (err as Error).message.split("\n")[0] as string));
-  if (errnoCode(err) !== undefined) return explain(fsError(err, "cannot use"));
+  if (errnoCode(err) !== undefined) {
+    // No call site said what the file was for, so it is not known to be the caller's mistake.
+    const e = fsError(err, "cannot use");
+    return explain(e.code === "disk_full" ? e : new StemeError("io_error", e.message, { cause: err }));
+  }
   return null;
 }
 

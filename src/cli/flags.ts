@@ -28,6 +28,8 @@ export interface Flag<T> {
   help: string;
   /** What the value names. */
   kind?: ValueKind;
+  /** The command cannot run without it. */
+  required?: boolean;
   /** The default as help shows it (`$STEMEDB_URL or http://127.0.0.1:18180`). */
   shownDefault?: string;
   /** The typed value from the raw one (undefined when the flag is absent); a wrong one throws `usage`. */
@@ -82,6 +84,7 @@ export function text(spec: TextSpec): Flag<string | undefined> {
     value: placeholder,
     ...(spec.kind ? { kind: spec.kind } : {}),
     ...(spec.short ? { short: spec.short } : {}),
+    ...(spec.required ? { required: true } : {}),
     ...(shown(spec.env, spec.default) ? { shownDefault: shown(spec.env, spec.default) } : {}),
     parse(raw, name, env) {
       const fromEnv = spec.env ? env[spec.env] || undefined : undefined;
@@ -286,7 +289,7 @@ function parseArgsError(err: unknown, flags: Flags): unknown {
   const name = quoted.replace(/^-+/, "");
   const f = flags[name];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    const near = Object.keys(flags).find((k) => editDistance(k, name) <= 2);
+    const near = nearest(name, Object.keys(flags));
     return usage(`unknown option ${quoted}`, near ? `did you mean --${near}?` : undefined);
   }
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
@@ -296,6 +299,17 @@ function parseArgsError(err: unknown, flags: Flags): unknown {
   if (f?.type === "boolean") return usage(`--${name} is a switch; it takes no value`);
   if (f) return usage(`--${name} needs a value: --${name} ${f.value ?? "VALUE"} (one starting with "-" as --${name}=-…)`);
   return usage(message.split("\n")[0] as string);
+}
+
+/** The candidate within two edits of `word` (a typo's likely meaning), if any. */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
 }
 
 function editDistance(a: string, b: string): number {

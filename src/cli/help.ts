@@ -27,7 +27,8 @@ export function exitCodeLines(): string[] {
 export function optionLines(flags: Flags): string[] {
   const rows = Object.entries(flags).map(([name, f]) => {
     const left = `${f.short ? `-${f.short}, ` : ""}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}${f.multiple ? " …" : ""}`;
-    return [left, `${f.help}${f.shownDefault !== undefined ? ` (default ${f.shownDefault || '""'})` : ""}`];
+    const note = f.required ? " (required)" : f.shownDefault !== undefined ? ` (default ${f.shownDefault || '""'})` : "";
+    return [left, `${f.help}${note}`];
   });
   rows.push(["-h, --help", "this text"]);
   const width = Math.min(Math.max(...rows.map(([l]) => (l as string).length)), 34);

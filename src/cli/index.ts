@@ -8,7 +8,7 @@ import { StemeError } from "../core/errors.ts";
 import { type Command, word } from "./command.ts";
 import { commands } from "./commands/index.ts";
 import { fail } from "./fail.ts";
-import { parseInput } from "./flags.ts";
+import { nearest, parseInput } from "./flags.ts";
 import { commandHelp, mainHelp } from "./help.ts";
 import { type Io, processIo } from "./io.ts";
 

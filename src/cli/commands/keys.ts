@@ -5,7 +5,7 @@
 import { KeyStore, roles } from "../../auth/keys.ts";
 import { StemeError } from "../../core/errors.ts";
 import { defineCommand } from "../command.ts";
-import { requireNode } from "../datadir.ts";
+import { openNode } from "../datadir.ts";
 import { choice, dataDirFlag, jsonFlag, text, usage } from "../flags.ts";
 import { json, table } from "../output.ts";
 
@@ -23,7 +23,7 @@ later ones can be made over HTTP (POST /v1/admin/keys).`,
   },
   async run({ values }, io) {
     if (values.role === undefined || values.name === undefined) throw usage("give --role and --name");
-    requireNode(values["data-dir"]);
+    openNode(values["data-dir"]);
     const k = new KeyStore(values["data-dir"]).create(values.name, values.role);
     io.out(`id      ${k.id}`);
     io.out(`name    ${k.name}`);
@@ -40,7 +40,7 @@ const list = defineCommand({
   usage: ["stemedb keys list [--data-dir DIR] [--json]"],
   flags: { "data-dir": dataDirFlag, json: jsonFlag },
   async run({ values }, io) {
-    requireNode(values["data-dir"]);
+    openNode(values["data-dir"]);
     const keys = new KeyStore(values["data-dir"]).list();
     if (values.json) io.out(json(keys));
     else
@@ -63,7 +63,7 @@ const revoke = defineCommand({
   async run({ values, args }, io) {
     const dir = values["data-dir"];
     const id = args[0] as string;
-    requireNode(dir);
+    openNode(dir);
     if (!new KeyStore(dir).revoke(id))
       throw new StemeError("not_found", `no API key ${id} in ${dir}`, {
         hint: `\`stemedb keys list --data-dir ${dir}\` lists them`,

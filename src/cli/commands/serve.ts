@@ -37,15 +37,16 @@ Every option can also be set by its environment variable (.env.example lists the
     const config = loadConfig(values, io.env);
     nodeDirAllowed(config.dataDir);
     const logger = createLogger({ level: config.logLevel });
-    const server = await startServer(config, { logger });
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info("signal received; stopping", { signal });
-        server.stop().then(resolve, resolve);
-      };
-      process.once("SIGINT", () => stop("SIGINT"));
-      process.once("SIGTERM", () => stop("SIGTERM"));
+    // The handlers go in before the server starts: a SIGTERM that comes while it opens the store
+    // (or just after it says it listens) stops it cleanly instead of killing it mid-start.
+    const signalled = new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve("SIGINT"));
+      process.once("SIGTERM", () => resolve("SIGTERM"));
     });
+    const server = await startServer(config, { logger });
+    const signal = await signalled;
+    logger.info("signal received; stopping", { signal });
+    await server.stop();
     return 0;
   },
 });
