@@ -57,7 +57,14 @@ export async function runCli(argv: string[], io: Io = processIo()): Promise<numb
 }
 
 function unknownCommand(name: string): StemeError {
-  const near = commands.find((c) => c.name.startsWith(name.slice(0, 3)) && name.length >= 3);
+  const near = commands.find(
+    (c) =>
+      c.name ===
+      nearest(
+        name,
+        commands.map((x) => x.name),
+      ),
+  );
   return new StemeError("usage", `unknown command ${JSON.stringify(name)}`, {
     hint: near
       ? `did you mean \`stemedb ${near.name}\`? (\`stemedb --help\` lists the commands)`
