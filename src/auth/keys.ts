@@ -144,9 +144,9 @@ export class KeyStore {
     return true;
   }
 
-  /** Every key, without its hash. */
+  /** Every key, without its hash (the keys in force, when the file has been damaged since they were read). */
   list(): Array<Omit<KeyEntry, "hash"> & { last_used_at: string | null }> {
-    this.reload(true);
+    this.reloadKeepingLast(true);
     return [...this.entries.values()]
       .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1))
       .map(({ hash: _hash, ...rest }) => {

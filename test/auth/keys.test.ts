@@ -65,6 +65,7 @@ describe("KeyStore and a damaged keys.json", () => {
     }
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ code: "data_file_corrupt", keys_in_force: 1, file: keys.file });
+    expect(keys.list().map((k) => k.id)).toEqual([made.id]);
     expect(codeOf(() => keys.create("more", "reader"))).toBe("data_file_corrupt");
     expect(codeOf(() => keys.revoke(made.id))).toBe("data_file_corrupt");
     expect(fs.readFileSync(keys.file, "utf8")).toBe("{damaged by hand"); // nothing overwritten
