@@ -5,7 +5,8 @@
  *
  * - a `--data-dir`: a missing directory, a file where it belongs, a damaged meta.json,
  *   authorities.json or keys.json (and, as the baseline, a freshly initialised node);
- * - a `--server`: a string that is not a URL, and a free port nobody listens on;
+ * - a `--server`: a string that is not a URL, a free port nobody listens on, a web server that
+ *   is not StemeDB;
  * - a file to read (`--key`, `--record`, a bundle): missing, a directory, not JSON;
  * - a file to write: its directory missing, a directory in its place;
  * - a directory to read: missing, a file; a directory to write: a file, under a file;
@@ -31,6 +32,7 @@ import { initDataDir, writeKeyFile } from "../../src/store/datadir.ts";
 import { bunPath, cleanupAll, freePort, mainTs, mapLimit, repoRoot, tempDir, track } from "./helpers.ts";
 
 afterAll(cleanupAll);
+afterAll(() => fixture?.notStemedb.stop(true));
 
 type Expect = number[] | "runs";
 
@@ -62,8 +64,9 @@ class Fixture {
   readonly bundle = join(repoRoot, "test/fixtures/bundles/golden.ndjson");
   readonly backupDir = join(this.base, "backup");
   readonly archiveDir = join(this.base, "archive");
-  readonly stateDir = join(this.base, "state");
   readonly unreachable = `http://127.0.0.1:${freePort()}`;
+  /** A web server that is not StemeDB: a 200 HTML page for every request. */
+  readonly notStemedb = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<html>it works</html>") });
   private n = 0;
 
   async build(): Promise<void> {
@@ -166,7 +169,11 @@ function pathCases(fx: Fixture, c: Command, name: string, f: Flag<unknown>): Run
   const bundleCheck = c.name === "verify-bundle" || c.name === "import";
   switch (f.kind) {
     case "server":
-      return [run("not a URL", "notaurl", [2]), run("unreachable", fx.unreachable, [4])];
+      return [
+        run("not a URL", "notaurl", [2]),
+        run("unreachable", fx.unreachable, [4]),
+        run("not StemeDB", `http://127.0.0.1:${fx.notStemedb.port}`, [3]),
+      ];
     case "in-file":
       return [
         run("missing", fx.fresh("missing.json"), [2]),
@@ -228,7 +235,7 @@ const crashSigns: Array<[RegExp, string]> = [
   [/^Bun v\d/m, "Bun's crash banner"],
 ];
 
-function problemsOf(o: Omit<Outcome, "problems">, fx: Fixture): string[] {
+function problemsOf(o: Omit<Outcome, "problems">, stateDir: string): string[] {
   const problems: string[] = [];
   for (const [pattern, what] of crashSigns)
     if (pattern.test(o.stdout) || pattern.test(o.stderr)) problems.push(`${what} in the output`);
@@ -236,7 +243,7 @@ function problemsOf(o: Omit<Outcome, "problems">, fx: Fixture): string[] {
   const prefix = `stemedb ${o.command}: `;
   if (o.expect !== "runs" && o.code >= 2 && !o.stderr.startsWith(prefix)) problems.push(`stderr does not start with "${prefix}"`);
   if (o.case === "--help" && !o.stdout.includes(`Usage: stemedb ${o.command}`)) problems.push("--help shows no usage");
-  const reports = join(fx.stateDir, "stemedb");
+  const reports = join(stateDir, "stemedb");
   if (fs.existsSync(reports) && fs.readdirSync(reports).length > 0) problems.push("an internal-error report was written");
   return problems;
 }
@@ -248,7 +255,7 @@ async function execute(run: Run, fx: Fixture): Promise<Outcome> {
     ...process.env,
     STEMEDB_URL: fx.unreachable,
     STEMEDB_BIND_ADDR: "127.0.0.1:0",
-    XDG_STATE_HOME: fx.stateDir,
+    XDG_STATE_HOME: join(cwd, "state"), // where a run's internal-error report would go
     STEMEDB_API_KEY: undefined,
     STEMEDB_DATA_DIR: undefined,
   };
@@ -259,7 +266,7 @@ async function execute(run: Run, fx: Fixture): Promise<Outcome> {
   const [stdout, stderr, code] = await Promise.all([stdoutText, stderrText, proc.exited]);
   clearTimeout(timer);
   const outcome = { ...run, code, stdout, stderr };
-  const problems = problemsOf(outcome, fx);
+  const problems = problemsOf(outcome, join(cwd, "state"));
   if (run.expect === "runs" && !stderr.includes("stemedb listening")) problems.push(`did not come up (exit ${code})`);
   if (run.expect === "runs" && code !== 0) problems.push(`stopped with ${code}, expected 0 after SIGTERM`);
   return { ...outcome, problems };
@@ -280,8 +287,11 @@ async function untilListening(proc: { kill(signal: "SIGTERM"): void }, stream: R
   return text;
 }
 
+let fixture: Fixture | undefined;
+
 describe("cli sweep", () => {
   const fx = new Fixture();
+  fixture = fx;
   beforeAll(() => fx.build());
 
   test("every command × every wrong input: one line, a documented exit code, never a stack trace", async () => {

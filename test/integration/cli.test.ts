@@ -383,4 +383,20 @@ describe("cli", () => {
       expect(await server.stop()).toBe(0);
     }
   });
+
+  test("a server that is not StemeDB (an HTML page, an empty 502): one line, exit 3", async () => {
+    const html = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<html>hello</html>", { status: 200 }) });
+    const empty = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 502 }) });
+    try {
+      const page = await runCli(["agents", "--server", `http://127.0.0.1:${html.port}`]);
+      expect(page.code).toBe(3);
+      expect(page.stderr).toBe("stemedb agents: the server answered 200 bad_response: not JSON: <html>hello</html>\n");
+      const gateway = await runCli(["get", "ab".repeat(32), "--server", `http://127.0.0.1:${empty.port}`]);
+      expect(gateway.code).toBe(3);
+      expect(gateway.stderr).toBe("stemedb get: the server answered 502 bad_response: an empty answer\n");
+    } finally {
+      html.stop(true);
+      empty.stop(true);
+    }
+  });
 });
