@@ -53,6 +53,21 @@ export function fsError(err: unknown, action: string, file?: string): StemeError
   return new StemeError("io_error", message, options);
 }
 
+/**
+ * Runs a step that reads and writes many files (a backup, a restore, an archive pass): a system
+ * error inside it is said as "<doing>: <path>: <why>". Its paths are the command's own, not
+ * the caller's, so a missing one is not a usage mistake: `io_error`, or `disk_full`.
+ */
+export async function inFiles<T>(doing: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (errnoCode(err) === undefined) throw err;
+    const e = fsError(err, doing);
+    throw e.code === "disk_full" ? e : new StemeError("io_error", e.message, { cause: err });
+  }
+}
+
 function statOrNull(p: string): fs.Stats | null {
   try {
     return fs.statSync(p);

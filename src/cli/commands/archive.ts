@@ -5,7 +5,7 @@ import { recordBackupStatus } from "../../backup/status.ts";
 import { defineCommand } from "../command.ts";
 import { openNode } from "../datadir.ts";
 import { dataDirFlag, text } from "../flags.ts";
-import { outputDir } from "../paths.ts";
+import { inFiles, outputDir } from "../paths.ts";
 
 export const archive = defineCommand({
   name: "archive",
@@ -24,7 +24,7 @@ Safe beside a running server.`,
     const s3 = values.s3 !== undefined ? parseS3Url(values.s3) : undefined;
     openNode(dir);
     outputDir(to, "--archive-dir");
-    const pass = await archiveOnce(dir, to, s3);
+    const pass = await inFiles(`archiving ${dir} to ${to}: cannot use`, () => archiveOnce(dir, to, s3));
     recordBackupStatus(dir, { last_archive: { at: new Date().toISOString(), dir: path.resolve(to), lsn: pass.lsn } });
     io.out(`archived ${pass.sealed} sealed segments (${(pass.bytes / 1e6).toFixed(1)} MB); the archive reaches LSN ${pass.lsn}`);
     return 0;

@@ -7,7 +7,7 @@ import { defineCommand } from "../command.ts";
 import { openNode } from "../datadir.ts";
 import { dataDirFlag, text } from "../flags.ts";
 import { progressBar } from "../output.ts";
-import { outputDir } from "../paths.ts";
+import { inFiles, outputDir } from "../paths.ts";
 
 export const backup = defineCommand({
   name: "backup",
@@ -32,7 +32,9 @@ holds the node's private key: store it as safely as the data directory.`,
       // not permitted here: run at normal priority
     }
     const bar = progressBar(io, "backup");
-    const result = await takeBackup({ dataDir: dir, outDir: values.out, ...(bar ? { onProgress: bar } : {}) });
+    const result = await inFiles(`backing up ${dir} to ${values.out}: cannot use`, () =>
+      takeBackup({ dataDir: dir, outDir: values.out, ...(bar ? { onProgress: bar } : {}) }),
+    );
     if (bar) io.err("\n");
     const m = result.manifest;
     recordBackupStatus(dir, { last_backup: { at: m.created_at, dir: path.resolve(values.out), lsn: m.lsn } });

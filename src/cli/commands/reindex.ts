@@ -4,6 +4,7 @@ import { defineCommand } from "../command.ts";
 import { openNode } from "../datadir.ts";
 import { dataDirFlag } from "../flags.ts";
 import { progressBar } from "../output.ts";
+import { inFiles } from "../paths.ts";
 
 export const reindex = defineCommand({
   name: "reindex",
@@ -17,7 +18,9 @@ from the log with a progress bar; if the rebuild is interrupted, the next start 
     openNode(dir);
     const started = performance.now();
     const bar = progressBar(io, "reindex");
-    const store = await Store.open(dir, { rebuildIndex: true, ...(bar ? { onReplayProgress: bar } : {}) });
+    const store = await inFiles(`reindexing ${dir}: cannot use`, () =>
+      Store.open(dir, { rebuildIndex: true, ...(bar ? { onReplayProgress: bar } : {}) }),
+    );
     const lsn = store.log.lastLsn;
     await store.close();
     if (bar) io.err("\n");

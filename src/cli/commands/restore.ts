@@ -2,7 +2,7 @@
 import { restoreBackup } from "../../backup/restore.ts";
 import { defineCommand } from "../command.ts";
 import { number, text, time, usage } from "../flags.ts";
-import { inputDir, outputDir } from "../paths.ts";
+import { inFiles, inputDir, outputDir } from "../paths.ts";
 
 export const restore = defineCommand({
   name: "restore",
@@ -25,13 +25,15 @@ received at or before T (ms since the epoch or ISO 8601). Then: stemedb serve --
     inputDir(values.from, "--from");
     if (values["archive-dir"] !== undefined) inputDir(values["archive-dir"], "--archive-dir");
     outputDir(values["data-dir"], "--data-dir", { empty: "restore into a new directory" });
-    const r = await restoreBackup({
-      from: values.from,
-      dataDir: values["data-dir"],
-      ...(values["archive-dir"] !== undefined ? { archiveDir: values["archive-dir"] } : {}),
-      ...(targetLsn !== undefined ? { targetLsn } : {}),
-      ...(targetTime !== undefined ? { targetTime } : {}),
-    });
+    const r = await inFiles(`restoring into ${values["data-dir"]}: cannot use`, () =>
+      restoreBackup({
+        from: values.from,
+        dataDir: values["data-dir"],
+        ...(values["archive-dir"] !== undefined ? { archiveDir: values["archive-dir"] } : {}),
+        ...(targetLsn !== undefined ? { targetLsn } : {}),
+        ...(targetTime !== undefined ? { targetTime } : {}),
+      }),
+    );
     io.out(
       `restored ${r.records} records (to LSN ${r.lsn}) into ${values["data-dir"]}${r.archivedSegments ? `, ${r.archivedSegments} segments from the archive` : ""}; the index ${r.indexKept ? "catches up" : "is rebuilt"} when the server starts`,
     );
