@@ -46,8 +46,35 @@ export function commandHelp(command: Command): string {
   return `${parts.join("\n")}\n`;
 }
 
+/** The names of the commands with a flag of this kind (`--server`, `--data-dir`), wrapped for a paragraph. */
+function namesWith(commands: readonly Command[], kind: "server" | "data-dir"): string {
+  return commands
+    .filter((c) => c.name !== "serve" && allFlags(c).some((f) => f.kind === kind))
+    .map((c) => c.name)
+    .join(", ");
+}
+
+function allFlags(c: Command): Flags[string][] {
+  return [...Object.values(c.flags), ...(c.subcommands ?? []).flatMap(allFlags)];
+}
+
+/** Wraps prose at 96 columns. */
+function wrap(text: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const w of text.split(" ")) {
+    if (line && line.length + 1 + w.length > 96) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  return [...lines, line].join("\n");
+}
+
 export function mainHelp(commands: readonly Command[], version: string): string {
   const width = Math.max(...commands.map((c) => c.name.length));
+  const client = `Client commands (${namesWith(commands, "server")}) talk to --server URL, default $STEMEDB_URL or http://127.0.0.1:18180, with the API key in $STEMEDB_API_KEY when the server has keys.`;
+  const offline = `Offline commands (${namesWith(commands, "data-dir")}) and serve take --data-dir, default $STEMEDB_DATA_DIR or ./data; verify-bundle needs only the file.`;
   return `stemedb ${version}: a database of signed claims for AI agents
 
 Usage: stemedb COMMAND [options]   (stemedb COMMAND --help for its options)
@@ -59,11 +86,8 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
   --help     this text
   --debug    on an internal error, print the stack instead of writing a report
 
-Client commands (assert, vote, retract, get, query, agents, escalations, provenance, source,
-quarantine, breakers, export, import, demo) talk to --server URL, default $STEMEDB_URL or
-http://127.0.0.1:18180, with the API key in $STEMEDB_API_KEY when the server has keys.
-Offline commands (init, keys, reindex, verify, repair, root, backup, archive) and serve take
---data-dir, default $STEMEDB_DATA_DIR or ./data; verify-bundle needs only the file.
+${wrap(client)}
+${wrap(offline)}
 
 A failure prints one line on stderr, "stemedb COMMAND: what and why", and a hint when there is
 one. Exit codes:

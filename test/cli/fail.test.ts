@@ -128,6 +128,11 @@ describe("runCli in process", () => {
     const io = fakeIo();
     expect(await runCli(["keys", "revoke"], io)).toBe(2);
     expect(io.stderr).toBe("stemedb keys revoke: missing ID\n  usage: stemedb keys revoke ID [--data-dir DIR]\n");
+    const debug = fakeIo();
+    expect(await runCli(["keys", "--debug", "revoke"], debug)).toBe(2); // --debug is global, anywhere on the line
+    expect(debug.stderr).toStartWith(
+      "stemedb keys revoke: missing ID\n  usage: stemedb keys revoke ID [--data-dir DIR]\nStemeError: missing ID\n    at ",
+    );
     const bare = fakeIo();
     expect(await runCli(["keys"], bare)).toBe(2);
     expect(bare.stderr.split("\n")[0]).toBe("stemedb keys: give a subcommand: create, list or revoke");
