@@ -9,7 +9,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-unit         fast tests (no sockets, no processes)"
 	@echo "make test-integration  tests that start real servers and kill real processes"
 	@echo "make check             typecheck (tsc --noEmit), lint (biome), functions over 70 lines listed, over 100 fail"
+	@echo "make docs              write the derived docs: docs/CLI.md, .env.example, docs/API.md's error table and route list"
 	@echo "make build             compile dist/stemedb"
 	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image, promtool check metrics on a live /metrics"
 	@echo "make bench             ingest benchmark against a real server"
@@ -61,7 +62,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth
 
 test-integration: setup
 	$(BUN) test test/integration
@@ -95,6 +96,10 @@ check-deploy: setup deploy-tools
 
 fmt: setup
 	$(BUN) x biome check --write src test bench scripts
+
+# Files derived from tables: docs/CLI.md (the command registry), .env.example (the settings table).
+docs: setup
+	$(BUN) scripts/docs.ts
 
 build: setup
 	$(BUN) build --compile --minify src/main.ts $(WORKERS) --outfile dist/stemedb

@@ -1,19 +1,25 @@
 #!/usr/bin/env bun
 /**
- * The parts of docs/ that are facts written elsewhere as data, written into the docs from
- * that data: the error table (core/errors.ts) and the route list (api/routes/) in
- * docs/API.md. Each lives between `<!-- generated: NAME -->` and `<!-- end: NAME -->`.
+ * `make docs`: the documents that are facts written elsewhere as data, written from that data.
+ * Whole files: docs/CLI.md from the command registry (src/cli/docs.ts) and .env.example from
+ * the settings table (src/config/config.ts). Sections of a hand-written page, between
+ * `<!-- generated: NAME -->` and `<!-- end: NAME -->`: docs/API.md's error table (from
+ * core/errors.ts) and route list (from api/routes/).
  *
- *   bun scripts/docs.ts          rewrite the generated sections
- *   bun scripts/docs.ts --check  exit 1, naming the stale sections, when a rewrite would change a file
+ *   bun scripts/docs.ts          rewrite them
+ *   bun scripts/docs.ts --check  exit 1, naming the stale ones, when a rewrite would change a file
  *
- * test/api/docs.test.ts runs the check, so a new route or error code cannot ship undocumented.
+ * test/api/docs.test.ts and test/cli/docs.test.ts run the check, so a new route, error code,
+ * command or setting cannot ship undocumented.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { type AppDeps, apiRoutes } from "../src/api/app.ts";
 import { metricLabel } from "../src/api/route.ts";
 import { roleFor } from "../src/auth/guard.ts";
+import { commands } from "../src/cli/commands/index.ts";
+import { cliMarkdown } from "../src/cli/docs.ts";
+import { envExample } from "../src/config/config.ts";
 import { httpProblemCodes, problems } from "../src/core/errors.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "..");
@@ -44,12 +50,26 @@ const sections: Record<string, { file: string; render: () => string }> = {
   routes: { file: "docs/API.md", render: routeTable },
 };
 
-/** The docs with every generated section rewritten; `stale` names the sections that changed. */
+/** Files written whole. */
+const wholeFiles: Record<string, () => string> = {
+  "docs/CLI.md": () => cliMarkdown(commands),
+  ".env.example": envExample,
+};
+
+const read = (file: string) =>
+  fs.existsSync(path.join(repoRoot, file)) ? fs.readFileSync(path.join(repoRoot, file), "utf8") : "";
+
+/** Every derived file as it should be; `stale` names what differs from the file on disk. */
 export function renderDocs(): { files: Map<string, string>; stale: string[] } {
   const files = new Map<string, string>();
   const stale: string[] = [];
+  for (const [file, render] of Object.entries(wholeFiles)) {
+    const text = render();
+    if (text !== read(file)) stale.push(file);
+    files.set(file, text);
+  }
   for (const [name, { file, render }] of Object.entries(sections)) {
-    const text = files.get(file) ?? fs.readFileSync(path.join(repoRoot, file), "utf8");
+    const text = files.get(file) ?? read(file);
     const begin = `<!-- generated: ${name} (bun scripts/docs.ts) -->\n`;
     const end = `<!-- end: ${name} -->`;
     const a = text.indexOf(begin);
@@ -65,10 +85,10 @@ export function renderDocs(): { files: Map<string, string>; stale: string[] } {
 if (import.meta.main) {
   const { files, stale } = renderDocs();
   if (process.argv.includes("--check")) {
-    for (const s of stale) process.stderr.write(`stale generated section ${s}; run: bun scripts/docs.ts\n`);
+    for (const s of stale) process.stderr.write(`${s} is out of date: run \`make docs\`\n`);
     process.exitCode = stale.length ? 1 : 0;
   } else {
-    for (const [file, text] of files) fs.writeFileSync(path.join(repoRoot, file), text);
+    for (const [file, text] of files) if (text !== read(file)) fs.writeFileSync(path.join(repoRoot, file), text);
     process.stdout.write(stale.length ? `rewrote ${stale.join(", ")}\n` : "docs are current\n");
   }
 }

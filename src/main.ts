@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
 /** The `stemedb` executable: composes the layers through the CLI; holds no logic of its own. */
-import { runCli } from "./cli/commands.ts";
+import { main } from "./cli/index.ts";
 
-process.exitCode = await runCli(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -27,7 +27,7 @@ export interface GuardConfig {
 }
 
 export function openGuard(config: GuardConfig, logger: Logger): { keys: KeyStore; guard: Guard } {
-  const keys = new KeyStore(config.dataDir);
+  const keys = new KeyStore(config.dataDir, Date.now, logger);
   if (keys.activeCount === 0) {
     if (isLoopback(config.bindHost))
       logger.warn("no API keys: the server is open to anyone who can reach this address", {

@@ -14,11 +14,18 @@
  * working within a second; one revoked over HTTP stops at once. "Last used" times live in
  * memory and are shown by the server; they are not written to the key file, so the two
  * writers never overwrite each other's keys.
+ *
+ * A damaged key file (not JSON, the wrong shape, readable by others) stops the server at start
+ * with a clear error. Found later, while the server runs (a bad hand edit), it is logged and
+ * the keys last read stay in force until the file is good again: requests keep being checked
+ * against known keys instead of every one failing. Making or revoking a key on a damaged file
+ * is refused (`data_file_corrupt`): writing it would drop the keys it held.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { StemeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
 import { writeFileDurable } from "../store/datadir.ts";
 
 export const roles = ["reader", "writer", "admin"] as const;
@@ -58,10 +65,13 @@ export class KeyStore {
   private mtimeMs = -1;
   private checkedAtMs = 0;
   private readonly lastUsed = new Map<string, number>();
+  /** The mtime of the damaged file last logged, so a bad file is logged once, not per request. */
+  private loggedBadMtimeMs = -1;
 
   constructor(
     private readonly dataDir: string,
     private readonly now: () => number = Date.now,
+    private readonly logger?: Pick<Logger, "warn">,
   ) {
     this.reload(true);
   }
@@ -85,7 +95,7 @@ export class KeyStore {
     this.maybeReload();
     let entry = this.entries.get(m[1] as string);
     if (!entry) {
-      this.reload(true); // made from the shell a moment ago?
+      this.reloadKeepingLast(true); // made from the shell a moment ago?
       entry = this.entries.get(m[1] as string);
     }
     if (!entry || entry.revoked_at !== null) return null;
@@ -134,9 +144,9 @@ export class KeyStore {
     return true;
   }
 
-  /** Every key, without its hash. */
+  /** Every key, without its hash (the keys in force, when the file has been damaged since they were read). */
   list(): Array<Omit<KeyEntry, "hash"> & { last_used_at: string | null }> {
-    this.reload(true);
+    this.reloadKeepingLast(true);
     return [...this.entries.values()]
       .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1))
       .map(({ hash: _hash, ...rest }) => {
@@ -149,7 +159,26 @@ export class KeyStore {
     const t = this.now();
     if (t - this.checkedAtMs < reloadIntervalMs) return;
     this.checkedAtMs = t;
-    this.reload(false);
+    this.reloadKeepingLast(false);
+  }
+
+  /** The run-time reload: a damaged file is logged (once per change) and the keys last read stay. */
+  private reloadKeepingLast(force: boolean): void {
+    try {
+      this.reload(force);
+    } catch (err) {
+      if (!(err instanceof StemeError)) throw err;
+      const mtimeMs = fs.statSync(this.file, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+      if (mtimeMs === this.loggedBadMtimeMs) return;
+      this.loggedBadMtimeMs = mtimeMs;
+      this.logger?.warn("the API key file is damaged; the keys read before stay in force until it is fixed", {
+        file: this.file,
+        code: err.code,
+        error: err.message,
+        hint: err.hint,
+        keys_in_force: this.entries.size,
+      });
+    }
   }
 
   private reload(force: boolean): void {
@@ -166,8 +195,7 @@ export class KeyStore {
       throw new StemeError("key_permissions", `${this.file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
         hint: `chmod 600 ${this.file}`,
       });
-    const parsed = JSON.parse(fs.readFileSync(this.file, "utf8")) as { keys?: KeyEntry[] };
-    this.entries = new Map((parsed.keys ?? []).map((k) => [k.id, k]));
+    this.entries = new Map(parseKeyFile(this.file).map((k) => [k.id, k]));
     this.mtimeMs = stat.mtimeMs;
   }
 
@@ -176,4 +204,38 @@ export class KeyStore {
     writeFileDurable(this.file, `${JSON.stringify({ version: 1, keys }, null, 2)}\n`, 0o600);
     this.mtimeMs = fs.statSync(this.file).mtimeMs;
   }
+}
+
+/** The entries of a key file; anything but `{keys: [entry, …]}` with well-formed entries is `data_file_corrupt`. */
+function parseKeyFile(file: string): KeyEntry[] {
+  const corrupt = (why: string) =>
+    new StemeError("data_file_corrupt", `${file} is damaged: ${why}`, {
+      hint: "restore it from a backup or correct it by hand; removing it drops every API key (make new ones with `stemedb keys create`)",
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw corrupt(code ? `cannot read it (${code})` : `not JSON (${(err as Error).message})`);
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (parsed === null || typeof parsed !== "object" || !Array.isArray(keys))
+    throw corrupt('expected {"version": 1, "keys": [...]}');
+  keys.forEach((k, i) => {
+    const e = k as Partial<KeyEntry> | null;
+    const ok =
+      e !== null &&
+      typeof e === "object" &&
+      typeof e.id === "string" &&
+      /^[0-9a-f]{16}$/.test(e.id) &&
+      typeof e.name === "string" &&
+      roles.includes(e.role as Role) &&
+      typeof e.hash === "string" &&
+      /^[0-9a-f]{64}$/.test(e.hash) &&
+      typeof e.created_at === "string" &&
+      (e.revoked_at === null || typeof e.revoked_at === "string");
+    if (!ok) throw corrupt(`keys[${i}] is not a key entry (id, name, role, created_at, revoked_at, hash)`);
+  });
+  return keys as KeyEntry[];
 }

@@ -74,7 +74,8 @@ function restoreInto(o: RestoreOptions, manifest: BackupManifest): RestoreResult
   const archived = o.archiveDir ? rollForward(o.archiveDir, logDir) : 0;
   const end = cutLog(logDir, o);
   let indexKept = false;
-  if (manifest.index_lsn <= end) {
+  // A node that never served has no index yet, nor has its backup: the server builds one at start.
+  if (manifest.index_lsn <= end && fs.existsSync(path.join(o.from, "index.sqlite"))) {
     fs.copyFileSync(path.join(o.from, "index.sqlite"), path.join(o.dataDir, "index.sqlite"));
     indexKept = true;
   }

@@ -41,7 +41,12 @@ export async function verifyBackup(dir: string, options: { deep?: boolean } = {}
     manifest = readManifest(dir);
   } catch (err) {
     if (!(err instanceof StemeError)) throw err;
-    report.problems.push({ file: path.join(dir, backupManifestName), message: err.message });
+    const file = path.join(dir, backupManifestName);
+    // readManifest's messages start with the file's name; the problem names it already.
+    report.problems.push({
+      file,
+      message: err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message,
+    });
     return report;
   }
   report.manifest = manifest;

@@ -142,9 +142,29 @@ export class StemeClient {
     try {
       parsed = text.length ? JSON.parse(text) : null;
     } catch {
-      parsed = { code: "bad_response", detail: text.slice(0, 200) };
+      // Not a StemeDB answer (a proxy's error page, another server): a problem, whatever the status.
+      const problem = {
+        type: "",
+        title: "",
+        status: res.status,
+        code: "bad_response",
+        detail: `not JSON: ${text.slice(0, 200)}`,
+      };
+      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
     }
-    if (!res.ok) throw new StemeClientError(res.status, parsed as Problem, res.headers.get("x-request-id"));
+    if (!res.ok) {
+      const problem =
+        parsed !== null && typeof parsed === "object"
+          ? (parsed as Problem)
+          : {
+              type: "",
+              title: "",
+              status: res.status,
+              code: "bad_response",
+              detail: text ? text.slice(0, 200) : "an empty answer",
+            };
+      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
+    }
     return parsed as T;
   }
 

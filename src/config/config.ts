@@ -1,6 +1,7 @@
 /**
  * Configuration: command-line flags over `STEMEDB_*` environment variables over defaults.
- * `.env.example` lists every variable; `describeConfig()` prints them for `--help`.
+ * `settings` is the one table of them: `stemedb serve`'s flags and its `--help` (cli/commands/
+ * serve.ts) and `.env.example` (`envExample()`, written by `make docs`) are derived from it.
  */
 import { StemeError } from "../core/errors.ts";
 import { batchBodyBytesMax, batchRecordsMax, clockSkewMsDefault, writeBodyBytesMax } from "../core/limits.ts";
@@ -49,7 +50,7 @@ export interface Config {
   logLevel: LogLevel;
 }
 
-interface Setting {
+export interface Setting {
   key: keyof Config;
   flag: string;
   env: string;
@@ -57,14 +58,33 @@ interface Setting {
   help: string;
   /** A switch: `--flag` alone means true on the command line. */
   boolean?: true;
+  /** The value's placeholder in help: N when absent for a numeric setting, else VALUE. */
+  value?: string;
+  /** The default as people should read it, when `default` depends on the machine. */
+  shownDefault?: string;
 }
 
 export const settings: Setting[] = [
-  { key: "dataDir", flag: "data-dir", env: "STEMEDB_DATA_DIR", default: "./data", help: "data directory (log, index, node key)" },
-  { key: "bindHost", flag: "bind", env: "STEMEDB_BIND_ADDR", default: "127.0.0.1:18180", help: "HOST:PORT to listen on" },
+  {
+    key: "dataDir",
+    flag: "data-dir",
+    value: "DIR",
+    env: "STEMEDB_DATA_DIR",
+    default: "./data",
+    help: "data directory (log, index, node key)",
+  },
+  {
+    key: "bindHost",
+    flag: "bind",
+    value: "HOST:PORT",
+    env: "STEMEDB_BIND_ADDR",
+    default: "127.0.0.1:18180",
+    help: "HOST:PORT to listen on",
+  },
   {
     key: "sync",
     flag: "sync",
+    value: "batch|none",
     env: "STEMEDB_SYNC",
     default: "batch",
     help: '"batch": ack after fdatasync (group commit); "none": never sync (benchmarks only)',
@@ -123,6 +143,7 @@ export const settings: Setting[] = [
     flag: "verify-threads",
     env: "STEMEDB_VERIFY_THREADS",
     default: String(navigator.hardwareConcurrency || 2),
+    shownDefault: "one per core",
     help: "signature-checking threads",
   },
   {
@@ -156,6 +177,7 @@ export const settings: Setting[] = [
   {
     key: "escalateKappa",
     flag: "escalate-kappa",
+    value: "X",
     env: "STEMEDB_ESCALATE_KAPPA",
     default: "0.5",
     help: "κ at which a query with escalate=true opens an escalation, in (0, 1]",
@@ -171,6 +193,7 @@ export const settings: Setting[] = [
   {
     key: "quarantineTrustBelow",
     flag: "quarantine-trust-below",
+    value: "X",
     env: "STEMEDB_QUARANTINE_TRUST_BELOW",
     default: "0",
     help: "hold assertions from agents whose TrustRank τ is below this, in [0, 1] (0: off)",
@@ -186,6 +209,7 @@ export const settings: Setting[] = [
   {
     key: "quarantineGoldConfidence",
     flag: "quarantine-gold-confidence",
+    value: "X",
     env: "STEMEDB_QUARANTINE_GOLD_CONFIDENCE",
     default: "0.8",
     help: "confidence from which a contradiction of a gold standard is held, in [0, 1]",
@@ -221,6 +245,7 @@ export const settings: Setting[] = [
   {
     key: "shedFsyncP99Ms",
     flag: "shed-fsync-p99-ms",
+    value: "MS",
     env: "STEMEDB_SHED_FSYNC_P99_MS",
     default: "1000",
     help: "shed writes (503 overloaded) while the recent fdatasync p99 is above this, ms (0: never)",
@@ -256,14 +281,23 @@ export const settings: Setting[] = [
   {
     key: "tlsCertPath",
     flag: "tls-cert",
+    value: "FILE",
     env: "STEMEDB_TLS_CERT_PATH",
     default: "",
     help: "PEM certificate (chain) to serve HTTPS with; needs --tls-key",
   },
-  { key: "tlsKeyPath", flag: "tls-key", env: "STEMEDB_TLS_KEY_PATH", default: "", help: "PEM private key for --tls-cert" },
+  {
+    key: "tlsKeyPath",
+    flag: "tls-key",
+    value: "FILE",
+    env: "STEMEDB_TLS_KEY_PATH",
+    default: "",
+    help: "PEM private key for --tls-cert",
+  },
   {
     key: "tlsMinVersion",
     flag: "tls-min-version",
+    value: "1.2|1.3",
     env: "STEMEDB_TLS_MIN_VERSION",
     default: "1.3",
     help: "oldest TLS version accepted: 1.3, or 1.2 for old clients",
@@ -273,11 +307,13 @@ export const settings: Setting[] = [
     flag: "insecure",
     env: "STEMEDB_INSECURE",
     default: "false",
+    boolean: true,
     help: "serve with no API keys on a non-loopback address (true/false) — never in production",
   },
   {
     key: "backupDir",
     flag: "backup-dir",
+    value: "DIR",
     env: "STEMEDB_BACKUP_DIR",
     default: "",
     help: "where POST /v1/admin/snapshot puts backups (one new directory each)",
@@ -285,6 +321,7 @@ export const settings: Setting[] = [
   {
     key: "archiveDir",
     flag: "archive-dir",
+    value: "DIR",
     env: "STEMEDB_ARCHIVE_DIR",
     default: "",
     help: "archive sealed log segments and the active tail here, for point-in-time restore",
@@ -299,11 +336,19 @@ export const settings: Setting[] = [
   {
     key: "archiveS3",
     flag: "archive-s3",
+    value: "s3://BUCKET/PREFIX",
     env: "STEMEDB_ARCHIVE_S3",
     default: "",
     help: "also upload archived segments to s3://bucket/prefix (AWS_* variables for credentials)",
   },
-  { key: "logLevel", flag: "log-level", env: "STEMEDB_LOG_LEVEL", default: "info", help: "debug | info | warn | error" },
+  {
+    key: "logLevel",
+    flag: "log-level",
+    value: "LEVEL",
+    env: "STEMEDB_LOG_LEVEL",
+    default: "info",
+    help: "debug | info | warn | error",
+  },
 ];
 
 const numeric = new Set<keyof Config>([
@@ -416,6 +461,30 @@ function configError(s: Setting, value: string, expected: string): StemeError {
   return new StemeError("bad_config", `--${s.flag} / ${s.env}: expected ${expected}, got "${value}"`);
 }
 
-export function describeConfig(): string {
-  return settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(28)} ${s.help} (default ${s.default})`).join("\n");
+/** The placeholder of a setting's value in help. */
+export function settingValue(s: Setting): string {
+  return s.value ?? (numeric.has(s.key) ? "N" : "VALUE");
+}
+
+/**
+ * `.env.example`: every setting's variable with its default and its help, from the table.
+ * A default that depends on the machine is left commented out.
+ */
+export function envExample(): string {
+  const lines = [
+    "# StemeDB configuration. Flags (stemedb serve --help) override these; these override defaults.",
+    "# Generated from the settings table in src/config/config.ts by `make docs`: edit the table, not this file.",
+    "",
+  ];
+  for (const s of settings) {
+    lines.push(`# ${s.help}${s.shownDefault ? ` (default: ${s.shownDefault})` : ""}`);
+    lines.push(`${s.shownDefault ? "# " : ""}${s.env}=${s.shownDefault ? "" : s.default}`);
+  }
+  lines.push(
+    "",
+    "# The command line's client commands (assert, get, query, …): the server, and the API key they send.",
+    "STEMEDB_URL=http://127.0.0.1:18180",
+    "# STEMEDB_API_KEY=",
+  );
+  return `${lines.join("\n")}\n`;
 }

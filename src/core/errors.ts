@@ -355,6 +355,20 @@ export const problems = {
     title: "Restore target beyond the backup",
     meaning: "the point in time asked for is not covered by the backup and its archived segments",
   },
+  bad_path: {
+    status: 400,
+    http: false,
+    title: "Unusable path",
+    meaning:
+      "a file or directory named on the command line is missing, or is the wrong kind (a file where a directory belongs, or the reverse)",
+  },
+  data_file_corrupt: {
+    status: 500,
+    title: "Data directory file damaged",
+    meaning:
+      "a file of the data directory (meta.json, node.key, authorities.json, keys.json) is not JSON, has the wrong shape, or cannot be read",
+    hint: "restore the file from a backup (`stemedb restore`), or correct it by hand; the log is not affected (`stemedb verify`)",
+  },
 } as const satisfies Record<string, ProblemSpec>;
 
 export type ProblemCode = keyof typeof problems;

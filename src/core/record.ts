@@ -307,16 +307,18 @@ export function validateRecord(input: unknown, shape: Shape): StemeRecord {
   if (!kinds.includes(kind as Kind))
     throw invalid("out_of_range", `kind: must be one of ${kinds.join(", ")}, got ${describe(kind)}`, { field: "kind" });
   const specs = fieldSpecs[kind as Kind];
+  // Said only when a record is refused, so the hot path builds no string.
+  const aKind = () => `${/^[aeiou]/.test(kind as string) ? "an" : "a"} ${kind}`;
   for (const name of Object.keys(fields)) {
     if (!(name in specs) || !Object.hasOwn(specs, name)) {
-      throw invalid("unknown_field", `${name}: not a field of a ${kind} record`, { field: name });
+      throw invalid("unknown_field", `${name}: not a field of ${aKind()} record`, { field: name });
     }
   }
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const v = fields[name];
     if (v === undefined) {
-      if (spec.required) throw invalid("missing_field", `${name}: required for a ${kind} record`, { field: name });
+      if (spec.required) throw invalid("missing_field", `${name}: required for ${aKind()} record`, { field: name });
       continue;
     }
     if (v === null && !spec.required)

@@ -32,6 +32,8 @@ export interface DemoOptions {
   headers?: Record<string, string>;
   /** Where the readable walk goes, line by line; nowhere when absent. */
   print?: (line: string) => void;
+  /** The client's fetch (the CLI's says which server could not be reached). */
+  fetch?: typeof fetch;
 }
 
 export interface DemoCheck {
@@ -103,7 +105,11 @@ class Walk {
     private readonly options: DemoOptions,
     private readonly data: DemoDataset,
   ) {
-    this.client = new StemeClient({ url: options.server, ...(options.headers ? { headers: options.headers } : {}) });
+    this.client = new StemeClient({
+      url: options.server,
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
     this.print = options.print ?? (() => {});
     for (const a of data.agents) this.names.set(a.agent, a.name);
     this.serverFlag = options.server.replace(/\/+$/, "") === demoServerDefault ? "" : ` --server ${options.server}`;

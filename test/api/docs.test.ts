@@ -2,6 +2,6 @@
 import { expect, test } from "bun:test";
 import { renderDocs } from "../../scripts/docs.ts";
 
-test("docs/API.md's error table and route list are current (else: bun scripts/docs.ts)", () => {
+test("the derived docs are current: docs/API.md tables, docs/CLI.md, .env.example (else: make docs)", () => {
   expect(renderDocs().stale).toEqual([]);
 });

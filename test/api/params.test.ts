@@ -1,7 +1,7 @@
 /** Query parameters: times mean the same instant on every node, whatever its time zone. */
 import { afterEach, expect, test } from "bun:test";
 import { parseTime } from "../../src/api/params.ts";
-import { StemeError } from "../../src/core/errors.ts";
+import type { StemeError } from "../../src/core/errors.ts";
 
 const zone = process.env.TZ;
 afterEach(() => {

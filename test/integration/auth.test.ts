@@ -295,3 +295,40 @@ describe("TLS", () => {
     expect(() => loadConfig({ "data-dir": dir, "tls-cert": cert }, {})).toThrow("--tls-cert and --tls-key go together");
   });
 });
+
+describe("a damaged keys.json", () => {
+  test("refused at start by name; damaged while serving: known keys still work, the damage is logged, making a key is a clear 500", async () => {
+    const dir = tempDir("stemedb-auth-");
+    initDataDir(dir);
+    const made = await runCli(["keys", "create", "--data-dir", dir, "--role", "admin", "--name", "ops"]);
+    const admin = made.stdout.trim().split("\n").at(-1) as string;
+    const file = join(dir, "keys.json");
+    const good = fs.readFileSync(file, "utf8");
+
+    fs.writeFileSync(file, "{damaged", { mode: 0o600 });
+    await expect(serve(dir)).rejects.toMatchObject({ code: "data_file_corrupt" });
+    const cli = await runCli(["serve", "--data-dir", dir, "--bind", "127.0.0.1:0"]);
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toContain(`stemedb serve: ${file} is damaged: not JSON`);
+
+    fs.writeFileSync(file, good, { mode: 0o600 });
+    const lines: string[] = [];
+    const server = await serve(dir, {}, lines);
+    try {
+      expect((await call(server, "GET", "/v1/admin/keys", admin)).status).toBe(200);
+      fs.writeFileSync(file, '{"keys": "damaged by hand"}', { mode: 0o600 });
+      fs.utimesSync(file, Date.now() / 1000 + 5, Date.now() / 1000 + 5);
+      await Bun.sleep(1100); // the store looks at the file at most once a second
+      for (let i = 0; i < 3; i++) expect((await call(server, "GET", "/v1/admin/keys", admin)).status).toBe(200);
+      expect((await call(server, "GET", "/v1/admin/keys")).status).toBe(401); // still guarded
+      const refused = await call(server, "POST", "/v1/admin/keys", admin, { name: "more", role: "reader" });
+      expect(refused.status).toBe(500);
+      expect(refused.body.code).toBe("data_file_corrupt");
+      const warned = lines.filter((l) => l.includes("the API key file is damaged"));
+      expect(warned).toHaveLength(1);
+      expect(fs.readFileSync(file, "utf8")).toBe('{"keys": "damaged by hand"}');
+    } finally {
+      await server.stop();
+    }
+  });
+});

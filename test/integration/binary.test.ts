@@ -3,6 +3,7 @@
  * source tree, its signature worker threads are bundled, and it serves and verifies.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
 import { join } from "node:path";
 import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
 import { bunPath, cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
@@ -106,5 +107,36 @@ describe("dist/stemedb", () => {
     expect(backup.code).toBe(0);
     const checked = await run(["verify", "--backup", join(dir, "backup"), "--deep"]);
     expect(checked.stdout).toStartWith("ok:");
+  });
+
+  test("the sweep's worst cases fail in one line with their exit code, never a stack trace or source", async () => {
+    const fresh = join(dir, "fresh");
+    expect((await run(["init", "--data-dir", fresh])).code).toBe(0);
+    const aFile = join(dir, "a-file");
+    fs.writeFileSync(aFile, "x");
+    const key = join(dir, "k.key");
+    expect((await run(["keygen", "--out", key])).code).toBe(0);
+    const cases: Array<[string[], number, string]> = [
+      [["root", "--data-dir", fresh], 0, ""],
+      [["verify", "--data-dir", fresh], 0, ""],
+      [["init", "--data-dir", aFile], 2, "stemedb init: --data-dir"],
+      [
+        ["keygen", "--out", "/missing/dir/k"],
+        2,
+        "stemedb keygen: cannot write /missing/dir/k: the directory /missing/dir does not exist",
+      ],
+      [["assert", "--key", key, "--server", "notaurl", "a/b", "p", "1"], 2, "stemedb assert: --server: expected"],
+      [["assert", "--key", key, "--record", join(dir, "missing.json")], 2, "stemedb assert: --record"],
+      [["verify-bundle", dir], 2, "stemedb verify-bundle: the bundle"],
+      [["backup", "--data-dir", fresh, "--out", aFile], 2, "stemedb backup: --out"],
+      [["verify", "--data-dir", join(dir, "nothing")], 3, "stemedb verify: "],
+      [["get", "ab".repeat(32), "--server", `http://127.0.0.1:${freePort()}`], 4, "stemedb get: cannot reach the server"],
+    ];
+    for (const [args, code, first] of cases) {
+      const r = await run(args);
+      expect([args, r.code]).toEqual([args, code]);
+      if (first) expect(r.stderr).toStartWith(first);
+      expect([args, r.stderr]).not.toEqual([args, expect.stringMatching(/^\s+at |\.ts:\d+|^\s*\d+ \| |^error: /m)]);
+    }
   });
 });

@@ -29,7 +29,8 @@ describe("cli", () => {
     expect(serveHelp.stdout).toContain("--max-clock-skew-ms");
     const unknown = await runCli(["frobnicate"]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    expect(unknown.stderr).toBe('stemedb: unknown command "frobnicate"\n  hint: `stemedb --help` lists the commands\n');
+    for (const code of ["0", "1", "2", "3", "4", "70"]) expect(help.stdout).toMatch(new RegExp(`^  ${code}\\s+\\S`, "m"));
     const badFlag = await runCli(["verify", "--no-such-flag"]);
     expect(badFlag.code).toBe(2);
   });
@@ -50,7 +51,7 @@ describe("cli", () => {
     const keyBefore = fs.readFileSync(join(dir, "node.key"), "utf8");
 
     const second = await runCli(["init", "--data-dir", dir]);
-    expect(second.code).toBe(2);
+    expect(second.code).toBe(3); // already_initialized: the operation could not be done
     expect(second.stderr).toContain("already holds a StemeDB node");
     expect(fs.readFileSync(join(dir, "node.key"), "utf8")).toBe(keyBefore);
   });
@@ -67,7 +68,7 @@ describe("cli", () => {
     expect(first.stdout).not.toContain(key.secret_key);
     const before = fs.readFileSync(file, "utf8");
     const second = await runCli(["keygen", "--out", file]);
-    expect(second.code).toBe(2);
+    expect(second.code).toBe(3); // exists
     expect(second.stderr).toContain("already exists");
     expect(fs.readFileSync(file, "utf8")).toBe(before);
   });
@@ -134,7 +135,7 @@ describe("cli", () => {
       expect(JSON.parse(got2.stdout)).toMatchObject({ object: "hello", confidence: 1, source: "who", lsn: 2 });
 
       const missing = await runCli(["get", "ab".repeat(32), "--server", server.url]);
-      expect(missing.code).toBe(2);
+      expect(missing.code).toBe(3);
       expect(missing.stderr).toContain("404 not_found");
 
       // verify is read-only and fine while the server runs.
@@ -147,7 +148,7 @@ describe("cli", () => {
 
       // reindex refuses while the server holds the directory.
       const busy = await runCli(["reindex", "--data-dir", dir]);
-      expect(busy.code).toBe(2);
+      expect(busy.code).toBe(3);
       expect(busy.stderr).toContain("in use by process");
       expect(await server.stop()).toBe(0);
       server = null;
@@ -213,7 +214,7 @@ describe("cli", () => {
       expect(resolved.stdout).toStartWith(`resolved ${id}`);
       expect((await runCli(["escalations", s, "--status", "resolved", "--json"])).stdout).toContain('"note": "fine"');
       const again = await runCli(["escalations", s, "--resolve", id as string]);
-      expect(again.code).toBe(2);
+      expect(again.code).toBe(3);
       expect(again.stderr).toContain("409 already_resolved");
       const agents = await runCli(["agents", s]);
       expect(agents.stdout).toMatch(/^[0-9a-f]{64}\s+1\.000\s+authority/m);
@@ -276,25 +277,126 @@ describe("cli", () => {
       expect(breakers.code).toBe(0);
       expect(breakers.stdout).toContain("global:");
       const reset = await runCli(["breakers", s, "--reset", "ab".repeat(32)]);
-      expect(reset.code).toBe(2); // no breaker for that agent: 404
+      expect(reset.code).toBe(3); // no breaker for that agent: 404
       expect((await runCli(["breakers", s, "--state", "sideways"])).code).toBe(2);
     } finally {
       expect(await server.stop()).toBe(0);
     }
   });
 
-  test("assert without a reachable server, without --key, or without a data dir for verify → exit 2", async () => {
+  test("assert without a reachable server (exit 4), without --key (2), verify without a node (3)", async () => {
     const base = tempDir();
     const keyFile = join(base, "a.key");
     expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
     const noKey = await runCli(["assert", "a/b", "p", "1"]);
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toContain("--key FILE is required");
+    expect(noKey.stderr).toStartWith("stemedb assert: --key FILE is required\n  hint: make one with `stemedb keygen --out FILE`");
     const refused = await runCli(["assert", "--key", keyFile, "--server", "http://127.0.0.1:9", "a/b", "p", "1"]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("cannot reach the server");
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toStartWith("stemedb assert: cannot reach the server at http://127.0.0.1:9: connection refused\n");
     const notDir = await runCli(["verify", "--data-dir", join(base, "nothing")]);
-    expect(notDir.code).toBe(2);
-    expect(notDir.stderr).toContain("is not a StemeDB data directory");
+    expect(notDir.code).toBe(3);
+    expect(notDir.stderr).toContain(`stemedb verify: ${join(base, "nothing")} does not exist: no StemeDB node there`);
+    expect(notDir.stderr).toContain("hint: make one with `stemedb init --data-dir");
+  });
+
+  test("bad values are one usage line naming the flag, what was expected and what came", async () => {
+    const keyFile = join(tempDir(), "a.key");
+    expect((await runCli(["keygen", "--out", keyFile])).code).toBe(0);
+    const cases: Array<[string[], string]> = [
+      [
+        ["assert", "--key", keyFile, "a/b", "p", "1", "--confidence", "abc"],
+        '--confidence: expected a number between 0 and 1, got "abc"',
+      ],
+      [["agents", "--limit", "-1"], '--limit: expected an integer from 1 to 1,000, got "-1"'],
+      [
+        ["assert", "--key", keyFile, "--server", "notaurl", "a/b", "p", "1"],
+        '--server: expected an http:// or https:// URL, got "notaurl"',
+      ],
+      [
+        ["query", "a/b", "p", "--as-of", "yesterday"],
+        '--as-of: expected milliseconds since the epoch or an ISO 8601 time, got "yesterday"',
+      ],
+      [["escalations", "--status", "closed"], '--status: expected "open", "resolved" or "all", got "closed"'],
+      [["verify", "--deep=yes"], "--deep is a switch; it takes no value"],
+      [["verify", "--dep"], "unknown option --dep"],
+      [["get"], "missing ID"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(r.stderr.split("\n")[0]).toBe(`stemedb ${args[0]}: ${message}`);
+      expect(r.stderr).toContain("  usage: stemedb ");
+      expect(r.stdout).toBe("");
+    }
+    expect((await runCli(["verify", "--dep"])).stderr).toContain("hint: did you mean --deep?");
+  });
+
+  test("subcommand forms: escalations resolve ID, quarantine approve|reject ID, breakers reset AGENT", async () => {
+    const base = tempDir();
+    const keys = [join(base, "a.key"), join(base, "b.key"), join(base, "c.key")];
+    for (const k of keys) expect((await runCli(["keygen", "--out", k])).code).toBe(0);
+    const server = await spawnServer(join(base, "node"), { args: ["--quarantine-unknown-agents"] });
+    try {
+      const s = `--server=${server.url}`;
+      const assert = async (key: string, object: string) => {
+        const r = await runCli(["assert", s, "--key", key, "cli/sub", "p", object]);
+        return JSON.parse(r.stdout) as { id: string; status: string };
+      };
+      // Two unknown agents disagree; both are held, one approved, the other rejected, then a third approved.
+      const first = await assert(keys[0] as string, "1");
+      expect(first.status).toBe("quarantined");
+      const approved = await runCli(["quarantine", "approve", first.id, s, "--note", "vetted"]);
+      expect(approved.code).toBe(0);
+      expect(approved.stdout).toStartWith(`approved ${first.id}`);
+      const second = await assert(keys[1] as string, "2");
+      const rejected = await runCli(["quarantine", "reject", second.id, s]);
+      expect(rejected.code).toBe(0);
+      expect(rejected.stdout).toStartWith(`rejected ${second.id}`);
+      const twice = await runCli(["quarantine", "approve", second.id, s]);
+      expect(twice.code).toBe(3);
+      expect(twice.stderr).toContain("409 already_decided");
+      const third = await assert(keys[2] as string, "3");
+      expect((await runCli(["quarantine", "--approve", third.id, s])).code).toBe(0); // the older form
+
+      const q = await runCli(["query", s, "cli/sub", "p", "--lens", "trust", "--escalate", "0.5", "--fresh"]);
+      expect(q.code).toBe(0);
+      const id = /^escalation ([0-9a-f]{64}) opened \(trust\)$/m.exec(q.stdout)?.[1] as string;
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      const resolved = await runCli(["escalations", "resolve", id, s, "--note", "checked"]);
+      expect(resolved.code).toBe(0);
+      expect(resolved.stdout).toStartWith(`resolved ${id}`);
+      const again = await runCli(["escalations", "resolve", id, s]);
+      expect(again.code).toBe(3);
+      expect(again.stderr).toStartWith("stemedb escalations resolve: the server answered 409 already_resolved: ");
+      const noId = await runCli(["escalations", "resolve", s]);
+      expect(noId.code).toBe(2);
+      expect(noId.stderr).toStartWith("stemedb escalations resolve: missing ID");
+
+      const reset = await runCli(["breakers", "reset", "ab".repeat(32), s]);
+      expect(reset.code).toBe(3); // no breaker for that agent: 404
+      expect(reset.stderr).toStartWith("stemedb breakers reset: the server answered 404 ");
+      const help = await runCli(["escalations", "resolve", "--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain("Usage: stemedb escalations resolve ID");
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  test("a server that is not StemeDB (an HTML page, an empty 502): one line, exit 3", async () => {
+    const html = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<html>hello</html>", { status: 200 }) });
+    const empty = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 502 }) });
+    try {
+      const page = await runCli(["agents", "--server", `http://127.0.0.1:${html.port}`]);
+      expect(page.code).toBe(3);
+      expect(page.stderr).toBe("stemedb agents: the server answered 200 bad_response: not JSON: <html>hello</html>\n");
+      const gateway = await runCli(["get", "ab".repeat(32), "--server", `http://127.0.0.1:${empty.port}`]);
+      expect(gateway.code).toBe(3);
+      expect(gateway.stderr).toBe("stemedb get: the server answered 502 bad_response: an empty answer\n");
+    } finally {
+      html.stop(true);
+      empty.stop(true);
+    }
   });
 });

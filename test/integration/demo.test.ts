@@ -117,7 +117,7 @@ describe("stemedb demo", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--seed");
     const none = await runCli(["demo", "--server", "http://127.0.0.1:9"]);
-    expect(none.code).toBe(2);
+    expect(none.code).toBe(4); // unreachable
     expect(none.stderr).toContain("cannot reach the server");
   });
 });
