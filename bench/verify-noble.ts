@@ -1,6 +1,6 @@
 /**
  * Signature verification rates on one thread: the project's pure-JS verifier (verifyIdNoble,
- * cofactorless, SPEC §2.3) against @noble/ed25519's own `verify` (cofactored, zip215: false) it
+ * cofactorless, docs/FORMAT.md#which-signatures-verify) against @noble/ed25519's own `verify` (cofactored, zip215: false) it
  * replaced, with the server's native path (verifyId: BoringSSL plus the pre-checks) for scale.
  * Usage: `bun bench/verify-noble.ts`. 64 keys (the server caches KeyObjects per key, as in use).
  * The rounds of the verifiers are interleaved, so a busy neighbour slows them alike.

@@ -92,3 +92,35 @@ if (import.meta.main) {
     process.stdout.write(stale.length ? `rewrote ${stale.join(", ")}\n` : "docs are current\n");
   }
 }
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+export function headingAnchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+}
+
+/** Every `docs/<page>.md#<anchor>` the code cites that does not lead to a page and heading. */
+export function brokenCitations(dirs = ["src", "test", "bench", "scripts"]): string[] {
+  const anchorsOf = new Map<string, Set<string>>();
+  const anchors = (file: string): Set<string> | null => {
+    if (!fs.existsSync(path.join(repoRoot, file))) return null;
+    let set = anchorsOf.get(file);
+    if (!set) {
+      set = new Set([...read(file).matchAll(/^#{1,6} (.+)$/gm)].map((m) => headingAnchor(m[1] as string)));
+      anchorsOf.set(file, set);
+    }
+    return set;
+  };
+  const broken: string[] = [];
+  for (const dir of dirs)
+    for (const file of new Bun.Glob(`${dir}/**/*.{ts,py,md}`).scanSync({ cwd: repoRoot }))
+      for (const m of read(file).matchAll(/docs\/([A-Za-z0-9_/-]+\.md)(?:#([a-z0-9_-]+))?/g)) {
+        const page = `docs/${m[1]}`;
+        const set = anchors(page);
+        if (!set || (m[2] && !set.has(m[2]))) broken.push(`${file}: ${m[0]}`);
+      }
+  return broken;
+}

@@ -1,5 +1,5 @@
 /**
- * The HTTP API (SPEC §8) on Elysia, composed from the route table: one module per concept
+ * The HTTP API (docs/API.md) on Elysia, composed from the route table: one module per concept
  * under routes/, each a list of rows (method, path, class, handler, description). Everything
  * else about a route is derived from its row (route.ts): Elysia registration, 405 and
  * `Allow`, the door's role check, the metric label, and the OpenAPI document. `serve.ts`

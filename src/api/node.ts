@@ -46,7 +46,7 @@ interface NodeContext {
 export function openNode(config: Config, store: Store, { logger, now, metrics }: NodeContext): NodeServices {
   const { keys, guard } = openGuard(config, logger);
   const verifyPool = new VerifyPool(config.verifyThreads, { logger });
-  // Content defense (SPEC §6). τ comes from the TrustService made below; the policy asks for
+  // Content defense (docs/DEFENSE.md). τ comes from the TrustService made below; the policy asks for
   // it only on writes, which start once the server listens.
   const defense = new Defense(store, {
     ...defenseOptions(config),

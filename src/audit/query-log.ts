@@ -1,5 +1,5 @@
 /**
- * The query audit trail (SPEC §4): every query answered — who asked, which lens, the
+ * The query audit trail (docs/SEMANTICS.md#the-query-audit-trail): every query answered — who asked, which lens, the
  * parameters, the winner, κ, the log position — kept in its own SQLite file,
  * `<data-dir>/audit.sqlite`, next to (not inside) the index: the index is derived from the log
  * and may be dropped and rebuilt, the audit trail cannot.

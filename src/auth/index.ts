@@ -1,6 +1,6 @@
 /**
  * The auth layer's face: API keys, the guard (roles and rate limits), and the start-up rule
- * for running without keys (SPEC §8): bound only to loopback with no keys, the server runs
+ * for running without keys (docs/API.md#authentication-limits): bound only to loopback with no keys, the server runs
  * open and says so; bound anywhere else it refuses to start without keys unless `--insecure`.
  */
 import { StemeError } from "../core/errors.ts";

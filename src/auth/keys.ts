@@ -1,5 +1,5 @@
 /**
- * API keys (SPEC §8): `Authorization: Bearer <secret>`, roles `reader` ⊂ `writer` ⊂ `admin`.
+ * API keys (docs/API.md#authentication-limits): `Authorization: Bearer <secret>`, roles `reader` ⊂ `writer` ⊂ `admin`.
  *
  * A secret is `stm_<id>_<32 random bytes, base64url>`. The key file `<data-dir>/keys.json`
  * (mode 0600) holds, per key, its id, name, role, creation time, revocation time and the

@@ -1,5 +1,5 @@
 /**
- * Rate limits (SPEC §8): a token bucket per principal (an API key, and the client's address)
+ * Rate limits (docs/API.md#authentication-limits): a token bucket per principal (an API key, and the client's address)
  * per endpoint class. A bucket holds up to `burst` tokens and refills at `ratePerS`; a request
  * takes one. An empty bucket answers `429` with `Retry-After` (whole seconds until a token) and
  * the `RateLimit` / `RateLimit-Policy` fields of draft-ietf-httpapi-ratelimit-headers:

@@ -1,5 +1,5 @@
 /**
- * A backup directory (SPEC §7, §10):
+ * A backup directory (docs/STORAGE.md#backups, §10):
  *
  *     <backup>/
  *       manifest.json      written last: its presence means the backup is complete

@@ -1,7 +1,7 @@
 /**
  * What goes into a bundle: the assertions a selection matches, and their provenance closure —
  * everything a reader needs to check where each claim came from and to derive the same
- * lifecycle from the bundle alone (SPEC §3, §5):
+ * lifecycle from the bundle alone (docs/SEMANTICS.md#lifecycle-flags, §5):
  *
  * - the transitive `depends_on` closure of every included assertion (cycle-safe: each record
  *   enters once; bounded at `closureDepthMax` hops);

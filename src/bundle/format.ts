@@ -1,5 +1,5 @@
 /**
- * Audit bundles (SPEC §5): one file that carries the full signed records of a selection and
+ * Audit bundles (docs/FORMAT.md#audit-bundles): one file that carries the full signed records of a selection and
  * their provenance closure, so that anyone can check them offline, with no server and no
  * trust in the node that wrote it. docs/FORMAT.md "Audit bundles" is the contract; this is
  * the same in fewer words.
@@ -13,7 +13,7 @@
  *   §4.2.1, the same rules as record bodies) and byte strings are CBOR byte strings.
  *
  * Every item but the last is a record: `{"type": "record", "body": <canonical body>, "sig":
- * <64-byte signature>}`, exactly as the log holds it (SPEC §2.3: id = BLAKE3(body), sig signs
+ * <64-byte signature>}`, exactly as the log holds it (docs/FORMAT.md#id-and-signature: id = BLAKE3(body), sig signs
  * the 32 id bytes). The last item, and only the last, is the **manifest**:
  *
  *     {"type": "manifest", "version": 1, "records": n, "kinds": {kind: n, …all seven},
@@ -45,7 +45,7 @@ export const contentTypes: Record<BundleFormat, string> = {
 /** One item may not exceed this: a body is at most 64 KiB (128 KiB of hex, plus the envelope). */
 export const itemBytesMax = 256 * 1024;
 
-/** What was asked for (SPEC §5): every field optional; absent fields select everything. */
+/** What was asked for (docs/FORMAT.md#audit-bundles): every field optional; absent fields select everything. */
 export interface BundleSelection {
   /** An exact subject, `a/b/*` (descendants) or `*\/b` (the list syntax of GET /v1/assertions). */
   subject_prefix?: string;
@@ -86,7 +86,7 @@ export class BundleError extends StemeError {
   }
 }
 
-/** Every kind with a zero count, in the order of SPEC §2.1. */
+/** Every kind with a zero count, in the order of docs/RECORDS.md#kinds-and-fields. */
 export function emptyKindCounts(): Record<Kind, number> {
   return Object.fromEntries(kinds.map((k) => [k, 0])) as Record<Kind, number>;
 }

@@ -2,7 +2,7 @@
  * `stemedb verify-bundle`: checks a bundle offline, trusting nothing but its bytes. Every item
  * must parse; every body must be canonical CBOR that decodes to a valid record; every id is
  * recomputed as BLAKE3(body) and every Ed25519 signature checked over it (natively, on worker
- * threads, with the server's own `verifyId`: SPEC §2.3's rule, see docs/FORMAT.md); no record
+ * threads, with the server's own `verifyId`: docs/FORMAT.md#which-signatures-verify's rule, see docs/FORMAT.md); no record
  * may appear twice; exactly one manifest must come last, and its counts, kinds and Merkle root
  * must be those of the records before it.
  *

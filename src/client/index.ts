@@ -59,7 +59,7 @@ export interface WriteResult {
   duplicate: boolean;
 }
 
-/** A lens's answer (SPEC §8). */
+/** A lens's answer (docs/API.md). */
 export interface QueryAnswer {
   subject: string;
   predicate: string;
@@ -386,7 +386,7 @@ export class StemeClient {
   }
 }
 
-/** What `exportBundle` selects (SPEC §5): all optional. */
+/** What `exportBundle` selects (docs/PROVENANCE.md): all optional. */
 export interface ExportSelection {
   /** An exact subject, `a/b/*` or `*\/b`. */
   subject_prefix?: string;

@@ -25,7 +25,7 @@ export interface Config {
   auditEntriesMax: number;
   auditRetentionDays: number;
   escalateKappa: number;
-  /** Content defense (SPEC §6): quarantine policy, per-agent breakers, the global breaker. */
+  /** Content defense (docs/DEFENSE.md): quarantine policy, per-agent breakers, the global breaker. */
   quarantineUnknownAgents: boolean;
   quarantineTrustBelow: number;
   quarantineGold: boolean;

@@ -1,5 +1,5 @@
 /**
- * Canonical CBOR for record bodies (SPEC §2.3).
+ * Canonical CBOR for record bodies (docs/FORMAT.md#records-canonical-encoding).
  *
  * A record's id is the BLAKE3 hash of its body bytes, so every implementation must produce the
  * same bytes for the same record. We follow RFC 8949 §4.2.1 "core deterministic encoding":

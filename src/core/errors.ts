@@ -1,7 +1,7 @@
 /**
  * Operating errors: one closed table, `code → status, title, meaning`, and a typed error that
  * names its code. Everything else follows from the row: the HTTP status and RFC 9457 problem
- * document (api/problem.ts), the OpenAPI problem list (api/openapi), docs/ERRORS.md, and the
+ * document (api/problem.ts), the OpenAPI problem list (api/openapi), docs/API.md#errors and docs/CLI.md#exit-codes, and the
  * CLI's exit code (cli/fail.ts through `exitCodeOf`).
  *
  * Two kinds of failure (after TigerBeetle's TIGER_STYLE): a broken invariant is a bug and throws

@@ -1,4 +1,4 @@
-/** Lowercase hex, the JSON form of ids, keys and signatures (SPEC §2.3). */
+/** Lowercase hex, the JSON form of ids, keys and signatures (docs/FORMAT.md#id-and-signature). */
 import { invalid } from "./errors.ts";
 
 export function toHex(bytes: Uint8Array): string {

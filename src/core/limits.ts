@@ -1,5 +1,5 @@
 /**
- * Named limits (SPEC §2.2, §8), units last. A limit is part of the contract: a record that an
+ * Named limits (docs/RECORDS.md#values-and-limits, §8), units last. A limit is part of the contract: a record that an
  * independent client builds within these bounds is accepted by every node.
  */
 export const formatVersion = 1;

@@ -1,5 +1,5 @@
 /**
- * The seven record kinds (SPEC §2.1), their fields and limits, and validation.
+ * The seven record kinds (docs/RECORDS.md#kinds-and-fields), their fields and limits, and validation.
  *
  * A record arrives in one of two shapes: JSON (byte fields as hex, `sig` beside the fields) or
  * a decoded canonical CBOR body (byte fields as byte strings). Both are checked against the
@@ -160,7 +160,7 @@ function utf8Length(s: string): number {
   return ascii ? s.length : textEncoder.encode(s).length;
 }
 
-// C0 controls, DEL and C1 controls (SPEC §2.2: "no control characters").
+// C0 controls, DEL and C1 controls (docs/RECORDS.md#values-and-limits: "no control characters").
 const controlPattern = /[\u0000-\u001f\u007f-\u009f]/;
 
 function checkText(field: string, v: unknown, bytesMax: number): string {

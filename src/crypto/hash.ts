@@ -1,5 +1,5 @@
 /**
- * Record ids: BLAKE3-256 over the canonical body bytes (SPEC §2.3).
+ * Record ids: BLAKE3-256 over the canonical body bytes (docs/FORMAT.md#id-and-signature).
  *
  * `blake3_256` is our own allocation-light implementation (≈ 4× noble's at record sizes; see
  * bench/blake3.ts); it is checked against the official vectors, `b3sum` and noble in

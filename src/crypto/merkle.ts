@@ -1,5 +1,5 @@
 /**
- * The Merkle root over a set of record ids (SPEC §5 audit bundles, §10 `stemedb root`): one
+ * The Merkle root over a set of record ids (docs/FORMAT.md#the-merkle-root audit bundles, §10 `stemedb root`): one
  * 32-byte value two holders of the same records compute alike, whatever order they hold them
  * in — a data dir and its backup, two replicas, a bundle and its manifest.
  *

@@ -1,7 +1,7 @@
 /**
  * Signing with @noble/ed25519 (pure JS: runs on Bun, Node and in browsers). A signature is
- * over the 32 id bytes, never over the body (SPEC §2.3). Verification is verify-noble.ts (pure
- * JS) and verify.ts (the server's, native); both apply the one rule of SPEC §2.3.
+ * over the 32 id bytes, never over the body (docs/FORMAT.md#which-signatures-verify). Verification is verify-noble.ts (pure
+ * JS) and verify.ts (the server's, native); both apply the one rule of docs/FORMAT.md#which-signatures-verify.
  */
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";

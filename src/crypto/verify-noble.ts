@@ -1,5 +1,5 @@
 /**
- * The project's signature rule (SPEC §2.3) in pure JS, for the client and the demo: runs on Bun,
+ * The project's signature rule (docs/FORMAT.md#which-signatures-verify) in pure JS, for the client and the demo: runs on Bun,
  * Node 20 and in browsers (no Buffer, no node: imports). The server checks the same rule with
  * Bun's native Ed25519 plus two pre-checks (src/crypto/verify.ts); both must accept and reject
  * exactly the same signatures, and test/crypto/signature-rule.test.ts holds them to it.

@@ -3,7 +3,7 @@
  * than noble. Public keys are turned into KeyObjects once and cached: the same agents write
  * again and again.
  *
- * The rule is SPEC §2.3's, stated in full in verify-noble.ts (the pure-JS verifier, which must
+ * The rule is docs/FORMAT.md#which-signatures-verify's, stated in full in verify-noble.ts (the pure-JS verifier, which must
  * agree with this one on every signature): canonical A, R and S < L, A and R not of small
  * order, and the cofactorless equation [S]B = R + [k]A. BoringSSL supplies most of it: it
  * checks S < L, computes [S]B − [k]A and compares its canonical encoding with R's bytes (so R

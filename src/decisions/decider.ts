@@ -1,5 +1,5 @@
 /**
- * Decisions are records (SPEC §2.1, §3): an admin action — a gold standard, an escalation, an
+ * Decisions are records (docs/RECORDS.md#kinds-and-fields, §3): an admin action — a gold standard, an escalation, an
  * epoch superseded on an operator's word — is a record signed by the node's authority key and
  * written through the ingest pipeline like any other, so it is durable, replicated and in the
  * audit trail for good. The note of each names the API key that asked (null until keys exist).

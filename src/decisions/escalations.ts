@@ -1,7 +1,7 @@
 /**
- * Escalations (SPEC §4, issue 4): a query may ask to escalate when κ reaches a threshold; that
+ * Escalations (docs/SEMANTICS.md#escalations, issue 4): a query may ask to escalate when κ reaches a threshold; that
  * opens an item for human review, once per (subject, predicate) while one is open. Decisions
- * are records (SPEC §3): opening writes an `escalate` review and resolving a `resolve` review,
+ * are records (docs/SEMANTICS.md#decisions-are-records): opening writes an `escalate` review and resolving a `resolve` review,
  * both signed by the node's authority key and targeting the contested answer's winning
  * assertion. The latest of the two per target (ts, then id) says whether the item is open, so
  * every replica agrees. Resolving may also mark a gold standard (a `gold` review).

@@ -1,5 +1,5 @@
 /**
- * One agent's circuit breaker (SPEC §6): closed → open → half-open → closed.
+ * One agent's circuit breaker (docs/DEFENSE.md#circuit-breakers): closed → open → half-open → closed.
  *
  * - **Closed**: writes pass. Two sliding windows (`window.ts`) count the agent's *verified*
  *   writes and its *bad* ones — writes the quarantine policy held, writes refused after their

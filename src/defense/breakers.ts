@@ -1,5 +1,5 @@
 /**
- * The per-agent circuit breakers of a node (SPEC §6), one `CircuitBreaker` per agent key that
+ * The per-agent circuit breakers of a node (docs/DEFENSE.md#circuit-breakers), one `CircuitBreaker` per agent key that
  * has written lately. Authorities have none: their records are the node's own decisions.
  *
  * Memory is bounded: past `agentsMax` breakers, the idle ones (closed, nothing in their

@@ -1,5 +1,5 @@
 /**
- * Content defense on a running node (SPEC §6): the quarantine policy, the per-agent circuit
+ * Content defense on a running node (docs/DEFENSE.md): the quarantine policy, the per-agent circuit
  * breakers and the global breaker, behind the ingest pipeline's `IngestGate`.
  *
  * What it knows — who is held, which answers are gold, who was seeded — comes from records:

@@ -1,5 +1,5 @@
 /**
- * The global breaker (SPEC §6): when the disk is slow, shed writes with `503 overloaded` and
+ * The global breaker (docs/DEFENSE.md#the-global-breaker): when the disk is slow, shed writes with `503 overloaded` and
  * `Retry-After` instead of letting every client wait on it. (The other bound — the ingest
  * queue — is checked by the pipeline itself.)
  *

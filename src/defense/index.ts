@@ -1,5 +1,5 @@
 /**
- * Content defense (SPEC §6): the quarantine policy and the circuit breakers. `Defense` is what
+ * Content defense (docs/DEFENSE.md): the quarantine policy and the circuit breakers. `Defense` is what
  * the server builds; the rest is here for tests and tools.
  */
 export { type BreakerOptions, type BreakerSnapshot, type BreakerState, CircuitBreaker } from "./breaker.ts";

@@ -1,5 +1,5 @@
 /**
- * The quarantine policy (SPEC §6): which new assertions a node holds at ingest.
+ * The quarantine policy (docs/DEFENSE.md#quarantine): which new assertions a node holds at ingest.
  *
  * A held assertion is stored like any other — signed, in the log, indexed, replicated — and a
  * `hold` review signed by the node's authority key is written right before it, in the same

@@ -1,6 +1,6 @@
 /**
  * `stemedb demo`: loads the pharma living review (dataset.ts) into a running server and walks
- * the five moments of SPEC §11 with real HTTP calls, printing each as a heading, the command a
+ * the five moments of docs/DEMO.md with real HTTP calls, printing each as a heading, the command a
  * reader could type instead, and the answer. Every moment also returns what it saw, with the
  * checks it made, so the integration test asserts the same run a person watches.
  *
@@ -416,7 +416,7 @@ class Walk {
         `→ checked here, not by the server: ${verified.length} records (${seen.size} in the chain, the leaflet as fetched, ` +
           `the source's registration and its retraction): ` +
           (bad.length === 0
-            ? "every id = BLAKE3(body), every Ed25519 signature valid (SPEC §2.3, pure JS), every shown field inside the signed body."
+            ? "every id = BLAKE3(body), every Ed25519 signature valid (docs/FORMAT.md#which-signatures-verify, pure JS), every shown field inside the signed body."
             : `${bad.length} FAILED: ${bad.map((b) => short(b.id)).join(", ")}.`) +
           ` Control: with one byte of the leaflet's body flipped, ${forged.idMatches ? "the id still matches (!)" : "BLAKE3 gives another id"} ` +
           `and ${forged.signatureValid ? "the signature still verifies (!)" : "the signature no longer verifies"}.`,

@@ -1,7 +1,7 @@
 /**
  * Client-side checks of a record the server returned, as an auditor would make them with no
  * trust in the server: the id is BLAKE3-256 of the canonical body bytes, the Ed25519 signature
- * by the body's own `agent` verifies over that id (SPEC §2.3's rule, the server's own, checked in
+ * by the body's own `agent` verifies over that id (docs/FORMAT.md#which-signatures-verify's rule, the server's own, checked in
  * pure JS by the client's `verifySignature`), and the fields the server shows beside the body
  * are the ones inside it. Internal to src/demo.
  */

@@ -1,5 +1,5 @@
 /**
- * Listing records through the index: filters of SPEC §8 (subject exact / prefix `a/b/*` /
+ * Listing records through the index: filters of docs/API.md#get-v1assertions (subject exact / prefix `a/b/*` /
  * tail `*\/b`, predicate, agent, source, kind, time range) with cursor pagination by LSN.
  */
 import { invalid } from "../core/errors.ts";

@@ -11,7 +11,7 @@
  * - the log coalesces every append queued while an fdatasync is in flight into the next one;
  * - the index applies what was acknowledged in batches, in one SQLite transaction each.
  *
- * Content defense (SPEC §6) plugs in through an `IngestGate` (implemented in `src/defense`):
+ * Content defense (docs/DEFENSE.md) plugs in through an `IngestGate` (implemented in `src/defense`):
  * - the global breaker sheds a whole submission with 503 before anything is parsed;
  * - each parsed record's agent is **admitted** by its circuit breaker *before* its signature is
  *   checked, so a flood from a tripped agent costs no verification. That is safe because a
@@ -82,7 +82,7 @@ export interface IngestGate {
 }
 
 export interface IngestOptions {
-  /** A `ts` further than this ahead of the node's clock is refused (SPEC §2.4). */
+  /** A `ts` further than this ahead of the node's clock is refused (docs/RECORDS.md#clock-skew). */
   clockSkewMs: number;
   /** Records admitted into the pipeline and not yet acknowledged; past it, 503. */
   queueRecordsMax: number;

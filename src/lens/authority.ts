@@ -1,8 +1,8 @@
 /**
- * `authority` (SPEC §4): the best source tier wins (lowest number; no source = tier 6), then
+ * `authority` (docs/SEMANTICS.md#the-lenses): the best source tier wins (lowest number; no source = tier 6), then
  * the higher confidence, then the later candidate (ts, then id).
  *
- * SPEC does not say how authority weighs groups for support and κ. We weigh each candidate by
+ * The contract (docs/SEMANTICS.md) does not say how authority weighs groups for support and κ. We weigh each candidate by
  * confidence × (7 − tier): a tier-1 source counts six times an unsourced claim of the same
  * confidence, so κ reflects both how many disagree and how well sourced they are.
  */

@@ -1,5 +1,5 @@
 /**
- * The conflict score κ (SPEC §4): how far a lens's group weights are from unanimity.
+ * The conflict score κ (docs/SEMANTICS.md#the-conflict-score): how far a lens's group weights are from unanimity.
  *
  * κ = (1 − W_max / W_total) / (1 − 1/k) for k ≥ 2 groups: 0 when one group holds all the weight,
  * 1 when the weight is spread evenly (two equal camps, three equal camps …). It is 0 when there

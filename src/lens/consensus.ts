@@ -1,4 +1,4 @@
-/** `consensus` (SPEC §4): the group with the largest Σ confidence; ties go to the group holding the latest candidate. */
+/** `consensus` (docs/SEMANTICS.md#the-lenses): the group with the largest Σ confidence; ties go to the group holding the latest candidate. */
 import { resolveHeaviest } from "./result.ts";
 import type { Candidate, Lens, LensParams, LensResult } from "./types.ts";
 

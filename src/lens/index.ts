@@ -1,4 +1,4 @@
-/** The lens layer's face: the registry of lenses and `resolveLens` (SPEC §4). */
+/** The lens layer's face: the registry of lenses and `resolveLens` (docs/SEMANTICS.md#the-lenses). */
 import { invalid } from "../core/errors.ts";
 import { authority } from "./authority.ts";
 import { consensus } from "./consensus.ts";

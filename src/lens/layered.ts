@@ -1,8 +1,8 @@
 /**
- * `layered` (SPEC §4): `layers=authority,recency` — each layer narrows the candidates to its
+ * `layered` (docs/SEMANTICS.md#the-lenses): `layers=authority,recency` — each layer narrows the candidates to its
  * best group, and the last layer picks the winner among what is left.
  *
- * What "best group" means per layer (SPEC is silent; we take each lens's *primary* criterion,
+ * What "best group" means per layer (the contract is silent; we take each lens's *primary* criterion,
  * so that a later layer still has something to choose between):
  * - `authority`: the candidates of the best tier (so authority,recency is "the latest word of
  *   the best source available", e.g. an updated regulator label);

@@ -1,4 +1,4 @@
-/** `recency` (SPEC §4): the latest candidate wins (ts, then id). Groups weigh Σ confidence. */
+/** `recency` (docs/SEMANTICS.md#the-lenses): the latest candidate wins (ts, then id). Groups weigh Σ confidence. */
 import { finish, fmtValue, prepare, weigh } from "./result.ts";
 import type { Candidate, Lens, LensParams, LensResult } from "./types.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Candidate selection and grouping (SPEC §4), shared by every lens.
+ * Candidate selection and grouping (docs/SEMANTICS.md#candidates), shared by every lens.
  *
  * *One agent, one voice*: only each agent's latest candidate counts, latest meaning the larger
  * `ts`, then the larger id (ids are uniformly distributed hashes, so the tie-break is arbitrary

@@ -1,5 +1,5 @@
 /**
- * `skeptic` (SPEC §4): consensus's winner, plus the dissent and a verdict.
+ * `skeptic` (docs/SEMANTICS.md#the-lenses): consensus's winner, plus the dissent and a verdict.
  *
  * The dissent is every minority group and every numeric outlier: a candidate whose number lies
  * more than 3 MAD from the confidence-weighted median of the numeric candidates (MAD: the

@@ -1,4 +1,4 @@
-/** `trust` (SPEC §4): the group with the largest Σ confidence × τ(agent). */
+/** `trust` (docs/SEMANTICS.md#the-lenses): the group with the largest Σ confidence × τ(agent). */
 import { resolveHeaviest } from "./result.ts";
 import type { Candidate, Lens, LensParams, LensResult } from "./types.ts";
 

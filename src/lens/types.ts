@@ -1,5 +1,5 @@
 /**
- * The shapes every lens shares (SPEC §4).
+ * The shapes every lens shares (docs/SEMANTICS.md#the-lenses).
  *
  * A lens is a pure function from candidates to an answer: no I/O, no clock, no randomness.
  * Gathering candidates (visibility, `as_of`, `valid_at`) and computing votes and trust happen

@@ -1,4 +1,4 @@
-/** `vote` (SPEC §4): consensus with each weight scaled by (1 + trust-weighted net votes), floored at 0. */
+/** `vote` (docs/SEMANTICS.md#the-lenses): consensus with each weight scaled by (1 + trust-weighted net votes), floored at 0. */
 import { resolveHeaviest } from "./result.ts";
 import type { Candidate, Lens, LensParams, LensResult } from "./types.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (SPEC §10). One registry per server instance, so tests can start several
+ * Prometheus metrics (docs/OPERATIONS.md#monitoring). One registry per server instance, so tests can start several
  * servers in one process without metric-name collisions.
  *
  * Names follow https://prometheus.io/docs/practices/naming/: `stemedb_<layer>_<what>`, the
@@ -193,7 +193,7 @@ function readMetrics(registers: Registry[], scrape: ScrapeSamples) {
   };
 }
 
-/** Content defense (SPEC §6): quarantine and circuit breakers. */
+/** Content defense (docs/DEFENSE.md): quarantine and circuit breakers. */
 function defenseMetrics(registers: Registry[], scrape: ScrapeSamples) {
   return {
     quarantined: sampledGauge(registers, "stemedb_quarantined", "assertions held in quarantine now", () => {

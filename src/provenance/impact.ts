@@ -1,5 +1,5 @@
 /**
- * What falls when a source is withdrawn (SPEC §5): every assertion citing it is flagged
+ * What falls when a source is withdrawn (docs/PROVENANCE.md#retraction-cascade): every assertion citing it is flagged
  * `source_retracted`, and every assertion whose `depends_on` reaches a flagged one, however
  * many steps away, is flagged `cascade`. The same walk answers the dry run
  * (`GET /v1/sources/:id/impact`) and the report of a retraction.

@@ -1,7 +1,7 @@
 /**
  * Sources as the API shows them: the current entry (registrar, title, tier, url, published
  * date) and whether a counted retraction withdrew it, derived from the source's own records
- * with the rules of SPEC §3 (state/sources.ts), plus how many assertions cite it.
+ * with the rules of docs/SEMANTICS.md#sources-and-registrars (state/sources.ts), plus how many assertions cite it.
  */
 import { listRecords } from "../index/list.ts";
 import { citingCount } from "../index/provenance.ts";

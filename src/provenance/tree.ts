@@ -1,5 +1,5 @@
 /**
- * The provenance chain of an assertion (SPEC §5): its `depends_on` closure as a tree, each
+ * The provenance chain of an assertion (docs/PROVENANCE.md#provenance-chain): its `depends_on` closure as a tree, each
  * node with its source (tier, title, whether retracted), the votes, retractions, reviews and
  * superseders that target it, and its lifecycle flags — derived from the same records a query
  * of the root's pair reads, so the flags agree with what the lenses see.

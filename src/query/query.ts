@@ -1,5 +1,5 @@
 /**
- * Answering a query (SPEC §4): gather the records, derive their state as of the asked time,
+ * Answering a query (docs/SEMANTICS.md#queries-and-lenses): gather the records, derive their state as of the asked time,
  * select the candidates, and let each asked lens pick, score and explain.
  */
 import { invalid } from "../core/errors.ts";

@@ -1,5 +1,5 @@
 /**
- * Materialized views (SPEC §4): resolved answers for (subject, predicate, lens, parameters),
+ * Materialized views (docs/SEMANTICS.md#materialized-views): resolved answers for (subject, predicate, lens, parameters),
  * kept so a hot read does no resolution. Views are derived and held in memory: dropping them
  * all (`clear`, or a restart) and asking again gives the same answers.
  *

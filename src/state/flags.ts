@@ -1,5 +1,5 @@
 /**
- * The lifecycle flags other than `superseded` (SPEC §3), each a function of the record set.
+ * The lifecycle flags other than `superseded` (docs/SEMANTICS.md#lifecycle-flags), each a function of the record set.
  * Every function reads entries in (ts, id) order and writes notes keyed by assertion id.
  */
 import { toHex } from "../core/hex.ts";

@@ -1,4 +1,4 @@
-/** Derived state (SPEC §3): lifecycle flags, visibility, source tiers and votes from a record set. */
+/** Derived state (docs/SEMANTICS.md#derived-state): lifecycle flags, visibility, source tiers and votes from a record set. */
 export {
   type AssertionState,
   blockingFlags,

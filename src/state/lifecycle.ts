@@ -1,5 +1,5 @@
 /**
- * Derived state (SPEC §3) as a pure function of a set of records: lifecycle flags with their
+ * Derived state (docs/SEMANTICS.md#derived-state) as a pure function of a set of records: lifecycle flags with their
  * authorship rules, visibility, source tiers and net votes. No I/O; the same set of records
  * gives the same answer in any input order (everything is read in (ts, id) order, and every
  * output collection is sorted).

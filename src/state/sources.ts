@@ -1,10 +1,10 @@
 /**
- * Sources (SPEC §3): a source's registrar is the agent of its earliest `source` record (by ts,
+ * Sources (docs/SEMANTICS.md#sources-and-registrars): a source's registrar is the agent of its earliest `source` record (by ts,
  * then id); its current entry is the latest `source` record from the registrar or an
  * authority; registrations by anyone else are ignored. A `source_retraction` counts when
  * signed by the registrar or an authority.
  *
- * Choices where SPEC is silent:
+ * Choices where the contract (docs/SEMANTICS.md) is silent:
  * - A source retraction is permanent: a later re-registration does not un-retract it.
  * - `sourceTier` reports the registered tier even after a retraction; the retraction shows up
  *   as the `source_retracted` flag on citing assertions, not as a tier change.

@@ -1,5 +1,5 @@
 /**
- * Supersession (SPEC §3): an assertion is `superseded` when a *visible* assertion with
+ * Supersession (docs/SEMANTICS.md#lifecycle-flags): an assertion is `superseded` when a *visible* assertion with
  * `supersedes` = its id exists, by the same agent or an authority. Visibility depends on being
  * superseded, so this is solved as a fixpoint over the supersession graph.
  *

@@ -1,8 +1,8 @@
 /**
- * Votes (SPEC §3): each voter's latest vote (by ts, then id) on a target counts; net votes are
+ * Votes (docs/SEMANTICS.md#votes): each voter's latest vote (by ts, then id) on a target counts; net votes are
  * weighted by the voter's trust.
  *
- * Choices where SPEC is silent:
+ * Choices where the contract (docs/SEMANTICS.md) is silent:
  * - Only votes whose target is an assertion in the record set count; votes on unknown ids wait
  *   (no effect yet), votes on other kinds of record are ignored.
  * - An author's vote on their own assertion counts like anyone's (trust weighting is where

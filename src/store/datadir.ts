@@ -1,5 +1,5 @@
 /**
- * The data directory (SPEC §7):
+ * The data directory (docs/STORAGE.md#the-data-directory):
  *
  *     <data-dir>/
  *       meta.json         format version, node id, creation time

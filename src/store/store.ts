@@ -35,7 +35,7 @@ export interface StoreOptions {
 /** Records indexed per transaction while replaying the log. */
 export const replayBatchRecords = 5000;
 
-/** A stored record as the API shows it (SPEC §8). */
+/** A stored record as the API shows it (docs/API.md#get-v1assertionsid). */
 export interface RecordView {
   id: string;
   kind: string;

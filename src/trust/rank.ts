@@ -1,5 +1,5 @@
 /**
- * TrustRank (SPEC §3): τ ∈ [0, 1] per agent, a pure function of a set of trust facts.
+ * TrustRank (docs/SEMANTICS.md#trustrank): τ ∈ [0, 1] per agent, a pure function of a set of trust facts.
  *
  * Method — TrustRank (Gyöngyi, Garcia-Molina, Pedersen, VLDB 2004), which is personalised
  * PageRank (Page et al. 1999; Haveliwala 2002) with the teleport vector on a trusted seed set:

@@ -1,4 +1,4 @@
-/** The canonical CBOR codec (SPEC §2.3): known encodings, properties, strict decoding. */
+/** The canonical CBOR codec (docs/FORMAT.md#records-canonical-encoding): known encodings, properties, strict decoding. */
 import { describe, expect, test } from "bun:test";
 import { encode as cborgEncode, rfc8949EncodeOptions } from "cborg";
 import { decodeCanonical, encodeCanonical, type Value } from "../../src/core/cbor.ts";
@@ -19,7 +19,7 @@ function codeOf(fn: () => unknown): string {
   return "accepted";
 }
 
-describe("encodeCanonical: known encodings (RFC 8949 Appendix A, under the SPEC number rule)", () => {
+describe("encodeCanonical: known encodings (RFC 8949 Appendix A, under the number rule of docs/FORMAT.md)", () => {
   const cases: Array<[Value, string]> = [
     [0, "00"],
     [1, "01"],

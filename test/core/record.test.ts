@@ -1,4 +1,4 @@
-/** Record validation (SPEC §2.1, §2.2): every kind, every error code, limits at their edges. */
+/** Record validation (docs/RECORDS.md#kinds-and-fields, §2.2): every kind, every error code, limits at their edges. */
 import { describe, expect, test } from "bun:test";
 import { type ProblemCode, StemeError } from "../../src/core/errors.ts";
 import { validateRecord } from "../../src/core/record.ts";

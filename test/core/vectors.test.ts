@@ -116,7 +116,7 @@ const byteListFields: Record<string, string[]> = { assertion: ["depends_on"] };
 
 /**
  * JSON record -> the value cborg encodes. Only hex -> bytes is needed: cborg already applies
- * the SPEC number rule itself (integral and within ±(2^53−1) -> integer, -0 -> 0, anything
+ * the number rule itself (docs/FORMAT.md) (integral and within ±(2^53−1) -> integer, -0 -> 0, anything
  * else -> the smallest exact float of 16/32/64 bits), which the "cborg number rule" test below
  * pins, so no number needs transforming.
  */
@@ -132,7 +132,7 @@ function forCborg(json: Record<string, unknown>): Record<string, unknown> {
 }
 
 describe("valid vectors: cborg (independent encoder)", () => {
-  test("cborg number rule matches SPEC", () => {
+  test("cborg number rule matches docs/FORMAT.md", () => {
     const cases: Array<[number, string]> = [
       [1e20, "fb4415af1d78b58c40"],
       [2 ** 53, "fa5a000000"],

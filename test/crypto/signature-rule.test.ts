@@ -1,5 +1,5 @@
 /**
- * One signature rule everywhere (SPEC §2.3): every verifier in the project — the server's native
+ * One signature rule everywhere (docs/FORMAT.md#which-signatures-verify): every verifier in the project — the server's native
  * check (verifyId / verifyIdAsync), the pure-JS one the client and demo use (verifyIdNoble), and
  * offline bundle verification (verifyBundle) — and libsodium through PyNaCl (independent) give
  * the same verdict on every signature vector, and that verdict is the one the vector states.

@@ -1,7 +1,7 @@
 /**
  * Native (Bun node:crypto / BoringSSL, src/crypto/verify.ts) and pure-JS (verifyIdNoble,
  * src/crypto/verify-noble.ts) Ed25519 verification must accept and reject the same signatures
- * (SPEC §2.3). The cases where verifiers in the wild differ (mixed-order points, small-order R)
+ * (docs/FORMAT.md#which-signatures-verify). The cases where verifiers in the wild differ (mixed-order points, small-order R)
  * are in the vectors, checked by test/crypto/signature-rule.test.ts.
  */
 import { describe, expect, test } from "bun:test";
@@ -111,11 +111,11 @@ describe("native and noble agree", () => {
  *
  * With A = the identity (0x01 then 31 zero bytes), R = the identity and S = 0, the verification
  * equation [S]B = R + [k]A holds for EVERY message (0 = 0 + 0). RFC 8032's cofactorless check as
- * written accepts it; SPEC §2.3 refuses small-order A (and small-order R).
+ * written accepts it; docs/FORMAT.md#which-signatures-verify refuses small-order A (and small-order R).
  *
  * BoringSSL alone (Bun 1.4.4) ACCEPTS these, including the non-canonical encodings of
  * small-order points (y = p + 1, y = p). verify.ts therefore refuses small-order and
- * non-canonical keys before the native call, so the server agrees with verifyIdNoble (SPEC §2.3).
+ * non-canonical keys before the native call, so the server agrees with verifyIdNoble (docs/FORMAT.md#which-signatures-verify).
  */
 describe("small-order public keys: native and noble both reject", () => {
   const identity = unhex("0100000000000000000000000000000000000000000000000000000000000000");

@@ -1,5 +1,5 @@
 /**
- * Audit bundles end to end (SPEC §5, issue 4 item 7): a real server holds a small living review
+ * Audit bundles end to end (docs/PROVENANCE.md, issue 4 item 7): a real server holds a small living review
  * with depends_on chains reaching outside the exported prefix, sources, votes, a retraction, a
  * supersession and records that have nothing to do with it. The export must carry exactly the
  * selection and its provenance closure; `stemedb export`, `stemedb verify-bundle` and

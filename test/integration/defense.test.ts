@@ -1,5 +1,5 @@
 /**
- * Content defense over HTTP against real servers (SPEC §6): each quarantine policy holds what
+ * Content defense over HTTP against real servers (docs/DEFENSE.md): each quarantine policy holds what
  * it should (stored, a hold signed by the node right before it, invisible to lenses, flagged),
  * approval and rejection as authority reviews, the review queue; per-agent circuit breakers
  * (a flood opens one agent's breaker while others write on; half-open, probe, closed; reset)

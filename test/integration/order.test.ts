@@ -1,5 +1,5 @@
 /**
- * Order independence (SPEC §1, §3): the same records ingested in different orders, on
+ * Order independence (docs/README.md#principles, §3): the same records ingested in different orders, on
  * different nodes that share an authority, answer every query identically — node-local
  * metadata (log positions, receive times) aside.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §2.3 end to end: a real server refuses every signature vector marked "reject" with
+ * docs/FORMAT.md#which-signatures-verify end to end: a real server refuses every signature vector marked "reject" with
  * 400 bad_signature (naming the id it computed) and takes the "accept" ones; the real
  * `stemedb verify-bundle` process fails a bundle holding a mixed-order signature and passes one
  * holding only accepted vectors. (Every verifier's verdict on every vector, in process:
@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(cleanupAll);
 
-describe("the server applies SPEC §2.3 to submissions", () => {
+describe("the server applies docs/FORMAT.md#which-signatures-verify to submissions", () => {
   test("each signature vector as a JSON submission: rejected ones get 400 bad_signature, accepted ones 2xx", async () => {
     for (const c of cases) {
       const res = await fetch(`${server.url}/v1/assert`, {

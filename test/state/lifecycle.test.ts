@@ -100,7 +100,7 @@ describe("superseded", () => {
     const s = derive([c, b, a]);
     expect(s.visible(c.id)).toBe(true);
     expect(s.assertions.get(b.id)?.flags).toEqual(["superseded"]);
-    // B is not visible, so it does not supersede A (SPEC: "a *visible* assertion with supersedes").
+    // B is not visible, so it does not supersede A (docs/SEMANTICS.md: only a *visible* assertion with supersedes counts).
     expect(s.assertions.get(a.id)?.flags).toEqual([]);
     // Retract C: B comes back and supersedes A.
     const s2 = derive([c, b, a, retraction(alice, 4, c)]);

@@ -1,4 +1,4 @@
-/** Order independence (SPEC §3): the derived state depends on the set of records, never their order. */
+/** Order independence (docs/SEMANTICS.md#the-record-set): the derived state depends on the set of records, never their order. */
 import { expect, test } from "bun:test";
 import { blockingFlags, type DerivedState, deriveState, type StoredRecord } from "../../src/state/index.ts";
 import { prng } from "../support/prng.ts";

@@ -2,7 +2,7 @@
  * A CBOR writer for hostile-input tests: every head can be written in a chosen width, lengths can
  * be declared that the bytes do not hold, strings and containers can be indefinite, and values
  * can be tagged or encoded as the wrong float width. With no knobs it writes the canonical form
- * (SPEC §2.3), which the suite checks against the client's bodies before it trusts the knobs.
+ * (docs/FORMAT.md#records-canonical-encoding), which the suite checks against the client's bodies before it trusts the knobs.
  *
  * Test support only: nothing here is careful about speed, and nothing in src/ uses it.
  */

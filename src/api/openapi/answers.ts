@@ -46,7 +46,7 @@ export function answerSchemas(): Record<string, Schema> {
     from_view: bool("answered from a materialized view"),
   });
   return {
-    Flag: oneOfEnum(blockingFlags, "a lifecycle flag (SPEC §3)"),
+    Flag: oneOfEnum(blockingFlags, "a lifecycle flag (docs/SEMANTICS.md#lifecycle-flags)"),
     Lens: oneOfEnum(lensNames),
     WriteResult: obj(
       {
@@ -408,7 +408,7 @@ export function adminSchemas(): Record<string, Schema> {
   };
 }
 
-/** Content defense (SPEC §6): the quarantine queue, decisions on it, circuit breakers. */
+/** Content defense (docs/DEFENSE.md): the quarantine queue, decisions on it, circuit breakers. */
 export function defenseSchemas(): Record<string, Schema> {
   const state = oneOfEnum(["closed", "open", "half_open"]);
   const breaker = {

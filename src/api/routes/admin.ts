@@ -1,5 +1,5 @@
 /**
- * Administration (SPEC §8): an authority's decisions (gold standards, the decision audit),
+ * Administration (docs/API.md): an authority's decisions (gold standards, the decision audit),
  * API keys (the secret is in the creation answer and nowhere else), online snapshots, and the
  * materialized views. Content defense's queue and breakers are in defense.ts.
  */
@@ -139,7 +139,7 @@ function revokeKey(deps: AdminDeps, id: string): Response {
 
 /**
  * `POST /v1/admin/snapshot` with `{}` or `{"name"}`: an online backup under --backup-dir.
- * Answers `path` (SPEC §7) and, as it first shipped, the same directory as `dir`.
+ * Answers `path` (docs/STORAGE.md#backups) and, as it first shipped, the same directory as `dir`.
  */
 async function snapshot(deps: AdminDeps, request: Request): Promise<Response> {
   const raw = await readBody(request, deps.limits.read);

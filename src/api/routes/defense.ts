@@ -1,5 +1,5 @@
 /**
- * Handlers for content defense (SPEC §6, issue 5): the quarantine review queue and its
+ * Handlers for content defense (docs/DEFENSE.md, issue 5): the quarantine review queue and its
  * decisions, and the circuit breakers.
  *
  * Approving or rejecting is an authority decision: a `review` record signed by the node's key

@@ -1,5 +1,5 @@
 /**
- * `GET /v1/export?subject_prefix=&predicate=&since=&until=&format=ndjson|cbor` (SPEC §5): an
+ * `GET /v1/export?subject_prefix=&predicate=&since=&until=&format=ndjson|cbor` (docs/PROVENANCE.md#audit-bundles): an
  * audit bundle of the selection and its provenance closure, streamed as a download. The
  * manifest is known before the first byte, so its record count and Merkle root are also sent
  * as headers; a client that reads the body to the end finds the same manifest there.

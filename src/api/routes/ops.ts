@@ -1,5 +1,5 @@
 /**
- * Operations (SPEC §8, §10): liveness, readiness, Prometheus metrics, and this API's own
+ * Operations (docs/API.md, §10): liveness, readiness, Prometheus metrics, and this API's own
  * description (OpenAPI JSON and a page for people). No key needed, no rate limit.
  */
 import type { OpsService } from "../../backup/service.ts";

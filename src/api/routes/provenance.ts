@@ -1,5 +1,5 @@
 /**
- * Provenance (SPEC §5): sources and what their retraction takes down, epochs, the provenance
+ * Provenance (docs/PROVENANCE.md): sources and what their retraction takes down, epochs, the provenance
  * chain of an assertion, audit bundles.
  */
 import { StemeError } from "../../core/errors.ts";

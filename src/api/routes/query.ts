@@ -1,5 +1,5 @@
 /**
- * Queries (SPEC §4): a (subject, predicate) resolved through one lens or several side by side,
+ * Queries (docs/SEMANTICS.md#queries-and-lenses): a (subject, predicate) resolved through one lens or several side by side,
  * through the engine's materialized views; every predicate of a subject; escalation of
  * contested answers; the query audit trail's entries.
  */

@@ -1,5 +1,5 @@
 /**
- * Reading records (SPEC §8): one by id with its lifecycle derived now, listings by subject
+ * Reading records (docs/API.md): one by id with its lifecycle derived now, listings by subject
  * (exact, prefix, tail), predicate, agent, source, kind and time, and the concept tree.
  */
 import { labelBytesMax, predicateBytesMax, subjectBytesMax } from "../../core/limits.ts";

@@ -1,5 +1,5 @@
 /**
- * Trust (SPEC §3, §4): agents ranked by TrustRank τ and how each τ came about; escalations of
+ * Trust (docs/SEMANTICS.md#trustrank, §4): agents ranked by TrustRank τ and how each τ came about; escalations of
  * contested answers and their resolution by an authority; the query audit trail.
  */
 import { isAuditCursor, type QueryAuditLog } from "../../audit/query-log.ts";

@@ -1,5 +1,5 @@
 /**
- * Writes (SPEC §8): one signed record of any kind, a vote, a retraction, a batch. Each takes
+ * Writes (docs/API.md): one signed record of any kind, a vote, a retraction, a batch. Each takes
  * the raw request, so body limits, content types and parse errors are ours to answer with
  * problem+json.
  */
