@@ -4,6 +4,8 @@
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
 WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts
+# The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it.
+CKSM_SO := native/stemedb_cksm.so
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
@@ -36,7 +38,17 @@ node_modules/.installed: package.json bun.lock $(BUN)
 	$(BUN) install --frozen-lockfile
 	@touch $@
 
-setup: node_modules/.installed
+setup: node_modules/.installed $(CKSM_SO)
+
+# Compiled against Debian's sqlite3ext.h (libsqlite3-dev, installed here when missing); it
+# links nothing but libc: SQLite's functions come from the process that loads it (bun:sqlite).
+$(CKSM_SO): native/stemedb_cksm.c
+	@if [ ! -f /usr/include/sqlite3ext.h ]; then \
+	  echo "installing libsqlite3-dev (sqlite3ext.h, to compile the index checksum shim)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libsqlite3-dev >/dev/null; \
+	fi
+	gcc -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ $<
 
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
@@ -95,7 +107,7 @@ fmt: setup
 	$(BUN) x biome check --write src test bench
 
 build: setup
-	$(BUN) build --compile --minify src/main.ts $(WORKERS) --outfile dist/stemedb
+	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --outfile dist/stemedb
 
 bench: setup
 	$(BUN) bench/ingest.ts
@@ -117,4 +129,4 @@ bench-guard: setup
 	$(BUN) bench/guard.ts
 
 clean:
-	rm -rf dist .bench
+	rm -rf dist .bench $(CKSM_SO)
