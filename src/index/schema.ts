@@ -19,7 +19,7 @@
  *   so their inserts land on the rightmost pages; the random-key inserts are what cost.
  */
 
-export const indexFormatVersion = 4;
+export const indexFormatVersion = 5;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;

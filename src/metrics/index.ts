@@ -68,6 +68,16 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
       registers: reg,
     }),
     indexLsn: new Gauge({ name: "stemedb_index_lsn", help: "log position the index reflects", registers: reg }),
+    indexDamageDetectedTotal: new Counter({
+      name: "stemedb_index_damage_detected_total",
+      help: "times damage in the index was found (at start, then rebuilt; or while serving, then reads refused)",
+      registers: reg,
+    }),
+    indexDamaged: new Gauge({
+      name: "stemedb_index_damaged",
+      help: "1 while the index is known damaged and reads from it are refused (restart or reindex to rebuild)",
+      registers: reg,
+    }),
     // Ingest
     ingestRecordsTotal: new Counter({
       name: "stemedb_ingest_records_total",
