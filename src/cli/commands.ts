@@ -29,6 +29,7 @@ import { recordBackupStatus } from "../backup/status.ts";
 import { takeBackup } from "../backup/take.ts";
 import { verifyBackup } from "../backup/verify.ts";
 import { demoCommands } from "./demo-command.ts";
+import { verifyIndexCommand } from "./verify-index-command.ts";
 import { type ProvenanceTree, renderProvenance } from "../provenance/tree.ts";
 import { Store } from "../store/store.ts";
 
@@ -631,11 +632,14 @@ damage are lost to the node: restore the segment from a backup instead if you ha
   verify: {
     summary: "check the log, or a backup: framing, checksums, BLAKE3 (--deep: ids, signatures, Merkle root)",
     usage: `stemedb verify [--data-dir DIR] [--deep] [--json]
+       stemedb verify --index [--data-dir DIR] [--json]
        stemedb verify --backup DIR [--deep] [--json] [--data-dir D]
 
 Read-only. Exit 0 when clean, 1 when a problem was found (each named with its file and
 offset), 2 on bad usage. With --backup, --data-dir D also records the outcome in D for the
-server's metrics (stemedb_backup_last_verify_ok).`,
+server's metrics (stemedb_backup_last_verify_ok). --index cross-checks the index against the
+log instead (page checksums, SQLite's integrity check, every row against its log record); it
+takes no lock and reads one consistent snapshot, so it may run beside a server.`,
     async run(argv) {
       const { values } = parseArgs({
         args: argv,
@@ -643,6 +647,7 @@ server's metrics (stemedb_backup_last_verify_ok).`,
           "data-dir": { type: "string" },
           backup: { type: "string" },
           deep: { type: "boolean" },
+          index: { type: "boolean" },
           json: { type: "boolean" },
           ...helpFlag,
         },
@@ -651,6 +656,7 @@ server's metrics (stemedb_backup_last_verify_ok).`,
         return verifyBackupCommand(values.backup, values.deep === true, values.json === true, values["data-dir"]);
       const dir = values["data-dir"] ?? process.env.STEMEDB_DATA_DIR ?? "./data";
       if (!isInitialized(dir)) throw new StemeError("not_initialized", 2, `${dir} is not a StemeDB data directory`);
+      if (values.index) return verifyIndexCommand(dir, values.json === true);
       const logDir = path.join(dir, "log");
       const report = verifyLog(logDir, values.deep ? { deep: deepCheck } : {});
       if (values.json) out(JSON.stringify(report, null, 2));
