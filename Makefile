@@ -4,7 +4,8 @@
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
 WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts
-# The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it.
+# The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it
+# (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
 CKSM_SO := native/stemedb_cksm.so
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
 DATA_DIR ?= ./data
@@ -107,7 +108,7 @@ fmt: setup
 	$(BUN) x biome check --write src test bench
 
 build: setup
-	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --outfile dist/stemedb
+	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --root src --outfile dist/stemedb
 
 bench: setup
 	$(BUN) bench/ingest.ts
