@@ -140,7 +140,6 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   },
   internal: { status: 500, meaning: "a bug; the server log has the request id" },
   log_corrupt: { status: 500, meaning: "a damaged log segment; run stemedb verify" },
-  index_mismatch: { status: 500, meaning: "the index disagrees with the log; run stemedb reindex" },
   key_permissions: { status: 500, meaning: "keys.json is readable by others; chmod 600 it" },
   backup_failed: { status: 500, meaning: "the snapshot found the log or index inconsistent; run stemedb verify" },
   io_error: { status: 500, meaning: "reading or hashing a file for the snapshot failed" },
@@ -153,6 +152,11 @@ export const problemCodes: Record<string, { status: number; meaning: string }> =
   log_closed: { status: 503, meaning: "the node is shutting down" },
   unavailable: { status: 503, meaning: "the node is shutting down" },
   index_failed: { status: 503, meaning: "the index is failing (e.g. a full disk); acknowledged records are safe; retry" },
+  index_damaged: {
+    status: 503,
+    meaning:
+      "the index is damaged (a page failed its checksum, or a row disagrees with the log): reads are refused until it is rebuilt (restart, or stemedb reindex)",
+  },
   timeout: { status: 503, meaning: "no answer within --http-timeout-secs; retry" },
 };
 
@@ -895,7 +899,7 @@ interface OperationSpec {
   errors?: string[];
 }
 
-const readFailures = ["index_failed", "timeout", "internal", "log_corrupt", "index_mismatch"];
+const readFailures = ["index_failed", "timeout", "internal", "log_corrupt", "index_damaged"];
 const recordCodes = [
   "malformed_json",
   "malformed_cbor",

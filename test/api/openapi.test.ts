@@ -166,6 +166,7 @@ const notOverHttp: Record<string, string> = {
   format_version: "a data directory of another format, at start",
   index_version: "an index of another format is rebuilt at start",
   index_open_failed: "opening the index at start",
+  index_checksum_missing: "opening the index without its checksum shim (not built), at start",
   locked: "another process holds the data directory",
   no_keys: "refusing to serve beyond loopback without keys",
   bad_config: "flags, environment and TLS files at start",
