@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup bench-guard clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-index clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-bundle      export and verify-bundle of a 100,000-record audit bundle (issue 4)"
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
+	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -122,6 +123,9 @@ bench-cascade: setup
 
 bench-bundle: setup
 	$(BUN) bench/bundle.ts
+
+bench-index: setup
+	$(BUN) bench/index-checks.ts 100000
 
 bench-backup: setup
 	$(BUN) bench/backup.ts
