@@ -171,7 +171,7 @@ static int ckWrite(sqlite3_file *f, const void *buf, int bytes, sqlite3_int64 of
     noteLayout(p, (const unsigned char *)buf, bytes);
   } else if (!p->layoutKnown) {
     int rc = learnLayout(p, bytes);
-    if (rc != SQLITE_OK) return rc == SQLITE_IOERR_DATA ? SQLITE_IOERR_DATA : rc;
+    if (rc != SQLITE_OK) return rc; /* page 1 unreadable or damaged: write nothing */
   }
   if (!p->layoutOk) {
     sqlite3_log(SQLITE_IOERR_WRITE, "stemedb_cksm: %s has no room for page checksums (reserve bytes must be 8)", p->name);

@@ -119,8 +119,14 @@ export function ensureChecksumVfs(unpackDir: string): void {
   if (vfsRegistered()) return;
   const embedded = embeddedShim();
   let file: string;
-  if (embedded) file = unpackShim(embedded, unpackDir);
-  else if (fs.existsSync(sourceBuildPath)) file = sourceBuildPath;
+  if (embedded) {
+    try {
+      file = unpackShim(embedded, unpackDir);
+    } catch (cause) {
+      if (cause instanceof StemeError) throw cause;
+      throw missing(`writing it out into ${unpackDir}: ${(cause as Error).message}`);
+    }
+  } else if (fs.existsSync(sourceBuildPath)) file = sourceBuildPath;
   else throw missing(`no ${sourceBuildPath}`);
   const boot = new Database(":memory:");
   try {
@@ -150,7 +156,13 @@ export function openChecksummed(file: string, options: { readonly?: boolean } = 
   if (fresh) for (const suffix of ["-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
   const flags = SQLITE_OPEN_URI | (options.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   const db = new Database(checksummedUri(file), flags);
-  if (fresh) db.fileControl(SQLITE_FCNTL_RESERVE_BYTES, pageChecksumBytes);
+  if (fresh) {
+    const rc = db.fileControl(SQLITE_FCNTL_RESERVE_BYTES, pageChecksumBytes);
+    if (rc !== 0) {
+      db.close();
+      throw new StemeError("index_open_failed", 500, `open index ${file}: reserving page checksum bytes failed (SQLite ${rc})`);
+    }
+  }
   return db;
 }
 
