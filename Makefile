@@ -4,12 +4,15 @@
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
 WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts
+# The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it
+# (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
+CKSM_SO := native/stemedb_cksm.so
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -28,6 +31,7 @@ help:
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
+	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -38,7 +42,17 @@ node_modules/.installed: package.json bun.lock $(BUN)
 	$(BUN) install --frozen-lockfile
 	@touch $@
 
-setup: node_modules/.installed
+setup: node_modules/.installed $(CKSM_SO)
+
+# Compiled against Debian's sqlite3ext.h (libsqlite3-dev, installed here when missing); it
+# links nothing but libc: SQLite's functions come from the process that loads it (bun:sqlite).
+$(CKSM_SO): native/stemedb_cksm.c
+	@if [ ! -f /usr/include/sqlite3ext.h ]; then \
+	  echo "installing libsqlite3-dev (sqlite3ext.h, to compile the index checksum shim)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libsqlite3-dev >/dev/null; \
+	fi
+	gcc -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ $<
 
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
@@ -102,7 +116,7 @@ docs: setup
 	$(BUN) scripts/docs.ts
 
 build: setup
-	$(BUN) build --compile --minify src/main.ts $(WORKERS) --outfile dist/stemedb
+	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --root src --outfile dist/stemedb
 
 bench: setup
 	$(BUN) bench/ingest.ts
@@ -117,6 +131,9 @@ bench-cascade: setup
 bench-bundle: setup
 	$(BUN) bench/bundle.ts
 
+bench-index: setup
+	$(BUN) bench/index-checks.ts 100000
+
 bench-backup: setup
 	$(BUN) bench/backup.ts
 
@@ -128,4 +145,4 @@ bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
 
 clean:
-	rm -rf dist .bench
+	rm -rf dist .bench $(CKSM_SO)

@@ -4,7 +4,8 @@
  * Whole files: docs/CLI.md from the command registry (src/cli/docs.ts) and .env.example from
  * the settings table (src/config/config.ts). Sections of a hand-written page, between
  * `<!-- generated: NAME -->` and `<!-- end: NAME -->`: docs/API.md's error table (from
- * core/errors.ts) and route list (from api/routes/).
+ * core/errors.ts) and route list (from api/routes/), docs/METRICS.md's table (from the
+ * metrics registry).
  *
  *   bun scripts/docs.ts          rewrite them
  *   bun scripts/docs.ts --check  exit 1, naming the stale ones, when a rewrite would change a file
@@ -21,6 +22,7 @@ import { commands } from "../src/cli/commands/index.ts";
 import { cliMarkdown } from "../src/cli/docs.ts";
 import { envExample } from "../src/config/config.ts";
 import { httpProblemCodes, problems } from "../src/core/errors.ts";
+import { createMetrics } from "../src/metrics/index.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "..");
 
@@ -32,6 +34,17 @@ function errorTable(): string {
     return `| \`${code}\` | ${p.status} | ${p.meaning.replaceAll("|", "\\|")}${hint.replaceAll("|", "\\|")} |`;
   });
   return ["| code | status | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+}
+
+/** `| name | type | labels | meaning |`, one row per metric in registration order. */
+function metricTable(): string {
+  const rows = createMetrics({ processMetrics: true })
+    .registry.getMetricsAsArray()
+    .map((m) => {
+      const labels = (m as unknown as { labelNames: readonly string[] }).labelNames.map((l) => `\`${l}\``).join(", ");
+      return `| \`${m.name}\` | ${m.type} | ${labels || "—"} | ${m.help.replaceAll("|", "\\|")} |`;
+    });
+  return ["| name | type | labels | meaning |", "| --- | --- | --- | --- |", ...rows].join("\n");
 }
 
 /** `| method | path | role | what |`, in table order. */
@@ -48,6 +61,7 @@ function routeTable(): string {
 const sections: Record<string, { file: string; render: () => string }> = {
   errors: { file: "docs/API.md", render: errorTable },
   routes: { file: "docs/API.md", render: routeTable },
+  metrics: { file: "docs/METRICS.md", render: metricTable },
 };
 
 /** Files written whole. */

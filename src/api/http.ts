@@ -154,7 +154,9 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     response.headers.set("x-request-id", requestId);
     for (const [name, value] of extra) response.headers.set(name, value);
     meter(route ? (labels.get(route) as string) : "other", request.method, response.status, (performance.now() - started) / 1000);
-    if (response.status >= 500)
+    // A 503 (overloaded, index damaged, shutting down) is expected under its condition and counted
+    // in the metrics; logging each would flood the log while it lasts.
+    if (response.status >= 500 && response.status !== 503)
       logger.warn("request answered with a server error", { request_id: requestId, path: pathname, status: response.status });
     return response;
   };

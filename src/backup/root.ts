@@ -4,12 +4,13 @@
  * replicas — can be compared with one line. Ids come from the index up to its checkpoint and
  * from the log past it, so a data dir whose index trails its log still gives the right root.
  */
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import fs from "node:fs";
 import path from "node:path";
 import { toHex } from "../core/hex.ts";
 import { recordId } from "../crypto/hash.ts";
 import { merkleRoot } from "../crypto/merkle.ts";
+import { openChecksummed } from "../index/checksum-vfs.ts";
 import { listSegmentFiles, logDirName, SegmentImage } from "../log/index.ts";
 
 export interface RootReport {
@@ -24,7 +25,7 @@ export function dataDirRoot(dataDir: string): RootReport {
   let indexLsn = 0;
   const indexPath = path.join(dataDir, "index.sqlite");
   if (fs.existsSync(indexPath)) {
-    const db = new Database(indexPath, { readonly: true });
+    const db = openChecksummed(indexPath, { readonly: true }); // a damaged page is an error, not a wrong root
     try {
       db.exec("BEGIN"); // one snapshot for both reads
       indexLsn = (db.query("SELECT value FROM meta WHERE key = 'checkpoint_lsn'").get() as { value: number } | null)?.value ?? 0;

@@ -18,9 +18,12 @@
 import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import path from "node:path";
-import { StemeError } from "../core/errors.ts";
+import { invariant, StemeError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { recordId } from "../crypto/hash.ts";
+import { openChecksummed } from "../index/checksum-vfs.ts";
+import { indexDamaged, isSqliteDamage } from "../index/damage.ts";
+import { headerPageBytes, sealPage } from "../index/page-checksum.ts";
 import { lastWholeLsn, listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile, SegmentImage } from "../log/index.ts";
 import { writeFileDurable } from "../store/datadir.ts";
 import { HashPool } from "./hash-pool.ts";
@@ -60,8 +63,8 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     throw new StemeError("exists", `${outDir} exists and is not empty; a backup goes into a new directory`);
   fs.mkdirSync(path.join(outDir, logDirName), { recursive: true, mode: 0o750 });
 
-  const indexLsn = snapshotSqlite(path.join(dataDir, "index.sqlite"), path.join(outDir, "index.sqlite"));
-  snapshotSqlite(path.join(dataDir, "audit.sqlite"), path.join(outDir, "audit.sqlite"));
+  const indexLsn = snapshotSqlite(path.join(dataDir, "index.sqlite"), path.join(outDir, "index.sqlite"), true);
+  snapshotSqlite(path.join(dataDir, "audit.sqlite"), path.join(outDir, "audit.sqlite"), false);
   const logDir = path.join(dataDir, logDirName);
   const lsn = options.lsn ? options.lsn() : lastWholeLsn(logDir);
   if (lsn < indexLsn) throw new StemeError("backup_failed", `the index (LSN ${indexLsn}) is ahead of the log (LSN ${lsn})`);
@@ -119,12 +122,17 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
  * but rebuilds every table and index, about 20× slower. Returns the copy's checkpoint LSN (0
  * when absent). The copy is held in memory once: an index of a million records is ~300 MB.
  */
-function snapshotSqlite(from: string, to: string): number {
+function snapshotSqlite(from: string, to: string, checksummed: boolean): number {
   if (!fs.existsSync(from)) return 0;
-  const db = new Database(from, { readonly: true });
+  // The index is read through its page-checksum shim: a damaged page fails the backup rather
+  // than being copied into it.
+  const db = checksummed ? openChecksummed(from, { readonly: true }) : new Database(from, { readonly: true });
   let image: Uint8Array;
   try {
     image = db.serialize();
+  } catch (err) {
+    if (checksummed && isSqliteDamage(err)) throw indexDamaged(`copying ${from} for a backup: ${err.message}`, err);
+    throw err;
   } finally {
     db.close();
   }
@@ -132,6 +140,8 @@ function snapshotSqlite(from: string, to: string): number {
   // a plain rollback-journal file (header bytes 18–19 = 1) so a read-only open leaves no files.
   image[18] = 1;
   image[19] = 1;
+  // Page 1 changed, and pages that came from the WAL carry stale checksums: seal every page.
+  if (checksummed) sealPages(image);
   const fd = fs.openSync(to, "wx", 0o640);
   try {
     fs.writeSync(fd, image);
@@ -147,6 +157,12 @@ function snapshotSqlite(from: string, to: string): number {
   } finally {
     copy.close();
   }
+}
+
+function sealPages(image: Uint8Array): void {
+  const pageBytes = headerPageBytes(image);
+  invariant(pageBytes > 0, "an SQLite image states its page size");
+  for (let at = 0; at + pageBytes <= image.length; at += pageBytes) sealPage(image.subarray(at, at + pageBytes));
 }
 
 function indexIds(indexPath: string, upTo: number): Uint8Array[] {

@@ -17,7 +17,6 @@
  */
 import { StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
-import { decodeStoredBody } from "../crypto/signed.ts";
 import { listRecords, type ListFilter } from "../index/list.ts";
 import { kindCodes, relCodes } from "../index/schema.ts";
 import { id8, type LocationRow, type RecordLocation, toLocation } from "../index/store.ts";
@@ -100,16 +99,21 @@ class ClosureBuilder {
       const wanted = new Set(part.map((t) => toHex(t.id)));
       const keys = [...new Set(part.map((t) => id8(t.id)))];
       const refs = this.store.index.db
-        .query(`SELECT dst, src FROM refs WHERE rel != ${relCodes.depends_on} AND dst8 IN (${keys.map(() => "?").join(",")})`)
-        .all(...keys) as Array<{ dst: Uint8Array; src: number }>;
+        .query(
+          `SELECT dst, src, rel FROM refs WHERE rel != ${relCodes.depends_on} AND dst8 IN (${keys.map(() => "?").join(",")})`,
+        )
+        .all(...keys) as Array<{ dst: Uint8Array; src: number; rel: number }>;
       // dst8 is a prefix of the id: the full id settles a collision.
-      const lsns = [...new Set(refs.filter((r) => wanted.has(toHex(r.dst)) && r.src <= this.lsn).map((r) => r.src))];
+      const found = refs.filter((r) => wanted.has(toHex(r.dst)) && r.src <= this.lsn);
+      // What each referrer was found by, so the record read is checked against it (Store.read).
+      const byRef = new Map(found.map((r) => [r.src, { refersTo: { target: r.dst, rel: r.rel } }]));
+      const lsns = [...byRef.keys()];
       for (let j = 0; j < lsns.length; j += batchIds) {
         const ls = lsns.slice(j, j + batchIds);
         const rows = this.store.index.db
           .query(`SELECT lsn, id, kind, segment, offset, recorded_at FROM records WHERE lsn IN (${ls.map(() => "?").join(",")})`)
           .all(...ls) as LocationRow[];
-        out.push(...rows.map(toLocation));
+        out.push(...rows.map((row) => toLocation(row, byRef.get(row.lsn))));
       }
     }
     return out;
@@ -148,8 +152,7 @@ export async function collectClosure(
     const next: RecordLocation[] = [];
     for (const loc of c.deciders(frontier)) if (c.add(loc) && loc.kind === kindCodes.assertion && deeper) next.push(loc);
     for (const loc of frontier) {
-      const entry = store.log.read(loc.segment, loc.offset);
-      const record = decodeStoredBody(entry.body);
+      const { record } = store.read(loc); // checked against the index row
       if (record.kind !== "assertion") continue;
       if (record.source !== undefined) sources.add(record.source);
       for (const dep of record.depends_on ?? []) {

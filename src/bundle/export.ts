@@ -4,10 +4,8 @@
  * computed from the index before the first byte goes out, so the records themselves are read
  * from the log one slice at a time, as the reader takes them, and never held together.
  */
-import { StemeError } from "../core/errors.ts";
-import { bytesEqual, toHex } from "../core/hex.ts";
+import { toHex } from "../core/hex.ts";
 import { merkleRoot } from "../crypto/merkle.ts";
-import { recordId } from "../crypto/hash.ts";
 import { kindNames } from "../index/schema.ts";
 import type { RecordLocation } from "../index/store.ts";
 import type { Store } from "../store/store.ts";
@@ -71,17 +69,8 @@ export async function exportBundle(
   return { format, manifest, stream };
 }
 
-/** A record's body and signature from the log, checked against what the index says it is. */
+/** A record's body and signature from the log, checked against what the index says it is (Store.read). */
 function readChecked(store: Store, loc: RecordLocation): [Uint8Array, Uint8Array] {
-  const entry = store.log.read(loc.segment, loc.offset);
-  if (entry.lsn !== loc.lsn || !bytesEqual(recordId(entry.body), loc.id)) {
-    throw new StemeError(
-      "index_mismatch",
-      `the log at segment ${loc.segment} offset ${loc.offset} is not record ${toHex(loc.id)}`,
-      {
-        hint: "run `stemedb verify --deep`, then `stemedb reindex`",
-      },
-    );
-  }
-  return [entry.body, entry.sig];
+  const { body, sig } = store.read(loc);
+  return [body, sig];
 }

@@ -216,13 +216,6 @@ export const problems = {
     hint: "run `stemedb verify`, then `stemedb repair` if it finds damage",
     exit: "damage",
   },
-  index_mismatch: {
-    status: 500,
-    title: "Index disagrees with the log",
-    meaning: "the index disagrees with the log",
-    hint: "run `stemedb reindex`",
-    exit: "damage",
-  },
   key_permissions: {
     status: 500,
     title: "Key file readable by others",
@@ -258,6 +251,14 @@ export const problems = {
     status: 503,
     title: "Index failing",
     meaning: "the index is failing (e.g. a full disk); acknowledged records are safe; retry",
+  },
+  index_damaged: {
+    status: 503,
+    title: "Index damaged",
+    meaning:
+      "the index failed a page checksum or disagrees with the log; the node refuses reads and writes from it until it is rebuilt (at the next start, or by stemedb reindex)",
+    hint: "run `stemedb reindex` (the log is intact; the index is rebuilt from it), or restart the server: it rebuilds an index found damaged",
+    exit: "damage",
   },
   timeout: {
     status: 503,
@@ -321,6 +322,13 @@ export const problems = {
     meaning: "the index was written by another index format; it is rebuilt from the log",
   },
   index_open_failed: { status: 500, http: false, title: "Index cannot open", meaning: "the index file cannot be opened" },
+  index_checksum_missing: {
+    status: 500,
+    http: false,
+    title: "Index checksum extension missing",
+    meaning: "the SQLite extension that checksums the index's pages cannot be found or loaded",
+    hint: "make setup compiles native/stemedb_cksm.c; the compiled binary carries it inside",
+  },
   no_keys: {
     status: 500,
     http: false,

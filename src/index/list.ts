@@ -3,6 +3,7 @@
  * tail `*\/b`, predicate, agent, source, kind, time range) with cursor pagination by LSN.
  */
 import { invalid } from "../core/errors.ts";
+import type { RecordMatch } from "./match.ts";
 import { kindCodes, kindNames } from "./schema.ts";
 import { type IndexStore, type LocationRow, type RecordLocation, toLocation } from "./store.ts";
 
@@ -56,11 +57,29 @@ function subjectClause(match: SubjectMatch): { sql: string; params: string[] } {
   return { sql: "r.subject IN (SELECT id FROM subjects WHERE rpath >= ? AND rpath < ?)", params: [`${rtail}/`, `${rtail}0`] };
 }
 
+/** What a filter promises of every record it selects (checked when the record is read). */
+function matchOf(filter: ListFilter, subject: SubjectMatch | undefined): RecordMatch {
+  const m: RecordMatch = {};
+  if (subject !== undefined) m.subject = subject;
+  if (filter.predicate !== undefined) m.predicate = filter.predicate;
+  if (filter.agent !== undefined) m.agent = filter.agent;
+  if (filter.source !== undefined) m.source = filter.source;
+  if (filter.kinds !== undefined && filter.kinds.length > 0) m.kinds = filter.kinds.map((k) => kindCodes[k]);
+  if (filter.since !== undefined) m.since = filter.since;
+  if (filter.until !== undefined) m.until = filter.until;
+  return m;
+}
+
+/**
+ * One page of the records a filter selects, as locations: each carries the filter
+ * (`selectedBy`), and Store.read checks the record it reads from the log against it.
+ */
 export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
   const where: string[] = [];
   const params: Array<string | number | Uint8Array> = [];
-  if (filter.subject !== undefined) {
-    const clause = subjectClause(parseSubjectMatch(filter.subject));
+  const subject = filter.subject !== undefined ? parseSubjectMatch(filter.subject) : undefined;
+  if (subject !== undefined) {
+    const clause = subjectClause(subject);
     where.push(clause.sql);
     params.push(...clause.params);
   }
@@ -96,8 +115,9 @@ export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
   const rows = store.db.query(sql).all(...params) as LocationRow[];
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;
+  const match = matchOf(filter, subject);
   return {
-    items: page.map(toLocation),
+    items: page.map((row) => toLocation(row, match)),
     next: more ? (page[page.length - 1]?.lsn ?? null) : null,
   };
 }

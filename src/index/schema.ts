@@ -17,9 +17,27 @@
  *   (the planner uses it for the literal `kind IN (3,4)` that `listRecords` writes);
  * - `kind` and `ts` indexes are cheap to keep: kinds are few and stated times mostly increase,
  *   so their inserts land on the rightmost pages; the random-key inserts are what cost.
+ *
+ * The index is never trusted blindly (docs/STORAGE.md). What is checked, where:
+ * - every page, on every read from disk: the file is opened through a VFS shim of our own
+ *   (native/stemedb_cksm.c, checksum-vfs.ts) that keeps a CRC-64 in the 8 reserved bytes at the
+ *   end of each page (format 5 added them). A mismatch is SQLITE_IOERR_DATA. This is what
+ *   catches damage that *hides* a row — a record that would 404, a list missing an entry, a
+ *   concept gone — which no check of the rows returned could see;
+ * - every page, at start (store.ts open: WAL checkpointed into the file, then the shim scans
+ *   it), and the `records` table again as the id table is loaded: damage found then is rebuilt
+ *   from the log by Store;
+ * - every record served, against the log (Store.read): LSN, BLAKE3(body) = the row's id, kind,
+ *   and the filter or reference that selected it (match.ts);
+ * - `stemedb verify --index` (src/store/verify-index.ts): every row against the log.
+ * From the first damage found while serving, every read is refused (guarded-db.ts, damage.ts).
+ * Not covered by the page checks: pages read from the WAL (written since the last checkpoint;
+ * SQLite's frame checksums guard them through a crash recovery, and they are sealed when
+ * checkpointed). Answers built from index rows without reading the log (counts, the concept
+ * tree, source lists, provenance impact rows) rest on the page checksums alone.
  */
 
-export const indexFormatVersion = 4;
+export const indexFormatVersion = 5;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;

@@ -3,14 +3,20 @@
  * batches of records in LSN order, each batch one transaction that also advances the
  * checkpoint LSN, so after a crash start-up replays only the log tail past the checkpoint.
  */
-import { Database, type Statement } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
+import fs from "node:fs";
 import { invariant, StemeError } from "../core/errors.ts";
+import { bytesEqual } from "../core/hex.ts";
 import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import type { StemeRecord } from "../core/record.ts";
 import type { Metrics } from "../metrics/index.ts";
-import { bytesEqual } from "../core/hex.ts";
+import { openChecksummed, scanPages } from "./checksum-vfs.ts";
+import { indexDamaged, isSqliteDamage, readDamageMarker, writeDamageMarker } from "./damage.ts";
+import { type DamageGuard, GuardedDb } from "./guarded-db.ts";
 import { IdTable } from "./id-table.ts";
+import type { RecordMatch } from "./match.ts";
+import { checkHeader } from "./page-checksum.ts";
 import { indexFormatVersion, kindCodes, relCodes, schemaSql } from "./schema.ts";
 
 /** What the index needs of one logged record. */
@@ -31,6 +37,8 @@ export interface RecordLocation {
   segment: number;
   offset: number;
   recordedAt: number;
+  /** What selected this location, for the check of the record read from the log (match.ts). */
+  selectedBy?: RecordMatch;
 }
 
 export interface IndexOptions {
@@ -38,7 +46,9 @@ export interface IndexOptions {
   metrics?: Metrics;
   /** SQLite page cache, in KiB. */
   cacheKiB?: number;
+  /** Open without writing anything (`verify --index`): no checkpoint, no page scan, no schema. */
   readonly?: boolean;
+  now?: () => number;
 }
 
 /** The first 8 bytes of an id as a signed 64-bit integer: the key of the `refs` table. */
@@ -48,10 +58,16 @@ export function id8(id: Uint8Array): bigint {
 
 type InternTable = "agents" | "subjects" | "predicates" | "sources";
 
-export class IndexStore {
-  readonly db: Database;
+export class IndexStore implements DamageGuard {
+  /**
+   * The handle readers query through: refused once damage is known, and SQLite's damage
+   * errors become `index_damaged` (guarded-db.ts). The writer uses `sqlite` directly.
+   */
+  readonly db: GuardedDb;
+  private readonly sqlite: Database;
   private readonly logger: Logger;
   private readonly metrics: Metrics | undefined;
+  private readonly now: () => number;
   private readonly internCache = new Map<InternTable, Map<string, number>>();
   private readonly insertRecord: Statement;
   private readonly insertRef: Statement;
@@ -59,11 +75,18 @@ export class IndexStore {
   private readonly ids: IdTable;
   private readonly setMeta: Statement;
   private checkpoint: number;
+  private damage: StemeError | null = null;
 
-  private constructor(db: Database, options: IndexOptions) {
-    this.db = db;
+  private constructor(
+    db: Database,
+    readonly path: string,
+    options: IndexOptions,
+  ) {
+    this.sqlite = db;
+    this.db = new GuardedDb(db, this);
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics;
+    this.now = options.now ?? Date.now;
     this.insertRecord = db.prepare(
       "INSERT INTO records (lsn, id, kind, agent, ts, subject, predicate, source, segment, offset, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     );
@@ -76,12 +99,12 @@ export class IndexStore {
     this.ids = this.loadIds();
   }
 
-  /** Build the id table from the records table: ≈ 1–2 M rows a second. */
+  /** Build the id table from the records table (≈ 1–2 M rows a second); reads every page of it. */
   private loadIds(): IdTable {
     const started = performance.now();
-    const count = (this.db.query("SELECT count(*) AS n FROM records").get() as { n: number }).n;
+    const count = (this.sqlite.query("SELECT count(*) AS n FROM records").get() as { n: number }).n;
     const table = new IdTable(count);
-    for (const row of this.db.query("SELECT lsn, id FROM records").iterate() as IterableIterator<{
+    for (const row of this.sqlite.query("SELECT lsn, id FROM records").iterate() as IterableIterator<{
       lsn: number;
       id: Uint8Array;
     }>) {
@@ -96,37 +119,95 @@ export class IndexStore {
     return table;
   }
 
+  /**
+   * Open (or create) the index through the page-checksum shim. Throws `index_damaged` when the
+   * file is damaged (page 1's header, any page's checksum, the records table, or a marker left
+   * by a run that found damage) and `index_version` when it was written by another index
+   * format: either way the caller rebuilds it from the log (Store does).
+   */
   static open(path: string, options: IndexOptions = {}): IndexStore {
+    const marker = options.readonly ? null : readDamageMarker(path);
+    if (marker !== null) throw indexDamaged(`an earlier run found damage: ${marker}`);
+    checkExistingHeader(path);
     let db: Database;
     try {
-      db = new Database(path, options.readonly ? { readonly: true } : { create: true, readwrite: true });
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
-      db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
-      // SQLite's own WAL checkpoint interval (~4 MiB). A 40 MiB interval was measured too: no
-      // clear throughput gain, and each checkpoint stalled the event loop long enough to double
-      // single-record p99 latency (docs/BENCHMARKS.md).
-      db.exec("PRAGMA wal_autocheckpoint = 1000;");
-      if (!options.readonly) db.exec(schemaSql);
+      db = openChecksummed(path, { readonly: options.readonly === true });
     } catch (cause) {
-      throw new StemeError("index_open_failed", `open index ${path}: ${(cause as Error).message}`, {
-        hint: "the index is derived from the log: move the file aside and run `stemedb reindex`",
-        cause,
-      });
+      if (cause instanceof StemeError) throw cause;
+      throw openFailed(path, cause);
     }
-    const store = new IndexStore(db, options);
-    const version = store.readMeta("format_version");
-    if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
-    else if (version !== undefined && version !== indexFormatVersion) {
+    try {
+      return IndexStore.prepare(db, path, options);
+    } catch (err) {
       db.close();
+      if (isSqliteDamage(err)) throw indexDamaged(`${err.code} while opening ${path}: ${err.message}`, err);
+      if (err instanceof StemeError) throw err;
+      throw openFailed(path, err);
+    }
+  }
+
+  private static prepare(db: Database, path: string, options: IndexOptions): IndexStore {
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
+    db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
+    // SQLite's own WAL checkpoint interval (~4 MiB). A 40 MiB interval was measured too: no
+    // clear throughput gain, and each checkpoint stalled the event loop long enough to double
+    // single-record p99 latency (docs/BENCHMARKS.md).
+    db.exec("PRAGMA wal_autocheckpoint = 1000;");
+    if (!options.readonly) {
+      // Everything into the main file (where the shim checksums it), then every page checked:
+      // damage anywhere in the file is found now, before anything is served from it.
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE);");
+      const scan = scanPages(db);
+      if (scan.bad > 0)
+        throw indexDamaged(`${scan.bad} of ${scan.pages} pages fail their checksum (the first is page ${scan.firstBad})`);
+      db.exec(schemaSql);
+    }
+    const version = (db.query("SELECT value FROM meta WHERE key = 'format_version'").get() as { value: number } | null)?.value;
+    if (version !== undefined && version !== indexFormatVersion)
       throw new StemeError("index_version", `index ${path} has format ${version}, this build expects ${indexFormatVersion}`, {
         hint: "run `stemedb reindex` to rebuild it from the log",
       });
-    }
+    const store = new IndexStore(db, path, options);
+    if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     return store;
   }
 
+  /** The damage found so far, or null while the index is sound. */
+  get damaged(): StemeError | null {
+    return this.damage;
+  }
+
+  assertSound(): void {
+    if (this.damage !== null) throw this.damage;
+  }
+
+  /**
+   * Damage was found (by SQLite, the page-checksum shim, or a record read from the log that
+   * does not fit its row): from now on every read from the index is refused. Logged and
+   * counted once; a marker makes the next start rebuild the index. Returns the error to throw.
+   */
+  reportDamage(found: string, cause?: unknown): StemeError {
+    if (this.damage !== null) return this.damage;
+    this.damage = indexDamaged(found, cause);
+    const markerFailed = writeDamageMarker(this.path, found, this.now());
+    this.logger.error("index: damage detected; reads from the index are refused until it is rebuilt", {
+      found,
+      path: this.path,
+      remedy: "restart the server (it rebuilds a damaged index from the log at start) or stop it and run `stemedb reindex`",
+      ...(markerFailed ? { marker_failed: markerFailed } : {}),
+    });
+    this.metrics?.indexDamageDetectedTotal.inc();
+    this.metrics?.indexDamaged.set(1);
+    return this.damage;
+  }
+
+  translate(err: unknown, doing: string): unknown {
+    if (!isSqliteDamage(err)) return err;
+    return this.reportDamage(`${err.code} (${err.message}) in: ${doing.replace(/\s+/g, " ").slice(0, 120)}`, err);
+  }
+
   private readMeta(key: string): number | undefined {
-    const row = this.db.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null;
+    const row = this.sqlite.query("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | null;
     return row?.value;
   }
 
@@ -143,8 +224,8 @@ export class IndexStore {
     }
     const hit = cache.get(value);
     if (hit !== undefined) return hit;
-    this.db.query(insertSql).run(...(table === "subjects" ? [param, reversePath(param as string)] : [param]));
-    const row = this.db.query(selectSql).get(param) as { id: number };
+    this.sqlite.query(insertSql).run(...(table === "subjects" ? [param, reversePath(param as string)] : [param]));
+    const row = this.sqlite.query(selectSql).get(param) as { id: number };
     cache.set(value, row.id);
     return row.id;
   }
@@ -192,6 +273,7 @@ export class IndexStore {
    */
   applyBatch(entries: readonly IndexEntry[]): void {
     if (entries.length === 0) return;
+    this.assertSound(); // a damaged index is rebuilt, not added to
     const started = performance.now();
     for (let i = 0; i < entries.length; i++) {
       invariant(
@@ -201,7 +283,7 @@ export class IndexStore {
     }
     const last = (entries[entries.length - 1] as IndexEntry).lsn;
     try {
-      this.db.transaction(() => {
+      this.sqlite.transaction(() => {
         for (const e of entries) this.insertOne(e);
         this.setMeta.run("checkpoint_lsn", last);
       })();
@@ -209,7 +291,7 @@ export class IndexStore {
       // The rollback took back any rows interned in this batch; their cached ids would now
       // point at nothing (or, reused, at the wrong string). Forget them all.
       this.internCache.clear();
-      throw err;
+      throw this.translate(err, "indexing a batch");
     }
     // Only a committed batch enters the id table.
     for (const e of entries) this.ids.add(e.id, e.lsn);
@@ -257,18 +339,27 @@ export class IndexStore {
    */
   truncateAfter(lsn: number): number {
     let removed = 0;
-    this.db.transaction(() => {
-      removed = this.db.query("DELETE FROM records WHERE lsn > ?").run(lsn).changes;
-      this.db.query("DELETE FROM refs WHERE src > ?").run(lsn);
-      this.setMeta.run("checkpoint_lsn", lsn);
-    })();
+    try {
+      this.sqlite.transaction(() => {
+        removed = this.sqlite.query("DELETE FROM records WHERE lsn > ?").run(lsn).changes;
+        this.sqlite.query("DELETE FROM refs WHERE src > ?").run(lsn);
+        this.setMeta.run("checkpoint_lsn", lsn);
+      })();
+    } catch (err) {
+      throw this.translate(err, "dropping rows past the end of the log");
+    }
     this.checkpoint = lsn;
     this.ids.dropAfter(lsn);
     if (removed > 0) this.logger.warn("index: dropped rows past the end of the log", { after_lsn: lsn, rows: removed });
     return removed;
   }
 
+  /**
+   * Where the record with this id is. The full id in the row settles the id table's prefix
+   * match; the reader then checks BLAKE3 of the body it reads against it (Store.read).
+   */
   lookupId(id: Uint8Array): RecordLocation | null {
+    this.assertSound();
     for (const lsn of this.ids.candidates(id)) {
       const loc = this.locationByLsn(lsn);
       if (loc && bytesEqual(loc.id, id)) return loc;
@@ -284,9 +375,16 @@ export class IndexStore {
     return rows.filter((r) => rel === undefined || r.rel === rel).map((r) => ({ lsn: r.src, rel: r.rel }));
   }
 
-  locationByLsn(lsn: number): RecordLocation | null {
-    const row = this.byLsn.get(lsn) as LocationRow | null;
-    return row ? toLocation(row) : null;
+  /** The row at `lsn`; `selectedBy` says what led to it (checked against the record read). */
+  locationByLsn(lsn: number, selectedBy?: RecordMatch): RecordLocation | null {
+    this.assertSound();
+    let row: LocationRow | null;
+    try {
+      row = this.byLsn.get(lsn) as LocationRow | null;
+    } catch (err) {
+      throw this.translate(err, "reading a record row");
+    }
+    return row ? toLocation(row, selectedBy) : null;
   }
 
   countsByKind(): Record<string, number> {
@@ -301,7 +399,10 @@ export class IndexStore {
 
   close(): void {
     try {
-      this.db.close();
+      // Prepared statements left open would defer the close, and with it SQLite's final
+      // checkpoint: the WAL would outlive a clean stop.
+      for (const s of [this.insertRecord, this.insertRef, this.byLsn, this.setMeta]) s.finalize();
+      this.sqlite.close();
     } catch {
       // closing twice is harmless
     }
@@ -318,8 +419,47 @@ export interface LocationRow {
   recorded_at: number;
 }
 
-export function toLocation(row: LocationRow): RecordLocation {
-  return { lsn: row.lsn, id: row.id, kind: row.kind, segment: row.segment, offset: row.offset, recordedAt: row.recorded_at };
+export function toLocation(row: LocationRow, selectedBy?: RecordMatch): RecordLocation {
+  const loc: RecordLocation = {
+    lsn: row.lsn,
+    id: row.id,
+    kind: row.kind,
+    segment: row.segment,
+    offset: row.offset,
+    recordedAt: row.recorded_at,
+  };
+  if (selectedBy !== undefined) loc.selectedBy = selectedBy;
+  return loc;
+}
+
+/** Refuses to open a file whose page 1 is damaged or written by a build without page checksums. */
+function checkExistingHeader(path: string): void {
+  let page1: Uint8Array;
+  try {
+    const fd = fs.openSync(path, "r");
+    try {
+      page1 = new Uint8Array(65536);
+      page1 = page1.subarray(0, fs.readSync(fd, page1, 0, page1.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return; // absent (created on open) or unreadable (the open says why)
+  }
+  if (page1.length === 0) return;
+  const verdict = checkHeader(page1);
+  if (verdict.kind === "damaged") throw indexDamaged(`${path}: ${verdict.found}`);
+  if (verdict.kind === "unchecksummed")
+    throw new StemeError("index_version", `index ${path} was written without page checksums (an older index format)`, {
+      hint: "run `stemedb reindex` to rebuild it from the log",
+    });
+}
+
+function openFailed(path: string, cause: unknown): StemeError {
+  return new StemeError("index_open_failed", `open index ${path}: ${(cause as Error).message}`, {
+    hint: "the index is derived from the log: move the file aside and run `stemedb reindex`",
+    cause,
+  });
 }
 
 export function reversePath(path: string): string {

@@ -11,6 +11,7 @@
  */
 import { invariant, StemeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { isIndexDamaged } from "./damage.ts";
 import type { IndexEntry, IndexStore } from "./store.ts";
 
 /** What the store needs of an index writer (one implementation today; tests use it directly). */
@@ -40,6 +41,7 @@ export interface IndexWriterOptions {
 export const retryDelayMs = 1000;
 
 function unavailable(cause: Error): StemeError {
+  if (isIndexDamaged(cause)) return cause; // rebuilt at the next start, not retried into health
   return new StemeError("index_failed", `the index is failing (${cause.message}); acknowledged records are safe in the log`, {
     hint: "check the disk holding index.sqlite; the node retries every second",
     extra: { retry_after_s: 1 },

@@ -6,7 +6,7 @@
  * unit next (in base units: `_seconds`, `_bytes`), and `_total` last on counters — which only
  * grow — and on nothing else. Every metric has help text; a label's values are few and sum to
  * something meaningful. test/metrics/naming.test.ts holds every metric to this, and
- * docs/METRICS.md lists them (checked against this registry by test/metrics/doc.test.ts).
+ * docs/METRICS.md lists them (written from this registry by `make docs`; test/api/docs.test.ts keeps it current).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process.ts";
@@ -91,6 +91,16 @@ function indexAndIngestMetrics(registers: Registry[]) {
       registers,
     }),
     indexLsn: new Gauge({ name: "stemedb_index_lsn", help: "log position the index reflects", registers }),
+    indexDamageDetectedTotal: new Counter({
+      name: "stemedb_index_damage_detected_total",
+      help: "times damage in the index was found (at start, then rebuilt; or while serving, then reads refused)",
+      registers,
+    }),
+    indexDamaged: new Gauge({
+      name: "stemedb_index_damaged",
+      help: "1 while the index is known damaged and reads from it are refused (restart or reindex to rebuild)",
+      registers,
+    }),
     ingestRecordsTotal: new Counter({
       name: "stemedb_ingest_records_total",
       help: "records submitted, by kind (record kind, or unknown) and result: accepted, quarantined, duplicate, rejected",

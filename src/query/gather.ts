@@ -84,7 +84,8 @@ class Collector {
     const added: StoredRecord[] = [];
     for (const ref of this.store.index.referrers(id)) {
       if (ref.rel === relCodes.depends_on) continue;
-      const loc = this.store.index.locationByLsn(ref.lsn);
+      // Found by its reference to `id`: the record read must make it (Store.read checks).
+      const loc = this.store.index.locationByLsn(ref.lsn, { refersTo: { target: id, rel: ref.rel } });
       const s = loc ? this.add(loc) : null;
       if (s) added.push(s);
     }

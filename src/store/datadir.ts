@@ -6,7 +6,9 @@
  *       node.key          the node's Ed25519 authority key, mode 0600 (JSON, hex)
  *       authorities.json  agent keys whose reviews and retractions count (the node's key first)
  *       log/              record log segments (the truth); made empty by init, the first segment by the first open
- *       index.sqlite      the index (derived; `stemedb reindex` rebuilds it)
+ *       index.sqlite      the index (derived; `stemedb reindex` rebuilds it; pages checksummed)
+ *       index.sqlite.damaged  left when damage was found while serving: the next start rebuilds
+ *       stemedb_cksm-<hash>.so  the index's checksum shim, written out by the compiled binary
  *       LOCK              flock'd by the process that has the directory open (its pid inside)
  */
 import fs from "node:fs";

@@ -5,11 +5,13 @@
  */
 import fs from "node:fs";
 import { invariant, StemeError } from "../core/errors.ts";
-import { toHex } from "../core/hex.ts";
+import { bytesEqual, toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { recordToJson, type StemeRecord } from "../core/record.ts";
 import { recordId } from "../crypto/hash.ts";
 import { decodeStoredBody } from "../crypto/signed.ts";
+import { damageMarkerPath } from "../index/damage.ts";
+import { mismatchOf } from "../index/match.ts";
 import { kindCodes } from "../index/schema.ts";
 import { type IndexEntry, IndexStore, type RecordLocation } from "../index/store.ts";
 import { InlineIndexWriter, type IndexWriter } from "../index/writer.ts";
@@ -45,6 +47,16 @@ export interface RecordView {
   recorded_at: number;
   flags: string[];
   [field: string]: unknown;
+}
+
+/** A record read from the log through the index, checked (Store.read). */
+export interface StoredRead {
+  record: StemeRecord;
+  body: Uint8Array;
+  sig: Uint8Array;
+  id: Uint8Array;
+  lsn: number;
+  recordedAt: number;
 }
 
 /** The index applies queued records at least this often, in one transaction. */
@@ -193,14 +205,18 @@ export class Store {
     for (const e of done) this.overlay.delete(idKey(e.id));
   }
 
-  /** Resolves once every record acknowledged so far is in the index (list queries wait on it). */
+  /**
+   * Resolves once every record acknowledged so far is in the index (list queries wait on it);
+   * rejects with `index_damaged` once the index is known damaged.
+   */
   indexCaughtUp(): Promise<void> {
+    if (this.index.damaged) return Promise.reject(this.index.damaged);
     return this.writer?.drain() ?? Promise.resolve();
   }
 
-  /** Null when the index keeps up; the last failure otherwise. */
+  /** Null when the index keeps up; the damage found, or the writer's last failure, otherwise. */
   get indexFailure(): Error | null {
-    return this.writer?.failure ?? null;
+    return this.index.damaged ?? this.writer?.failure ?? null;
   }
 
   /** Acknowledged records not yet in the index. */
@@ -217,33 +233,52 @@ export class Store {
     return this.overlay.get(idKey(id)) ?? this.index.lookupId(id);
   }
 
-  /** Read a record from the log through its index location. */
-  read(loc: RecordLocation): {
-    record: StemeRecord;
-    body: Uint8Array;
-    sig: Uint8Array;
-    id: Uint8Array;
-    lsn: number;
-    recordedAt: number;
-  } {
-    const entry = this.log.read(loc.segment, loc.offset);
-    if (entry.lsn !== loc.lsn) {
-      throw new StemeError(
-        "index_mismatch",
-        `index says LSN ${loc.lsn} is at segment ${loc.segment} offset ${loc.offset}, the log has LSN ${entry.lsn} there`,
-        {
-          hint: "run `stemedb reindex`",
-        },
-      );
+  /**
+   * Read a record from the log through its index location, and check it is what the index
+   * says: the LSN at that place, BLAKE3 of the body equal to the id in the row, the kind, and
+   * every field of the filter that selected it (`selectedBy`). Anything else is damage in the
+   * index: it is reported (and every later read refused), never served.
+   */
+  read(loc: RecordLocation): StoredRead {
+    this.index.assertSound();
+    const entry = this.readFrame(loc);
+    const damaged = (what: string) =>
+      this.index.reportDamage(`the row for LSN ${loc.lsn} (segment ${loc.segment} offset ${loc.offset}) ${what}`);
+    if (entry.lsn !== loc.lsn) throw damaged(`points at LSN ${entry.lsn} in the log`);
+    const id = recordId(entry.body);
+    if (!bytesEqual(id, loc.id)) throw damaged(`says id ${toHex(loc.id)}; the body there hashes to ${toHex(id)}`);
+    const record = decodeStoredBody(entry.body);
+    if (kindCodes[record.kind] !== loc.kind) throw damaged(`says kind ${loc.kind}; the record is a ${record.kind}`);
+    const mismatch = loc.selectedBy ? mismatchOf(record, loc.selectedBy) : null;
+    if (mismatch !== null) throw damaged(`was selected by a filter the record does not fit: ${mismatch}`);
+    return { record, body: entry.body, sig: entry.sig, id, lsn: loc.lsn, recordedAt: entry.recordedAtMs };
+  }
+
+  /**
+   * The log frame at an index location. A location the log cannot read is the index's fault
+   * when the log still holds that LSN elsewhere (or never had it); if the log cannot produce
+   * the LSN either, the log is damaged and its own error goes up.
+   */
+  private readFrame(loc: RecordLocation): ReturnType<Log["read"]> {
+    try {
+      return this.log.read(loc.segment, loc.offset);
+    } catch (err) {
+      if (this.logHoldsLsn(loc.lsn) || !(loc.lsn >= 1 && loc.lsn <= this.log.lastLsn))
+        throw this.index.reportDamage(
+          `the row for LSN ${loc.lsn} points at segment ${loc.segment} offset ${loc.offset}, which the log cannot read (${(err as Error).message})`,
+        );
+      throw err;
     }
-    return {
-      record: decodeStoredBody(entry.body),
-      body: entry.body,
-      sig: entry.sig,
-      id: loc.id,
-      lsn: loc.lsn,
-      recordedAt: entry.recordedAtMs,
-    };
+  }
+
+  private logHoldsLsn(lsn: number): boolean {
+    if (!(lsn >= 1 && lsn <= this.log.lastLsn)) return false;
+    try {
+      const first = this.log.scan(lsn).next();
+      return !first.done && first.value.lsn === lsn;
+    } catch {
+      return false;
+    }
   }
 
   view(loc: RecordLocation): RecordView {
@@ -277,14 +312,26 @@ function idKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("latin1");
 }
 
-/** Open the index; one written by another index format is derived data: rebuild it. */
+/**
+ * Open the index. One written by another index format, or found damaged (page checksums, the
+ * records table, a marker left by a run that found damage), is derived data: it is rebuilt from
+ * the log, which is CRC-framed and is the truth.
+ */
 function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefined): IndexStore {
   const options = { logger, ...(metrics ? { metrics } : {}) };
   try {
     return IndexStore.open(indexPath, options);
   } catch (err) {
-    if (!(err instanceof StemeError) || err.code !== "index_version") throw err;
-    logger.warn("index: format changed; rebuilding it from the log", { path: indexPath, reason: err.message });
+    if (!(err instanceof StemeError) || (err.code !== "index_version" && err.code !== "index_damaged")) throw err;
+    if (err.code === "index_version")
+      logger.warn("index: format changed; rebuilding it from the log", { path: indexPath, reason: err.message });
+    else {
+      logger.error("index: damaged; rebuilding it from the log (the log is intact and is the truth)", {
+        path: indexPath,
+        found: err.message,
+      });
+      metrics?.indexDamageDetectedTotal.inc();
+    }
     removeIndexFiles(indexPath);
     return IndexStore.open(indexPath, options);
   }
@@ -292,4 +339,5 @@ function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefin
 
 function removeIndexFiles(indexPath: string): void {
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
+  fs.rmSync(damageMarkerPath(indexPath), { force: true }); // last: a crash before it rebuilds again
 }

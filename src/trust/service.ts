@@ -64,7 +64,12 @@ export class TrustService {
     this.refreshNow();
     const intervalMs = this.options.intervalMs ?? trustIntervalMsDefault;
     this.timer = setInterval(() => {
-      if (this.store.indexLsn > this.cursor) this.refreshNow();
+      try {
+        if (this.store.indexLsn > this.cursor) this.refreshNow();
+      } catch (err) {
+        // A damaged or failing index is reported where it is found; the snapshot stays as it was.
+        this.logger.warn("trust refresh failed; keeping the last snapshot", { err: err as Error });
+      }
     }, intervalMs);
     this.timer.unref?.();
   }

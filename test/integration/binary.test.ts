@@ -1,20 +1,14 @@
 /**
- * The compiled executable (`bun build --compile`, as `make build` does): it runs outside the
- * source tree, its signature worker threads are bundled, and it serves and verifies.
+ * The compiled executable (built by the Makefile's own `build` recipe): it runs outside the
+ * source tree, its signature worker threads and the index's checksum shim are bundled, and it
+ * serves and verifies.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import * as fs from "node:fs";
+import fs from "node:fs";
 import { join } from "node:path";
 import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
-import { bunPath, cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
-
-/** The Makefile's WORKERS: every worker-thread entry point the binary must carry. */
-const workers = [
-  "src/crypto/verify-worker.ts",
-  "src/backup/hash-worker.ts",
-  "src/backup/root-worker.ts",
-  "src/backup/merkle-worker.ts",
-];
+import { makeBuildCommand } from "../deploy/tools.ts";
+import { cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
 
 let dir: string;
 let binary: string;
@@ -23,7 +17,7 @@ beforeAll(async () => {
   dir = tempDir("stemedb-bin-");
   binary = join(dir, "stemedb");
   const build = track(
-    Bun.spawn([bunPath, "build", "--compile", "src/main.ts", ...workers, "--outfile", binary], {
+    Bun.spawn(makeBuildCommand(binary), {
       cwd: repoRoot,
       stdout: "pipe",
       stderr: "pipe",
@@ -107,6 +101,14 @@ describe("dist/stemedb", () => {
     expect(backup.code).toBe(0);
     const checked = await run(["verify", "--backup", join(dir, "backup"), "--deep"]);
     expect(checked.stdout).toStartWith("ok:");
+    // The index's checksum shim came out of the binary into the data directory (named by its
+    // hash, owner-only), and the index is checksummed: verify --index checks every page.
+    const shims = fs.readdirSync(data).filter((n) => /^stemedb_cksm-[0-9a-f]{16}\.so$/.test(n));
+    expect(shims.length).toBe(1);
+    expect(fs.statSync(join(data, shims[0] as string)).mode & 0o077).toBe(0);
+    const index = await run(["verify", "--index", "--data-dir", data]);
+    expect(index.code).toBe(0);
+    expect(index.stdout).toMatch(/^ok: index checked: 100 records and 0 references to LSN 100 against the log, \d+ pages/);
   });
 
   test("the sweep's worst cases fail in one line with their exit code, never a stack trace or source", async () => {

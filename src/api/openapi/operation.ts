@@ -103,7 +103,7 @@ export interface OperationDoc {
 }
 
 /** What any endpoint can meet while it reads the store. */
-export const readFailures: readonly ProblemCode[] = ["index_failed", "timeout", "internal", "log_corrupt", "index_mismatch"];
+export const readFailures: readonly ProblemCode[] = ["index_failed", "index_damaged", "timeout", "internal", "log_corrupt"];
 /** What the door answers before an endpoint that needs a role runs. */
 const doorCodes: readonly ProblemCode[] = ["unauthorized", "forbidden", "rate_limited", "key_permissions"];
 export const recordCodes: readonly ProblemCode[] = [
