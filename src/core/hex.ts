@@ -4,7 +4,7 @@
  * Shared by the server and the client package, so it uses no `Buffer` (Node and Bun only): on
  * platforms with ES2026's `Uint8Array.prototype.toHex` / `Uint8Array.fromHex` (Bun, current
  * browsers) those native methods do the work — in Bun 4–5× faster than `Buffer`'s hex (see
- * bench/hex-cbor.ts) — and elsewhere (Node 20–24) a table does, at `Buffer`'s speed. Both paths
+ * bench/portable.ts) — and elsewhere (Node 20–24) a table does, at `Buffer`'s speed. Both paths
  * give the same output; test/core/hex.test.ts holds them to it.
  */
 import { invalid } from "./errors.ts";
