@@ -26,6 +26,7 @@ import { clientProblem, type Problem, StemeClientError } from "./errors.ts";
 import { type Answer, parseRetryAfter, Transport, type TransportOptions } from "./transport.ts";
 
 export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";
+export { StemeError } from "../core/errors.ts";
 export { fromHex, toHex } from "../core/hex.ts";
 export type { StemeRecord } from "../core/record.ts";
 export { recordId } from "../crypto/hash.ts";
@@ -33,7 +34,7 @@ export { generateKeyPair, publicKeyOf, signId } from "../crypto/sign.ts";
 export { verifyIdNoble as verifySignature } from "../crypto/verify-noble.ts";
 export { type ClientErrorOptions, type Problem, StemeClientError } from "./errors.ts";
 export { type FetchFunction, parseRetryAfter, retryDelayMs, type TransportOptions } from "./transport.ts";
-export { verifyRecord } from "./verify.ts";
+export { type RecordToVerify, verifyRecord } from "./verify.ts";
 export { encodeBody, signRecord, type SignedRecord, type KeyPair };
 
 /** Fields of a record without the ones the client fills in (`v`, `agent`, and `ts` unless given). */
