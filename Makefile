@@ -66,7 +66,7 @@ test: setup test-deps
 test-unit: setup test-deps
 	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client
 
-test-integration: setup
+test-integration: setup test-deps
 	$(BUN) test test/integration
 
 check: setup
