@@ -11,7 +11,8 @@
  *   refused at once do not all come back at the same instant;
  * - a `429` without it, after an exponential backoff (0.25–0.5 s, 0.5–1 s, 1–2 s, …);
  * - a `503` without it is not retried: StemeDB sends one without Retry-After only for a lasting
- *   condition (a full disk, a failed log, a node shutting down);
+ *   condition (a failed log that needs a restart, a node shutting down); a full disk, an
+ *   overloaded node, a failing index and a deadline say Retry-After and are retried;
  * - at most `retries` more attempts (default 3) and `retryWaitMsMax` of waiting in all (default
  *   30 s): a Retry-After longer than what is left is not waited for, the error says it instead
  *   (`retryAfterMs`);

@@ -243,9 +243,9 @@ describe("retries", () => {
     expect(second.calls.length).toBe(3);
   });
 
-  test("a 503 without Retry-After (disk full) is not retried", async () => {
-    const { fetch, calls } = scripted([problem(503, "disk_full"), ok(health)]);
-    expect((await failure(client(fetch).c.health())).code).toBe("disk_full");
+  test("a 503 without Retry-After (a failed log) is not retried", async () => {
+    const { fetch, calls } = scripted([problem(503, "log_write_failed"), ok(health)]);
+    expect((await failure(client(fetch).c.health())).code).toBe("log_write_failed");
     expect(calls.length).toBe(1);
   });
 
