@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -23,6 +23,7 @@ help:
 	@echo "make check             typecheck (tsc --noEmit), lint (biome), functions over 70 lines listed, over 100 fail"
 	@echo "make docs              write the derived docs: docs/CLI.md, .env.example, docs/API.md's error table and route list"
 	@echo "make build             compile dist/stemedb"
+	@echo "make client            the TypeScript client as a package: dist/client/ (npm install dist/client)"
 	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image, promtool check metrics on a live /metrics"
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
@@ -56,13 +57,14 @@ $(CKSM_SO): native/stemedb_cksm.c
 
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
-# checks the refused TLS 1.2 handshake with curl.
+# checks the refused TLS 1.2 handshake with curl. The client's browser test drives Debian's
+# chromium (headless, through playwright-core).
 test-deps:
 	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null \
-	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then \
-	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test)"; \
+	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ]; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium >/dev/null; \
 	fi
 
 run: setup
@@ -76,9 +78,9 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client
 
-test-integration: setup
+test-integration: setup test-deps
 	$(BUN) test test/integration
 
 check: setup
@@ -117,6 +119,10 @@ docs: setup
 
 build: setup
 	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --root src --outfile dist/stemedb
+
+# @stemedb/client: compiled ESM, declarations, its own package.json (docs/CLIENT.md).
+client: setup
+	$(BUN) scripts/build-client.ts dist/client
 
 bench: setup
 	$(BUN) bench/ingest.ts

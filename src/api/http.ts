@@ -1,9 +1,11 @@
 /**
  * Every request's way through the server: a URL every layer can route, a request id, its
  * route from the table (for the door's class and the metric label), the door, a deadline on
- * the whole answer, and then the app. Every response carries `X-Request-Id` and the door's
- * rate-limit headers; every request is counted and timed by route; a bug is logged with its
- * stack and answered `500 internal` as a problem, never a stack trace.
+ * the whole answer, and then the app. Every response carries `X-Request-Id`, the door's
+ * rate-limit headers and, for a page on a `--cors-origin`, the CORS headers (cors.ts); every
+ * request is counted and timed by route; a bug is logged with its stack and answered `500
+ * internal` as a problem, never a stack trace. `OPTIONS` (a browser's preflight) is answered
+ * from the route table before the door: it carries no API key and costs nothing.
  */
 import type { Server } from "bun";
 import { type Guard, type KeyInfo, RateLimitedError } from "../auth/index.ts";
@@ -11,6 +13,7 @@ import type { EndpointClass } from "../auth/rate-limit.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../metrics/index.ts";
+import type { CorsPolicy } from "./cors.ts";
 import type { RequestFacts } from "./node.ts";
 import { problemResponse } from "./problem.ts";
 import { metricLabel, type Route, type Router } from "./route.ts";
@@ -86,6 +89,7 @@ export interface RequestHandlerOptions {
   metrics: Metrics;
   logger: Logger;
   timeoutMs: number;
+  cors: CorsPolicy;
 }
 
 /** Counts and times each request by route, method and status, with children looked up once. */
@@ -112,7 +116,7 @@ function requestMeter(metrics: Metrics) {
 
 /** The request handler for Bun.serve; what it learns of each request goes into `options.book`. */
 export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Server<undefined>) => Promise<Response> {
-  const { router, guard, metrics, logger } = options;
+  const { router, guard, metrics, logger, cors } = options;
   const { requestIds, callers, apiKeys } = options.book;
   const nextRequestId = requestIdSource();
   const labels = new Map<Route, string>(router.routes.map((r) => [r, metricLabel(r.path)]));
@@ -146,13 +150,21 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     let route: Route | undefined;
     let response: Response;
     try {
-      route = router.match(request.method, pathname)?.route;
-      response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+      if (request.method === "OPTIONS") {
+        const methods = router.methodsFor(pathname);
+        if (methods.length === 0) throw new StemeError("not_found", `no route for ${pathname}`);
+        route = router.match(methods[0] as string, pathname)?.route; // the path's metric label
+        response = cors.options(request, methods);
+      } else {
+        route = router.match(request.method, pathname)?.route;
+        response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+      }
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);
     }
     response.headers.set("x-request-id", requestId);
     for (const [name, value] of extra) response.headers.set(name, value);
+    cors.decorate(request, response.headers);
     meter(route ? (labels.get(route) as string) : "other", request.method, response.status, (performance.now() - started) / 1000);
     // A 503 (overloaded, index damaged, shutting down) is expected under its condition and counted
     // in the metrics; logging each would flood the log while it lasts.

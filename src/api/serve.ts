@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { Store } from "../store/store.ts";
 import { apiRoutes, createApp } from "./app.ts";
+import { CorsPolicy } from "./cors.ts";
 import { RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode } from "./node.ts";
 import { problemResponse } from "./problem.ts";
@@ -83,6 +84,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     logger,
     timeoutMs: config.httpTimeoutSecs * 1000,
+    cors: new CorsPolicy(config.corsOrigins),
   });
   const close = async () => {
     node.close();

@@ -48,6 +48,8 @@ export interface Config {
   archiveIntervalSecs: number;
   archiveS3: string;
   logLevel: LogLevel;
+  /** Browser pages allowed to call the API (CORS), as exact origins `scheme://host[:port]`. */
+  corsOrigins: string[];
 }
 
 export interface Setting {
@@ -62,6 +64,8 @@ export interface Setting {
   value?: string;
   /** The default as people should read it, when `default` depends on the machine. */
   shownDefault?: string;
+  /** Repeatable on the command line; the environment variable takes a comma-separated list. */
+  multiple?: true;
 }
 
 export const settings: Setting[] = [
@@ -349,6 +353,15 @@ export const settings: Setting[] = [
     default: "info",
     help: "debug | info | warn | error",
   },
+  {
+    key: "corsOrigins",
+    flag: "cors-origin",
+    value: "ORIGIN",
+    env: "STEMEDB_CORS_ORIGINS",
+    default: "",
+    multiple: true,
+    help: "let browser pages from ORIGIN (scheme://host[:port]) call the API (CORS); repeat the flag, or comma-separate the variable",
+  },
 ];
 
 const numeric = new Set<keyof Config>([
@@ -412,6 +425,7 @@ export function loadConfig(
     throw configError(settings.find((x) => x.key === "sync") as Setting, raw.sync ?? "", '"batch" or "none"');
   if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
     throw configError(settings.find((x) => x.key === "logLevel") as Setting, raw.logLevel ?? "", "debug, info, warn or error");
+  out.corsOrigins = parseOrigins(raw.corsOrigins ?? "");
   return out as unknown as Config;
 }
 
@@ -448,6 +462,36 @@ function defenseConfig(raw: Record<string, string>): Partial<Config> {
     breakerCoolDownMs: count("breakerCoolDownMs", 0),
     shedFsyncP99Ms: p99,
   };
+}
+
+/**
+ * `--cors-origin` values (comma-joined): each an origin as a browser sends it in `Origin`
+ * (RFC 6454 §6.2: scheme, host, and the port unless it is the scheme's default), which is what
+ * requests are matched against, exactly. `*` is refused: a page on any site could then call a
+ * server that runs open on loopback, with the browser of whoever visits it.
+ */
+export function parseOrigins(value: string): string[] {
+  const setting = settings.find((x) => x.key === "corsOrigins") as Setting;
+  const origins: string[] = [];
+  for (const item of value.split(",")) {
+    const text = item.trim();
+    if (text === "") continue;
+    let url: URL | null = null;
+    try {
+      url = new URL(text);
+    } catch {
+      // said below
+    }
+    const bare = url !== null && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !bare || text.endsWith("?") || text.endsWith("#"))
+      throw configError(
+        setting,
+        text,
+        "an origin: http(s)://host[:port], without a path (each page's origin, listed one by one; no *)",
+      );
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  return origins;
 }
 
 export function parseBind(value: string): { host: string; port: number } {
