@@ -67,16 +67,24 @@ export class Namespace {
     return subject.startsWith(`${this.prefix}/`) ? subject.slice(this.prefix.length + 1) : `/${subject}`;
   }
 
-  /** A copy of `value` with every `subject` text field shown relative to the namespace. */
+  /**
+   * A copy of an API answer with every `subject` text field shown relative to the namespace.
+   * Claimed values (`object`, and `value` in answers and groups) are data, not records: a key
+   * named `subject` inside one is left as the agent wrote it.
+   */
   present<T>(value: T): T {
     if (this.prefix === null) return value;
     const walk = (v: unknown): unknown => {
       if (Array.isArray(v)) return v.map(walk);
       if (v === null || typeof v !== "object") return v;
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = k === "subject" && typeof x === "string" ? this.shown(x) : walk(x);
+      for (const [k, x] of Object.entries(v))
+        out[k] = k === "subject" && typeof x === "string" ? this.shown(x) : dataFields.has(k) ? x : walk(x);
       return out;
     };
     return walk(value) as T;
   }
 }
+
+/** Fields that hold claimed values rather than records. */
+const dataFields = new Set(["object", "value"]);

@@ -73,9 +73,7 @@ export function toMillis(field: string, value: number | string): number {
     throw new StemeError(
       "invalid_type",
       `${field}: expected milliseconds since the epoch or ISO 8601, got ${JSON.stringify(value)}`,
-      {
-        extra: { field },
-      },
+      { hint: "give a time like 1735689600000 or 2025-01-01T00:00:00Z", extra: { field } },
     );
   return ms;
 }

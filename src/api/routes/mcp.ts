@@ -29,7 +29,7 @@ import { StemeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import { type BodyLimit, parseJson, readBody } from "../body.ts";
 import { bodyCodes, json as jsonContent, query } from "../openapi/operation.ts";
-import { anyValue, obj, ref, str } from "../openapi/schema.ts";
+import { anyValue, arr, obj, ref, str } from "../openapi/schema.ts";
 import { knownParams } from "../params.ts";
 import type { Route } from "../route.ts";
 
@@ -112,21 +112,15 @@ function inProcessConnection(deps: McpDeps, request: Request) {
   return { url: inProcessOrigin, headers, fetch: Object.assign(dispatch, { preconnect: fetch.preconnect }) as typeof fetch };
 }
 
+const jsonRpcEnvelope = obj({
+  jsonrpc: { const: "2.0" },
+  "id?": anyValue("the request's id"),
+  "result?": anyValue("the result (tools/call: content, structuredContent, isError)"),
+  "error?": anyValue("a protocol error: {code, message}"),
+});
+
 const jsonRpc = (description: string) => ({
-  "application/json": {
-    schema: obj(
-      {
-        jsonrpc: { const: "2.0" },
-        "id?": anyValue("the request's id"),
-        "result?": anyValue("the result (tools/call: content, structuredContent, isError)"),
-        "error?": anyValue("a protocol error: {code, message}"),
-      },
-      description,
-      {
-        additionalProperties: true,
-      },
-    ),
-  },
+  "application/json": { schema: { description, oneOf: [jsonRpcEnvelope, arr(jsonRpcEnvelope)] } },
 });
 
 export function mcpRoutes(deps: McpDeps): Route[] {
