@@ -147,7 +147,7 @@ function summaryOf(answers: Summary[]): string {
   const verdict = verdictFor(worst);
   const split =
     values.size > 1
-      ? `The lenses disagree: ${[...values].map(([v, ls]) => `${ls.join(", ")} say ${v}`).join("; ")}. `
+      ? `The lenses disagree: ${[...values].map(([v, ls]) => `${ls.join(", ")} ${ls.length === 1 ? "says" : "say"} ${v}`).join("; ")}. `
       : answers.length > 1
         ? "The lenses agree. "
         : "";
