@@ -234,6 +234,26 @@ describe("the process", () => {
     expect(await stderr).toContain("stemedb mcp serving on stdio");
   }, 30_000);
 
+  test("a server that goes away later: tool errors (unreachable) and the process carries on", async () => {
+    const otherDir = join(dir, "other");
+    initDataDir(otherDir);
+    const other = await spawnServer(otherDir);
+    const client = await stdioClient(agents.b.file, { STEMEDB_URL: other.url });
+    try {
+      expect((await client.callTool({ name: "query_claim", arguments: { subject: "a/b", predicate: "p" } })).isError).toBeFalsy();
+      await other.stop();
+      const gone = (await client.callTool({
+        name: "query_claim",
+        arguments: { subject: "a/b", predicate: "p" },
+      })) as CallToolResult;
+      expect(refusal(gone)).toMatchObject({ code: "unreachable" });
+      expect((gone.content[0] as { text: string }).text).toContain("hint: is the server running?");
+      expect((await client.listTools()).tools).toHaveLength(7); // still serving
+    } finally {
+      await client.close();
+    }
+  }, 30_000);
+
   test("fails at start in one line, nothing on stdout: no server, a bad key file, a bad namespace", async () => {
     const unreachable = await runCli(["mcp", "--key", agents.a.file, "--server", `http://127.0.0.1:${freePort()}`]);
     expect([unreachable.code, unreachable.stdout]).toEqual([4, ""]);

@@ -61,6 +61,10 @@ is the protocol only; the log is on stderr. It stops when standard input closes.
     // Fail now, in one line, rather than on the model's first call: is it StemeDB, and does it take the key?
     await backend.client.health();
     await backend.client.list({ limit: 1 });
+    // Standard output is the protocol's: anything a library prints with console.log goes to stderr instead.
+    console.log = console.error;
+    console.info = console.error;
+    console.debug = console.error;
     const logger = createLogger({ level: "info", fields: { component: "mcp" } });
     const server = createMcpServer(backend, { version, logger });
     server.onerror = (err) => logger.warn("MCP protocol error", { error: err.message });
