@@ -217,12 +217,25 @@ describe("the process", () => {
       params: { name: "query_claim", arguments: { subject: "drug/aspirin", predicate: "p" } },
     });
     await proc.stdin.flush();
-    const stdout = new Response(proc.stdout).text();
     const stderr = new Response(proc.stderr).text();
-    await Bun.sleep(1500);
-    proc.stdin.end(); // the client goes away: the server ends
+    // Read until the five answers are in (or 20 s pass), then close stdin: the client goes away.
+    let text = "";
+    const decoder = new TextDecoder();
+    const reader = proc.stdout.getReader();
+    const deadline = Date.now() + 20_000;
+    while (text.split("\n").filter(Boolean).length < 5 && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    proc.stdin.end();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
     expect(await proc.exited).toBe(0);
-    const lines = (await stdout).split("\n").filter((l) => l.length > 0);
+    const lines = text.split("\n").filter((l) => l.length > 0);
     const messages = lines
       .map((l) => JSON.parse(l) as { jsonrpc: string; id: number; result?: Record<string, unknown>; error?: unknown })
       .sort((x, y) => x.id - y.id); // calls run concurrently: answers come as they finish
