@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
 	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
+	@echo "make bench-mcp         query_claim round trips over MCP (stdio and HTTP /mcp) against GET /v1/query"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -78,7 +79,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp
 
 test-integration: setup test-deps
 	$(BUN) test test/integration
@@ -149,6 +150,10 @@ bench-guard: setup
 # How routes take their bodies: our strict parse against an Elysia TypeBox schema (docs/BENCHMARKS.md).
 bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
+
+# The MCP tools' round trips: stdio and /mcp against the plain API (docs/BENCHMARKS.md#mcp).
+bench-mcp: setup
+	$(BUN) bench/mcp.ts
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)

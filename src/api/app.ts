@@ -14,6 +14,7 @@ import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { Defense } from "../defense/defense.ts";
 import type { Ingest } from "../ingest/pipeline.ts";
+import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { QueryEngine } from "../query/engine.ts";
 import type { Store } from "../store/store.ts";
@@ -23,6 +24,7 @@ import { problemResponse } from "./problem.ts";
 import { type Route, Router } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { defenseRoutes } from "./routes/defense.ts";
+import { mcpRoutes } from "./routes/mcp.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { provenanceRoutes } from "./routes/provenance.ts";
 import { queryRoutes } from "./routes/query.ts";
@@ -55,6 +57,11 @@ export interface AppDeps {
   apiKeyOf: (request: Request) => string | null;
   keys: KeyStore;
   ops: OpsService;
+  logger: Logger;
+  /** The address the request came from (the door's per-address bucket). */
+  addressOf: (request: Request) => string;
+  /** The node's whole request path (http.ts), in-process: how /mcp's tools call the API. */
+  dispatch: (request: Request, address: string) => Promise<Response>;
 }
 
 /**
@@ -78,6 +85,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
     ...provenanceRoutes(deps),
     ...adminRoutes(deps),
     ...defenseRoutes(deps),
+    ...mcpRoutes(deps),
     ...opsRoutes({ ...deps, description }),
   ];
   return routes;

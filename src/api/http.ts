@@ -7,7 +7,6 @@
  * internal` as a problem, never a stack trace. `OPTIONS` (a browser's preflight) is answered
  * from the route table before the door: it carries no API key and costs nothing.
  */
-import type { Server } from "bun";
 import { type Guard, type KeyInfo, RateLimitedError } from "../auth/index.ts";
 import type { EndpointClass } from "../auth/rate-limit.ts";
 import { StemeError } from "../core/errors.ts";
@@ -74,10 +73,12 @@ export class RequestBook {
   readonly requestIds = new WeakMap<Request, string>();
   readonly callers = new WeakMap<Request, string>();
   readonly apiKeys = new WeakMap<Request, KeyInfo>();
+  readonly addresses = new WeakMap<Request, string>();
   readonly facts: RequestFacts = {
     requestIdOf: (r) => this.requestIds.get(r),
     callerOf: (r) => this.callers.get(r) ?? "unknown",
     apiKeyOf: (r) => this.apiKeys.get(r)?.id ?? null,
+    addressOf: (r) => this.addresses.get(r) ?? "unknown",
   };
 }
 
@@ -114,10 +115,18 @@ function requestMeter(metrics: Metrics) {
   };
 }
 
+/**
+ * Who a request came from: Bun's server, or — for a request the node makes to itself
+ * in-process (the /mcp tools) — the address of the request that caused it.
+ */
+export interface Peer {
+  requestIP(request: Request): { address: string } | null;
+}
+
 /** The request handler for Bun.serve; what it learns of each request goes into `options.book`. */
-export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Server<undefined>) => Promise<Response> {
+export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Peer) => Promise<Response> {
   const { router, guard, metrics, logger, cors } = options;
-  const { requestIds, callers, apiKeys } = options.book;
+  const { requestIds, callers, apiKeys, addresses } = options.book;
   const nextRequestId = requestIdSource();
   const labels = new Map<Route, string>(router.routes.map((r) => [r, metricLabel(r.path)]));
   const meter = requestMeter(metrics);
@@ -139,7 +148,7 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     return withDeadline(options.app.handle(request), options.timeoutMs);
   };
 
-  return async (raw: Request, bunServer: Server<undefined>): Promise<Response> => {
+  return async (raw: Request, bunServer: Peer): Promise<Response> => {
     const started = performance.now();
     const request = withRoutableUrl(raw);
     const incoming = request.headers.get("x-request-id");
@@ -157,7 +166,9 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
         response = cors.options(request, methods);
       } else {
         route = router.match(request.method, pathname)?.route;
-        response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+        const address = bunServer.requestIP(raw)?.address ?? "unknown";
+        addresses.set(request, address);
+        response = await admitAndHandle(request, route, address, extra);
       }
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);

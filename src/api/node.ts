@@ -109,6 +109,7 @@ export interface RequestFacts {
   requestIdOf: (request: Request) => string | undefined;
   callerOf: (request: Request) => string;
   apiKeyOf: (request: Request) => string | null;
+  addressOf: (request: Request) => string;
 }
 
 /** The app's dependencies: the node's services, the config's limits, and what each request knows. */
@@ -116,7 +117,12 @@ export function appDeps(
   config: Config,
   store: Store,
   node: NodeServices,
-  context: NodeContext & { version: string; isReady: AppDeps["isReady"]; facts: RequestFacts },
+  context: NodeContext & {
+    version: string;
+    isReady: AppDeps["isReady"];
+    facts: RequestFacts;
+    dispatch: AppDeps["dispatch"];
+  },
 ): AppDeps {
   const deadlineMs = config.httpTimeoutSecs * 1000;
   return {
@@ -124,6 +130,8 @@ export function appDeps(
     ...node,
     ...context.facts,
     metrics: context.metrics,
+    logger: context.logger,
+    dispatch: context.dispatch,
     version: context.version,
     startedAtMs: context.now(),
     isReady: context.isReady,

@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { Store } from "../store/store.ts";
 import { apiRoutes, createApp } from "./app.ts";
 import { CorsPolicy } from "./cors.ts";
-import { RequestBook, requestHandler } from "./http.ts";
+import { type Peer, RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode } from "./node.ts";
 import { problemResponse } from "./problem.ts";
 import { Router } from "./route.ts";
@@ -66,6 +66,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   }
   let stopping = false;
   const book = new RequestBook();
+  // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
+  let handle: ReturnType<typeof requestHandler> | undefined;
   const deps = appDeps(config, store, node, {
     logger,
     now,
@@ -73,6 +75,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     version,
     facts: book.facts,
     isReady: () => readiness(store, stopping),
+    dispatch: (request, address) => (handle as ReturnType<typeof requestHandler>)(request, { requestIP: () => ({ address }) }),
   });
   const router = new Router(apiRoutes(deps));
   const app = createApp(deps, router);
@@ -86,6 +89,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     timeoutMs: config.httpTimeoutSecs * 1000,
     cors: new CorsPolicy(config.corsOrigins),
   });
+  handle = fetch;
   const close = async () => {
     node.close();
     await store.close();
@@ -117,7 +121,7 @@ function readiness(store: Store, stopping: boolean): { ready: boolean; reason?: 
 /** Listens, or closes what was opened and says why it cannot (another server on the port, unreadable TLS files). */
 async function listen(
   config: Config,
-  fetch: (request: Request, server: Server<undefined>) => Promise<Response>,
+  fetch: (request: Request, server: Peer) => Promise<Response>,
   logger: Logger,
   close: () => Promise<void>,
 ): Promise<Server<undefined>> {

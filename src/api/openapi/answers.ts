@@ -355,13 +355,24 @@ export function adminSchemas(): Record<string, Schema> {
     }),
     AdminAuditPage: obj({ items: arr(ref("Decision"), "in log order"), next_cursor: cursor }),
     ...defenseSchemas(),
-    KeyCreateRequest: obj({ name: str("1–128 bytes"), role }, undefined, { additionalProperties: false }),
+    KeyCreateRequest: obj(
+      {
+        name: str("1–128 bytes"),
+        role,
+        "signing?": bool(
+          "true: the node makes and keeps a signing key for this API key and signs the records it writes through /mcp with it (not for reader keys)",
+        ),
+      },
+      undefined,
+      { additionalProperties: false },
+    ),
     KeyCreated: obj({
       id: str("16 hex digits", { pattern: "^[0-9a-f]{16}$" }),
       name: str(),
       role,
       secret: str("send as Authorization: Bearer <secret>; shown only here", { pattern: "^stm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$" }),
       created_at: isoTime("created"),
+      "agent?": hex32("with signing: the signing key's public key, the `agent` of the records it signs"),
     }),
     KeyInfo: obj({
       id: str(),
@@ -369,6 +380,9 @@ export function adminSchemas(): Record<string, Schema> {
       role,
       created_at: isoTime("created"),
       revoked_at: nullable(isoTime("revoked")),
+      agent: nullable(
+        hex32("the public key of the signing key the node keeps for this key (the records' agent); null without one"),
+      ),
       last_used_at: nullable(isoTime("last authenticated, this process")),
     }),
     KeyList: obj({ items: arr(ref("KeyInfo")) }),
