@@ -12,6 +12,7 @@ import type { OpsService } from "../backup/service.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
+import type { ChangeFeed } from "../feed/change-feed.ts";
 import type { Defense } from "../defense/defense.ts";
 import type { Ingest } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -22,6 +23,7 @@ import { openApiDocument } from "./openapi/document.ts";
 import { problemResponse } from "./problem.ts";
 import { type Route, Router } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { changeRoutes } from "./routes/changes.ts";
 import { defenseRoutes } from "./routes/defense.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { provenanceRoutes } from "./routes/provenance.ts";
@@ -55,6 +57,10 @@ export interface AppDeps {
   apiKeyOf: (request: Request) => string | null;
   keys: KeyStore;
   ops: OpsService;
+  /** The change feed (GET /v1/changes). */
+  feed: ChangeFeed;
+  /** For a streaming route: sets the connection's idle timeout again, seconds. */
+  lingerOf: (request: Request) => (secs: number) => void;
 }
 
 /**
@@ -73,6 +79,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
   const routes: Route[] = [
     ...writeRoutes(deps),
     ...readRoutes(deps),
+    ...changeRoutes(deps),
     ...queryRoutes(deps),
     ...trustRoutes(deps),
     ...provenanceRoutes(deps),

@@ -71,10 +71,13 @@ export class RequestBook {
   readonly requestIds = new WeakMap<Request, string>();
   readonly callers = new WeakMap<Request, string>();
   readonly apiKeys = new WeakMap<Request, KeyInfo>();
+  /** Streaming requests: sets the connection's idle timeout again, seconds. */
+  readonly lingers = new WeakMap<Request, (secs: number) => void>();
   readonly facts: RequestFacts = {
     requestIdOf: (r) => this.requestIds.get(r),
     callerOf: (r) => this.callers.get(r) ?? "unknown",
     apiKeyOf: (r) => this.apiKeys.get(r)?.id ?? null,
+    lingerOf: (r) => this.lingers.get(r) ?? (() => {}),
   };
 }
 
@@ -147,6 +150,12 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     let response: Response;
     try {
       route = router.match(request.method, pathname)?.route;
+      if (route?.stream) {
+        // Bun's idle timeout closes a streaming answer however much it writes; the stream's
+        // own heartbeats keep the connection in use, and it can set a timeout again to let go.
+        bunServer.timeout(raw, 0);
+        options.book.lingers.set(request, (secs) => bunServer.timeout(raw, secs));
+      }
       response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);

@@ -16,6 +16,7 @@ import { toHex } from "../core/hex.ts";
 import { recordToJson } from "../core/record.ts";
 import { type KeyPair, publicKeyOf } from "../crypto/sign.ts";
 import { encodeBody, type SignedRecord, signRecord } from "../crypto/signed.ts";
+import { type FeedEvent, FollowError, type FollowOptions, follow } from "./follow.ts";
 
 export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";
 export { fromHex, toHex } from "../core/hex.ts";
@@ -23,7 +24,7 @@ export type { StemeRecord } from "../core/record.ts";
 export { recordId } from "../crypto/hash.ts";
 export { generateKeyPair, publicKeyOf, signId } from "../crypto/sign.ts";
 export { verifyIdNoble as verifySignature } from "../crypto/verify-noble.ts";
-export { encodeBody, signRecord, type SignedRecord, type KeyPair };
+export { encodeBody, signRecord, type SignedRecord, type KeyPair, follow, FollowError, type FeedEvent, type FollowOptions };
 
 /** Fields of a record without the ones the client fills in (`v`, `agent`, and `ts` unless given). */
 export type ClaimFields = { kind: string; ts?: number } & Record<string, unknown>;
@@ -379,6 +380,11 @@ export class StemeClient {
     prefix = "",
   ): Promise<{ prefix: string; concepts: Array<{ path: string; segment: string; is_subject: boolean; subjects: number }> }> {
     return this.request("GET", `/v1/concepts?prefix=${encodeURIComponent(prefix)}`);
+  }
+
+  /** The change feed as an async iterator of records and conflicts, resuming across drops (follow.ts). */
+  follow(options: FollowOptions = {}): AsyncGenerator<FeedEvent, void, undefined> {
+    return follow({ url: this.base, headers: this.options.headers ?? {}, fetch: this.doFetch }, options);
   }
 
   health(): Promise<{ status: string; version: string; lsn: number }> {
