@@ -106,7 +106,7 @@ interface Drop {
   error: unknown;
   /** The server's Retry-After, ms. */
   retryAfterMs?: number;
-  /** The stream ran (events arrived): the backoff starts over. */
+  /** The stream moved on (events, or a new resume point): the backoff starts over. */
   progressed: boolean;
 }
 
@@ -190,6 +190,8 @@ async function* connection(
   }
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
+  parser.reset();
+  const resumedFrom = parser.lastEventId;
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -199,8 +201,11 @@ async function* connection(
         if (!event) continue;
         drop.progressed = true;
         yield event;
+        if (signal.aborted) return;
         if (event.type === "cutoff") parser.lastEventId = String(event.last_lsn);
       }
+      // A heartbeat that moved the resume point is progress too.
+      if (parser.lastEventId !== resumedFrom) drop.progressed = true;
     }
     drop.error = new Error("the change feed closed the stream");
   } catch (err) {

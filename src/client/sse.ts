@@ -36,6 +36,20 @@ export class SseParser {
   private data = "";
   private hasData = false;
 
+  /**
+   * A new connection: what an unfinished block of the last one held is dropped (an id it named
+   * was never dispatched, so it does not count); the last event ID and retry stay.
+   */
+  reset(): void {
+    this.pending = "";
+    this.started = false;
+    this.afterCr = false;
+    this.idBuffer = this.lastEventId;
+    this.eventType = "";
+    this.data = "";
+    this.hasData = false;
+  }
+
   /** Feeds decoded text; returns the events it completed, in order. */
   push(text: string): SseMessage[] {
     let chunk = text;

@@ -90,6 +90,8 @@ export class ChangeFeed implements FollowerHost {
   private readonly live = new Set<Follower>();
   private readonly watchers = new Map<Follower, Watcher[]>();
   private scheduled = false;
+  /** Fan-outs run (each one a burst for the followers' bounds). */
+  private turn = 0;
   private closed = false;
   private readonly heartbeatTimer: ReturnType<typeof setInterval> | null;
   private readonly schedule: (fn: () => void) => void;
@@ -264,6 +266,7 @@ export class ChangeFeed implements FollowerHost {
 
   private drain(): void {
     this.scheduled = false;
+    this.turn++;
     const batches = this.inbox.splice(0);
     const deliver = (e: IndexEntry) => this.deliver(e);
     for (const batch of batches)
@@ -280,7 +283,7 @@ export class ChangeFeed implements FollowerHost {
       f.position = e.lsn;
       if (!matchesFilter(f.filter, e.record)) continue;
       bytes ??= this.recordEvent(locationOf(e));
-      if (f.push(bytes, e.lsn)) this.sent.record++;
+      if (f.push(bytes, e.lsn, this.turn)) this.sent.record++;
     }
   }
 

@@ -5,10 +5,11 @@
  * The stream is pulled: the HTTP server asks for more only when the socket can take it, so
  * what a follower has not read waits here, in `queue`, and nowhere else grows. While the
  * follower catches up on past records it reads them a page per pull, at its own pace (nothing
- * buffers); once live, the feed pushes each new event into the queue. A queue past its bound
- * (events or bytes) means the follower cannot keep up: it is cut off — the queue is dropped at
- * once, a last `cutoff` event names the last position it was sent, and the stream ends. It is
- * never skipped silently: everything up to that position was handed to it, in order.
+ * buffers); once live, the feed pushes each new event into the queue. A queue still past its
+ * bound (events or bytes) when new events come means the follower cannot keep up: it is cut
+ * off — the queue is dropped at once, a last `cutoff` event names the last position it was
+ * sent, and the stream ends. It is never skipped silently: everything up to that position was
+ * handed to it, in order.
  *
  * Positions: `position` is the LSN up to which every record was considered for this follower
  * (sent if its filter takes it); ids go out in increasing order, on record events and on
@@ -63,6 +64,8 @@ export class Follower {
   private head = 0;
   private queuedBytes = 0;
   private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  /** The fan-out the last pushed event came with (see `push`). */
+  private burst = -1;
   private wake: (() => void) | null = null;
 
   constructor(
@@ -100,19 +103,32 @@ export class Follower {
     return this.queuedBytes;
   }
 
-  /** Queue one event (`id` when it carries one); cuts the follower off past its bound. Returns false once it has ended. */
-  push(bytes: Uint8Array, id = -1): boolean {
+  /**
+   * Queue one event (`id` when it carries one). Returns false once the follower has ended.
+   *
+   * The bound applies to what still waits from earlier bursts when a new one arrives: one
+   * fan-out (`burst`, the feed's turn number; events without one are a burst each) hands over
+   * a group commit's records in one synchronous go, with no chance for anyone to read between
+   * them, so a burst alone may pass the bound — a follower that reads keeps up — while a
+   * follower that has not read the last bursts when the next comes is too slow: cut off.
+   * (A burst's size is bounded by the log's group commit, and its bytes are shared by every
+   * follower.)
+   */
+  push(bytes: Uint8Array, id = -1, burst = -1): boolean {
     if (this.state === "ended") return false;
+    if (burst < 0 || burst !== this.burst) {
+      this.burst = burst;
+      if (this.bufferedEvents >= this.limits.bufferEventsMax || this.queuedBytes >= this.limits.bufferBytesMax) {
+        this.cutOff("slow_consumer");
+        return false;
+      }
+    }
     if (id >= 0) {
       invariant(id >= this.lastId, `SSE ids go up (${id} after ${this.lastId})`);
       this.lastId = id;
     }
     this.queue.push({ bytes, id });
     this.queuedBytes += bytes.length;
-    if (this.bufferedEvents > this.limits.bufferEventsMax || this.queuedBytes > this.limits.bufferBytesMax) {
-      this.cutOff("slow_consumer");
-      return false;
-    }
     this.wake?.();
     return true;
   }

@@ -98,11 +98,27 @@ describe("a follower's buffer", () => {
     const pad = `,"pad":"${"x".repeat(1000)}"`;
     let pushed = 0;
     for (let lsn = 8; f.push(record(lsn, pad), lsn); lsn++) pushed++;
-    expect(pushed).toBe(3); // the 4th event of ~1 KiB passes 4 KiB
+    expect(pushed).toBe(4); // ~1 KiB each: the 5th finds 4 KiB waiting
     expect(detached).toEqual(["cutoff"]);
     const { messages, parser } = await read(f.stream);
     expect(messages).toEqual([{ type: "cutoff", data: '{"last_lsn":7,"reason":"slow_consumer"}', lastEventId: "7" }]);
     expect(parser.lastEventId).toBe("7");
+  });
+
+  test("a burst (one fan-out) may pass the bound; what still waits when the next burst comes may not", async () => {
+    const { h, detached } = host();
+    const f = new Follower({}, 0, h, limits);
+    const reader = f.stream.getReader();
+    await reader.read();
+    for (let lsn = 1; lsn <= 50; lsn++) expect(f.push(record(lsn), lsn, 1)).toBe(true);
+    await reader.read(); // the reader takes what waits…
+    expect(f.bufferedEvents).toBe(0);
+    for (let lsn = 51; lsn <= 100; lsn++) expect(f.push(record(lsn), lsn, 2)).toBe(true);
+    // …but not this burst: when the next comes, 50 still wait, past the bound of 10.
+    expect(f.push(record(101), 101, 3)).toBe(false);
+    expect(detached).toEqual(["cutoff"]);
+    const rest = new TextDecoder().decode((await reader.read()).value);
+    expect(rest).toBe('event: cutoff\ndata: {"last_lsn":50,"reason":"slow_consumer"}\n\n');
   });
 
   test("a reader that goes away frees the buffer at once", async () => {

@@ -148,6 +148,14 @@ describe("SSE: writer and reader", () => {
     expect(parse("id: 41\n\n").messages).toEqual([]);
   });
 
+  test("reset for a new connection: an unfinished block is dropped, its id with it; the last event id stays", () => {
+    const parser = new SseParser();
+    parser.push('retry: 500\nid: 6\n\nevent: record\nid: 7\ndata: {"half');
+    parser.reset();
+    expect(parser.push("\uFEFFdata: fresh\n\n")).toEqual([{ type: "message", data: "fresh", lastEventId: "6" }]);
+    expect([parser.lastEventId, parser.retryMs]).toEqual(["6", 500]);
+  });
+
   test("the writer refuses what would break the framing", () => {
     expect(() => encodeSse({ id: "4\n2" })).toThrow(/invariant/);
     expect(() => encodeSse({ event: "a\rb", data: "x" })).toThrow(/invariant/);
