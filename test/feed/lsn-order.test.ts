@@ -1,7 +1,19 @@
-/** Acknowledged records put back in LSN order, whatever order their batches arrive in. */
+/**
+ * Acknowledged records put back in LSN order, whatever order their batches arrive in; and the
+ * premise of the fast path: the real pipeline, with many writes in flight over group commits
+ * that really sync, acknowledges in LSN order.
+ */
 import { describe, expect, test } from "bun:test";
-import type { IndexEntry } from "../../src/index/store.ts";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { toHex } from "../../src/core/hex.ts";
+import { generateKeyPair } from "../../src/crypto/sign.ts";
+import { signRecord } from "../../src/crypto/signed.ts";
 import { LsnOrder } from "../../src/feed/lsn-order.ts";
+import type { IndexEntry } from "../../src/index/store.ts";
+import { Ingest } from "../../src/ingest/pipeline.ts";
+import { Store } from "../../src/store/store.ts";
 import { prng } from "../support/prng.ts";
 
 const entry = (lsn: number) => ({ lsn }) as IndexEntry;
@@ -52,5 +64,48 @@ describe("LSN order", () => {
     order.accept(entry(11), () => {});
     expect(order.skip(batch(10, 10))).toBe(false); // something waits: take the slow path
     expect(order.position).toBe(9);
+  });
+
+  test("the pipeline acknowledges in LSN order: concurrent writes, group commits with fdatasync", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-ack-order-"));
+    const store = await Store.open(dir, { create: true, sync: "batch" });
+    try {
+      const acked: number[] = [];
+      store.onAcknowledged((entries) => {
+        for (const e of entries) acked.push(e.lsn);
+      });
+      const ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 10_000, now: Date.now });
+      const key = generateKeyPair();
+      let n = 0;
+      const one = () =>
+        signRecord(
+          {
+            v: 1,
+            kind: "assertion",
+            agent: toHex(key.publicKey),
+            ts: Date.now() - 1000,
+            subject: "o/s",
+            predicate: "p",
+            object: n++,
+            confidence: 0.5,
+          },
+          key.secretKey,
+          "json",
+        );
+      const submissions = Array.from({ length: 60 }, (_, i) =>
+        Array.from({ length: 1 + (i % 7) }, () => {
+          const r = one();
+          return { shape: "cbor" as const, body: r.body, sig: r.sig };
+        }),
+      );
+      const results = await Promise.all(submissions.map((items) => ingest.submit(items)));
+      expect(results.flat().every((r) => r.ok)).toBe(true);
+      expect(store.log.commitCount).toBeLessThan(60); // writes shared group commits
+      expect(acked).toEqual(Array.from({ length: acked.length }, (_, i) => i + 1));
+      expect(acked.length).toBe(submissions.flat().length);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
