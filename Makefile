@@ -9,7 +9,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-changes clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
+	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -126,6 +127,10 @@ bench-guard: setup
 # How routes take their bodies: our strict parse against an Elysia TypeBox schema (docs/BENCHMARKS.md).
 bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
+
+# The change feed (docs/API.md#change-feed): ingest with and without 100 followers, and the delay to an event.
+bench-changes: setup
+	$(BUN) bench/changes.ts
 
 clean:
 	rm -rf dist .bench

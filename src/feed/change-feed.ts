@@ -24,14 +24,15 @@
 import { StemeError } from "../core/errors.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { listRecords } from "../index/list.ts";
-import { kindCodes } from "../index/schema.ts";
 import type { IndexEntry, RecordLocation } from "../index/store.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { Store } from "../store/store.ts";
 import { type ConflictEvent, ConflictWatch, type Resolver, type Watcher } from "./conflicts.ts";
 import { type FeedFilter, listFilterOf, matchesFilter } from "./filter.ts";
-import { Follower, type FollowerHost } from "./follower.ts";
+import { type DetachReason, Follower, type FollowerHost } from "./follower.ts";
+import { FollowerIndex } from "./follower-index.ts";
 import { LsnOrder } from "./lsn-order.ts";
+import { recordJson } from "./record-json.ts";
 import { encodeSse } from "./sse.ts";
 
 export interface ChangeFeedOptions {
@@ -87,7 +88,8 @@ export class ChangeFeed implements FollowerHost {
   private readonly order: LsnOrder;
   private readonly inbox: Array<readonly IndexEntry[]> = [];
   private readonly followers = new Set<Follower>();
-  private readonly live = new Set<Follower>();
+  /** Followers the fan-out serves (caught up), indexed by their filters. */
+  private readonly live = new FollowerIndex();
   private readonly watchers = new Map<Follower, Watcher[]>();
   private scheduled = false;
   /** Fan-outs run (each one a burst for the followers' bounds). */
@@ -157,7 +159,7 @@ export class ChangeFeed implements FollowerHost {
   /** One synchronous catch-up step for `f` (FollowerHost). */
   catchUp(f: Follower): { events: Uint8Array[]; lastId: number | null; live: boolean } {
     const target = this.order.position;
-    if (f.position >= target) return this.attach(f);
+    if (this.live.has(f) || f.position >= target) return this.attach(f);
     const indexed = this.store.indexLsn;
     const pageRecords = this.options.pageRecords ?? catchUpPageRecords;
     const events: Uint8Array[] = [];
@@ -183,7 +185,7 @@ export class ChangeFeed implements FollowerHost {
       if (e.lsn > target) break;
       f.position = e.lsn;
       if (matchesFilter(f.filter, e.record)) {
-        events.push(this.recordEvent(locationOf(e)));
+        events.push(this.entryEvent(e));
         lastId = e.lsn;
       }
       if (++n >= pageRecords) break;
@@ -195,15 +197,23 @@ export class ChangeFeed implements FollowerHost {
   }
 
   /** FollowerHost: the follower is gone. */
-  detached(f: Follower, why: "cutoff" | "disconnect" | "shutdown"): void {
+  detached(f: Follower, why: DetachReason): void {
     this.followers.delete(f);
     this.live.delete(f);
     for (const w of this.watchers.get(f) ?? []) this.conflicts.unwatch(w);
     this.watchers.delete(f);
-    if (why === "cutoff") {
-      this.options.metrics?.changesCutoffsTotal.inc();
-      this.logger.info("change feed: a follower could not keep up and was cut off", { position: f.position });
+    if (why === "slow_consumer" || why === "read_failed") {
+      this.options.metrics?.changesCutoffsTotal.inc({ reason: why });
+      this.logger.info("change feed: a follower was cut off", { reason: why, position: f.position });
     }
+  }
+
+  /** FollowerHost: catching up failed; it is cut off with `read_failed` (the client retries). */
+  failed(f: Follower, err: unknown): void {
+    this.logger.error("change feed: reading past records for a follower failed; it is cut off", {
+      position: f.position,
+      err: err as Error,
+    });
   }
 
   /** For /metrics: followers, what they have waiting, events sent. */
@@ -228,7 +238,12 @@ export class ChangeFeed implements FollowerHost {
 
   /** Sends a heartbeat to every follower now (the timer's work; tests call it). */
   heartbeat(): void {
-    for (const f of [...this.followers]) f.heartbeat();
+    for (const f of [...this.followers]) {
+      // A live follower has considered every record fanned out: the fan-out moves its position
+      // only when it sends it one.
+      if (f.position < this.position && this.live.has(f)) f.position = this.position;
+      f.heartbeat();
+    }
   }
 
   /** Runs the fan-out now if one is pending (tests that schedule by hand). */
@@ -278,29 +293,38 @@ export class ChangeFeed implements FollowerHost {
   private deliver(e: IndexEntry): void {
     this.conflicts.observe(e);
     let bytes: Uint8Array | null = null;
-    for (const f of this.live) {
-      if (e.lsn <= f.position) continue;
+    let unreadable = false;
+    // A follower's position moves when it is sent a record (and at heartbeats): one that
+    // started ahead of the fan-out (since= past it) skips what it said it has.
+    this.live.forCandidates(e.record, (f) => {
+      if (e.lsn <= f.position || !matchesFilter(f.filter, e.record)) return;
+      if (bytes === null && !unreadable) {
+        try {
+          bytes = this.entryEvent(e);
+        } catch (err) {
+          unreadable = true;
+          this.logger.error("change feed: reading an acknowledged record failed", { lsn: e.lsn, err: err as Error });
+        }
+      }
+      if (bytes === null) {
+        // Never skipped silently: whoever should get this record is cut off before it, and
+        // resumes from there when it reconnects.
+        f.cutOff("read_failed");
+        return;
+      }
       f.position = e.lsn;
-      if (!matchesFilter(f.filter, e.record)) continue;
-      bytes ??= this.recordEvent(locationOf(e));
       if (f.push(bytes, e.lsn, this.turn)) this.sent.record++;
-    }
+    });
   }
 
-  /** `record` event: the record as listings show it (flags not derived: `[]`). */
+  /** `record` event of a record read through the index: the record as listings show it (flags not derived: `[]`). */
   private recordEvent(loc: RecordLocation): Uint8Array {
     const view = this.store.view(loc);
     return encoder.encode(encodeSse({ id: loc.lsn, event: "record", data: JSON.stringify(view) }));
   }
-}
 
-function locationOf(e: IndexEntry): RecordLocation {
-  return {
-    lsn: e.lsn,
-    id: e.id,
-    kind: kindCodes[e.record.kind],
-    segment: e.segment,
-    offset: e.offset,
-    recordedAt: e.recordedAtMs,
-  };
+  /** The same for an acknowledged record, from what it carries when it can (record-json.ts). */
+  private entryEvent(e: IndexEntry): Uint8Array {
+    return encoder.encode(encodeSse({ id: e.lsn, event: "record", data: recordJson(this.store, e) }));
+  }
 }

@@ -36,10 +36,17 @@ export interface FollowerHost {
   /** One synchronous step of catching up: record events past `f.position`; `live` once the feed took it over. */
   catchUp(f: Follower): { events: Uint8Array[]; lastId: number | null; live: boolean };
   /** The follower is gone (cut off, disconnected, ended): forget it. */
-  detached(f: Follower, why: "cutoff" | "disconnect" | "shutdown"): void;
+  detached(f: Follower, why: DetachReason): void;
+  /** Catching up failed (the log or index could not be read): the follower is cut off with `read_failed`. */
+  failed(f: Follower, err: unknown): void;
 }
 
 export type FollowerState = "catching_up" | "live" | "ended";
+
+/** Why a follower was cut off: it could not keep up, or the node could not read a record for it (retry later). */
+export type CutoffReason = "slow_consumer" | "read_failed";
+
+export type DetachReason = CutoffReason | "disconnect" | "shutdown";
 
 /** The queue is flushed to the stream in chunks of about this size. */
 const flushBytesMax = 256 * 1024;
@@ -140,13 +147,14 @@ export class Follower {
   }
 
   /**
-   * Too slow: drop what waits, tell the client where it got to, end the stream. A client that
-   * reads nothing more loses the connection after `lingerSecs`.
+   * Too slow (or a record could not be read for it): drop what waits, tell the client where it
+   * got to, end the stream. A client that reads nothing more loses the connection after
+   * `lingerSecs`.
    */
-  cutOff(reason: "slow_consumer"): void {
+  cutOff(reason: CutoffReason): void {
     if (this.state === "ended") return;
     const data = JSON.stringify({ last_lsn: this.sentId, reason });
-    this.finish("cutoff", encodeSse({ event: "cutoff", data }));
+    this.finish(reason, encodeSse({ event: "cutoff", data }));
   }
 
   /** The server is stopping: hand over what waits, then end the stream. */
@@ -156,7 +164,7 @@ export class Follower {
     this.finish("shutdown", encodeSse({ comment: "server shutting down" }));
   }
 
-  private finish(why: "cutoff" | "shutdown", last: string): void {
+  private finish(why: CutoffReason | "shutdown", last: string): void {
     this.dropQueue();
     const controller = this.controller;
     this.end(why);
@@ -170,7 +178,7 @@ export class Follower {
     this.linger(this.limits.lingerSecs);
   }
 
-  private end(why: "cutoff" | "disconnect" | "shutdown"): void {
+  private end(why: DetachReason): void {
     if (this.state === "ended") return;
     this.state = "ended";
     this.dropQueue();
@@ -192,7 +200,14 @@ export class Follower {
         return;
       }
       if (this.state === "catching_up") {
-        const step = this.host.catchUp(this);
+        let step: ReturnType<FollowerHost["catchUp"]>;
+        try {
+          step = this.host.catchUp(this);
+        } catch (err) {
+          this.host.failed(this, err);
+          this.cutOff("read_failed");
+          return;
+        }
         if (step.live) this.state = "live";
         if (step.events.length > 0) {
           controller.enqueue(concat(step.events));

@@ -41,6 +41,10 @@ export function encodeSse(e: SseEvent): string {
     invariant(Number.isSafeInteger(e.retry) && e.retry >= 0, "an SSE retry is a non-negative integer");
     out += `retry: ${e.retry}\n`;
   }
-  if (e.data !== undefined) for (const line of e.data.split(lineBreak)) out += `data: ${line}\n`;
+  if (e.data !== undefined) {
+    // Most data is one line (JSON never holds a raw CR or LF): no split for it.
+    if (e.data.indexOf("\n") < 0 && e.data.indexOf("\r") < 0) out += `data: ${e.data}\n`;
+    else for (const line of e.data.split(lineBreak)) out += `data: ${line}\n`;
+  }
   return `${out}\n`;
 }

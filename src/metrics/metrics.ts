@@ -302,7 +302,8 @@ function changesMetrics(registers: Registry[], scrape: ScrapeSamples) {
     }),
     changesCutoffsTotal: new Counter({
       name: "stemedb_changes_cutoffs_total",
-      help: "change feed followers cut off because they could not keep up (their buffer reached its bound)",
+      help: "change feed followers cut off, by reason: slow_consumer (its buffer stayed past its bound), read_failed (a record could not be read for it)",
+      labelNames: ["reason"] as const,
       registers,
     }),
   };

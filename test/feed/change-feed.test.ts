@@ -257,12 +257,44 @@ describe("bounds", () => {
       await fast.until(n + 4);
     }
     expect(feed.gauges().followers).toBe(1);
-    expect((await metrics.registry.getSingleMetric("stemedb_changes_cutoffs_total")?.get())?.values[0]?.value).toBe(1);
+    expect((await metrics.registry.getSingleMetric("stemedb_changes_cutoffs_total")?.get())?.values).toEqual([
+      { labels: { reason: "slow_consumer" }, value: 1 },
+    ]);
     // What the slow one gets when it reads again: nothing it was not handed, then where it stands.
     while (!slow.ended) await slow.step();
     expect(slow.records).toEqual([]);
     expect(slow.others).toEqual([{ type: "cutoff", data: '{"last_lsn":0,"reason":"slow_consumer"}', lastEventId: "0" }]);
     expect(fast.lsns()).toEqual(range(1, 30));
+  });
+
+  test("a record the log cannot give back: whoever should get it is cut off before it (read_failed), never skips it", async () => {
+    await append(range(1, 3).map((n) => claim(n)));
+    await store.indexCaughtUp();
+    settle();
+    const live = new Reader(feed.follow({ filter: {} }));
+    const other = new Reader(feed.follow({ filter: { subject: parseSubjectMatch("elsewhere/*") } }));
+    await live.step();
+    await other.step();
+    const [lsn] = await append([claim(4)]);
+    // Damage record 4's frame in the log file before the fan-out reads it.
+    const e = store.pendingAfter(3)[0] as { segment: number; offset: number };
+    const file = path.join(store.dataDir.logDir, `${String(e.segment).padStart(10, "0")}.seg`);
+    const fd = fs.openSync(file, "r+");
+    fs.writeSync(fd, Buffer.from("garbage!"), 0, 8, e.offset + 20);
+    fs.closeSync(fd);
+    settle();
+    while (!live.ended) await live.step();
+    expect(live.records).toEqual([]);
+    expect(live.others).toEqual([{ type: "cutoff", data: '{"last_lsn":3,"reason":"read_failed"}', lastEventId: "3" }]);
+    expect(other.follower.state).not.toBe("ended"); // its filter did not take the record: nothing to read
+    // Catching up over it fails the same way.
+    const past = new Reader(feed.follow({ filter: {}, since: 0 }));
+    while (!past.ended) await past.step();
+    expect(past.lsns()).toEqual([1, 2, 3]);
+    expect(past.others.at(-1)?.data).toBe('{"last_lsn":3,"reason":"read_failed"}');
+    expect(lsn).toBe(4);
+    const counted = (await metrics.registry.getSingleMetric("stemedb_changes_cutoffs_total")?.get())?.values;
+    expect(counted).toEqual([{ labels: { reason: "read_failed" }, value: 2 }]);
   });
 
   test("a follower that goes away frees its buffer at once", async () => {

@@ -19,6 +19,7 @@ function host() {
   const h: FollowerHost = {
     catchUp: () => ({ events: [], lastId: null, live: true }),
     detached: (_f, why) => detached.push(why),
+    failed: () => {},
   };
   return { h, detached };
 }
@@ -76,7 +77,7 @@ describe("a follower's buffer", () => {
     expect(f.state).toBe("ended");
     expect(f.bufferedEvents).toBe(0);
     expect(f.bufferedBytes).toBe(0);
-    expect(detached).toEqual(["cutoff"]);
+    expect(detached).toEqual(["slow_consumer"]);
     expect(lingered).toEqual([3]);
     expect(f.push(record(55), 55)).toBe(false);
     const rest = await read(
@@ -99,7 +100,7 @@ describe("a follower's buffer", () => {
     let pushed = 0;
     for (let lsn = 8; f.push(record(lsn, pad), lsn); lsn++) pushed++;
     expect(pushed).toBe(4); // ~1 KiB each: the 5th finds 4 KiB waiting
-    expect(detached).toEqual(["cutoff"]);
+    expect(detached).toEqual(["slow_consumer"]);
     const { messages, parser } = await read(f.stream);
     expect(messages).toEqual([{ type: "cutoff", data: '{"last_lsn":7,"reason":"slow_consumer"}', lastEventId: "7" }]);
     expect(parser.lastEventId).toBe("7");
@@ -116,7 +117,7 @@ describe("a follower's buffer", () => {
     for (let lsn = 51; lsn <= 100; lsn++) expect(f.push(record(lsn), lsn, 2)).toBe(true);
     // …but not this burst: when the next comes, 50 still wait, past the bound of 10.
     expect(f.push(record(101), 101, 3)).toBe(false);
-    expect(detached).toEqual(["cutoff"]);
+    expect(detached).toEqual(["slow_consumer"]);
     const rest = new TextDecoder().decode((await reader.read()).value);
     expect(rest).toBe('event: cutoff\ndata: {"last_lsn":50,"reason":"slow_consumer"}\n\n');
   });

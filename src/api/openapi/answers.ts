@@ -492,7 +492,10 @@ export function changeSchemas(): Record<string, Schema> {
     ChangeCutoff: obj(
       {
         last_lsn: int("the last position sent: resume from here (since= or Last-Event-ID)"),
-        reason: oneOfEnum(["slow_consumer"]),
+        reason: oneOfEnum(
+          ["slow_consumer", "read_failed"],
+          "it could not keep up; or the node could not read a record for it (reconnect later)",
+        ),
       },
       "Event `cutoff`: the follower could not keep up; the stream ends after it.",
     ),
