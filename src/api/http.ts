@@ -150,13 +150,12 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     let response: Response;
     try {
       route = router.match(request.method, pathname)?.route;
-      if (route?.stream) {
-        // Bun's idle timeout closes a streaming answer however much it writes; the stream's
-        // own heartbeats keep the connection in use, and it can set a timeout again to let go.
-        bunServer.timeout(raw, 0);
-        options.book.lingers.set(request, (secs) => bunServer.timeout(raw, secs));
-      }
+      if (route?.stream) options.book.lingers.set(request, (secs) => bunServer.timeout(raw, secs));
       response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+      // Bun's idle timeout closes a streaming answer however much it writes: off while it
+      // streams (its heartbeats keep the connection in use; it sets a timeout again to let go).
+      // A refused one keeps the timeout, like any answer.
+      if (route?.stream && response.ok && response.body) bunServer.timeout(raw, 0);
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);
     }

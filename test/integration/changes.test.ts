@@ -298,10 +298,30 @@ describe("the door, the bound, disconnects, shutdown", () => {
     initDataDir(dir);
     const made = await runCli(["keys", "create", "--data-dir", dir, "--role", "reader", "--name", "follower"]);
     reader = made.stdout.trim().split("\n").at(-1) as string;
-    guarded = await spawnServer(dir, { args: ["--changes-followers-max", "2"] });
+    guarded = await spawnServer(dir, {
+      args: ["--changes-followers-max", "2", "--http-timeout-secs", "1", "--changes-heartbeat-secs", "1"],
+    });
     const res = await fetch(`${guarded.url}/v1/changes`);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { code: string }).code).toBe("unauthorized");
+  }, 30_000);
+
+  test("a stream outlives the connection idle timeout (--http-timeout-secs 1), heartbeats flowing", async () => {
+    const auth = { authorization: `Bearer ${reader}` };
+    const stop = new AbortController();
+    const res = await fetch(`${guarded.url}/v1/changes`, { headers: auth, signal: stop.signal });
+    const body = (res.body as ReadableStream<Uint8Array>).getReader();
+    const t0 = Date.now();
+    let beats = 0;
+    while (Date.now() - t0 < 4000) {
+      const { done, value } = await body.read();
+      expect(done).toBe(false);
+      beats += new TextDecoder().decode(value).split(": heartbeat").length - 1;
+    }
+    expect(beats).toBeGreaterThanOrEqual(3);
+    stop.abort();
+    const metrics = async () => (await fetch(`${guarded.url}/metrics`, { headers: auth })).text();
+    await until("the follower gone", async () => (await metrics()).includes("stemedb_changes_followers 0"), 3000);
   }, 30_000);
 
   test("past --changes-followers-max: 503 too_many_followers; a disconnect frees its place and buffer at once", async () => {
