@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
 	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
 	@echo "make bench-mcp         query_claim round trips over MCP (stdio and HTTP /mcp) against GET /v1/query"
+	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -79,7 +80,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
 
 test-integration: setup test-deps
 	$(BUN) test test/integration
@@ -151,9 +152,7 @@ bench-guard: setup
 bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
 
-# The MCP tools' round trips: stdio and /mcp against the plain API (docs/BENCHMARKS.md#mcp).
-bench-mcp: setup
-	$(BUN) bench/mcp.ts
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)

@@ -12,6 +12,7 @@ import type { OpsService } from "../backup/service.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
+import type { ChangeFeed } from "../feed/change-feed.ts";
 import type { Defense } from "../defense/defense.ts";
 import type { Ingest } from "../ingest/pipeline.ts";
 import type { Logger } from "../core/logger.ts";
@@ -23,6 +24,7 @@ import { openApiDocument } from "./openapi/document.ts";
 import { problemResponse } from "./problem.ts";
 import { type Route, Router } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { changeRoutes } from "./routes/changes.ts";
 import { defenseRoutes } from "./routes/defense.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { opsRoutes } from "./routes/ops.ts";
@@ -62,6 +64,10 @@ export interface AppDeps {
   addressOf: (request: Request) => string;
   /** The node's whole request path (http.ts), in-process: how /mcp's tools call the API. */
   dispatch: (request: Request, address: string) => Promise<Response>;
+  /** The change feed (GET /v1/changes). */
+  feed: ChangeFeed;
+  /** For a streaming route: sets the connection's idle timeout again, seconds. */
+  lingerOf: (request: Request) => (secs: number) => void;
 }
 
 /**
@@ -80,6 +86,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
   const routes: Route[] = [
     ...writeRoutes(deps),
     ...readRoutes(deps),
+    ...changeRoutes(deps),
     ...queryRoutes(deps),
     ...trustRoutes(deps),
     ...provenanceRoutes(deps),

@@ -74,11 +74,14 @@ export class RequestBook {
   readonly callers = new WeakMap<Request, string>();
   readonly apiKeys = new WeakMap<Request, KeyInfo>();
   readonly addresses = new WeakMap<Request, string>();
+  /** Streaming requests: sets the connection's idle timeout again, seconds. */
+  readonly lingers = new WeakMap<Request, (secs: number) => void>();
   readonly facts: RequestFacts = {
     requestIdOf: (r) => this.requestIds.get(r),
     callerOf: (r) => this.callers.get(r) ?? "unknown",
     apiKeyOf: (r) => this.apiKeys.get(r)?.id ?? null,
     addressOf: (r) => this.addresses.get(r) ?? "unknown",
+    lingerOf: (r) => this.lingers.get(r) ?? (() => {}),
   };
 }
 
@@ -121,6 +124,8 @@ function requestMeter(metrics: Metrics) {
  */
 export interface Peer {
   requestIP(request: Request): { address: string } | null;
+  /** The connection's idle timeout, seconds (0: none); absent for an in-process request. */
+  timeout?(request: Request, secs: number): void;
 }
 
 /** The request handler for Bun.serve; what it learns of each request goes into `options.book`. */
@@ -166,9 +171,14 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
         response = cors.options(request, methods);
       } else {
         route = router.match(request.method, pathname)?.route;
+        if (route?.stream) options.book.lingers.set(request, (secs) => bunServer.timeout?.(raw, secs));
         const address = bunServer.requestIP(raw)?.address ?? "unknown";
         addresses.set(request, address);
         response = await admitAndHandle(request, route, address, extra);
+        // Bun's idle timeout closes a streaming answer however much it writes: off while it
+        // streams (its heartbeats keep the connection in use; it sets a timeout again to let go).
+        // A refused one keeps the timeout, like any answer.
+        if (route?.stream && response.ok && response.body) bunServer.timeout?.(raw, 0);
       }
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);

@@ -104,6 +104,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     async stop() {
       if (stopping) return;
       stopping = true;
+      node.feed.close(); // ends the change feed's streams, which the server would otherwise wait for
       await server.stop();
       await close();
       logger.info("stemedb stopped", { lsn: store.log.lastLsn });

@@ -24,6 +24,7 @@ import { type KeyPair, publicKeyOf } from "../crypto/sign.ts";
 import { encodeBody, type SignedRecord, signRecord } from "../crypto/signed.ts";
 import { clientProblem, type Problem, StemeClientError } from "./errors.ts";
 import { type Answer, parseRetryAfter, Transport, type TransportOptions } from "./transport.ts";
+import { type FeedEvent, FollowError, type FollowOptions, follow } from "./follow.ts";
 
 export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";
 export { StemeError } from "../core/errors.ts";
@@ -36,6 +37,7 @@ export { type ClientErrorOptions, type Problem, StemeClientError } from "./error
 export { type FetchFunction, parseRetryAfter, retryDelayMs, type TransportOptions } from "./transport.ts";
 export { type RecordToVerify, verifyRecord } from "./verify.ts";
 export { encodeBody, signRecord, type SignedRecord, type KeyPair };
+export { follow, FollowError, type FeedEvent, type FollowOptions };
 
 /** Fields of a record without the ones the client fills in (`v`, `agent`, and `ts` unless given). */
 export type ClaimFields = { kind: string; ts?: number } & Record<string, unknown>;
@@ -373,6 +375,16 @@ export class StemeClient {
     prefix = "",
   ): Promise<{ prefix: string; concepts: Array<{ path: string; segment: string; is_subject: boolean; subjects: number }> }> {
     return this.request("GET", `/v1/concepts?prefix=${encodeURIComponent(prefix)}`);
+  }
+
+  /** The change feed as an async iterator of records and conflicts, resuming across drops (follow.ts). */
+  follow(options: FollowOptions = {}): AsyncGenerator<FeedEvent, void, undefined> {
+    const given = this.options.fetch;
+    // Called as a plain function, with the platform's fetch looked up at call time (transport.ts).
+    const send = given
+      ? (url: string, init: RequestInit) => given(url, init)
+      : (url: string, init: RequestInit) => globalThis.fetch(url, init);
+    return follow({ url: this.base, headers: this.options.headers ?? {}, fetch: send }, options);
   }
 
   health(): Promise<{ status: string; version: string; lsn: number }> {

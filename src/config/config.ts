@@ -47,6 +47,10 @@ export interface Config {
   archiveDir: string;
   archiveIntervalSecs: number;
   archiveS3: string;
+  changesFollowersMax: number;
+  changesBufferEventsMax: number;
+  changesBufferBytesMax: number;
+  changesHeartbeatSecs: number;
   logLevel: LogLevel;
   /** Browser pages allowed to call the API (CORS), as exact origins `scheme://host[:port]`. */
   corsOrigins: string[];
@@ -346,6 +350,34 @@ export const settings: Setting[] = [
     help: "also upload archived segments to s3://bucket/prefix (AWS_* variables for credentials)",
   },
   {
+    key: "changesFollowersMax",
+    flag: "changes-followers-max",
+    env: "STEMEDB_CHANGES_FOLLOWERS_MAX",
+    default: "128",
+    help: "change feed (GET /v1/changes) followers connected at once; past it, 503 too_many_followers",
+  },
+  {
+    key: "changesBufferEventsMax",
+    flag: "changes-buffer-events",
+    env: "STEMEDB_CHANGES_BUFFER_EVENTS_MAX",
+    default: "10000",
+    help: "events a change feed follower may have waiting before it is cut off as too slow",
+  },
+  {
+    key: "changesBufferBytesMax",
+    flag: "changes-buffer-bytes",
+    env: "STEMEDB_CHANGES_BUFFER_BYTES_MAX",
+    default: String(8 * 1024 * 1024),
+    help: "bytes a change feed follower may have waiting before it is cut off as too slow",
+  },
+  {
+    key: "changesHeartbeatSecs",
+    flag: "changes-heartbeat-secs",
+    env: "STEMEDB_CHANGES_HEARTBEAT_SECS",
+    default: "15",
+    help: "a heartbeat comment to every change feed follower this often, seconds",
+  },
+  {
     key: "logLevel",
     flag: "log-level",
     value: "LEVEL",
@@ -382,6 +414,10 @@ const numeric = new Set<keyof Config>([
   "rateWrite",
   "rateAdmin",
   "archiveIntervalSecs",
+  "changesFollowersMax",
+  "changesBufferEventsMax",
+  "changesBufferBytesMax",
+  "changesHeartbeatSecs",
 ]);
 /** Numeric settings where 0 means "off". */
 const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);

@@ -265,6 +265,12 @@ export const problems = {
     title: "No answer in time",
     meaning: "no answer within --http-timeout-secs; retry",
   },
+  too_many_followers: {
+    status: 503,
+    title: "Too many change feed followers",
+    meaning: "the change feed already has --changes-followers-max followers; retry after Retry-After",
+    hint: "retry later, or raise --changes-followers-max",
+  },
   // ------------------------------------------------------------------ the command line and start-up
   usage: {
     status: 400,

@@ -27,6 +27,9 @@ export interface IndexEntry {
   segment: number;
   offset: number;
   recordedAtMs: number;
+  /** The canonical body and signature, when the writer has them at hand (ingest does): a reader that needs them (the change feed) then does not read the log. */
+  body?: Uint8Array;
+  sig?: Uint8Array;
 }
 
 /** Where a record lives in the log, and what the index knows of it. */

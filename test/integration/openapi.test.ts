@@ -11,6 +11,7 @@ import { decode as decodeCbor, encode as encodeCbor } from "cbor-x";
 import type { OpenApiDocument, Operation } from "../../src/api/openapi/types.ts";
 import { type RunningServer, startServer } from "../../src/api/serve.ts";
 import { generateKeyPair, type KeyPair, type SignedRecord, signClaim, toHex, toJsonSubmission } from "../../src/client/index.ts";
+import { SseParser } from "../../src/client/sse.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { type Schema, validate } from "../support/json-schema.ts";
@@ -172,6 +173,39 @@ describe("every operation answers as documented", () => {
     await call("listRecords", "/v1/assertions?subjet=typo", 400);
     await call("concepts", "/v1/concepts?prefix=oa", 200);
     await call("concepts", "/v1/concepts", 200);
+  });
+
+  test("the change feed: a stream whose events fit their schemas; its errors", async () => {
+    await call("changes", "/v1/changes?since=x", 400);
+    await call("changes", "/v1/changes?watch=oa/drug/aspirin|p&lens=nope", 400);
+    const { op } = byId.get("changes") as { op: Operation };
+    const q = `since=0&kind=assertion&watch=${aspirin.subject}|${aspirin.predicate}&min_conflict=0.1`;
+    const stop = new AbortController();
+    const res = await fetch(`${server.url}/v1/changes?${q}`, { signal: stop.signal });
+    const documented = op.responses["200"];
+    expect(res.status).toBe(200);
+    const type = (res.headers.get("content-type") ?? "").split(";")[0] as string;
+    expect(Object.keys(documented?.content ?? {})).toContain(type);
+    for (const h of ["x-request-id", "ratelimit", "ratelimit-policy", "cache-control", "x-accel-buffering"])
+      expect([h, res.headers.has(h)]).toEqual([h, true]);
+    // Read until one record and one conflict event; each data fits its component schema, closed.
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    const seen = new Map<string, unknown>();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    while (!seen.has("record") || !seen.has("conflict")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const m of parser.push(decoder.decode(value, { stream: true })))
+        if (!seen.has(m.type)) seen.set(m.type, JSON.parse(m.data));
+    }
+    stop.abort();
+    const schemaOf = (name: string) => ({ $ref: `#/components/schemas/${name}` }) as Schema;
+    expect(validate(seen.get("record"), schemaOf("Record"), { root: doc, closed: true })).toEqual([]);
+    expect(validate(seen.get("conflict"), schemaOf("ChangeConflict"), { root: doc, closed: true })).toEqual([]);
+    const cutoff = { last_lsn: 12, reason: "slow_consumer" };
+    expect(validate(cutoff, schemaOf("ChangeCutoff"), { root: doc, closed: true })).toEqual([]);
+    exercised.add("changes");
   });
 
   test("queries: one lens, several side by side, a subject, escalation", async () => {

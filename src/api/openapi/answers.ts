@@ -482,6 +482,37 @@ export function defenseSchemas(): Record<string, Schema> {
       rejections: int("writes refused by agent breakers since start"),
     }),
     BreakerReset: obj({ agent: hex32("the agent key"), reset: { const: true }, ...breaker }),
+    ...changeSchemas(),
+  };
+}
+
+/** The change feed's event data (docs/API.md#change-feed); a `record` event's data is a Record. */
+export function changeSchemas(): Record<string, Schema> {
+  return {
+    ChangeConflict: obj(
+      {
+        subject: str(),
+        predicate: str(),
+        lens: ref("Lens"),
+        conflict: num("κ now"),
+        previous_conflict: nullable(num("κ before this change; null on the first event for the pair")),
+        winner_id: nullable(hex32("the winner now")),
+        previous_winner_id: nullable(hex32("the winner before; null on the first event or when there was none")),
+        value: anyValue("the answer's value now"),
+        lsn: int("the log position the answer reflects"),
+      },
+      "Event `conflict`: a watched pair's κ crossed min_conflict, or its winner changed.",
+    ),
+    ChangeCutoff: obj(
+      {
+        last_lsn: int("the last position sent: resume from here (since= or Last-Event-ID)"),
+        reason: oneOfEnum(
+          ["slow_consumer", "read_failed"],
+          "it could not keep up; or the node could not read a record for it (reconnect later)",
+        ),
+      },
+      "Event `cutoff`: the follower could not keep up; the stream ends after it.",
+    ),
   };
 }
 
