@@ -103,6 +103,7 @@ interface PageRun {
   batch?: { accepted: number; rejected: number };
   query?: { winner: string | null; value: unknown; candidates: number };
   verified?: boolean;
+  follow?: string[];
   error?: { clientError: boolean; code: string; status: number };
   exposed?: { requestId: boolean };
   failed?: { name: string | null; message: string };
@@ -126,6 +127,8 @@ describe("in Chromium, from another origin", () => {
     expect(out.verified).toBe(true);
     expect(out.error).toEqual({ clientError: true, code: "not_found", status: 404 });
     expect(out.exposed).toEqual({ requestId: true });
+    // follow() through CORS: the record and the batch's, in log order.
+    expect(out.follow).toEqual([out.expectedId as string, out.query?.winner as string]);
     // The server has what the page signed, under the id the page computed.
     const stored = await fetch(`${allowed.url}/v1/assertions/${out.expectedId}`, {
       headers: { authorization: `Bearer ${writerKey}` },

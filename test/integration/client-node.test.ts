@@ -86,6 +86,9 @@ describe("the installed package", () => {
     expect(out.get).toMatchObject({ id: out.submit.id, confidence: 0.75, object: 0.5 });
     expect(out.verify).toEqual({ genuine: true, tampered: false, bodyMatches: true });
     expect(out.list).toBe(2);
+    // follow() from 0: the five stored records (the duplicate is not a record), in log order.
+    expect(out.follow.map((e: { id: string }) => e.id)).toEqual([out.submit.id, ...out.batchIds]);
+    expect(out.follow.map((e: { lsn: number }) => e.lsn)).toEqual([1, 2, 3, 4, 5]);
     expect(out.error).toEqual({ isClientError: true, code: "not_found", status: 404, hasRequestId: true });
     expect(out.forged).toMatchObject({ code: "bad_signature", status: 400 });
   }, 120_000);
