@@ -8,6 +8,9 @@ WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root
 # (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
 CKSM_SO := native/stemedb_cksm.so
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
+# A test's time limit: integration tests start real servers and processes, and on a busy 2-core
+# machine a few seconds is not enough (Bun 1.4.4 reads no timeout from bunfig.toml; the flag it takes).
+BUN_TEST := $(BUN) test --timeout 60000
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
@@ -77,13 +80,13 @@ demo: setup
 	$(BUN) src/main.ts demo --server $${STEMEDB_URL:-http://$(BIND)}
 
 test: setup test-deps
-	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
+	$(BUN_TEST) $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
+	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
 
 test-integration: setup test-deps
-	$(BUN) test test/integration
+	$(BUN_TEST) test/integration
 
 check: setup
 	$(BUN) x tsc --noEmit -p .
@@ -110,7 +113,7 @@ deploy-tools:
 
 # Every deploy/ check, with a missing checker a failure rather than a skip.
 check-deploy: setup deploy-tools
-	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts test/integration/metrics.test.ts
+	STEMEDB_DEPLOY_STRICT=1 $(BUN_TEST) test/deploy test/integration/scratch-root.test.ts test/integration/metrics.test.ts
 
 fmt: setup
 	$(BUN) x biome check --write src test bench scripts
@@ -151,8 +154,6 @@ bench-guard: setup
 # How routes take their bodies: our strict parse against an Elysia TypeBox schema (docs/BENCHMARKS.md).
 bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
-
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)
