@@ -32,6 +32,10 @@ export interface MembershipConfig {
   pushPullIntervalMs: number;
   /** A stream session (handshake and exchange) must finish within this. */
   streamTimeoutMs: number;
+  /** How often a node tries a push-pull with one member it holds dead (not left): how a healed partition rejoins. */
+  reconnectIntervalMs: number;
+  /** A member dead for longer than this is no longer tried. */
+  reconnectTimeoutMs: number;
 }
 
 export type PresetName = "lan" | "wan" | "local";
@@ -51,6 +55,8 @@ const lan: MembershipConfig = {
   gossipToTheDeadMs: 30_000, // as long as a push-pull period: a node wrongly declared dead hears of it either way
   pushPullIntervalMs: 30_000, // full-state sync is a safety net behind gossip, so it can be rare
   streamTimeoutMs: 10_000, // a push-pull of thousands of members over TCP finishes well within 10 s on a LAN
+  reconnectIntervalMs: 30_000, // Serf's default: one connect attempt per node per 30 s costs nothing, and a healed partition rejoins within a minute or two
+  reconnectTimeoutMs: 24 * 3600_000, // Serf's default: a node gone for a day is gone; an operator who restores it can join it again
 };
 
 /** Nodes across regions: 50-300 ms round trips, more loss and jitter. */
@@ -64,6 +70,7 @@ const wan: MembershipConfig = {
   gossipToTheDeadMs: 60_000, // matches the longer push-pull period
   pushPullIntervalMs: 60_000, // full-state exchanges cross expensive links
   streamTimeoutMs: 30_000, // TCP over long fat pipes with loss needs longer
+  reconnectIntervalMs: 60_000, // connect attempts cross expensive links; partitions between regions last longer anyway
 };
 
 /** Nodes on one machine or loopback (tests, the simulator's default run): tighter timings. */
@@ -77,6 +84,7 @@ const local: MembershipConfig = {
   gossipToTheDeadMs: 15_000, // matches push-pull
   pushPullIntervalMs: 15_000, // cheap, and shortens convergence after a restart
   streamTimeoutMs: 1000, // a local TCP exchange that takes a second is broken
+  reconnectIntervalMs: 5000, // a restarted local node is back within seconds
 };
 
 export const presets: Readonly<Record<PresetName, Readonly<MembershipConfig>>> = { lan, wan, local };

@@ -51,6 +51,7 @@ export class Membership {
   private readonly pushPull: PushPull;
   private gossipTimer: Timer | null = null;
   private pushPullTimer: Timer | null = null;
+  private reconnectTimer: Timer | null = null;
   private running = false;
 
   constructor(private readonly options: MembershipOptions) {
@@ -78,6 +79,7 @@ export class Membership {
       declaredDead: () => this.stats.deathsDeclared++,
       conflict: () => this.stats.conflicts++,
       suspected: () => this.stats.suspicionsStarted++,
+      lastCheck: (member, done) => this.prober.lastCheck(member, done),
     });
     const send = (to: string, messages: Message[]) => this.send(to, messages);
     this.prober = new Prober({ config, clock, random, members: this.states, awareness: this.awareness, stats: this.stats, send });
@@ -131,9 +133,16 @@ export class Membership {
     this.prober.start();
     this.gossipTimer = this.clock.setTimeout(() => this.gossipRound(), this.random.float() * this.config.gossipIntervalMs);
     this.schedulePushPull(this.random.float() * this.config.pushPullIntervalMs);
+    this.scheduleReconnect(this.config.reconnectIntervalMs * (0.5 + this.random.float()));
   }
 
-  /** Push-pull with each of `addresses` (stream addresses); `done` gets how many answered and the failures. */
+  /**
+   * Push-pull with each of `addresses` (stream addresses); `done` gets how many answered and
+   * the failures. Once joined, one more push-pull follows with a random member when the join's
+   * gossip has had time to spread (a retransmission budget of gossip rounds): members that
+   * joined at the same time through other seeds, or whose news the gossip lost, are learned
+   * then rather than at the first periodic push-pull, up to a period later.
+   */
   join(addresses: readonly string[], done: (joined: number, failures: string[]) => void = () => {}): void {
     let pending = addresses.length;
     let joined = 0;
@@ -146,8 +155,21 @@ export class Membership {
       this.pushPull.exchange(address, true, (failure) => {
         if (failure === null) joined++;
         else failures.push(`${address}: ${failure}`);
-        if (--pending === 0) done(joined, failures);
+        if (--pending > 0) return;
+        if (joined > 0) this.clock.setTimeout(() => this.pushPullWithRandomMember(), this.settleDelayMs());
+        done(joined, failures);
       });
+  }
+
+  /** How long a burst of gossip takes to run its course: every broadcast's sends, one gossip round each. */
+  private settleDelayMs(): number {
+    return retransmitLimit(this.config, this.states.liveCount()) * this.config.gossipIntervalMs;
+  }
+
+  private pushPullWithRandomMember(): void {
+    if (!this.running || this.states.hasLeft) return;
+    const peer = pickRandom(this.states.all(), 1, this.random, (m) => m.name !== this.name && m.state === "alive")[0];
+    if (peer) this.pushPull.exchange(peer.cluster, false);
   }
 
   /** Leaves gracefully: we become `left` and say so; probing stops, gossip goes on until `shutdown()`. */
@@ -155,6 +177,7 @@ export class Membership {
     const dead = this.states.leave();
     this.prober.stop();
     this.pushPullTimer?.cancel();
+    this.reconnectTimer?.cancel();
     const targets = pickRandom(
       this.states.all(),
       this.config.gossipNodes,
@@ -171,6 +194,7 @@ export class Membership {
     this.states.stop();
     this.gossipTimer?.cancel();
     this.pushPullTimer?.cancel();
+    this.reconnectTimer?.cancel();
     this.transport.close();
   }
 
@@ -207,13 +231,26 @@ export class Membership {
         break;
       case "suspect":
         this.states.onSuspect(message);
+        this.answerNewsAboutUs(message.name, from);
         break;
       case "dead":
         this.states.onDead(message);
+        this.answerNewsAboutUs(message.name, from);
         break;
       default:
         this.stats.dropped.wrong_channel++;
     }
+  }
+
+  /**
+   * Whoever tells us that we are suspect or dead holds that view; we answer it directly with
+   * our alive message (refuted by now if the news was current, our standing incarnation if it
+   * was stale), so it does not wait for the gossip to reach it. This extends Lifeguard's buddy
+   * system from "the suspect hears first" to "and the accuser hears back first".
+   */
+  private answerNewsAboutUs(name: string, from: string): void {
+    if (name !== this.name || this.states.hasLeft) return;
+    this.send(from, [this.states.selfAlive()]);
   }
 
   /** One packet: `messages`, then as much queued gossip as fits. */
@@ -254,9 +291,24 @@ export class Membership {
   private schedulePushPull(delayMs: number): void {
     this.pushPullTimer = this.clock.setTimeout(() => {
       if (!this.running || this.states.hasLeft) return;
-      const peer = pickRandom(this.states.all(), 1, this.random, (m) => m.name !== this.name && m.state === "alive")[0];
-      if (peer) this.pushPull.exchange(peer.cluster, false);
+      this.pushPullWithRandomMember();
       this.schedulePushPull(pushPullIntervalFor(this.config, this.states.liveCount()));
+    }, delayMs);
+  }
+
+  /**
+   * Serf's reconnect: a member we hold dead may only have been cut off. Trying one of them now
+   * and then is how two halves of a healed partition find each other again — neither probes
+   * nor gossips to the other any more. A successful exchange carries each side's refutation
+   * (push-pull.ts), and gossip takes it from there.
+   */
+  private scheduleReconnect(delayMs: number): void {
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      if (!this.running || this.states.hasLeft) return;
+      const now = this.clock.now();
+      const dead = pickRandom(this.states.all(), 1, this.random, (m) => m.state === "dead" && now - m.stateChangedMs < this.config.reconnectTimeoutMs)[0];
+      if (dead) this.pushPull.exchange(dead.cluster, false);
+      this.scheduleReconnect(this.config.reconnectIntervalMs);
     }, delayMs);
   }
 

@@ -43,7 +43,9 @@ interface Round {
   acked: boolean;
   nacks: number;
   expectedNacks: number;
-  timeout: Timer;
+  timers: Timer[];
+  /** What the round's end means: a suspicion for a regular round, a verdict for a last check. */
+  onEnd(acked: boolean): void;
 }
 
 interface AckHandler {
@@ -61,6 +63,8 @@ export class Prober {
   private seq = 0;
   private readonly handlers = new Map<number, AckHandler>();
   private round: Round | null = null;
+  /** Last checks in progress (lastCheck). */
+  private readonly checks = new Set<Round>();
   private next: Timer | null = null;
   private running = false;
 
@@ -75,8 +79,9 @@ export class Prober {
   stop(): void {
     this.running = false;
     this.next?.cancel();
-    this.round?.timeout.cancel();
+    for (const round of [this.round, ...this.checks]) for (const t of round?.timers ?? []) t.cancel();
     this.round = null;
+    this.checks.clear();
   }
 
   /** A member joined: it goes to a random place in this pass. */
@@ -121,31 +126,45 @@ export class Prober {
     this.handlers.get(seq)?.nack();
   }
 
+  /**
+   * A last check before a suspicion becomes a death: one more probe round of `member` (direct,
+   * carrying the suspicion, then indirect), outside the round robin. `done(true)` when it
+   * answered. The suspicion timer gave the member time to refute; on a lossy network the
+   * refutation itself can be lost on its way to us, and this catches that before we accuse.
+   */
+  lastCheck(member: Member, done: (acked: boolean) => void): void {
+    if (!this.running) return;
+    this.ctx.stats.lastChecks++;
+    const round = this.probe(member, (acked) => {
+      if (acked) this.ctx.stats.lastChecksAnswered++;
+      done(acked);
+    });
+    this.checks.add(round);
+    round.timers.push(this.ctx.clock.setTimeout(() => this.end(round), this.ctx.awareness.scale(this.ctx.config.probeIntervalMs)));
+  }
+
   /** Ends the round in progress, then starts the next one and schedules the one after. */
   private tick(): void {
     if (!this.running) return;
-    if (this.round) this.finish(this.round);
+    if (this.round) this.end(this.round);
     const intervalMs = this.ctx.awareness.scale(this.ctx.config.probeIntervalMs);
     const target = this.nextTarget();
-    if (target) this.probe(target);
+    if (target) {
+      this.ctx.stats.probes++;
+      this.round = this.probe(target, (acked) => {
+        if (acked) return;
+        this.ctx.stats.probesFailed++;
+        this.ctx.members.onSuspect({ type: "suspect", name: target.name, inc: target.incarnation, from: this.ctx.members.selfName });
+      });
+    }
     this.next = this.ctx.clock.setTimeout(() => this.tick(), intervalMs);
   }
 
-  private probe(target: Member): void {
+  /** Pings `target` (with the suspicion, if we suspect it) and goes indirect after the timeout. */
+  private probe(target: Member, onEnd: (acked: boolean) => void): Round {
     const { ctx } = this;
     const seq = ++this.seq;
-    const self = ctx.members.selfName;
-    const round: Round = {
-      target,
-      incarnation: target.incarnation,
-      seq,
-      sentMs: ctx.clock.now(),
-      acked: false,
-      nacks: 0,
-      expectedNacks: 0,
-      timeout: null as unknown as Timer,
-    };
-    this.round = round;
+    const round: Round = { target, incarnation: target.incarnation, seq, sentMs: ctx.clock.now(), acked: false, nacks: 0, expectedNacks: 0, timers: [], onEnd };
     this.handlers.set(seq, {
       ack: () => {
         if (round.acked) return;
@@ -158,15 +177,17 @@ export class Prober {
         ctx.stats.nacksReceived++;
       },
     });
+    // The suspicion goes ahead of the ping, so the member has refuted by the time it acks and
+    // the ack carries the refutation back.
     const messages: Message[] = [{ type: "ping", seq, target: target.name }];
-    if (target.state === "suspect") messages.push({ type: "suspect", name: target.name, inc: target.incarnation, from: self });
-    ctx.stats.probes++;
+    if (target.state === "suspect") messages.unshift({ type: "suspect", name: target.name, inc: target.incarnation, from: ctx.members.selfName });
     ctx.send(target.gossip, messages);
-    round.timeout = ctx.clock.setTimeout(() => this.indirect(round), ctx.awareness.scale(ctx.config.probeTimeoutMs));
+    round.timers.push(ctx.clock.setTimeout(() => this.indirect(round), ctx.awareness.scale(ctx.config.probeTimeoutMs)));
+    return round;
   }
 
   private indirect(round: Round): void {
-    if (round.acked || this.round !== round) return;
+    if (round.acked) return;
     const self = this.ctx.members.selfName;
     const relays = pickRandom(
       this.ctx.members.all(),
@@ -177,32 +198,19 @@ export class Prober {
     if (relays.length === 0) return;
     this.ctx.stats.indirectProbes++;
     round.expectedNacks = relays.length;
-    const req: Message = {
-      type: "indirect_ping",
-      seq: round.seq,
-      target: round.target.name,
-      target_addr: round.target.gossip,
-      nack: true,
-    };
+    const req: Message = { type: "indirect_ping", seq: round.seq, target: round.target.name, target_addr: round.target.gossip, nack: true };
     for (const relay of relays) this.ctx.send(relay.gossip, [req]);
   }
 
-  private finish(round: Round): void {
-    this.round = null;
-    round.timeout.cancel();
+  /** Closes a round: its health evidence (Lifeguard), then what it means. */
+  private end(round: Round): void {
+    if (this.round === round) this.round = null;
+    this.checks.delete(round);
+    for (const t of round.timers) t.cancel();
     this.handlers.delete(round.seq);
-    if (round.acked) {
-      this.ctx.awareness.applyDelta(-1);
-      return;
-    }
-    this.ctx.stats.probesFailed++;
-    this.ctx.awareness.applyDelta(round.expectedNacks > 0 ? Math.max(0, round.expectedNacks - round.nacks) : 1);
-    this.ctx.members.onSuspect({
-      type: "suspect",
-      name: round.target.name,
-      inc: round.incarnation,
-      from: this.ctx.members.selfName,
-    });
+    if (round.acked) this.ctx.awareness.applyDelta(-1);
+    else this.ctx.awareness.applyDelta(round.expectedNacks > 0 ? Math.max(0, round.expectedNacks - round.nacks) : 1);
+    round.onEnd(round.acked);
   }
 
   /** The next probeable member in the shuffled order; reshuffles at the end of a pass. */

@@ -10,8 +10,11 @@
  * exchange can only bring news, never roll it back. A joining node learns the whole cluster in
  * one exchange, and the member it joined through gossips the newcomer to the rest.
  *
- * The server sends its state before merging the client's (as memberlist does), and closes the
- * stream once its answer is written.
+ * The server merges the client's state before it answers (memberlist answers first): if the
+ * client brought news that the server is suspect or dead, the server has refuted it by then, and
+ * the answer carries its new incarnation. A reconnect after a partition (membership.ts) then
+ * heals both views in one exchange instead of two. The server closes the stream once its answer
+ * is written.
  */
 import type { Clock, Random } from "./env.ts";
 import type { Keyring } from "./keyring.ts";
@@ -74,9 +77,9 @@ export class PushPull {
       ready: () => {},
       message: (message, session) => {
         if (message.type !== "push_pull") return;
+        ctx.merge(message.members);
         session.send({ type: "push_pull", join: false, members: ctx.records() });
         session.close();
-        ctx.merge(message.members);
       },
       end: () => {
         ctx.stats.sessionsFailed++;

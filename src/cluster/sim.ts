@@ -111,18 +111,21 @@ export class ClusterSim {
     return this.nodes.filter((n) => n.up && !n.left);
   }
 
-  /** Every running member sees every running member alive, and no one else alive or suspect. */
+  /**
+   * Every running member holds every running member as a member (alive, or suspect: a
+   * suspicion is not a verdict) and no one else: the membership has converged.
+   */
   converged(): boolean {
     const up = this.up;
     const names = new Set(up.map((n) => n.name));
     for (const n of up) {
-      let alive = 0;
+      let live = 0;
       for (const m of n.membership.members()) {
-        const live = m.state === "alive" || m.state === "suspect";
-        if (live && !names.has(m.name)) return false;
-        if (m.state === "alive" && names.has(m.name)) alive++;
+        if (m.state !== "alive" && m.state !== "suspect") continue;
+        if (!names.has(m.name)) return false;
+        live++;
       }
-      if (alive !== names.size) return false;
+      if (live !== names.size) return false;
     }
     return true;
   }

@@ -16,7 +16,8 @@
  * News that a node hears about **itself** being suspect or dead is refuted: it raises its
  * incarnation past the accusation and gossips alive — and Lifeguard counts a refutation
  * against its own health (awareness.ts). A member whose suspicion times out is declared dead
- * by the node that timed out. Every accepted change is gossiped on, so news spreads from
+ * by the node that timed out, after one last probe of it fails (probe.ts, `lastCheck`: our
+ * addition; the refutation may have been lost on its way to us). Every accepted change is gossiped on, so news spreads from
  * whoever hears it first. A name claimed with other addresses or another node id while the
  * holder is alive is a conflict: counted and ignored (memberlist refuses it the same way).
  */
@@ -62,6 +63,8 @@ export interface MemberStatesHooks {
   conflict(name: string): void;
   /** A suspicion started here. */
   suspected(name: string): void;
+  /** A suspicion ran out: probe the member once more; `done(true)` if it answered. */
+  lastCheck(member: Member, done: (answered: boolean) => void): void;
 }
 
 export function aliveMessage(m: MemberIdentity, incarnation: number): MessageOf<"alive"> {
@@ -250,13 +253,24 @@ export class MemberStates {
     const minMs = suspicionTimeoutMs(this.config, n);
     const maxMs = this.config.suspicionMaxTimeoutMult * minMs;
     const since = member.stateChangedMs;
+    const stillSuspect = () => member.state === "suspect" && member.stateChangedMs === since;
     const suspicion = new Suspicion(this.clock, from, k, minMs, maxMs, () => {
       this.suspicions.delete(member.name);
-      if (member.state !== "suspect" || member.stateChangedMs !== since) return;
-      this.hooks.declaredDead(member.name);
-      this.onDead({ type: "dead", name: member.name, inc: member.incarnation, from: this.self.name });
+      if (!stillSuspect()) return;
+      this.hooks.lastCheck(member, (answered) => {
+        if (!stillSuspect() || this.suspicions.has(member.name)) return;
+        if (answered) return this.startSuspicion(member, this.self.name);
+        this.hooks.declaredDead(member.name);
+        this.onDead({ type: "dead", name: member.name, inc: member.incarnation, from: this.self.name });
+      });
     });
     this.suspicions.set(member.name, suspicion);
+  }
+
+  /** Our own alive message as it stands. */
+  selfAlive(): MessageOf<"alive"> {
+    const me = this.byName.get(this.self.name) as Member;
+    return aliveMessage(me, me.incarnation);
   }
 
   private cancelSuspicion(name: string): void {

@@ -26,6 +26,9 @@ export interface MembershipStats {
   probeRttMsSum: number;
   probeRttCount: number;
   suspicionsStarted: number;
+  /** Last checks run before declaring a suspect dead, and those the suspect answered (a death averted). */
+  lastChecks: number;
+  lastChecksAnswered: number;
   /** Suspicions that this node's own timer turned into a death. */
   deathsDeclared: number;
   /** Times this node refuted a suspicion or death of itself. */
@@ -55,6 +58,8 @@ export function newStats(): MembershipStats {
     probeRttMsSum: 0,
     probeRttCount: 0,
     suspicionsStarted: 0,
+    lastChecks: 0,
+    lastChecksAnswered: 0,
     deathsDeclared: 0,
     refutations: 0,
     conflicts: 0,

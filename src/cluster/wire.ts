@@ -16,8 +16,8 @@
  * A **packet** (UDP) is
  *
  *     version (1 byte, 1) ‖ mac (32 bytes) ‖ body
- *     body = canonical CBOR array of messages (one or more, the first the packet's purpose,
- *            the rest piggybacked gossip)
+ *     body = canonical CBOR array of messages (one or more: the packet's purpose — a ping,
+ *            an ack … — then piggybacked gossip)
  *     mac  = HMAC-SHA256(key, "stemedb gossip v1" ‖ version ‖ body)
  *
  * under the keyring's primary key; the receiver tries each key of its keyring (keyring.ts).
