@@ -306,7 +306,12 @@ export class Membership {
     this.reconnectTimer = this.clock.setTimeout(() => {
       if (!this.running || this.states.hasLeft) return;
       const now = this.clock.now();
-      const dead = pickRandom(this.states.all(), 1, this.random, (m) => m.state === "dead" && now - m.stateChangedMs < this.config.reconnectTimeoutMs)[0];
+      const dead = pickRandom(
+        this.states.all(),
+        1,
+        this.random,
+        (m) => m.state === "dead" && now - m.stateChangedMs < this.config.reconnectTimeoutMs,
+      )[0];
       if (dead) this.pushPull.exchange(dead.cluster, false);
       this.scheduleReconnect(this.config.reconnectIntervalMs);
     }, delayMs);

@@ -72,6 +72,8 @@ export class MemoryNetwork {
   readonly jitterMs: number;
   lossRate: number;
   readonly connectTimeoutMs: number;
+  /** Sees every packet sent (before loss): packet capture for tests and debugging. */
+  tap: ((from: string, to: string, bytes: Uint8Array) => void) | null = null;
 
   constructor(
     readonly clock: Clock,
@@ -139,6 +141,7 @@ export class MemoryNetwork {
 
   /** @internal Moves one packet. */
   deliverPacket(from: string, to: string, bytes: Uint8Array, fromAddress: string): void {
+    this.tap?.(from, to, bytes);
     const sent = this.traffic(from);
     sent.packetsSent++;
     sent.packetBytesSent += bytes.length;

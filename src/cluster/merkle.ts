@@ -61,7 +61,7 @@ export class ShardTree {
     return this.ids.length;
   }
 
-  /** Adds an id; returns false when it was already there. Only its ancestors' hashes are forgotten. */
+  /** Adds an id; returns false when it was already there. Only the summaries of its 65 prefixes are forgotten. */
   add(id: Uint8Array): boolean {
     if (id.length !== 32) throw new RangeError(`a record id is 32 bytes, got ${id.length}`);
     const at = this.lowerBound(id);
@@ -72,7 +72,7 @@ export class ShardTree {
     this.memo.delete(prefix);
     for (let depth = 0; depth < 64; depth++) {
       prefix += nibbles[nibbleAt(id, depth)];
-      if (!this.memo.delete(prefix)) break;
+      this.memo.delete(prefix);
     }
     return true;
   }

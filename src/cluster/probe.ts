@@ -140,7 +140,9 @@ export class Prober {
       done(acked);
     });
     this.checks.add(round);
-    round.timers.push(this.ctx.clock.setTimeout(() => this.end(round), this.ctx.awareness.scale(this.ctx.config.probeIntervalMs)));
+    round.timers.push(
+      this.ctx.clock.setTimeout(() => this.end(round), this.ctx.awareness.scale(this.ctx.config.probeIntervalMs)),
+    );
   }
 
   /** Ends the round in progress, then starts the next one and schedules the one after. */
@@ -154,7 +156,12 @@ export class Prober {
       this.round = this.probe(target, (acked) => {
         if (acked) return;
         this.ctx.stats.probesFailed++;
-        this.ctx.members.onSuspect({ type: "suspect", name: target.name, inc: target.incarnation, from: this.ctx.members.selfName });
+        this.ctx.members.onSuspect({
+          type: "suspect",
+          name: target.name,
+          inc: target.incarnation,
+          from: this.ctx.members.selfName,
+        });
       });
     }
     this.next = this.ctx.clock.setTimeout(() => this.tick(), intervalMs);
@@ -164,7 +171,17 @@ export class Prober {
   private probe(target: Member, onEnd: (acked: boolean) => void): Round {
     const { ctx } = this;
     const seq = ++this.seq;
-    const round: Round = { target, incarnation: target.incarnation, seq, sentMs: ctx.clock.now(), acked: false, nacks: 0, expectedNacks: 0, timers: [], onEnd };
+    const round: Round = {
+      target,
+      incarnation: target.incarnation,
+      seq,
+      sentMs: ctx.clock.now(),
+      acked: false,
+      nacks: 0,
+      expectedNacks: 0,
+      timers: [],
+      onEnd,
+    };
     this.handlers.set(seq, {
       ack: () => {
         if (round.acked) return;
@@ -180,7 +197,8 @@ export class Prober {
     // The suspicion goes ahead of the ping, so the member has refuted by the time it acks and
     // the ack carries the refutation back.
     const messages: Message[] = [{ type: "ping", seq, target: target.name }];
-    if (target.state === "suspect") messages.unshift({ type: "suspect", name: target.name, inc: target.incarnation, from: ctx.members.selfName });
+    if (target.state === "suspect")
+      messages.unshift({ type: "suspect", name: target.name, inc: target.incarnation, from: ctx.members.selfName });
     ctx.send(target.gossip, messages);
     round.timers.push(ctx.clock.setTimeout(() => this.indirect(round), ctx.awareness.scale(ctx.config.probeTimeoutMs)));
     return round;
@@ -198,7 +216,13 @@ export class Prober {
     if (relays.length === 0) return;
     this.ctx.stats.indirectProbes++;
     round.expectedNacks = relays.length;
-    const req: Message = { type: "indirect_ping", seq: round.seq, target: round.target.name, target_addr: round.target.gossip, nack: true };
+    const req: Message = {
+      type: "indirect_ping",
+      seq: round.seq,
+      target: round.target.name,
+      target_addr: round.target.gossip,
+      nack: true,
+    };
     for (const relay of relays) this.ctx.send(relay.gossip, [req]);
   }
 

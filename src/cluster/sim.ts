@@ -33,6 +33,14 @@ export interface SimOptions {
   jitterMs?: number;
 }
 
+export interface SimEvent {
+  atMs: number;
+  observer: string;
+  subject: string;
+  from: MemberState | null;
+  to: MemberState;
+}
+
 export interface SimNode {
   index: number;
   name: string;
@@ -48,10 +56,19 @@ export class ClusterSim {
   readonly nodes: SimNode[] = [];
   readonly keyring: Keyring;
   readonly config: MembershipConfig;
-  /** A live member declared dead by a live member, and suspected. */
+  /** Times a running member saw another running member turn dead. */
   falseDeaths = 0;
-  falseSuspicions = 0;
+  /** Suspicions of running members: distinct (member, incarnation) pairs suspected by anyone. */
+  private readonly suspicions = new Set<string>();
   private readonly random: SeededRandom;
+  /** Every state change any running member saw, when `record()` is on. */
+  readonly events: SimEvent[] = [];
+  private recording = false;
+
+  /** Starts keeping `events`. */
+  record(): void {
+    this.recording = true;
+  }
 
   constructor(readonly options: SimOptions) {
     if (!(Number.isSafeInteger(options.nodes) && options.nodes >= 1))
@@ -88,23 +105,32 @@ export class ClusterSim {
   /** Counts deaths and suspicions of members that are in fact running. */
   private observe(observer: SimNode, subject: string, state: MemberState, previous: MemberState | null): void {
     if (!observer.up || previous === state) return;
+    if (this.recording) this.events.push({ atMs: this.clock.now(), observer: observer.name, subject, from: previous, to: state });
     const target = this.nodes.find((n) => n.name === subject);
     if (!target?.up || target.left) return;
     if (state === "dead") this.falseDeaths++;
-    if (state === "suspect") this.falseSuspicions++;
+    if (state === "suspect") this.suspicions.add(`${subject}@${observer.membership.member(subject)?.incarnation}`);
+  }
+
+  get falseSuspicions(): number {
+    return this.suspicions.size;
   }
 
   /** Starts every node; each but the first joins through the first, `spacingMs` apart. */
   startAll(spacingMs = 0): void {
-    for (const node of this.nodes) {
-      node.membership.start();
-      node.up = true;
-    }
-    const seed = this.nodes[0]?.membership;
-    if (!seed) return;
-    this.nodes.slice(1).forEach((node, i) => {
-      this.clock.setTimeout(() => node.membership.join([`${this.nodes[0]?.name}:18182`]), i * spacingMs);
-    });
+    for (const node of this.nodes) this.start(node.index);
+    for (let i = 1; i < this.nodes.length; i++) this.clock.setTimeout(() => this.join(i, 0), (i - 1) * spacingMs);
+  }
+
+  start(index: number): void {
+    const node = this.nodes[index] as SimNode;
+    node.membership.start();
+    node.up = true;
+  }
+
+  /** Node `index` joins through node `via`. */
+  join(index: number, via: number, done?: (joined: number, failures: string[]) => void): void {
+    (this.nodes[index] as SimNode).membership.join([`${(this.nodes[via] as SimNode).name}:18182`], done);
   }
 
   get up(): SimNode[] {
@@ -146,6 +172,13 @@ export class ClusterSim {
     const node = this.nodes[index] as SimNode;
     node.left = true;
     node.membership.leave();
+  }
+
+  /** Stops a node that left (its process ends). */
+  stop(index: number): void {
+    const node = this.nodes[index] as SimNode;
+    node.up = false;
+    node.membership.shutdown();
   }
 
   run(ms: number): void {

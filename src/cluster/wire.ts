@@ -174,7 +174,9 @@ function checkField(where: string, kind: FieldKind, v: Value | undefined): unkno
   const bad = (expected: string) => new WireError("malformed", `${where}: expected ${expected}`);
   switch (kind) {
     case "uint":
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad("an unsigned integer");
+      // One below the largest safe integer, so that a refutation's "+ 1" stays exact.
+      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v >= Number.MAX_SAFE_INTEGER)
+        throw bad("an unsigned integer below 2^53 − 1");
       return v;
     case "bool":
       if (typeof v !== "boolean") throw bad("a boolean");

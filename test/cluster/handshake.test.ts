@@ -30,7 +30,10 @@ function handshake(clientRing: Keyring, serverRing: Keyring, seed = 1) {
   if (proof.kind === "fail") return { failed: `client: ${proof.reason}` };
   const done = server.receive(sent(proof));
   if (done.kind === "fail") return { failed: `server: ${done.reason}` };
-  return { client: proof.kind === "send" ? proof.sessionKey : undefined, server: done.kind === "done" ? done.sessionKey : undefined };
+  return {
+    client: proof.kind === "send" ? proof.sessionKey : undefined,
+    server: done.kind === "done" ? done.sessionKey : undefined,
+  };
 }
 
 describe("the handshake", () => {
@@ -161,11 +164,16 @@ describe("a session over the in-memory network", () => {
     const a = network.attach("a");
     network.attach("mute").listen({ packet: () => {}, stream: () => {} });
     const log: string[] = [];
-    Session.open(a, "mute:18182", { keyring: k1, random, clock, timeoutMs: 300 }, {
-      ready: () => log.push("ready"),
-      message: () => log.push("message"),
-      end: (reason) => log.push(reason),
-    });
+    Session.open(
+      a,
+      "mute:18182",
+      { keyring: k1, random, clock, timeoutMs: 300 },
+      {
+        ready: () => log.push("ready"),
+        message: () => log.push("message"),
+        end: (reason) => log.push(reason),
+      },
+    );
     clock.advance(1000);
     expect(log).toEqual(["timed out after 300 ms"]);
   });

@@ -10,8 +10,16 @@ const text = (s: string) => new TextEncoder().encode(s);
 // RFC 4231 §4.2, §4.3, §4.4 (test cases 1, 2, 3), HMAC-SHA-256.
 const vectors = [
   { key: hex("0b".repeat(20)), data: text("Hi There"), mac: "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
-  { key: text("Jefe"), data: text("what do ya want for nothing?"), mac: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
-  { key: hex("aa".repeat(20)), data: hex("dd".repeat(50)), mac: "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe" },
+  {
+    key: text("Jefe"),
+    data: text("what do ya want for nothing?"),
+    mac: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  },
+  {
+    key: hex("aa".repeat(20)),
+    data: hex("dd".repeat(50)),
+    mac: "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+  },
 ];
 
 test("hmacSha256 matches RFC 4231 and @noble/hashes, also when the input comes in parts", () => {

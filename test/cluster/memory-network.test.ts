@@ -23,7 +23,10 @@ function world(options: MemoryNetworkOptions = {}, seed = 1) {
   const hosts = ["a", "b", "c", "d"].map((h) => {
     const t = network.attach(h);
     received.set(h, []);
-    t.listen({ packet: (bytes) => received.get(h)?.push(bytes[0] as number), stream: (s) => s.attach({ frame: () => {}, close: () => {} }) });
+    t.listen({
+      packet: (bytes) => received.get(h)?.push(bytes[0] as number),
+      stream: (s) => s.attach({ frame: () => {}, close: () => {} }),
+    });
     return t;
   });
   return { clock, network, received, hosts };
@@ -32,7 +35,7 @@ function world(options: MemoryNetworkOptions = {}, seed = 1) {
 describe("faults", () => {
   test("loss drops about the configured share, counted on the sender; per-link loss overrides it", () => {
     const { clock, network, received, hosts } = world({ lossRate: 0.1 });
-    const [a, b, c] = hosts as [typeof hosts[0], typeof hosts[0], typeof hosts[0]];
+    const [a, b, c] = hosts as [(typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0]];
     for (let i = 0; i < 10_000; i++) a.sendPacket(b.gossipAddress, Uint8Array.of(i & 0xff));
     network.setLinkLoss("a", "c", 1);
     for (let i = 0; i < 100; i++) a.sendPacket(c.gossipAddress, Uint8Array.of(1));

@@ -30,8 +30,24 @@ export const samples: { [T in MessageType]: Extract<Message, { type: T }> } = {
     type: "push_pull",
     join: true,
     members: [
-      { name: "n01", node_id: "9f86d081884c7d659a2feaa0c55ad015", api: "10.0.0.1:18180", cluster: "10.0.0.1:18182", gossip: "10.0.0.1:18183", inc: 3, state: 0 },
-      { name: "n03", node_id: "60303ae22b998861bce3b28f33eec1be", api: "10.0.0.3:18180", cluster: "10.0.0.3:18182", gossip: "10.0.0.3:18183", inc: 2, state: 2 },
+      {
+        name: "n01",
+        node_id: "9f86d081884c7d659a2feaa0c55ad015",
+        api: "10.0.0.1:18180",
+        cluster: "10.0.0.1:18182",
+        gossip: "10.0.0.1:18183",
+        inc: 3,
+        state: 0,
+      },
+      {
+        name: "n03",
+        node_id: "60303ae22b998861bce3b28f33eec1be",
+        api: "10.0.0.3:18180",
+        cluster: "10.0.0.3:18182",
+        gossip: "10.0.0.3:18183",
+        inc: 2,
+        state: 2,
+      },
     ],
   },
 };
