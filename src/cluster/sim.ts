@@ -208,6 +208,8 @@ export interface SimReport {
   convergenceMs: number | null;
   falseDeaths: number;
   falseSuspicions: number;
+  /** Members crashed at half time. */
+  crashed: number;
   /** From the crash until every running member saw the crashed ones dead. */
   detectionMs: number | null;
   /** Per running node, over the whole run. */
@@ -237,10 +239,16 @@ export function simulateCluster(options: SimRunOptions): SimReport {
   const remaining = options.durationMs - sim.clock.now();
   if (crashed > 0) detectionMs = sim.runUntil(() => crashedNames.every((n) => sim.allSee(n, "dead")), remaining);
   sim.run(Math.max(0, options.durationMs - sim.clock.now()));
-  return report(sim, options, convergenceMs, detectionMs);
+  return report(sim, options, convergenceMs, crashed, detectionMs);
 }
 
-function report(sim: ClusterSim, options: SimRunOptions, convergenceMs: number | null, detectionMs: number | null): SimReport {
+function report(
+  sim: ClusterSim,
+  options: SimRunOptions,
+  convergenceMs: number | null,
+  crashed: number,
+  detectionMs: number | null,
+): SimReport {
   const seconds = options.durationMs / 1000;
   const perNode = sim.nodes.map((n) => sim.network.traffic(n.name));
   const count = Math.max(1, perNode.length);
@@ -255,6 +263,7 @@ function report(sim: ClusterSim, options: SimRunOptions, convergenceMs: number |
     convergenceMs,
     falseDeaths: sim.falseDeaths,
     falseSuspicions: sim.falseSuspicions,
+    crashed,
     detectionMs,
     traffic: {
       packetsPerSecond: sum((t) => t.packetsSent) / count / seconds,
