@@ -111,12 +111,13 @@ export function pushPullIntervalFor(config: MembershipConfig, members: number): 
  * An upper bound on how long every member takes to mark a crashed member dead, on a network
  * that delivers: a prober reaches the crashed member within two passes over its shuffled list
  * (round robin), its probe round ends one interval later, the suspicion runs its maximum
- * (no confirmations), and the dead message spreads for a full retransmission budget of gossip
- * rounds. Typical detection is far quicker (docs/CLUSTER.md#failure-detection).
+ * (no confirmations), the last check takes one more round, and the dead message spreads for a
+ * full retransmission budget of gossip rounds. Typical detection is far quicker
+ * (docs/CLUSTER.md#failure-detection).
  */
 export function failureDetectionBoundMs(config: MembershipConfig, members: number): number {
   const toProbe = 2 * Math.max(1, members - 1) * config.probeIntervalMs;
   const suspicionMax = config.suspicionMaxTimeoutMult * suspicionTimeoutMs(config, members);
   const spread = retransmitLimit(config, members) * config.gossipIntervalMs;
-  return toProbe + config.probeIntervalMs + suspicionMax + spread;
+  return toProbe + config.probeIntervalMs + suspicionMax + config.probeIntervalMs + spread;
 }

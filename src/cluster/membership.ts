@@ -21,7 +21,16 @@ import { PushPull } from "./push-pull.ts";
 import { type Member, type MemberIdentity, type MemberState, MemberStates } from "./state.ts";
 import { type MembershipStats, newStats } from "./stats.ts";
 import type { Transport } from "./transport.ts";
-import { encodeMessage, type Message, openPacket, packetBytesMax, packetOverheadBytes, sealPacket } from "./wire.ts";
+import {
+  addressBytesMax,
+  encodeMessage,
+  type Message,
+  nameBytesMax,
+  openPacket,
+  packetBytesMax,
+  packetOverheadBytes,
+  sealPacket,
+} from "./wire.ts";
 
 export interface MembershipOptions {
   name: string;
@@ -35,6 +44,20 @@ export interface MembershipOptions {
   config: MembershipConfig;
   /** A member appeared or changed state (placement listens here). */
   onChange?: (member: Member, previous: MemberState | null) => void;
+}
+
+/** What we publish about ourselves must pass every member's wire checks (wire.ts). */
+function checkIdentity(name: string, nodeId: string, addresses: string[]): void {
+  for (const [what, value, max] of [
+    ["node name", name, nameBytesMax],
+    ["node id", nodeId, nameBytesMax],
+    ...addresses.map((a) => ["address", a, addressBytesMax] as const),
+  ] as const) {
+    if (typeof value !== "string") throw new TypeError(`${what}: expected text, got ${typeof value}`);
+    const bytes = Buffer.byteLength(value);
+    if (bytes === 0 || bytes > max)
+      throw new RangeError(`${what}: expected 1 to ${max} bytes of UTF-8, got ${bytes} (${JSON.stringify(value.slice(0, 40))})`);
+  }
 }
 
 export class Membership {
@@ -56,6 +79,7 @@ export class Membership {
 
   constructor(private readonly options: MembershipOptions) {
     const { transport, clock, random, config } = options;
+    checkIdentity(options.name, options.nodeId, [options.api, transport.clusterAddress, transport.gossipAddress]);
     this.config = config;
     this.keys = options.keyring;
     this.clock = clock;

@@ -14,7 +14,8 @@
  * (awareness.ts), the score moves with what the round showed (−1 on success; on failure +1
  * per missing nack, or +1 when no relay was asked), and a ping to a member we already suspect
  * carries the suspicion (the "buddy system", §4.3), so the member hears of it at once and
- * can refute. Unlike memberlist we also stretch the probe timeout (as the paper does), and we
+ * can refute. Unlike memberlist we also stretch the probe timeout (as the paper does), we run
+ * one last probe round before a suspicion becomes a death (`lastCheck`, our addition), and we
  * have no TCP fallback ping yet (docs/CLUSTER.md#not-built-yet).
  */
 import type { Awareness } from "./awareness.ts";

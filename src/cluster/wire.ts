@@ -245,6 +245,9 @@ export function sealPacket(keyring: Keyring, messages: readonly Uint8Array[]): U
     at += m.length;
   }
   packet.set(keyring.sign(packetLabel, packet.subarray(0, 1), packet.subarray(packetHeaderBytes)), 1);
+  // Senders budget their packets; one over the limit is a bug here, and every receiver would drop it.
+  if (packet.length > packetBytesMax)
+    throw new RangeError(`a packet is at most ${packetBytesMax} bytes, this one ${packet.length}`);
   return packet;
 }
 

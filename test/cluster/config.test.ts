@@ -31,6 +31,6 @@ test("push-pull spreads out past 32 members; the detection bound grows with the 
   expect(pushPullIntervalFor(presets.lan, 32)).toBe(30_000);
   expect(pushPullIntervalFor(presets.lan, 33)).toBe(60_000);
   expect(pushPullIntervalFor(presets.lan, 128)).toBe(90_000);
-  expect(failureDetectionBoundMs(presets.lan, 8)).toBe(39_800);
+  expect(failureDetectionBoundMs(presets.lan, 8)).toBe(40_800);
   expect(failureDetectionBoundMs(presets.lan, 50)).toBeGreaterThan(failureDetectionBoundMs(presets.lan, 8));
 });

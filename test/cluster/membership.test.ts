@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { Awareness } from "../../src/cluster/awareness.ts";
 import { failureDetectionBoundMs, type MembershipConfig, presets, suspicionTimeoutMs } from "../../src/cluster/config.ts";
 import { FakeClock } from "../../src/cluster/fake-clock.ts";
+import { Membership } from "../../src/cluster/membership.ts";
 import { Prober } from "../../src/cluster/probe.ts";
 import { seededRandom } from "../../src/cluster/random.ts";
 import { ClusterSim } from "../../src/cluster/sim.ts";
@@ -185,6 +186,24 @@ describe("Lifeguard: local health", () => {
     expect(sick).toBeLessThan(0.6 * Math.min(...healthy));
     const healthyDeaths = sim.events.filter((e) => e.to === "dead" && e.subject !== "n01");
     expect(healthyDeaths).toEqual([]);
+  });
+});
+
+describe("identity", () => {
+  test("a name or address other members would refuse on the wire is refused at construction", () => {
+    const sim = new ClusterSim({ nodes: 1, seed: 1 });
+    const base = {
+      nodeId: "x",
+      api: "x:1",
+      transport: sim.network.attach("long"),
+      clock: sim.clock,
+      random: seededRandom(1),
+      keyring: sim.keyring,
+      config: lan,
+    };
+    expect(() => new Membership({ ...base, name: "n".repeat(129) })).toThrow(/node name: expected 1 to 128 bytes/);
+    expect(() => new Membership({ ...base, name: "" })).toThrow(RangeError);
+    expect(() => new Membership({ ...base, name: "ok", api: "a".repeat(257) })).toThrow(/address: expected 1 to 256 bytes/);
   });
 });
 

@@ -105,6 +105,10 @@ describe("packets", () => {
     }
   });
 
+  test("a packet over 1,400 bytes is never sent: sealing one is a bug and throws", () => {
+    expect(() => sealPacket(keyring, [new Uint8Array(packetBytesMax)])).toThrow(/at most 1400 bytes/);
+  });
+
   test("too short, too long, unknown key", () => {
     expect(openPacket(keyring, packet.subarray(0, 33))).toMatchObject({ ok: false, reason: "too_short" });
     expect(openPacket(keyring, new Uint8Array(packetBytesMax + 1))).toMatchObject({ ok: false, reason: "too_long" });
