@@ -83,7 +83,7 @@ test: setup test-deps
 	$(BUN_TEST) $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed
+	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed test/cluster
 
 test-integration: setup test-deps
 	$(BUN_TEST) test/integration

@@ -137,6 +137,8 @@ function baselineExpect(command: Command): Expect {
   const special: Record<string, Expect> = { serve: "runs", init: [3], keys: [2], "keys revoke": [3] };
   const expect = special[command.name];
   if (expect) return expect;
+  // A family without flags of its own (`sim`) asked for nothing: which subcommand?
+  if (command.subcommands?.length && Object.keys(command.flags).length === 0) return [exitCodes.usage];
   return Object.values(command.flags).some((f) => f.kind === "server") ? [exitCodes.unreachable] : [exitCodes.ok];
 }
 
