@@ -14,7 +14,7 @@ import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
 import type { ChangeFeed } from "../feed/change-feed.ts";
 import type { Defense } from "../defense/defense.ts";
-import type { Ingest } from "../ingest/pipeline.ts";
+import type { Ingest, Submitter } from "../ingest/pipeline.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { QueryEngine } from "../query/engine.ts";
@@ -68,6 +68,8 @@ export interface AppDeps {
   feed: ChangeFeed;
   /** For a streaming route: sets the connection's idle timeout again, seconds. */
   lingerOf: (request: Request) => (secs: number) => void;
+  /** In a cluster: the writer that routes each record to its shard's replicas (src/cluster/data); the write routes use it. */
+  writer?: Submitter;
 }
 
 /**
@@ -84,7 +86,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
     return described;
   };
   const routes: Route[] = [
-    ...writeRoutes(deps),
+    ...writeRoutes(deps.writer ? { ...deps, ingest: deps.writer } : deps),
     ...readRoutes(deps),
     ...changeRoutes(deps),
     ...queryRoutes(deps),

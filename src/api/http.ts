@@ -195,6 +195,47 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
   };
 }
 
+/** Who asked a request a cluster peer forwards, as the node that admitted it knows (src/cluster/data/router.ts). */
+export interface ForwardedFacts {
+  requestId: string | null;
+  /** `key:<id>` or the client's address, for the audit trail. */
+  caller: string;
+  keyId: string | null;
+  address: string;
+}
+
+/**
+ * The path of a request a cluster peer forwards over its authenticated session (the session,
+ * docs/CLUSTER-WIRE.md#stream-sessions, proves the peer holds the cluster key): the peer's door
+ * admitted it — role and rate — so it skips this node's; the rest is the path above: its request
+ * id, a deadline, the app, a problem for any failure, the metrics.
+ */
+export function forwardedHandler(options: RequestHandlerOptions): (request: Request, facts: ForwardedFacts) => Promise<Response> {
+  const { router, metrics, logger } = options;
+  const { requestIds, callers, apiKeys, addresses } = options.book;
+  const nextRequestId = requestIdSource();
+  const meter = requestMeter(metrics);
+  return async (request, facts) => {
+    const started = performance.now();
+    const requestId = facts.requestId && requestIdPattern.test(facts.requestId) ? facts.requestId : nextRequestId();
+    requestIds.set(request, requestId);
+    callers.set(request, facts.caller);
+    addresses.set(request, facts.address);
+    if (facts.keyId) apiKeys.set(request, { id: facts.keyId, name: "", role: "reader", agent: null });
+    const pathname = new URL(request.url).pathname;
+    const route = router.match(request.method, pathname)?.route;
+    let response: Response;
+    try {
+      response = await withDeadline(options.app.handle(request), options.timeoutMs);
+    } catch (err) {
+      response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);
+    }
+    response.headers.set("x-request-id", requestId);
+    meter(route ? metricLabel(route.path) : "other", request.method, response.status, (performance.now() - started) / 1000);
+    return response;
+  };
+}
+
 /** An operating error as it is; a bug logged with its stack and answered `internal`. */
 function asProblem(err: unknown, logger: Logger, requestId: string, path: string): StemeError {
   if (err instanceof StemeError) return err;

@@ -10,13 +10,14 @@ import type { Config } from "../config/config.ts";
 import { StemeError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
+import type { Submitter } from "../ingest/pipeline.ts";
 import { Store } from "../store/store.ts";
-import { apiRoutes, createApp } from "./app.ts";
+import { type AppDeps, apiRoutes, createApp } from "./app.ts";
 import { CorsPolicy } from "./cors.ts";
-import { type Peer, RequestBook, requestHandler } from "./http.ts";
-import { appDeps, type NodeServices, openNode } from "./node.ts";
+import { type ForwardedFacts, forwardedHandler, type Peer, RequestBook, requestHandler } from "./http.ts";
+import { appDeps, type NodeServices, openNode, type RequestFacts } from "./node.ts";
 import { problemResponse } from "./problem.ts";
-import { Router } from "./route.ts";
+import { type Route, Router } from "./route.ts";
 
 export const version = "0.1.0";
 
@@ -65,31 +66,12 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     throw err;
   }
   let stopping = false;
-  const book = new RequestBook();
-  // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
-  let handle: ReturnType<typeof requestHandler> | undefined;
-  const deps = appDeps(config, store, node, {
+  const { fetch } = composeApp(config, store, node, {
     logger,
     now,
     metrics,
-    version,
-    facts: book.facts,
     isReady: () => readiness(store, stopping),
-    dispatch: (request, address) => (handle as ReturnType<typeof requestHandler>)(request, { requestIP: () => ({ address }) }),
   });
-  const router = new Router(apiRoutes(deps));
-  const app = createApp(deps, router);
-  const fetch = requestHandler({
-    app,
-    book,
-    router,
-    guard: node.guard,
-    metrics,
-    logger,
-    timeoutMs: config.httpTimeoutSecs * 1000,
-    cors: new CorsPolicy(config.corsOrigins),
-  });
-  handle = fetch;
   const close = async () => {
     node.close();
     await store.close();
@@ -110,6 +92,64 @@ export async function startServer(config: Config, options: { logger?: Logger; no
       logger.info("stemedb stopped", { lsn: store.log.lastLsn });
     },
   };
+}
+
+/** What a cluster node adds to the app (src/cluster/data DataPlane): its writer, and the read routes wrapped. */
+export interface ClusterHooks {
+  writer: Submitter;
+  wrapRoutes(routes: readonly Route[], dispatch: (request: Request, facts: ForwardedFacts) => Promise<Response>): Route[];
+}
+
+export interface ComposeContext {
+  logger: Logger;
+  now: () => number;
+  metrics: Metrics;
+  isReady: AppDeps["isReady"];
+  /** A cluster node's data plane, made once the request facts exist; absent on a single node. */
+  cluster?: (facts: RequestFacts) => ClusterHooks;
+}
+
+/**
+ * The app over a node's services: the route table (wrapped by the cluster's routing on a
+ * cluster node), the request path for clients (`fetch`, with the door) and for requests a
+ * cluster peer forwards (`forwarded`, without it: the peer's door admitted them).
+ */
+export function composeApp(config: Config, store: Store, node: NodeServices, ctx: ComposeContext) {
+  const { logger, now, metrics } = ctx;
+  const book = new RequestBook();
+  // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
+  let handle: ReturnType<typeof requestHandler> | undefined;
+  let forwarded: ReturnType<typeof forwardedHandler> | undefined;
+  const cluster = ctx.cluster?.(book.facts) ?? null;
+  const deps = appDeps(config, store, node, {
+    logger,
+    now,
+    metrics,
+    version,
+    facts: book.facts,
+    isReady: ctx.isReady,
+    dispatch: (request, address) => (handle as ReturnType<typeof requestHandler>)(request, { requestIP: () => ({ address }) }),
+  });
+  if (cluster) deps.writer = cluster.writer;
+  const table = apiRoutes(deps);
+  const routes = cluster
+    ? cluster.wrapRoutes(table, (request, facts) => (forwarded as ReturnType<typeof forwardedHandler>)(request, facts))
+    : table;
+  const router = new Router(routes);
+  const app = createApp(deps, router);
+  const options = {
+    app,
+    book,
+    router,
+    guard: node.guard,
+    metrics,
+    logger,
+    timeoutMs: config.httpTimeoutSecs * 1000,
+    cors: new CorsPolicy(config.corsOrigins),
+  };
+  handle = requestHandler(options);
+  forwarded = forwardedHandler(options);
+  return { fetch: handle, forwarded, book, router };
 }
 
 function readiness(store: Store, stopping: boolean): { ready: boolean; reason?: string } {

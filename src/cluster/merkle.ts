@@ -198,7 +198,16 @@ export class MerkleDiff {
   readonly cost: MerkleCost = { rounds: 0, summaries: 0, ids: 0 };
   private pending: MerkleRequest | null = { summaries: [""], children: [], ids: [] };
 
-  constructor(private readonly tree: ShardTree) {}
+  /**
+   * `idsPerPrefixMax` bounds one prefix's id list in an answer: where the other side holds more
+   * than that under a prefix (a replica that holds little of a large shard), the diff descends
+   * instead, so each answer stays small and a caller can split a round's request into bounded
+   * messages (src/cluster/data/anti-entropy.ts). It costs one round per 16× more ids.
+   */
+  constructor(
+    private readonly tree: ShardTree,
+    private readonly idsPerPrefixMax: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** The next request, or null when the comparison is complete. */
   next(): MerkleRequest | null {
@@ -242,7 +251,8 @@ export class MerkleDiff {
       this.remoteLacks.push(...this.tree.idsUnder(prefix));
       return;
     }
-    if (mine.count <= bucketIdsMax || theirs.count <= bucketIdsMax || prefix.length >= 63) next.ids.push(prefix);
+    const small = mine.count <= bucketIdsMax || theirs.count <= bucketIdsMax;
+    if ((small && Math.max(mine.count, theirs.count) <= this.idsPerPrefixMax) || prefix.length >= 63) next.ids.push(prefix);
     else next.children.push(prefix);
   }
 

@@ -27,32 +27,12 @@
 import type { Kind } from "../core/record.ts";
 import { blake3_256 } from "../crypto/blake3.ts";
 import { compareIds } from "../crypto/merkle.ts";
+import { checkShardCount, shardCountDefault, shardOf } from "../index/shard.ts";
 
-export const shardCountDefault = 256;
-/** Shard ids are u16 on the wire. */
-export const shardCountMax = 65_536;
+export { shardCountDefault, shardCountMax, shardOf } from "../index/shard.ts";
 export const replicationFactorDefault = 2;
 
 const utf8 = new TextEncoder();
-
-function checkShardCount(shardCount: number): void {
-  if (!(Number.isSafeInteger(shardCount) && shardCount >= 1 && shardCount <= shardCountMax))
-    throw new RangeError(`shard count: expected an integer from 1 to ${shardCountMax}, got ${shardCount}`);
-}
-
-/**
- * The shard of `subject`. The first 8 bytes of the hash as a big-endian u64, reduced mod
- * `shardCount` without BigInt: (hi · 2^32 + lo) mod n = ((hi mod n) · (2^32 mod n) + lo) mod n,
- * exact in doubles for n ≤ 2^16.
- */
-export function shardOf(subject: string, shardCount: number = shardCountDefault): number {
-  checkShardCount(shardCount);
-  const h = blake3_256(utf8.encode(subject));
-  const view = new DataView(h.buffer, h.byteOffset, 8);
-  const hi = view.getUint32(0);
-  const lo = view.getUint32(4);
-  return ((((hi % shardCount) * (0x100000000 % shardCount)) % shardCount) + lo) % shardCount;
-}
 
 /** Every kind but assertion goes to every node. */
 export function isGlobalKind(kind: Kind): boolean {

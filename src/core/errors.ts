@@ -271,6 +271,20 @@ export const problems = {
     meaning: "the change feed already has --changes-followers-max followers; retry after Retry-After",
     hint: "retry later, or raise --changes-followers-max",
   },
+  not_enough_replicas: {
+    status: 503,
+    title: "Not enough replicas",
+    meaning:
+      "a cluster write could not be made durable on as many replicas of its shard as `ack` asks for (`replicas_acked` says how many did); it may be stored on some, and a retry is idempotent",
+    hint: "retry after Retry-After; `stemedb admin cluster health` shows which members are down",
+  },
+  shard_unavailable: {
+    status: 503,
+    title: "Shard unavailable",
+    meaning:
+      "no replica of the shard that answers this read is reachable and in sync (they are down, or still syncing after a join); nothing is answered from a partial shard",
+    hint: "retry after Retry-After; `stemedb admin shard info` shows the shard's replicas and their states",
+  },
   // ------------------------------------------------------------------ the command line and start-up
   usage: {
     status: 400,

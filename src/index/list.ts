@@ -70,11 +70,12 @@ function matchOf(filter: ListFilter, subject: SubjectMatch | undefined): RecordM
   return m;
 }
 
-/**
- * One page of the records a filter selects, as locations: each carries the filter
- * (`selectedBy`), and Store.read checks the record it reads from the log against it.
- */
-export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
+/** The WHERE terms of a filter (all but the cursor), with their parameters. */
+export function filterClauses(filter: Omit<ListFilter, "limit">): {
+  where: string[];
+  params: Array<string | number | Uint8Array>;
+  match: RecordMatch;
+} {
   const where: string[] = [];
   const params: Array<string | number | Uint8Array> = [];
   const subject = filter.subject !== undefined ? parseSubjectMatch(filter.subject) : undefined;
@@ -106,6 +107,15 @@ export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
     where.push("r.ts <= ?");
     params.push(filter.until);
   }
+  return { where, params, match: matchOf(filter as ListFilter, subject) };
+}
+
+/**
+ * One page of the records a filter selects, as locations: each carries the filter
+ * (`selectedBy`), and Store.read checks the record it reads from the log against it.
+ */
+export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
+  const { where, params, match } = filterClauses(filter);
   const desc = filter.order === "desc";
   if (filter.afterLsn !== undefined) {
     where.push(desc ? "r.lsn < ?" : "r.lsn > ?");
@@ -115,7 +125,6 @@ export function listRecords(store: IndexStore, filter: ListFilter): ListPage {
   const rows = store.db.query(sql).all(...params) as LocationRow[];
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;
-  const match = matchOf(filter, subject);
   return {
     items: page.map((row) => toLocation(row, match)),
     next: more ? (page[page.length - 1]?.lsn ?? null) : null,

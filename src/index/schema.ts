@@ -17,6 +17,12 @@
  *   (the planner uses it for the literal `kind IN (3,4)` that `listRecords` writes);
  * - `kind` and `ts` indexes are cheap to keep: kinds are few and stated times mostly increase,
  *   so their inserts land on the rightmost pages; the random-key inserts are what cost.
+ * - each subject carries its **shard** (src/index/shard.ts, for the shard count in
+ *   `meta.shard_count`; format 6 added it), indexed, so a cluster node lists, counts and
+ *   compares its records shard by shard (src/cluster/data/) through `records_subject`. It is
+ *   computed once per new subject, not per record: ingest pays one hash and one small B-tree
+ *   insert per subject it has not seen (docs/BENCHMARKS.md measures it). A node opened with
+ *   another shard count rewrites the column in one pass.
  *
  * The index is never trusted blindly (docs/STORAGE.md). What is checked, where:
  * - every page, on every read from disk: the file is opened through a VFS shim of our own
@@ -37,7 +43,7 @@
  * tree, source lists, provenance impact rows) rest on the page checksums alone.
  */
 
-export const indexFormatVersion = 5;
+export const indexFormatVersion = 6;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -48,8 +54,9 @@ export const relCodes = { depends_on: 1, supersedes: 2, vote: 3, retraction: 4, 
 export const schemaSql = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agents (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS subjects (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, rpath TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, rpath TEXT NOT NULL, shard INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS subjects_rpath ON subjects (rpath);
+CREATE INDEX IF NOT EXISTS subjects_shard ON subjects (shard);
 CREATE TABLE IF NOT EXISTS predicates (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS records (

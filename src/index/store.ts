@@ -18,6 +18,7 @@ import { IdTable } from "./id-table.ts";
 import type { RecordMatch } from "./match.ts";
 import { checkHeader } from "./page-checksum.ts";
 import { indexFormatVersion, kindCodes, relCodes, schemaSql } from "./schema.ts";
+import { checkShardCount, shardCountDefault, shardOf } from "./shard.ts";
 
 /** What the index needs of one logged record. */
 export interface IndexEntry {
@@ -30,6 +31,8 @@ export interface IndexEntry {
   /** The canonical body and signature, when the writer has them at hand (ingest does): a reader that needs them (the change feed) then does not read the log. */
   body?: Uint8Array;
   sig?: Uint8Array;
+  /** A cluster peer sent it (replication, repair): the data plane does not push it on (src/cluster/data). */
+  replicated?: boolean;
 }
 
 /** Where a record lives in the log, and what the index knows of it. */
@@ -52,6 +55,8 @@ export interface IndexOptions {
   /** Open without writing anything (`verify --index`): no checkpoint, no page scan, no schema. */
   readonly?: boolean;
   now?: () => number;
+  /** Shards subjects are filed under (src/index/shard.ts); a different count than the file's rewrites the column. */
+  shardCount?: number;
 }
 
 /** The first 8 bytes of an id as a signed 64-bit integer: the key of the `refs` table. */
@@ -79,6 +84,8 @@ export class IndexStore implements DamageGuard {
   private readonly setMeta: Statement;
   private checkpoint: number;
   private damage: StemeError | null = null;
+  /** The shard count subjects are filed under. */
+  readonly shardCount: number;
 
   private constructor(
     db: Database,
@@ -99,7 +106,34 @@ export class IndexStore implements DamageGuard {
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
     this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
+    this.shardCount = options.shardCount ?? shardCountDefault;
+    checkShardCount(this.shardCount);
+    if (!options.readonly) this.fileShards();
     this.ids = this.loadIds();
+  }
+
+  /**
+   * Subjects are filed under `shardCount` shards; an index written for another count (a cluster
+   * made with other settings) has its shard column rewritten, in one transaction.
+   */
+  private fileShards(): void {
+    const filed = this.readMeta("shard_count");
+    if (filed === this.shardCount) return;
+    const started = performance.now();
+    const rows = this.sqlite.query("SELECT id, path FROM subjects").all() as Array<{ id: number; path: string }>;
+    const update = this.sqlite.prepare("UPDATE subjects SET shard = ? WHERE id = ?");
+    this.sqlite.transaction(() => {
+      for (const r of rows) update.run(shardOf(r.path, this.shardCount), r.id);
+      this.setMeta.run("shard_count", this.shardCount);
+    })();
+    update.finalize();
+    if (rows.length > 0)
+      this.logger.info("index: subjects filed under a new shard count", {
+        from: filed ?? null,
+        to: this.shardCount,
+        subjects: rows.length,
+        ms: Math.round(performance.now() - started),
+      });
   }
 
   /** Build the id table from the records table (≈ 1–2 M rows a second); reads every page of it. */
@@ -163,13 +197,17 @@ export class IndexStore implements DamageGuard {
       const scan = scanPages(db);
       if (scan.bad > 0)
         throw indexDamaged(`${scan.bad} of ${scan.pages} pages fail their checksum (the first is page ${scan.firstBad})`);
-      db.exec(schemaSql);
     }
-    const version = (db.query("SELECT value FROM meta WHERE key = 'format_version'").get() as { value: number } | null)?.value;
+    // The version first: another format's tables may not take this format's schema statements.
+    const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
+    const version = hasMeta
+      ? (db.query("SELECT value FROM meta WHERE key = 'format_version'").get() as { value: number } | null)?.value
+      : undefined;
     if (version !== undefined && version !== indexFormatVersion)
       throw new StemeError("index_version", `index ${path} has format ${version}, this build expects ${indexFormatVersion}`, {
         hint: "run `stemedb reindex` to rebuild it from the log",
       });
+    if (!options.readonly) db.exec(schemaSql);
     const store = new IndexStore(db, path, options);
     if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     return store;
@@ -227,7 +265,9 @@ export class IndexStore implements DamageGuard {
     }
     const hit = cache.get(value);
     if (hit !== undefined) return hit;
-    this.sqlite.query(insertSql).run(...(table === "subjects" ? [param, reversePath(param as string)] : [param]));
+    const values =
+      table === "subjects" ? [param, reversePath(param as string), shardOf(param as string, this.shardCount)] : [param];
+    this.sqlite.query(insertSql).run(...values);
     const row = this.sqlite.query(selectSql).get(param) as { id: number };
     cache.set(value, row.id);
     return row.id;
@@ -246,7 +286,7 @@ export class IndexStore implements DamageGuard {
     return this.intern(
       "subjects",
       path,
-      "INSERT OR IGNORE INTO subjects (path, rpath) VALUES (?, ?)",
+      "INSERT OR IGNORE INTO subjects (path, rpath, shard) VALUES (?, ?, ?)",
       "SELECT id FROM subjects WHERE path = ?",
       path,
     );

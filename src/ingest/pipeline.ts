@@ -37,13 +37,36 @@ export type Submission =
   | { shape: "json"; value: unknown }
   | { shape: "cbor"; body: unknown; sig: unknown }
   /** An item that failed to parse; it fails in its own slot of a batch. */
-  | { shape: "error"; error: StemeError };
+  | { shape: "error"; error: StemeError }
+  /** A record already parsed and hashed (not verified) by the caller: a cluster node routing it (src/cluster/data). */
+  | { shape: "signed"; signed: SignedRecord };
 
 export interface WriteResult {
   id: string;
   lsn: number;
   status: "accepted" | "quarantined";
   duplicate: boolean;
+  /** In a cluster: the replicas of the record's shard known durable when the write was answered. */
+  replicas_acked?: number;
+}
+
+export interface SubmitOptions {
+  /** Endpoints for one kind of record refuse the others. */
+  kinds?: readonly Kind[];
+  /**
+   * Records a cluster peer replicates to this node (src/cluster/data): verified and
+   * de-duplicated like any, but not subject to this node's content defense (the node that took
+   * the write applied its own, and its `hold` review travels with the record) nor to its clock
+   * (a `ts` the first node accepted must be stored everywhere, whatever this clock says).
+   */
+  replicated?: boolean;
+  /** The cluster ack level a client asked for (`?ack=`); a single node is its own quorum and ignores it. */
+  ack?: "one" | "quorum";
+}
+
+/** What the write routes need of ingest: the pipeline itself on a single node, a cluster's writer (src/cluster/data) in a cluster. */
+export interface Submitter {
+  submit(items: readonly Submission[], options?: SubmitOptions): Promise<ItemResult[]>;
 }
 
 export type ItemResult = { ok: true; result: WriteResult } | { ok: false; error: StemeError };
@@ -124,7 +147,7 @@ export class Ingest {
    * Submit items; results come back in input order. Throws `overloaded` (503) without
    * touching anything when the pipeline is full.
    */
-  async submit(items: readonly Submission[], options: { kinds?: readonly Kind[] } = {}): Promise<ItemResult[]> {
+  async submit(items: readonly Submission[], options: SubmitOptions = {}): Promise<ItemResult[]> {
     const backlog = this.store.indexBacklog;
     let full: string | null = null;
     if (this.depth + items.length > this.options.queueRecordsMax) {
@@ -141,7 +164,7 @@ export class Ingest {
         extra: { retry_after_s: 1 },
       });
     }
-    const gate = this.options.gate;
+    const gate = options.replicated ? undefined : this.options.gate;
     const shed = gate?.shed(this.options.now());
     if (shed) throw shed;
     this.depth += items.length;
@@ -160,7 +183,7 @@ export class Ingest {
       const prepared = gate ? parsed.map((p) => admit(gate, p, tickets, this.options.now())) : parsed;
       const check = this.options.verify ?? verifyIdAsync;
       verified = await Promise.all(prepared.map((p) => (p instanceof StemeError ? p : verify(p, check, this.fault))));
-      results = await this.commit(verified);
+      results = await this.commit(verified, gate, options.replicated === true);
       this.count(verified, results);
       return results;
     } finally {
@@ -171,7 +194,11 @@ export class Ingest {
   }
 
   /** De-duplicate, check the clock, then append and index what is new. */
-  private commit(verified: Array<SignedRecord | StemeError>): Promise<ItemResult[]> {
+  private commit(
+    verified: Array<SignedRecord | StemeError>,
+    gate: IngestGate | undefined,
+    replicated: boolean,
+  ): Promise<ItemResult[]> {
     const results: Array<ItemResult | Promise<ItemResult>> = [];
     const fresh: Array<{ signed: SignedRecord; idHex: string; slot: number }> = [];
     const firstSlotOf = new Map<string, number>();
@@ -197,11 +224,11 @@ export class Ingest {
       }
       const existing = this.store.lookupId(v.id);
       if (existing) {
-        const status = this.options.gate?.held(idHex) ? "quarantined" : "accepted";
+        const status = gate?.held(idHex) ? "quarantined" : "accepted";
         results.push({ ok: true, result: { id: idHex, lsn: existing.lsn, status, duplicate: true } });
         continue;
       }
-      if (v.record.ts > now + this.options.clockSkewMs) {
+      if (!replicated && v.record.ts > now + this.options.clockSkewMs) {
         results.push({ ok: false, error: clockSkew(v.record.ts, now, this.options.clockSkewMs) });
         continue;
       }
@@ -214,13 +241,13 @@ export class Ingest {
       const at: number[] = [];
       const held: boolean[] = [];
       for (const f of fresh) {
-        const hold = f.signed.record.kind === "assertion" ? (this.options.gate?.hold(f.signed, f.idHex) ?? null) : null;
+        const hold = f.signed.record.kind === "assertion" ? (gate?.hold(f.signed, f.idHex) ?? null) : null;
         if (hold) records.push(hold);
         held.push(hold !== null);
         at.push(records.length);
         records.push(f.signed);
       }
-      const written = this.appendAndIndex(records);
+      const written = this.appendAndIndex(records, replicated);
       fresh.forEach((f, i) => {
         const status = held[i] ? "quarantined" : "accepted";
         const p: Promise<ItemResult> = written.then(
@@ -245,7 +272,7 @@ export class Ingest {
     return Promise.all(results);
   }
 
-  private async appendAndIndex(records: SignedRecord[]): Promise<LogPosition[]> {
+  private async appendAndIndex(records: SignedRecord[], replicated: boolean): Promise<LogPosition[]> {
     const recordedAtMs = this.options.now();
     const positions = await this.store.log.append(records.map((r) => ({ body: r.body, sig: r.sig, recordedAtMs })));
     this.store.enqueueIndex(
@@ -260,6 +287,7 @@ export class Ingest {
           recordedAtMs,
           body: r.body,
           sig: r.sig,
+          replicated,
         };
       }),
     );
@@ -345,6 +373,14 @@ function settle(
   });
 }
 
+/**
+ * An item parsed and hashed as the pipeline would (not verified): the record, or the error that
+ * fails its slot. A cluster node reads a record's subject this way before it routes it.
+ */
+export function prepareSubmission(item: Submission, kinds: readonly Kind[] | undefined, fault: Fault): SignedRecord | StemeError {
+  return onlyKinds(prepare(item, fault), kinds);
+}
+
 /** Endpoints for one kind of record (`/v1/vote`, `/v1/retract`) refuse the others. */
 function onlyKinds(p: SignedRecord | StemeError, kinds: readonly Kind[] | undefined): SignedRecord | StemeError {
   if (p instanceof StemeError || kinds === undefined || kinds.includes(p.record.kind)) return p;
@@ -361,10 +397,11 @@ function onlyKinds(p: SignedRecord | StemeError, kinds: readonly Kind[] | undefi
 const unfilled: ItemResult = { ok: false, error: new StemeError("internal", "result slot not filled") };
 
 /** Turns what a step threw into an item's error; a bug (anything but a StemeError) is logged with its stack. */
-type Fault = (err: unknown, step: string) => StemeError;
+export type Fault = (err: unknown, step: string) => StemeError;
 
 function prepare(item: Submission, fault: Fault): SignedRecord | StemeError {
   if (item.shape === "error") return item.error;
+  if (item.shape === "signed") return item.signed;
   try {
     return item.shape === "json" ? fromJsonSubmission(item.value) : fromCborSubmission(item.body, item.sig);
   } catch (err) {

@@ -10,6 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process.ts";
+import { replicationMetrics } from "./replication.ts";
 import { type BackupTimes, mirroredCounter, type ScrapeSources, ScrapeSamples } from "./scrape.ts";
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -42,6 +43,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     ...defenseMetrics(registers, scrape),
     ...backupMetrics(registers, scrape),
     ...changesMetrics(registers, scrape),
+    ...replicationMetrics(registers),
   };
 }
 

@@ -32,6 +32,8 @@ export interface StoreOptions {
   rebuildIndex?: boolean;
   /** Progress callback for long index replays. */
   onReplayProgress?: (done: number, total: number) => void;
+  /** Shards the index files subjects under (a cluster's shard count; src/index/shard.ts). */
+  shardCount?: number;
 }
 
 /** Records indexed per transaction while replaying the log. */
@@ -103,7 +105,7 @@ export class Store {
         ...(options.now ? { now: options.now } : {}),
       });
       if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
-      index = openIndex(dataDir.indexPath, logger, options.metrics);
+      index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount);
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       store.startIndexWriter();
@@ -317,8 +319,8 @@ function idKey(id: Uint8Array): string {
  * records table, a marker left by a run that found damage), is derived data: it is rebuilt from
  * the log, which is CRC-framed and is the truth.
  */
-function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefined): IndexStore {
-  const options = { logger, ...(metrics ? { metrics } : {}) };
+function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefined, shardCount?: number): IndexStore {
+  const options = { logger, ...(metrics ? { metrics } : {}), ...(shardCount !== undefined ? { shardCount } : {}) };
   try {
     return IndexStore.open(indexPath, options);
   } catch (err) {

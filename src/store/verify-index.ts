@@ -32,6 +32,7 @@ import { readDamageMarker } from "../index/damage.ts";
 import { sourceOf } from "../index/match.ts";
 import { checkHeader } from "../index/page-checksum.ts";
 import { indexFormatVersion, kindCodes, relCodes } from "../index/schema.ts";
+import { shardOf } from "../index/shard.ts";
 import { id8, reversePath } from "../index/store.ts";
 import { type LogEntry, verifyLog } from "../log/index.ts";
 
@@ -192,9 +193,18 @@ function loadInterned(db: Database, findings: Findings): Interned {
   const agents = new Map<number, Uint8Array>();
   for (const r of db.query("SELECT id, key FROM agents").all() as Array<{ id: number; key: Uint8Array }>) agents.set(r.id, r.key);
   const subjects = new Map<number, string>();
-  for (const r of db.query("SELECT id, path, rpath FROM subjects").all() as Array<{ id: number; path: string; rpath: string }>) {
+  const shardCount = (db.query("SELECT value FROM meta WHERE key = 'shard_count'").get() as { value: number } | null)?.value;
+  const rows = db.query("SELECT id, path, rpath, shard FROM subjects").all() as Array<{
+    id: number;
+    path: string;
+    rpath: string;
+    shard: number;
+  }>;
+  for (const r of rows) {
     subjects.set(r.id, r.path);
     if (r.rpath !== reversePath(r.path)) findings.add("interned", `subject ${r.id} (${r.path}) has reversed path ${r.rpath}`);
+    if (shardCount !== undefined && r.shard !== shardOf(r.path, shardCount))
+      findings.add("interned", `subject ${r.id} (${r.path}) is filed under shard ${r.shard}, not ${shardOf(r.path, shardCount)}`);
   }
   const named = (table: string) =>
     new Map((db.query(`SELECT id, name FROM ${table}`).all() as Array<{ id: number; name: string }>).map((r) => [r.id, r.name]));

@@ -130,7 +130,12 @@ export function fieldsOf(kind: Kind, rng: Rng, tag: string): Record<string, unkn
 function acceptedId(sub: Submission, only?: readonly Kind[]): string | null {
   try {
     if (sub.shape === "error") return null;
-    const s = sub.shape === "json" ? fromJsonSubmission(sub.value) : fromCborSubmission(sub.body, sub.sig);
+    const s =
+      sub.shape === "signed"
+        ? sub.signed
+        : sub.shape === "json"
+          ? fromJsonSubmission(sub.value)
+          : fromCborSubmission(sub.body, sub.sig);
     if (only && !only.includes(s.record.kind)) return null;
     const id = toHex(s.id);
     return genuine.get(id)?.sig === toHex(s.sig) ? id : null;

@@ -54,6 +54,9 @@ export function answerSchemas(): Record<string, Schema> {
         lsn: int("its log position"),
         status: oneOfEnum(["accepted", "quarantined"]),
         duplicate: bool("the record was already stored"),
+        "replicas_acked?": int(
+          "in a cluster: the replicas of the record's shard known durable when the write was answered (at least 1; a majority of the replication factor with `ack=quorum`)",
+        ),
       },
       "A write acknowledged: in the log on stable storage and indexed.",
     ),

@@ -57,6 +57,7 @@ async function submitOne(deps: ProvenanceDeps, submission: Submission): Promise<
 /** Parses one signed record without writing it (the endpoint checks it first). */
 function parseSigned(submission: Submission): SignedRecord {
   if (submission.shape === "error") throw submission.error;
+  if (submission.shape === "signed") return submission.signed;
   return submission.shape === "json" ? fromJsonSubmission(submission.value) : fromCborSubmission(submission.body, submission.sig);
 }
 

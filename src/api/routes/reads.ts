@@ -4,7 +4,7 @@
  */
 import { labelBytesMax, predicateBytesMax, subjectBytesMax } from "../../core/limits.ts";
 import { kinds } from "../../core/record.ts";
-import { browseConcepts, listRecords } from "../../index/list.ts";
+import { browseConcepts, type ListFilter, listRecords } from "../../index/list.ts";
 import { lifecycleOf } from "../../query/query.ts";
 import type { Store } from "../../store/store.ts";
 import { idParam, paramRef, query, timeParam } from "../openapi/operation.ts";
@@ -34,7 +34,8 @@ async function getRecord(store: Store, idHex: string): Promise<Response> {
 
 const listParams = ["subject", "predicate", "agent", "source", "kind", "since", "until", "cursor", "limit", "order"];
 
-async function listHandler(store: Store, q: URLSearchParams): Promise<Response> {
+/** The filter of `GET /v1/assertions` (all but the cursor, whose form a single node and a cluster read apart). */
+export function parseListQuery(q: URLSearchParams): Omit<ListFilter, "afterLsn"> {
   knownParams(q, listParams);
   const kindParam = q.get("kind") ?? "assertion";
   const kindList = kindParam === "any" ? [] : kindParam.split(",");
@@ -42,20 +43,25 @@ async function listHandler(store: Store, q: URLSearchParams): Promise<Response> 
     if (!kinds.includes(k as (typeof kinds)[number])) throw badQuery("kind", `expected "any" or a list of ${kinds.join(", ")}`);
   const order = q.get("order") ?? "asc";
   if (order !== "asc" && order !== "desc") throw badQuery("order", 'expected "asc" or "desc"');
-  const filter = {
+  return stripUndefined({
     subject: parseText("subject", q.get("subject"), subjectBytesMax + 2),
     predicate: parseText("predicate", q.get("predicate"), predicateBytesMax),
     agent: parseKey("agent", q.get("agent")),
     source: parseText("source", q.get("source"), labelBytesMax),
     since: parseTime("since", q.get("since")),
     until: parseTime("until", q.get("until")),
-    afterLsn: parseCursor(q.get("cursor")),
     kinds: kindList as Array<(typeof kinds)[number]>,
     limit: parseLimit(q.get("limit")),
     order: order as "asc" | "desc",
-  };
+  });
+}
+
+async function listHandler(store: Store, q: URLSearchParams): Promise<Response> {
+  const filter: ListFilter = { ...parseListQuery(q) };
+  const afterLsn = parseCursor(q.get("cursor"));
+  if (afterLsn !== undefined) filter.afterLsn = afterLsn;
   await store.indexCaughtUp(); // lists see every acknowledged record
-  const page = listRecords(store.index, stripUndefined(filter));
+  const page = listRecords(store.index, filter);
   return json({
     items: page.items.map((loc) => store.view(loc)),
     next_cursor: page.next === null ? null : encodeCursor(page.next),
