@@ -9,7 +9,7 @@
  * `records_ts` gives the order by `ts`; SQLite sorts the ties by id ("USE TEMP B-TREE FOR RIGHT
  * PART OF ORDER BY"), which costs only where many records share one `ts`.
  */
-import { kindCodes } from "./schema.ts";
+import { kindCodes, relCodes } from "./schema.ts";
 import { filterClauses, type ListFilter } from "./list.ts";
 import type { IndexStore, LocationRow, RecordLocation } from "./store.ts";
 import { toLocation } from "./store.ts";
@@ -46,9 +46,22 @@ export function shardIds(index: IndexStore, shard: number): Uint8Array[] {
   return rows.map((r) => r.id);
 }
 
-/** The ids of every indexed record of a global kind. */
-export function globalIds(index: IndexStore): Uint8Array[] {
-  const rows = index.db.query(`SELECT id FROM records WHERE kind != ${kindCodes.assertion}`).all() as Array<{ id: Uint8Array }>;
+/**
+ * The ids of every indexed record a cluster keeps on every node: the global kinds, assertions
+ * that supersede another, and assertions on the given (subject, predicate) pairs (src/cluster/data/references.ts).
+ */
+export function globalIds(index: IndexStore, pairs: ReadonlyArray<readonly [string, string]> = []): Uint8Array[] {
+  const rows = index.db
+    .query(
+      `SELECT id FROM records WHERE kind != ${kindCodes.assertion}
+       UNION SELECT r.id FROM records r WHERE r.lsn IN (SELECT src FROM refs WHERE rel = ${relCodes.supersedes})`,
+    )
+    .all() as Array<{ id: Uint8Array }>;
+  const pair = index.db.query(
+    `SELECT id FROM records WHERE subject = (SELECT id FROM subjects WHERE path = ?)
+       AND predicate = (SELECT id FROM predicates WHERE name = ?) AND kind = ${kindCodes.assertion}`,
+  );
+  for (const [subject, predicate] of pairs) rows.push(...(pair.all(subject, predicate) as Array<{ id: Uint8Array }>));
   return rows.map((r) => r.id);
 }
 

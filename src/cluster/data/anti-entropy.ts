@@ -72,6 +72,18 @@ export interface AntiEntropyDeps {
   logger: Logger;
 }
 
+/** What one repair found and moved. */
+export interface Repair {
+  /** Ids the peer holds and this node lacked. */
+  lacked: number;
+  /** Ids this node holds and the peer lacked. */
+  peerLacked: number;
+  /** Records stored here (new). */
+  fetched: number;
+  /** Records the peer took. */
+  pushed: number;
+}
+
 /** Prefixes per `merkle` message: 32 children answers are 512 summaries (≈ 21 KB). */
 const prefixesPerMessage = 32;
 /** Id lists per `merkle` message (each at most `idsPerPrefixMax` ids). */
@@ -95,7 +107,10 @@ export class AntiEntropy {
     this.startedMs = deps.clock.now();
   }
 
+  /** Starts (or, after `stop`, resumes) the periodic comparisons and the syncing of what is pending. */
   start(): void {
+    this.stopped = false;
+    this.timer?.cancel();
     this.schedule();
     this.syncSoon(0);
   }
@@ -184,7 +199,7 @@ export class AntiEntropy {
   private async syncOne(shard: number | "global"): Promise<boolean> {
     const { shards } = this.deps;
     for (const source of shards.completeHolders(shard)) {
-      if (await this.repair(source, keyOf(shard))) {
+      if ((await this.repair(source, keyOf(shard))) !== null) {
         this.deps.synced(shard);
         return true;
       }
@@ -193,13 +208,16 @@ export class AntiEntropy {
     const waitedEnough = this.deps.clock.now() - this.startedMs >= this.options.newsWaitMs;
     if (others.some((id) => shards.unheard().includes(id)) && !waitedEnough) return false;
     // Nobody holds it complete: the union of what the live replicas hold is the best there is.
-    for (const peer of others) if (!(await this.repair(peer, keyOf(shard)))) return false;
+    for (const peer of others) if ((await this.repair(peer, keyOf(shard))) === null) return false;
     this.deps.synced(shard);
     return true;
   }
 
-  /** Diffs `shard` with `peer`, fetches what this node lacks and pushes what the peer lacks; true when all went. */
-  async repair(peer: string, shard: number): Promise<boolean> {
+  /**
+   * Diffs `shard` with `peer`, fetches what this node lacks and pushes what the peer lacks: the
+   * ids the diff found missing each way and the records that moved, or null when it failed.
+   */
+  async repair(peer: string, shard: number): Promise<Repair | null> {
     const diff = new MerkleDiff(this.deps.trees.tree(shard), this.options.idsPerPrefixMax);
     try {
       for (let request = diff.next(); request; request = diff.next()) diff.receive(await this.ask(peer, shard, request));
@@ -217,11 +235,11 @@ export class AntiEntropy {
           pushed,
           rounds: diff.cost.rounds,
         });
-      return true;
+      return { lacked: diff.localLacks.length, peerLacked: diff.remoteLacks.length, fetched, pushed };
     } catch (err) {
       this.deps.metrics?.comparisonsTotal.inc({ result: "failed" });
       this.deps.logger.debug("anti-entropy: repair failed", { peer, shard, err: err as Error });
-      return false;
+      return null;
     }
   }
 

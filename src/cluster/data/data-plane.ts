@@ -25,6 +25,7 @@ import { answerMerkle, type Summary } from "../merkle.ts";
 import { AntiEntropy, type AntiEntropyOptions, antiEntropyDefaults } from "./anti-entropy.ts";
 import { Gatherer } from "./gather.ts";
 import { Replicator, type ReplicatorOptions, replicatorDefaults } from "./replicator.ts";
+import { type ReferenceOptions, References, referenceDefaults } from "./references.ts";
 import { ReadRouter, type RequestFactsOf } from "./router.ts";
 import { type Answer, PeerLink, serveChannel } from "./rpc.ts";
 import { ShardMap, type ShardState, stateCodes } from "./shards.ts";
@@ -54,6 +55,7 @@ export interface DataPlaneOptions {
   antiEntropy: AntiEntropyOptions;
   replicator: ReplicatorOptions;
   writer: WriterOptions;
+  references: ReferenceOptions;
 }
 
 export const dataPlaneDefaults = (shardCount: number, replicationFactor: number): DataPlaneOptions => ({
@@ -65,6 +67,7 @@ export const dataPlaneDefaults = (shardCount: number, replicationFactor: number)
   antiEntropy: antiEntropyDefaults,
   replicator: replicatorDefaults,
   writer: writerDefaults,
+  references: referenceDefaults,
 });
 
 export interface DataPlaneDeps {
@@ -104,6 +107,7 @@ export class DataPlane {
   readonly router: ReadRouter;
   readonly gatherer: Gatherer;
   readonly antiEntropy: AntiEntropy;
+  readonly references: References;
   private readonly links = new Map<string, PeerLink>();
   private newsTimer: Timer | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -118,6 +122,23 @@ export class DataPlane {
     const { view, store, logger, metrics } = deps;
     this.shards = new ShardMap(view.selfId, options.shardCount, options.replicationFactor);
     this.trees = new ShardTrees(store, options.shardCount);
+    const storeReplicated = async (records: readonly WireRecord[]) => (await this.storeReplicated(records)).stored;
+    this.references = new References(
+      {
+        store,
+        clock: view.clock,
+        shards: this.shards,
+        rpc: (p) => this.link(p, "rpc"),
+        storeReplicated,
+        goldPair: (subject, predicate) => {
+          this.trees.globalChanged();
+          logger.info("cluster: a gold (subject, predicate); its assertions go to every node", { subject, predicate });
+        },
+        logger,
+      },
+      options.references,
+    );
+    this.trees.setGlobalRule(this.references);
     const nameOf = (id: string) => this.nameOf(id);
     this.replicator = new Replicator(view.clock, (p) => this.link(p, "push"), nameOf, options.replicator, metrics, logger);
     const rpc = (p: string) => this.link(p, "rpc");
@@ -146,7 +167,7 @@ export class DataPlane {
         shards: this.shards,
         trees: this.trees,
         rpc,
-        storeReplicated: async (records) => (await this.storeReplicated(records)).stored,
+        storeReplicated,
         synced: (shard) => this.synced(shard),
         metrics,
         logger,
@@ -167,6 +188,7 @@ export class DataPlane {
     this.unsubscribe = view.onChange(() => this.membershipChanged());
     this.membershipChanged();
     this.tickNews();
+    this.references.start();
     this.antiEntropy.start();
   }
 
@@ -175,6 +197,7 @@ export class DataPlane {
     this.unsubscribe?.();
     this.newsTimer?.cancel();
     this.antiEntropy.stop();
+    this.references.stop();
     for (const link of this.links.values()) link.close();
     this.links.clear();
   }
@@ -332,13 +355,14 @@ export class DataPlane {
 
   /** Every record acknowledged here goes to its trees, and a write (not a peer's record) to the other holders. */
   private acknowledged(entries: readonly IndexEntry[]): void {
+    this.references.observe(entries);
     this.trees.added(entries);
     const now = this.deps.view.clock.now();
     for (const e of entries) {
       if (e.replicated || !e.body || !e.sig) continue;
       const r = e.record;
-      const shard = this.trees.shardOfRecord(r.kind, r.kind === "assertion" ? r.subject : undefined);
-      const targets = this.shards.pushTargets(shard === globalShard ? "global" : shard);
+      const global = r.kind !== "assertion" || this.trees.isGlobal(r);
+      const targets = this.shards.pushTargets(global ? "global" : this.trees.shardOfRecord(r.kind, r.subject));
       if (targets.length > 0) this.replicator.enqueue(toHex(e.id), [e.body, e.sig], targets, now);
     }
   }

@@ -17,7 +17,7 @@
  * node holds are kept; a tree built for a shard it does not hold (a peer asked) is dropped
  * when `retain` is next called without it.
  */
-import type { Kind } from "../../core/record.ts";
+import type { Kind, StemeRecord } from "../../core/record.ts";
 import { globalIds, shardIds } from "../../index/shard-list.ts";
 import type { IndexEntry } from "../../index/store.ts";
 import type { Store } from "../../store/store.ts";
@@ -28,14 +28,37 @@ import { globalShard } from "./wire.ts";
 /** Subjects whose shard is remembered (a hash saved per record of a known subject). */
 const subjectCacheMax = 100_000;
 
+/** Which records the cluster keeps on every node (references.ts): the global set's tree holds them. */
+export interface GlobalRule {
+  isGlobal(record: StemeRecord): boolean;
+  /** The (subject, predicate) pairs whose assertions are global. */
+  gold(): Array<[string, string]>;
+}
+
 export class ShardTrees {
   private readonly trees = new Map<number, ShardTree>();
   private readonly subjectShards = new Map<string, number>();
+  private rule: GlobalRule = { isGlobal: (r) => r.kind !== "assertion", gold: () => [] };
 
   constructor(
     private readonly store: Store,
     readonly shardCount: number,
   ) {}
+
+  /** Sets what the global set holds besides the global kinds. */
+  setGlobalRule(rule: GlobalRule): void {
+    this.rule = rule;
+    this.trees.delete(globalShard);
+  }
+
+  isGlobal(record: StemeRecord): boolean {
+    return this.rule.isGlobal(record);
+  }
+
+  /** The global set grew (a new gold pair): its tree is built again when next needed. */
+  globalChanged(): void {
+    this.trees.delete(globalShard);
+  }
 
   /** The shard of a record: `globalShard` for every kind but assertion. */
   shardOfRecord(kind: Kind, subject: string | undefined): number {
@@ -53,8 +76,10 @@ export class ShardTrees {
   added(entries: readonly IndexEntry[]): void {
     for (const e of entries) {
       const r = e.record;
-      const tree = this.trees.get(this.shardOfRecord(r.kind, r.kind === "assertion" ? r.subject : undefined));
-      tree?.add(e.id);
+      if (r.kind === "assertion") {
+        this.trees.get(this.shardOfRecord(r.kind, r.subject))?.add(e.id);
+        if (this.rule.isGlobal(r)) this.trees.get(globalShard)?.add(e.id);
+      } else this.trees.get(globalShard)?.add(e.id);
     }
   }
 
@@ -63,11 +88,13 @@ export class ShardTrees {
     const kept = this.trees.get(shard);
     if (kept) return kept;
     const index = this.store.index;
-    const ids = shard === globalShard ? globalIds(index) : shardIds(index, shard);
+    const ids = shard === globalShard ? globalIds(index, this.rule.gold()) : shardIds(index, shard);
     // Acknowledged but not yet indexed: the index writer trails the log by up to ~50 ms.
     for (const e of this.store.pendingAfter(index.checkpointLsn)) {
       const r = e.record;
-      if (this.shardOfRecord(r.kind, r.kind === "assertion" ? r.subject : undefined) === shard) ids.push(e.id);
+      const here =
+        shard === globalShard ? this.rule.isGlobal(r) : r.kind === "assertion" && this.shardOfRecord(r.kind, r.subject) === shard;
+      if (here) ids.push(e.id);
     }
     const tree = new ShardTree(ids);
     this.trees.set(shard, tree);

@@ -98,7 +98,7 @@ export class ClusterWriter implements Submitter {
         results[slot] = { ok: false, error: p };
         return;
       }
-      const shard = this.deps.trees.shardOfRecord(p.record.kind, p.record.kind === "assertion" ? p.record.subject : undefined);
+      const shard = this.shardOf(p);
       const here = shard === globalShard || this.deps.shards.placement.replicas(shard).includes(this.deps.shards.selfId);
       (here ? local : remote).push({ slot, signed: p, shard });
     });
@@ -116,6 +116,13 @@ export class ClusterWriter implements Submitter {
       );
     await Promise.all(work);
     return results;
+  }
+
+  /** The shard a record is written to: `globalShard` for the records every node holds (references.ts). */
+  private shardOf(s: SignedRecord): number {
+    const r = s.record;
+    if (this.deps.trees.isGlobal(r) || r.kind !== "assertion") return globalShard;
+    return this.deps.trees.shardOfRecord(r.kind, r.subject);
   }
 
   /**
@@ -170,10 +177,10 @@ export class ClusterWriter implements Submitter {
    * confirmations `ack` asks for. Records arriving in a peer's `write` come here too.
    */
   async writeHere(signed: readonly SignedRecord[], ack: Ack, kinds?: SubmitOptions["kinds"]): Promise<ItemResult[]> {
-    const { shards, trees, ingest } = this.deps;
+    const { shards, ingest } = this.deps;
     const need = ack === "quorum" ? quorumOf(shards.replicationFactor) : 1;
     const slots: Array<ItemResult | null> = signed.map((s) => {
-      const shard = trees.shardOfRecord(s.record.kind, s.record.kind === "assertion" ? s.record.subject : undefined);
+      const shard = this.shardOf(s);
       const holders = shard === globalShard ? shards.live.length : shards.placement.replicas(shard).length;
       if (holders >= need) return null;
       return {
@@ -194,8 +201,8 @@ export class ClusterWriter implements Submitter {
   /** Waits for `need − 1` other replicas to confirm a stored record; the result with `replicas_acked`. */
   private async confirm(signed: SignedRecord, r: ItemResult, need: number): Promise<ItemResult> {
     if (!r.ok) return r;
-    const { shards, trees, replicator } = this.deps;
-    const shard = trees.shardOfRecord(signed.record.kind, signed.record.kind === "assertion" ? signed.record.subject : undefined);
+    const { shards, replicator } = this.deps;
+    const shard = this.shardOf(signed);
     const peers = shards.pushTargets(shard === globalShard ? "global" : shard);
     const key = r.result.id;
     // A duplicate was not pushed when it was stored this time: a quorum write pushes it again.

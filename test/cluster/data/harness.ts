@@ -22,6 +22,7 @@ import { loadConfig } from "../../../src/config/config.ts";
 import { silentLogger } from "../../../src/core/logger.ts";
 import { type KeyPair, type SignedRecord, signClaim, toJsonSubmission } from "../../../src/client/index.ts";
 import { createMetrics, type Metrics } from "../../../src/metrics/index.ts";
+import { initDataDir } from "../../../src/store/datadir.ts";
 import { Store } from "../../../src/store/store.ts";
 
 export interface TestNode {
@@ -48,6 +49,8 @@ export interface TestClusterOptions {
   replicationFactor?: number;
   /** Changes to the data plane's defaults (intervals short, for tests). */
   plane?: (o: DataPlaneOptions) => DataPlaneOptions;
+  /** Agent keys (hex) every node counts as authorities, besides its own node key. */
+  authorities?: string[];
 }
 
 /** Short intervals: a test runs minutes of cluster time in seconds. */
@@ -60,6 +63,7 @@ export function testOptions(shardCount: number, rf: number): DataPlaneOptions {
     antiEntropy: { ...o.antiEntropy, intervalMs: 5000, syncRetryMs: 500, newsWaitMs: 1500, timeoutMs: 5000 },
     replicator: { ...o.replicator, timeoutMs: 3000 },
     writer: { quorumTimeoutMs: 3000, forwardTimeoutMs: 8000 },
+    references: { ...o.references, retryMs: 500, retryMaxMs: 5000, timeoutMs: 5000 },
   };
 }
 
@@ -88,15 +92,53 @@ export class TestCluster {
     return n;
   }
 
-  /** A node joins (a fresh data directory, or its old one after `crash`). */
-  async start(name: string, announce = true): Promise<TestNode> {
-    const existing = this.nodes.get(name);
-    const dir = existing?.dir ?? fs.mkdtempSync(path.join(tmpdir(), `stemedb-cdata-${name}-`));
-    if (!existing) this.dirs.push(dir);
+  /** A fresh data directory whose authorities include the cluster's. */
+  private newDir(name: string): string {
+    const dir = fs.mkdtempSync(path.join(tmpdir(), `stemedb-cdata-${name}-`));
+    this.dirs.push(dir);
+    const dd = initDataDir(dir);
+    if (this.options.authorities) {
+      const list = [...dd.authorities, ...this.options.authorities];
+      fs.writeFileSync(path.join(dir, "authorities.json"), `${JSON.stringify(list)}\n`);
+    }
+    return dir;
+  }
+
+  private async openServices(dir: string) {
     const metrics = createMetrics({ processMetrics: false });
     const store = await Store.open(dir, { create: true, logger: silentLogger, metrics, shardCount: this.shardCount });
     const config = loadConfig({ "data-dir": dir, bind: "127.0.0.1:0", "log-level": "error", "trust-interval-ms": "200" }, {});
     const services = openNode(config, store, { logger: silentLogger, now: Date.now, metrics });
+    return { metrics, store, config, services };
+  }
+
+  /**
+   * A single node outside the cluster (no data plane), for comparing answers: what one node
+   * holding every record answers.
+   */
+  async single(): Promise<{ fetch(request: Request): Promise<Response>; store: Store; close(): Promise<void> }> {
+    const { metrics, store, config, services } = await this.openServices(this.newDir("single"));
+    const { fetch } = composeApp(config, store, services, {
+      logger: silentLogger,
+      now: Date.now,
+      metrics,
+      isReady: () => ({ ready: true }),
+    });
+    return {
+      fetch: (request) => fetch(request, { requestIP: () => ({ address: "127.0.0.1" }) }),
+      store,
+      async close() {
+        services.close();
+        await store.close();
+      },
+    };
+  }
+
+  /** A node joins (a fresh data directory, or its old one after `crash`). */
+  async start(name: string, announce = true): Promise<TestNode> {
+    const existing = this.nodes.get(name);
+    const dir = existing?.dir ?? this.newDir(name);
+    const { metrics, store, config, services } = await this.openServices(dir);
     const transport = this.network.attach(name);
     const view = new MemoryClusterView(name, transport, this.network, this.directory);
     let plane: DataPlane | undefined;
@@ -222,6 +264,24 @@ export class TestCluster {
       for (const [, held] of s.localShards()) if (held.state === "syncing") return false;
     }
     return true;
+  }
+
+  /** Per shard, its replicas report equal roots; the global sets are equal on every node up. */
+  rootsAgree(): boolean {
+    const up = [...this.nodes.values()].filter((n) => n.up);
+    const placement = up[0]?.plane.shards.placement;
+    if (!placement) return false;
+    const roots = new Map(up.map((n) => [n.name, new Map(n.plane.localShards().shards.map((s) => [s.id, s.root]))]));
+    for (let shard = 0; shard < this.shardCount; shard++) {
+      const seen = new Set(placement.replicas(shard).map((r) => roots.get(r)?.get(shard)));
+      if (seen.size !== 1 || seen.has(undefined)) return false;
+    }
+    return new Set(up.map((n) => n.plane.localShards().global.root)).size === 1;
+  }
+
+  /** Every node up is in sync, has fetched every record it names, and agrees with the others' roots. */
+  converged(): boolean {
+    return this.allInSync() && [...this.nodes.values()].every((n) => !n.up || n.plane.references.pending === 0) && this.rootsAgree();
   }
 
   async close(): Promise<void> {
