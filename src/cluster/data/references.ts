@@ -121,7 +121,9 @@ export class References {
   start(): void {
     this.stopped = false;
     const { store } = this.deps;
-    const reviews = store.index.db.query(`SELECT lsn FROM records WHERE kind = ${kindCodes.review}`).all() as Array<{ lsn: number }>;
+    const reviews = store.index.db.query(`SELECT lsn FROM records WHERE kind = ${kindCodes.review}`).all() as Array<{
+      lsn: number;
+    }>;
     for (const { lsn } of reviews) {
       const loc = store.index.locationByLsn(lsn);
       if (loc) this.learn(store.read(loc).record);
@@ -165,7 +167,8 @@ export class References {
         if (target.kind === "assertion") this.addPair(target.subject, target.predicate);
       } else this.goldTargets.add(toHex(record.target));
     }
-    if (record.kind === "assertion" && idHex !== undefined && this.goldTargets.delete(idHex)) this.addPair(record.subject, record.predicate);
+    if (record.kind === "assertion" && idHex !== undefined && this.goldTargets.delete(idHex))
+      this.addPair(record.subject, record.predicate);
   }
 
   private addPair(subject: string, predicate: string): void {
@@ -216,7 +219,9 @@ export class References {
     for (let i = 0; i < due.length; i += this.options.fetchIdsMax) {
       const chunk = due.slice(i, i + this.options.fetchIdsMax);
       try {
-        const answer = await this.deps.rpc(peer).call({ type: "fetch", ids: chunk.map((w) => w.id) }, this.options.timeoutMs, "records");
+        const answer = await this.deps
+          .rpc(peer)
+          .call({ type: "fetch", ids: chunk.map((w) => w.id) }, this.options.timeoutMs, "records");
         const asked = new Set(chunk.map((w) => toHex(w.id)));
         const got = answer.records.filter(([body]) => asked.has(toHex(recordId(body))));
         await this.deps.storeReplicated(got);

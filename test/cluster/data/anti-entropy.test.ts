@@ -58,7 +58,12 @@ describe("Merkle repair", () => {
       b.plane.localShards().shards.find((s) => s.id === shard)?.root,
     );
     // Equal trees now: one round, nothing moves.
-    expect(await cluster.settle(a.plane.antiEntropy.repair("n2", shard))).toEqual({ lacked: 0, peerLacked: 0, fetched: 0, pushed: 0 });
+    expect(await cluster.settle(a.plane.antiEntropy.repair("n2", shard))).toEqual({
+      lacked: 0,
+      peerLacked: 0,
+      fetched: 0,
+      pushed: 0,
+    });
   });
 
   test("a shard far larger on one side is fetched in bounded messages (the diff descends instead of one huge id list)", async () => {
@@ -95,13 +100,19 @@ describe("anti-entropy", () => {
   test("a node that joins syncs its shards before it serves them: reads sent to it meanwhile are forwarded, never answered from a partial shard", async () => {
     cluster = await start(["n1", "n2"]);
     const subjects = Array.from({ length: 40 }, (_, i) => `join/${i}`);
-    const records = subjects.flatMap((s, i) => [assertion(key, s, "dose", 1, t0 + i), assertion(generateKeyPair(), s, "dose", 2, t0 + 100 + i)]);
+    const records = subjects.flatMap((s, i) => [
+      assertion(key, s, "dose", 1, t0 + i),
+      assertion(generateKeyPair(), s, "dose", 2, t0 + 100 + i),
+    ]);
     expect((await cluster.writeBatch("n1", records)).body.accepted).toBe(records.length);
     await cluster.run(500);
     const n3 = await cluster.start("n3");
     n3.plane.antiEntropy.stop(); // hold n3 in `syncing` to look at it
     await cluster.run(2000); // everyone hears the news
-    const gained = n3.plane.shards.localShards().filter(([, h]) => h.state === "syncing").map(([id]) => id);
+    const gained = n3.plane.shards
+      .localShards()
+      .filter(([, h]) => h.state === "syncing")
+      .map(([id]) => id);
     expect(gained.length).toBeGreaterThan(0);
     const subject = subjects.find((s) => gained.includes(shardOf(s, cluster.shardCount))) as string;
     const q = `/v1/query?subject=${encodeURIComponent(subject)}&predicate=dose&lens=consensus`;
@@ -112,11 +123,7 @@ describe("anti-entropy", () => {
     expect(viaN3.body.candidates).toBe(2);
     expect(viaN3.body.value).toEqual(expected.body.value);
     // A read forwarded to n3 by a peer with stale news is refused by n3, not answered.
-    const direct = await cluster.settle(
-      cluster
-        .node("n1")
-        .plane.router.forward("n3", new Request(`http://localhost${q}`)),
-    );
+    const direct = await cluster.settle(cluster.node("n1").plane.router.forward("n3", new Request(`http://localhost${q}`)));
     expect(direct.status).toBe(503);
     expect(((await direct.json()) as { code: string }).code).toBe("shard_unavailable");
 

@@ -26,7 +26,14 @@ beforeAll(async () => {
     records.push(assertion(key, `drug/${random.int(30)}/x`, `p${random.int(3)}`, i, t0 + random.int(40)));
   }
   for (let i = 0; i < 30; i++)
-    records.push(signClaim(keys[0] as (typeof keys)[number], { kind: "vote", target: toHex(records[i]?.id as Uint8Array), value: 1, ts: t0 + random.int(40) }));
+    records.push(
+      signClaim(keys[0] as (typeof keys)[number], {
+        kind: "vote",
+        target: toHex(records[i]?.id as Uint8Array),
+        value: 1,
+        ts: t0 + random.int(40),
+      }),
+    );
   for (let i = 0; i < records.length; i += 90) {
     const res = await cluster.writeBatch(`n${(i % 3) + 1}`, records.slice(i, i + 90));
     expect(res.body.rejected).toBe(0);

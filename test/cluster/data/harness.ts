@@ -281,7 +281,9 @@ export class TestCluster {
 
   /** Every node up is in sync, has fetched every record it names, and agrees with the others' roots. */
   converged(): boolean {
-    return this.allInSync() && [...this.nodes.values()].every((n) => !n.up || n.plane.references.pending === 0) && this.rootsAgree();
+    return (
+      this.allInSync() && [...this.nodes.values()].every((n) => !n.up || n.plane.references.pending === 0) && this.rootsAgree()
+    );
   }
 
   async close(): Promise<void> {

@@ -64,7 +64,8 @@ export function unionWorkload(authority: KeyPair, seed = 1, subjects = 24): Work
     }
   }
   // Votes across shards: they move TrustRank, which every trust-weighted answer reads.
-  for (let i = 0; i < 60; i++) put(pick(agents), { kind: "vote", target: id(pick(claims)), value: random.float() < 0.7 ? 1 : -1 });
+  for (let i = 0; i < 60; i++)
+    put(pick(agents), { kind: "vote", target: id(pick(claims)), value: random.float() < 0.7 ? 1 : -1 });
   // A correction filed under another subject, by the same agent.
   const original = claims[3] as SignedRecord;
   if (original.record.kind === "assertion") {
