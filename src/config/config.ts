@@ -54,6 +54,10 @@ export interface Config {
   logLevel: LogLevel;
   /** Browser pages allowed to call the API (CORS), as exact origins `scheme://host[:port]`. */
   corsOrigins: string[];
+  /** The cluster's data plane (docs/CLUSTER.md#settings): in effect only with --cluster-bind. */
+  antiEntropyIntervalSecs: number;
+  replicationQueueRecordsMax: number;
+  quorumTimeoutMs: number;
 }
 
 export interface Setting {
@@ -378,6 +382,27 @@ export const settings: Setting[] = [
     help: "a heartbeat comment to every change feed follower this often, seconds",
   },
   {
+    key: "antiEntropyIntervalSecs",
+    flag: "anti-entropy-interval-secs",
+    env: "STEMEDB_ANTI_ENTROPY_INTERVAL_SECS",
+    default: "30",
+    help: "in a cluster: how often each shard's Merkle root is compared with its other replicas, seconds (a difference is repaired both ways)",
+  },
+  {
+    key: "replicationQueueRecordsMax",
+    flag: "replication-queue-records",
+    env: "STEMEDB_REPLICATION_QUEUE_RECORDS_MAX",
+    default: "100000",
+    help: "in a cluster: records waiting to be pushed to one peer at most; past it pushes are dropped and anti-entropy repairs them",
+  },
+  {
+    key: "quorumTimeoutMs",
+    flag: "quorum-timeout-ms",
+    env: "STEMEDB_QUORUM_TIMEOUT_MS",
+    default: "5000",
+    help: "in a cluster: how long an ack=quorum write waits for the other replicas before it answers 503 not_enough_replicas, ms",
+  },
+  {
     key: "logLevel",
     flag: "log-level",
     value: "LEVEL",
@@ -418,6 +443,9 @@ const numeric = new Set<keyof Config>([
   "changesBufferEventsMax",
   "changesBufferBytesMax",
   "changesHeartbeatSecs",
+  "antiEntropyIntervalSecs",
+  "replicationQueueRecordsMax",
+  "quorumTimeoutMs",
 ]);
 /** Numeric settings where 0 means "off". */
 const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);

@@ -12,6 +12,7 @@
  */
 import type { ForwardedFacts } from "../../api/http.ts";
 import type { Route } from "../../api/route.ts";
+import type { Config } from "../../config/config.ts";
 import { StemeError } from "../../core/errors.ts";
 import { toHex } from "../../core/hex.ts";
 import type { Logger } from "../../core/logger.ts";
@@ -69,6 +70,26 @@ export const dataPlaneDefaults = (shardCount: number, replicationFactor: number)
   writer: writerDefaults,
   references: referenceDefaults,
 });
+
+/** The data plane's options from the node's settings (src/config/config.ts) and the cluster's shape. */
+export function dataPlaneOptions(
+  config: Pick<Config, "antiEntropyIntervalSecs" | "replicationQueueRecordsMax" | "quorumTimeoutMs" | "readBodyBytesMax">,
+  shardCount: number,
+  replicationFactor: number,
+): DataPlaneOptions {
+  const o = dataPlaneDefaults(shardCount, replicationFactor);
+  return {
+    ...o,
+    readBodyBytesMax: config.readBodyBytesMax,
+    antiEntropy: { ...o.antiEntropy, intervalMs: config.antiEntropyIntervalSecs * 1000 },
+    replicator: { ...o.replicator, queueRecordsMax: config.replicationQueueRecordsMax },
+    writer: {
+      ...o.writer,
+      quorumTimeoutMs: config.quorumTimeoutMs,
+      forwardTimeoutMs: config.quorumTimeoutMs + o.forwardTimeoutMs,
+    },
+  };
+}
 
 export interface DataPlaneDeps {
   view: ClusterView;

@@ -18,6 +18,7 @@
  * - **`ack=quorum`** writes wait on `acked(id)`: the peers that confirmed the record so far,
  *   kept for the most recent `ackMemoryMax` records.
  */
+import { StemeError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { ReplicationMetrics } from "../../metrics/replication.ts";
 import type { Clock, Timer } from "../env.ts";
@@ -208,8 +209,10 @@ export class Replicator {
         this.logger.warn("replication: a peer refused records", { peer: name, refused: refused.size, first: answer.failed[0] });
       }
     } catch (err) {
-      if (!(err instanceof PeerUnavailable) && !(err instanceof Error && "code" in err)) throw err;
-      this.metrics?.droppedTotal.inc({ peer: name, reason: "unreachable" }, batch.length);
+      // Unreachable, or refused whole (the peer is overloaded, shutting down): anti-entropy brings the records over later.
+      const reason = err instanceof PeerUnavailable ? "unreachable" : err instanceof StemeError ? "refused" : null;
+      if (reason === null) throw err;
+      this.metrics?.droppedTotal.inc({ peer: name, reason }, batch.length);
       for (const o of batch) this.failed(o.key, peer);
     } finally {
       q.inFlight--;

@@ -161,3 +161,59 @@ describe("anti-entropy", () => {
     }
   });
 });
+
+describe("rebalancing", () => {
+  test("a fourth node joins and another drains while reads go on: no read fails or comes back short; the drained node ends with no replica", async () => {
+    cluster = await start(["n1", "n2", "n3"]);
+    const subjects = Array.from({ length: 30 }, (_, i) => `move/${i}`);
+    const records = subjects.flatMap((s, i) => [
+      assertion(key, s, "p", i, t0 + i),
+      assertion(generateKeyPair(), s, "p", i, t0 + 50 + i),
+    ]);
+    expect((await cluster.writeBatch("n1", records)).body.accepted).toBe(records.length);
+    await cluster.until(() => cluster.converged(), 30_000, "converged");
+    let reads = 0;
+    let stop = false;
+    const failures: string[] = [];
+    const reader = (async () => {
+      for (let i = 0; !stop; i++) {
+        const node = ["n1", "n2", "n3", "n4"][i % 4] as string;
+        if (!cluster.nodes.get(node)?.up) {
+          await cluster.run(20);
+          continue;
+        }
+        const subject = subjects[i % subjects.length] as string;
+        const res = await cluster.request(
+          node,
+          "GET",
+          `/v1/query?subject=${encodeURIComponent(subject)}&predicate=p&lens=consensus`,
+        );
+        reads++;
+        if (res.status !== 200 || res.body.candidates !== 2)
+          failures.push(`${node} ${subject}: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+      }
+    })();
+    await cluster.run(300);
+    await cluster.start("n4");
+    await cluster.run(300);
+    const drained = cluster.node("n2").plane.drain();
+    expect(drained.shards_moving).toBeGreaterThan(0);
+    await cluster.until(
+      () => cluster.converged() && cluster.node("n2").plane.drainProgress().handing_over === 0,
+      60_000,
+      "hand-over",
+    );
+    stop = true;
+    await reader;
+    expect(failures).toEqual([]);
+    expect(reads).toBeGreaterThan(20);
+    for (const n of ["n1", "n3", "n4"]) expect(cluster.node(n).plane.shards.placement.shardsOf("n2")).toEqual([]);
+    expect(cluster.node("n2").plane.drainProgress().primary).toBe(0);
+    // every record still on RF replicas of the new placement
+    const placement = cluster.node("n1").plane.shards.placement;
+    for (const r of records) {
+      const shard = shardOf(r.record.kind === "assertion" ? r.record.subject : "", cluster.shardCount);
+      for (const n of placement.replicas(shard)) expect(cluster.node(n).store.lookupId(r.id)).not.toBeNull();
+    }
+  });
+});
