@@ -1,7 +1,7 @@
 /**
  * The index by shard (docs/CLUSTER.md#shard-aware-storage): the ids a cluster node holds in
- * one shard or among its global records (what its Merkle trees are built from), and listings
- * restricted to a set of shards in the one order every replica shares.
+ * one shard or among its global records (what its Merkle trees are built from), and listings in
+ * the one order every replica shares.
  *
  * A log position (LSN) is node-local: two replicas hold the same records at different LSNs.
  * So a listing gathered from several nodes cannot page by LSN; it pages by `(ts, id)` — the
@@ -20,20 +20,16 @@ export interface TsIdPosition {
   id: Uint8Array;
 }
 
-export interface ShardListFilter extends Omit<ListFilter, "afterLsn" | "order"> {
-  /** Assertions filed under these shards… */
-  shards: readonly number[];
-  /** …and, when true, records of the global kinds (every kind but assertion). */
-  globals: boolean;
+export interface PositionListFilter extends Omit<ListFilter, "afterLsn" | "order"> {
   after?: TsIdPosition;
   order?: "asc" | "desc";
 }
 
 /** A listed record's location with its place in `(ts, id)` order. */
-export type ShardListItem = RecordLocation & { ts: number };
+export type PositionListItem = RecordLocation & { ts: number };
 
-export interface ShardListPage {
-  items: ShardListItem[];
+export interface PositionListPage {
+  items: PositionListItem[];
   /** More records follow the last item. */
   more: boolean;
 }
@@ -65,34 +61,22 @@ export function globalIds(index: IndexStore, pairs: ReadonlyArray<readonly [stri
   return rows.map((r) => r.id);
 }
 
-/** The SQL term selecting assertions of `shards` and, optionally, global records; null when it selects nothing. */
-function placeClause(filter: ShardListFilter): string | null {
-  const terms: string[] = [];
-  if (filter.shards.length > 0) {
-    for (const s of filter.shards)
-      if (!(Number.isSafeInteger(s) && s >= 0)) throw new RangeError(`a shard is an integer ≥ 0, got ${s}`);
-    terms.push(
-      `(r.kind = ${kindCodes.assertion} AND r.subject IN (SELECT id FROM subjects WHERE shard IN (${filter.shards.join(",")})))`,
-    );
-  }
-  if (filter.globals) terms.push(`r.kind != ${kindCodes.assertion}`);
-  if (terms.length === 0) return null;
-  return terms.length === 1 ? (terms[0] as string) : `(${terms.join(" OR ")})`;
-}
-
-/** One page of what `filter` selects among the given shards (and globals), in `(ts, id)` order. */
-export function listByShards(index: IndexStore, filter: ShardListFilter): ShardListPage {
-  const place = placeClause(filter);
-  if (place === null) return { items: [], more: false };
+/**
+ * One page of what `filter` selects among every record this node holds, in `(ts, id)` order. A
+ * cluster listing asks each of a set of nodes that together hold every shard in sync for its
+ * first records and merges them (src/cluster/data/gather.ts): what a node holds beyond its
+ * shards is genuine too, so no shard clause is needed — which spares a listing the subjects of
+ * every shard it touches.
+ */
+export function listByPosition(index: IndexStore, filter: PositionListFilter): PositionListPage {
   const { where, params, match } = filterClauses(filter);
-  where.push(place);
   const desc = filter.order === "desc";
   if (filter.after !== undefined) {
     where.push(desc ? "(r.ts, r.id) < (?, ?)" : "(r.ts, r.id) > (?, ?)");
     params.push(filter.after.ts, filter.after.id);
   }
   const dir = desc ? "DESC" : "ASC";
-  const sql = `SELECT r.lsn, r.id, r.kind, r.segment, r.offset, r.recorded_at, r.ts FROM records r WHERE ${where.join(" AND ")} ORDER BY r.ts ${dir}, r.id ${dir} LIMIT ${filter.limit + 1}`;
+  const sql = `SELECT r.lsn, r.id, r.kind, r.segment, r.offset, r.recorded_at, r.ts FROM records r${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY r.ts ${dir}, r.id ${dir} LIMIT ${filter.limit + 1}`;
   const rows = index.db.query(sql).all(...params) as Array<LocationRow & { ts: number }>;
   const more = rows.length > filter.limit;
   const page = more ? rows.slice(0, filter.limit) : rows;

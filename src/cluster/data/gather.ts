@@ -5,9 +5,13 @@
  * The node asked plans who answers what: for each shard the listing can touch (the subject's
  * shard for an exact subject, else all of them, none when only global kinds are asked for) the
  * first in-sync reader — itself when it can — and for the global records itself or any peer
- * whose globals are in sync. Each node answers its part in one `list` message: the first
- * `limit` records after the cursor among its shards. The merge keeps the first `limit` of all;
- * since each part holds its own first `limit`, nothing the page needs is missing. A node that
+ * whose globals are in sync. Each node answers in one `list` message with its first `limit + 1`
+ * records after the cursor among *everything it holds* (src/index/shard-list.ts
+ * listByPosition: a shard clause would cost a listing the subjects of every shard it touches,
+ * and what a node holds beyond its shards is genuine too); the merge drops the records two nodes
+ * both sent and keeps the first `limit`. A record the page needs is among the first `limit` of
+ * every node that holds it, and some node in the plan holds its shard complete, so nothing the
+ * page needs is missing. A node that
  * fails or refuses (it is no longer in sync) has its part planned again without it, twice at
  * most; a shard nobody can answer makes the listing `503 shard_unavailable`, never a page
  * with a hole.
@@ -18,7 +22,7 @@ import { StemeError } from "../../core/errors.ts";
 import type { Kind } from "../../core/record.ts";
 import type { ListFilter } from "../../index/list.ts";
 import { parseSubjectMatch } from "../../index/list.ts";
-import { listByShards, type ShardListFilter } from "../../index/shard-list.ts";
+import { listByPosition, type PositionListFilter } from "../../index/shard-list.ts";
 import type { Store } from "../../store/store.ts";
 import { shardOf } from "../placement.ts";
 import { compareTsId, encodeClusterCursor, parseClusterCursor } from "./cursor.ts";
@@ -76,9 +80,11 @@ export class Gatherer {
       : subject?.kind === "exact"
         ? [shardOf(subject.path, shardCount)]
         : Array.from({ length: shardCount }, (_, i) => i);
-    const items = await this.gather(toWireFilter(filter), shardsWanted, wantGlobals, after, filter.limit);
+    const gathered = await this.gather(toWireFilter(filter), shardsWanted, wantGlobals, after, filter.limit);
     const desc = filter.order === "desc";
-    items.sort((a, b) => (desc ? -1 : 1) * compareTsId(a, b));
+    gathered.sort((a, b) => (desc ? -1 : 1) * compareTsId(a, b));
+    // Nodes answer from everything they hold: a record two of them hold comes twice.
+    const items = gathered.filter((item, i) => i === 0 || compareTsId(item, gathered[i - 1] as Item) !== 0);
     const more = items.length > filter.limit;
     const page = items.slice(0, filter.limit);
     const last = page[page.length - 1];
@@ -181,17 +187,15 @@ export class Gatherer {
     for (const s of part.shards) if (!shards.servesReads(s)) throw shardUnavailable(s, "this node is not in sync for it");
     if (part.globals && shards.global !== "in_sync") throw shardUnavailable("global", "this node's global records are syncing");
     await store.indexCaughtUp(); // lists see every acknowledged record
-    const f: ShardListFilter = {
+    const f: PositionListFilter = {
       ...filter,
       agent: filter.agent ? new Uint8Array(filter.agent) : undefined,
       kinds: filter.kinds as Kind[] | undefined,
-      shards: part.shards,
-      globals: part.globals,
       limit,
-      ...(after ? { after: { ts: after[0], id: after[1] } } : {}),
-    } as ShardListFilter;
-    for (const k of Object.keys(f) as Array<keyof ShardListFilter>) if (f[k] === undefined) delete f[k];
-    const page = listByShards(store.index, f);
+      ...(after ? { after: { ts: after[0], id: new Uint8Array(after[1]) } } : {}),
+    } as PositionListFilter;
+    for (const k of Object.keys(f) as Array<keyof PositionListFilter>) if (f[k] === undefined) delete f[k];
+    const page = listByPosition(store.index, f);
     return {
       items: page.items.map((loc) => ({ ts: loc.ts, id: loc.id, view: JSON.stringify(store.view(loc)) })),
       more: page.more,
