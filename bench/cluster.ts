@@ -18,7 +18,10 @@
  *
  * Environment: BENCH_RECORDS, BENCH_PRELOAD (records in the cluster before the fourth node
  * joins; 1,000,000 is the goal, 200,000 the default on a 2-core machine), BENCH_RATE,
- * BENCH_SECONDS. It needs `serve --cluster-bind`: without it, it says so and exits 2.
+ * BENCH_SECONDS. With `serve --cluster-bind` (the control plane) it runs `serve`; without it —
+ * or with BENCH_VIEW=bench — each node is bench/cluster-node.ts: the same store, services, routes
+ * and data plane over a bench-only TCP view (plain TCP, no session MACs, no SWIM), which the
+ * result says.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -83,8 +86,38 @@ async function waitReady(url: string, proc: Subprocess): Promise<void> {
   throw new Error(`${url} not ready`);
 }
 
+/** Ports for the bench view's static member list (n1…n4), chosen up front. */
+const benchPorts = new Map<string, { port: number; cport: number }>();
+let useServe = true;
+
+function benchPeers(): string {
+  return [...benchPorts].map(([n, p]) => `${n}=127.0.0.1:${p.cport}@${p.port}`).join(",");
+}
+
+async function startBenchNode(name: string, dir: string): Promise<Node> {
+  const { port, cport } = benchPorts.get(name) as { port: number; cport: number };
+  const args = [
+    "--data-dir",
+    dir,
+    "--bind",
+    `127.0.0.1:${port}`,
+    "--name",
+    name,
+    "--cluster-port",
+    String(cport),
+    "--peers",
+    benchPeers(),
+  ];
+  const proc = Bun.spawn([bun, path.join(root, "bench/cluster-node.ts"), ...args], { stdout: "ignore", stderr: "inherit" });
+  procs.push(proc);
+  const node = { name, proc, url: `http://127.0.0.1:${port}`, port, cport };
+  await waitReady(node.url, proc);
+  return node;
+}
+
 async function startNode(name: string, keyFile: string | null, join: Node | null): Promise<Node> {
   const dir = path.join(runDir, name);
+  if (keyFile && !useServe) return startBenchNode(name, dir);
   const port = freePort();
   const cport = freePort();
   const cluster = keyFile
@@ -172,6 +205,35 @@ async function ingest(reqs: Array<{ node: Node; bytes: Uint8Array }>, records: n
   return records / ((performance.now() - started) / 1000);
 }
 
+/** Per shard, the replicas the shard table names report the same root (`?local=1`). */
+async function rootsAgree(nodes: Node[]): Promise<boolean> {
+  const table = (await (await fetch(`${nodes[0]?.url}/v1/cluster/shards`)).json()) as {
+    shards: Array<{ id: number; replicas: string[] }>;
+  };
+  const roots = new Map<number, Set<string>>();
+  for (const n of nodes) {
+    const local = (await (await fetch(`${n.url}/v1/cluster/shards?local=1`)).json()) as {
+      shards: Array<{ id: number; root: string }>;
+    };
+    for (const s of local.shards) {
+      if (!table.shards[s.id]?.replicas.includes(n.name)) continue;
+      roots.set(s.id, (roots.get(s.id) ?? new Set()).add(s.root));
+    }
+  }
+  return table.shards.every((s) => (roots.get(s.id)?.size ?? 0) === 1);
+}
+
+/** Pushes dropped (anti-entropy repairs them), all nodes together, by reason. */
+async function droppedPushes(nodes: Node[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const n of nodes) {
+    const text = await (await fetch(`${n.url}/metrics`)).text();
+    for (const m of text.matchAll(/^stemedb_replication_dropped_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/gm))
+      out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
 /** The lag histogram's buckets summed over every node: cumulative counts by upper bound. */
 async function lagBuckets(nodes: Node[]): Promise<Map<number, number>> {
   const out = new Map<number, number>();
@@ -209,16 +271,15 @@ function quantile(before: Map<number, number>, after: Map<number, number>, q: nu
 
 async function main(): Promise<void> {
   const help = Bun.spawnSync([bun, path.join(root, "src/main.ts"), "serve", "--help"]).stdout.toString();
-  if (!help.includes("--cluster-bind")) {
-    console.log(
-      "bench-cluster: serve does not know --cluster-bind yet (the cluster's control plane is not merged); nothing measured",
-    );
-    process.exit(2);
+  useServe = help.includes("--cluster-bind") && process.env.BENCH_VIEW !== "bench";
+  if (!useServe) {
+    log("serve does not know --cluster-bind (or BENCH_VIEW=bench): nodes are bench/cluster-node.ts over the bench-only TCP view");
+    for (const n of ["n1", "n2", "n3", "n4"]) benchPorts.set(n, { port: freePort(), cport: freePort() });
   }
   fs.mkdirSync(runDir, { recursive: true });
   const keyFile = path.join(runDir, "cluster.key");
   fs.writeFileSync(keyFile, `${crypto.randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
-  const total = cfg.records * 4 + cfg.preload;
+  const total = cfg.records * 4 + Math.min(cfg.rate * cfg.seconds, cfg.records) + cfg.preload;
   log(`signing ${total} records (load ${loadavg()})`);
   const p = await signParallel(benchSeeds(1000), 0, total, `c${Date.now()}`, Date.now() - total - 60_000, 2);
   const single = await startNode("single", null, null);
@@ -227,6 +288,7 @@ async function main(): Promise<void> {
   await until(() => settled(nodes), 60_000);
   const results: Record<string, unknown> = {
     machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
+    transport: useServe ? "serve --cluster-bind" : "bench view (plain TCP, no session MACs, static members)",
     load_before: loadavg(),
   };
 
@@ -251,9 +313,22 @@ async function main(): Promise<void> {
   // Replication lag at a steady rate of single writes.
   await Bun.sleep(2000);
   const before = await lagBuckets(nodes);
-  const conns = await Promise.all(
-    nodes.map((n) => Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => RawConnection.open("127.0.0.1", n.port)))),
+  // A pool of idle keep-alive connections per node; a write waits for one when all are busy.
+  const idle = await Promise.all(
+    nodes.map((n) => Promise.all(Array.from({ length: 16 }, () => RawConnection.open("127.0.0.1", n.port)))),
   );
+  const waiters: Array<Array<(c: RawConnection) => void>> = nodes.map(() => []);
+  const take = (k: number) =>
+    new Promise<RawConnection>((resolve) => {
+      const c = (idle[k] as RawConnection[]).pop();
+      if (c) resolve(c);
+      else (waiters[k] as Array<(c: RawConnection) => void>).push(resolve);
+    });
+  const give = (k: number, c: RawConnection) => {
+    const w = (waiters[k] as Array<(c: RawConnection) => void>).shift();
+    if (w) w(c);
+    else (idle[k] as RawConnection[]).push(c);
+  };
   const sent = Math.min(cfg.rate * cfg.seconds, cfg.records);
   const started = performance.now();
   const pending: Array<Promise<unknown>> = [];
@@ -261,13 +336,18 @@ async function main(): Promise<void> {
     const due = started + (i * 1000) / cfg.rate;
     const wait = due - performance.now();
     if (wait > 1) await Bun.sleep(wait);
-    const node = i % 3;
+    const k = i % 3;
     const body = encodeCbor({ body: bodyOf(p, at + i), sig: sigOf(p, at + i) });
-    const conn = (conns[node] as RawConnection[])[Math.floor(i / 3) % 8] as RawConnection;
+    const request = encodeRequest("POST", "/v1/assert", `127.0.0.1:${(nodes[k] as Node).port}`, "application/cbor", body);
     pending.push(
-      conn.request(encodeRequest("POST", "/v1/assert", `127.0.0.1:${(nodes[node] as Node).port}`, "application/cbor", body)),
+      take(k).then(async (c) => {
+        try {
+          await c.request(request);
+        } finally {
+          give(k, c);
+        }
+      }),
     );
-    if (pending.length > 512) await Promise.all(pending.splice(0, 256));
   }
   await Promise.all(pending);
   at += sent;
@@ -282,14 +362,20 @@ async function main(): Promise<void> {
   // Preload, then a fourth node joins and syncs what it gained.
   const preload = Math.min(cfg.preload, total - at);
   await ingest(batches(p, at, preload, nodes), preload);
-  await until(() => settled(nodes), 600_000);
+  const clusterRecords = at - 2 * cfg.records + preload; // the single node's records are not in the cluster
+  const replicated = await until(() => rootsAgree(nodes), 600_000);
+  log(
+    `preloaded ${clusterRecords} records; replicas agree ${Math.round(replicated)} ms after the last write (load ${loadavg()})`,
+  );
   const joinStarted = performance.now();
   const n4 = await startNode("n4", keyFile, n1);
-  const syncMs = await until(() => settled([...nodes, n4]), 3_600_000);
+  const all = [...nodes, n4];
+  const syncMs = await until(async () => (await settled(all)) && (await rootsAgree(all)), 3_600_000);
   const held = (await (await fetch(`${n4.url}/v1/cluster/shards?local=1`)).json()) as { shards: Array<{ records: number }> };
   const records = held.shards.reduce((a, s) => a + s.records, 0);
+  results.dropped_pushes = await droppedPushes(all);
   results.sync = {
-    cluster_records: at + preload,
+    cluster_records: clusterRecords,
     joiner_records: records,
     ms: Math.round(performance.now() - joinStarted),
     sync_ms: Math.round(syncMs),

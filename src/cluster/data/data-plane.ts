@@ -19,7 +19,7 @@ import type { Logger } from "../../core/logger.ts";
 import { fromCborSubmission, type SignedRecord } from "../../crypto/signed.ts";
 import type { IndexEntry } from "../../index/store.ts";
 import type { Ingest, ItemResult } from "../../ingest/pipeline.ts";
-import type { ReplicationMetrics } from "../../metrics/replication.ts";
+import type { ReplicationMetrics, ReplicationScrape } from "../../metrics/replication.ts";
 import type { Store } from "../../store/store.ts";
 import type { Timer } from "../env.ts";
 import { answerMerkle, type Summary } from "../merkle.ts";
@@ -282,6 +282,19 @@ export class DataPlane {
   /** Sends an API request to the member named `name` (the drain endpoint reaches the node it drains so). */
   forwardTo(nodeId: string, request: Request): Promise<Response> {
     return this.router.forward(nodeId, request);
+  }
+
+  /** What the scrape-time metrics read (src/metrics/replication.ts): `metrics.attachReplication(plane.scrape())`. */
+  scrape(): ReplicationScrape {
+    return {
+      queues: () => this.replicator.depths().map(([peer, n]) => [this.nameOf(peer), n]),
+      shards: () => {
+        const out: Record<string, number> = { syncing: 0, in_sync: 0, leaving: 0 };
+        for (const [, held] of this.shards.localShards()) out[held.state] = (out[held.state] ?? 0) + 1;
+        out[this.shards.global] = (out[this.shards.global] ?? 0) + 1;
+        return out;
+      },
+    };
   }
 
   // ------------------------------------------------------------------ membership, news
