@@ -74,6 +74,16 @@ Bun.serve({
     const url = new URL(request.url);
     if (url.pathname === "/v1/cluster/shards")
       return json(url.searchParams.get("local") === "1" ? dp.localShards() : dp.shardTable());
+    const drain = /^\/v1\/cluster\/nodes\/([^/]+)\/drain$/.exec(url.pathname);
+    if (drain && request.method === "POST") {
+      const target = decodeURIComponent(drain[1] as string);
+      if (target === name) return json(dp.drain());
+      // The bench's own endpoint is not in the route table a forwarded request runs through: ask over HTTP.
+      const api = view.members().find((m) => m.name === target)?.api;
+      return api
+        ? globalThis.fetch(`http://${api}${url.pathname}`, { method: "POST" })
+        : new Response("no such node", { status: 404 });
+    }
     if (url.pathname === "/v1/cluster/members")
       return json({
         members: view.members().map((m) => ({ ...m, node_id: m.nodeId })),

@@ -24,6 +24,7 @@ import {
   clusterServeKnown,
   clusterSettled,
   eventually,
+  planNodes,
   restartNode,
   rootsAgree,
   skipReason,
@@ -44,6 +45,7 @@ afterAll(async () => {
 
 /** A cluster of `count` nodes joined through the first, every one settled. */
 async function startCluster(count: number): Promise<ClusterNodeProcess[]> {
+  planNodes(["n1", "n2", "n3", "n4"]);
   const keyFile = clusterKeyFile();
   const nodes: ClusterNodeProcess[] = [];
   for (let i = 1; i <= count; i++) {

@@ -379,6 +379,7 @@ export class DataPlane {
       atMs: this.deps.view.clock.now(),
     });
     if (change) this.placementMoved(change.gained.length > 0);
+    if (this.shards.retireLeavers()) this.tellNews(false);
     if (first) this.link(peer, "rpc").tell(this.news());
     // A complete holder may have appeared for a shard still syncing here.
     if (this.shards.global === "syncing" || this.shards.localShards().some(([, h]) => h.state === "syncing"))

@@ -144,8 +144,8 @@ export class Gatherer {
       partOf(reader).shards.push(shard);
     }
     if (todo.globals) {
-      const candidates = [shards.selfId, ...shards.live.map((m) => m.nodeId)];
-      const reader = candidates.find((n) => !failed.has(n) && shards.globalInSync(n));
+      const inSync = [shards.selfId, ...shards.live.map((m) => m.nodeId)].filter((n) => shards.globalInSync(n));
+      const reader = [...inSync, ...shards.unheard()].find((n) => !failed.has(n));
       if (reader === undefined) throw shardUnavailable("global", "no live member holds the global records in sync");
       partOf(reader).globals = true;
     }
@@ -184,7 +184,8 @@ export class Gatherer {
     limit: number,
   ): Promise<{ items: Item[]; more: boolean }> {
     const { shards, store } = this.deps;
-    for (const s of part.shards) if (!shards.servesReads(s)) throw shardUnavailable(s, "this node is not in sync for it");
+    for (const s of part.shards)
+      if (!shards.servesReads(s) && !shards.answersAsFallback(s)) throw shardUnavailable(s, "this node is not in sync for it");
     if (part.globals && shards.global !== "in_sync") throw shardUnavailable("global", "this node's global records are syncing");
     await store.indexCaughtUp(); // lists see every acknowledged record
     const f: PositionListFilter = {

@@ -146,19 +146,30 @@ export class ReadRouter {
     return typeof subject === "string" ? subject : undefined;
   }
 
-  /** Here when this node serves `shard` in sync; else the first reader that answers. */
+  /** Here when this node is an in-sync replica of `shard`; else the first reader that answers (this node among them). */
   private async answerFor(shard: number, ctx: RouteContext, route: Route): Promise<Response> {
     const { shards } = this.deps;
     if (shards.servesReads(shard)) return route.handle(ctx);
-    if (this.isForwarded(ctx.request)) throw shardUnavailable(shard, "the node it was forwarded to is not in sync for it");
-    return this.forwardToReaders(shards.readers(shard), shard, ctx.request);
+    if (this.isForwarded(ctx.request)) {
+      if (shards.answersAsFallback(shard)) return route.handle(ctx);
+      throw shardUnavailable(shard, "the node it was forwarded to is not in sync for it");
+    }
+    return this.forwardToReaders(shards.readers(shard), shard, ctx.request, () => route.handle(ctx));
   }
 
-  /** Tries `readers` in turn; a reader that cannot be reached or is not in sync passes it on. */
-  private async forwardToReaders(readers: readonly string[], shard: number | "global", request: Request): Promise<Response> {
+  /** Tries `readers` in turn (this node, when listed, by `here`); a reader that cannot be reached or is not in sync passes it on. */
+  private async forwardToReaders(
+    readers: readonly string[],
+    shard: number | "global",
+    request: Request,
+    here?: () => Response | Promise<Response>,
+  ): Promise<Response> {
     let why = "no live replica holds it in sync";
     for (const peer of readers) {
-      if (peer === this.deps.shards.selfId) continue;
+      if (peer === this.deps.shards.selfId) {
+        if (here) return here();
+        continue;
+      }
       try {
         const response = await this.forward(peer, request);
         if (response.status === 503 && (await problemCode(response)) === "shard_unavailable") {
@@ -207,7 +218,7 @@ export class ReadRouter {
       if (shard === null) return this.forwardToReaders([found.peer], "global", ctx.request);
       const readers = shards.readers(shard);
       const order = readers.includes(found.peer) ? [found.peer, ...readers.filter((p) => p !== found.peer)] : readers;
-      return this.forwardToReaders(order, shard, ctx.request);
+      return this.forwardToReaders(order, shard, ctx.request, () => route.handle(ctx));
     }
     const answered = new Set(answers.filter((x) => x !== null).map((x) => (x as { peer: string }).peer));
     const uncovered = this.uncoveredShards(answered);

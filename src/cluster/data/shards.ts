@@ -192,25 +192,51 @@ export class ShardMap {
     return this.news.get(nodeId)?.global === stateCodes.in_sync;
   }
 
-  /** Can this node answer reads of `shard` now? */
+  /** Is this node an in-sync replica of `shard` (and of the globals): the first choice to answer its reads? */
   servesReads(shard: number): boolean {
     const held = this.local.get(shard);
-    return this.globalState === "in_sync" && (held?.state === "in_sync" || (held?.state === "leaving" && held.complete));
+    return this.globalState === "in_sync" && held?.state === "in_sync" && this.placement.replicas(shard).includes(this.selfId);
+  }
+
+  /** May this node answer a read of `shard` when no replica is in sync: a leaver with a complete, current copy? */
+  answersAsFallback(shard: number): boolean {
+    const held = this.local.get(shard);
+    return this.globalState === "in_sync" && held?.state === "leaving" && held.complete;
   }
 
   /**
-   * Who may answer a read of `shard`, best first: in-sync replicas in placement order (this node
-   * first when it is one), then complete leavers.
+   * Who may answer a read of `shard`, best first: in-sync replicas in placement order, then
+   * complete leavers — this node first within its tier — then replicas we have no news of yet
+   * (a node that has just started asks them; one that is not in sync refuses).
    */
   readers(shard: number): string[] {
-    const replicas = this.placement.replicas(shard);
     const ok = (id: string, code: number) => this.codeOf(id, shard) === code && this.globalInSync(id);
+    const selfFirst = (ids: string[]) =>
+      ids.includes(this.selfId) ? [this.selfId, ...ids.filter((i) => i !== this.selfId)] : ids;
+    const replicas = this.placement.replicas(shard);
     const inSync = replicas.filter((id) => ok(id, stateCodes.in_sync));
     const leavers = this.liveMembers.map((m) => m.nodeId).filter((id) => ok(id, stateCodes.leaving));
-    const order = [...inSync, ...leavers];
-    const self = order.indexOf(this.selfId);
-    if (self > 0) order.unshift(...order.splice(self, 1));
-    return order;
+    const unknown = replicas.filter((id) => id !== this.selfId && !this.news.has(id));
+    return [...selfFirst(inSync), ...selfFirst(leavers), ...unknown];
+  }
+
+  /**
+   * A leaver's copy stays current only while it is pushed the shard's writes, which is while
+   * some replica is not in sync (`pushTargets`). Once every replica says it is in sync, the
+   * leaver's copy is no longer a source nor a reader: marked incomplete. Returns whether any was.
+   */
+  retireLeavers(): boolean {
+    let changed = false;
+    for (const [shard, held] of this.local) {
+      if (held.state !== "leaving" || !held.complete) continue;
+      const replicas = this.placement.replicas(shard);
+      if (replicas.length > 0 && replicas.every((id) => id !== this.selfId && this.codeOf(id, shard) === stateCodes.in_sync)) {
+        held.complete = false;
+        changed = true;
+      }
+    }
+    if (changed) this.version++;
+    return changed;
   }
 
   /**

@@ -217,3 +217,29 @@ describe("rebalancing", () => {
     }
   });
 });
+
+describe("leavers", () => {
+  test("a node that held every shard alone, then handed them over, never answers from the copies it left behind", async () => {
+    cluster = new TestCluster();
+    await cluster.start("n1");
+    await cluster.until(() => cluster.allInSync(), 30_000, "n1 alone in sync");
+    await cluster.start("n2");
+    await cluster.start("n3");
+    await cluster.until(() => cluster.converged(), 30_000, "converged");
+    const n1 = cluster.node("n1").plane.shards;
+    const left = n1
+      .localShards()
+      .filter(([, h]) => h.state === "leaving")
+      .map(([id]) => id);
+    expect(left.length).toBeGreaterThan(0);
+    for (const shard of left) expect(n1.answersAsFallback(shard)).toBe(false); // retired once the new replicas were in sync
+    const subject = Array.from({ length: 200 }, (_, i) => `left/${i}`).find((s) =>
+      left.includes(shardOf(s, cluster.shardCount)),
+    ) as string;
+    expect((await cluster.write("n2", assertion(key, subject, "p", 1, t0))).status).toBe(201);
+    await cluster.run(500);
+    const res = await cluster.request("n1", "GET", `/v1/query?subject=${encodeURIComponent(subject)}&predicate=p&lens=consensus`);
+    expect(res.body.candidates).toBe(1);
+    expect(res.headers.get("x-stemedb-answered-by")).not.toBeNull();
+  });
+});
