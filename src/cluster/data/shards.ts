@@ -13,7 +13,11 @@
  * | --- | --- | --- | --- |
  * | `syncing` | a replica that may lack records: it gained the shard (a join, a death, a drain) or has just started | no | no |
  * | `in_sync` | a replica that compared its Merkle tree with a complete holder and fetched what it lacked | yes | yes |
- * | `leaving` | no longer a replica; it keeps its records until told otherwise | only when no replica is in sync | yes, if it was in sync |
+ * | `leaving` | no longer a replica; it keeps its records until told otherwise | only when no replica is in sync, while current | yes, if it was in sync, while current |
+ *
+ * A leaver's copy is current while it is still pushed the shard's writes: while some replica is
+ * not in sync (`pushTargets`). Once every replica says it is, the leaver retires its copy
+ * (`retireLeavers`).
  *
  * The global records (every kind but assertion) are one more set every node holds, with the
  * states `syncing` and `in_sync`; a node answers queries only while its globals are in sync too.
