@@ -70,6 +70,8 @@ Bun.serve({
   hostname: config.bindHost,
   port: config.bindPort,
   maxRequestBodySize: config.batchBodyBytesMax + 1024,
+  // As serve does: a batch that waits on its replicas must not have its connection closed under it.
+  idleTimeout: Math.min(255, config.httpTimeoutSecs),
   fetch(request, server) {
     const url = new URL(request.url);
     if (url.pathname === "/v1/cluster/shards")

@@ -332,7 +332,13 @@ export class DataPlane {
 
   /** After the placement moved: keep the trees of held shards, tell the peers, sync what was gained. */
   private placementMoved(sync: boolean): void {
-    const held = new Set(this.shards.localShards().map(([id]) => id));
+    // Trees of the shards this node replicates or still hands over; a retired leaver's is built again if a peer asks.
+    const held = new Set(
+      this.shards
+        .localShards()
+        .filter(([, h]) => h.state !== "leaving" || h.complete)
+        .map(([id]) => id),
+    );
     this.trees.retain(held);
     this.tellNews(true);
     if (sync) this.antiEntropy.syncSoon();
@@ -379,7 +385,10 @@ export class DataPlane {
       atMs: this.deps.view.clock.now(),
     });
     if (change) this.placementMoved(change.gained.length > 0);
-    if (this.shards.retireLeavers()) this.tellNews(false);
+    if (this.shards.retireLeavers()) {
+      this.tellNews(false);
+      this.placementMoved(false);
+    }
     if (first) this.link(peer, "rpc").tell(this.news());
     // A complete holder may have appeared for a shard still syncing here.
     if (this.shards.global === "syncing" || this.shards.localShards().some(([, h]) => h.state === "syncing"))
@@ -390,6 +399,7 @@ export class DataPlane {
 
   /** Every record acknowledged here goes to its trees, and a write (not a peer's record) to the other holders. */
   private acknowledged(entries: readonly IndexEntry[]): void {
+    if (this.stopped) return;
     this.references.observe(entries);
     this.trees.added(entries);
     const now = this.deps.view.clock.now();
@@ -439,7 +449,13 @@ export class DataPlane {
       case "roots":
         return { type: "roots_answer", seq: m.seq, roots: m.shards.map((s) => wireSummary(this.trees.tree(s).summary(""))) };
       case "merkle": {
-        const a = answerMerkle(this.trees.tree(m.shard), { summaries: m.summaries, children: m.children, ids: m.ids });
+        let a: ReturnType<typeof answerMerkle>;
+        try {
+          a = answerMerkle(this.trees.tree(m.shard), { summaries: m.summaries, children: m.children, ids: m.ids });
+        } catch (err) {
+          if (err instanceof RangeError) throw new StemeError("invalid_request", `merkle: ${err.message}`);
+          throw err;
+        }
         return {
           type: "merkle_answer",
           seq: m.seq,
