@@ -148,6 +148,12 @@ export const problems = {
     title: "Already decided",
     meaning: "the held assertion was already approved or rejected (`state` says which)",
   },
+  source_disputed: {
+    status: 409,
+    title: "Source disputed",
+    meaning: "two or more agents registered the source and the request does not say whose registration it means",
+    hint: 'name the registration to confirm: {"record": "<source record id>"} (the problem lists them)',
+  },
   no_backup_dir: {
     status: 409,
     title: "No backup directory configured",

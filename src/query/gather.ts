@@ -1,8 +1,9 @@
 /**
  * Gathering what a query needs from the store: the assertions about (subject, predicate) and
  * every record their lifecycle depends on — votes, retractions and reviews that target them,
- * assertions that supersede them, their `depends_on` closure (and what targets that), the
- * sources they cite with those sources' retractions, and the epochs.
+ * assertions that supersede them, their whole `depends_on` closure (and what targets that),
+ * the sources they cite with those sources' registrations, confirmations and retractions, and
+ * the epochs. Each record carries its `recordedAt` (node-local), for `known_at`.
  *
  * Derived state is then a pure function of this set (src/state), so two nodes holding the
  * same records answer the same.
@@ -18,8 +19,6 @@ import type { Store } from "../store/store.ts";
 
 /** A query reads at most this many records; past it, the answer would be too slow to give. */
 export const queryRecordsMax = 50_000;
-/** How deep a `depends_on` chain is followed. */
-export const dependencyDepthMax = 32;
 
 const pageRecords = 1000;
 
@@ -52,7 +51,8 @@ class Collector {
         hint: "narrow it (as_of, a more specific subject), or wait for materialized views",
       });
     }
-    const stored = { id, record: this.store.read(loc).record };
+    const read = this.store.read(loc);
+    const stored = { id, record: read.record, recordedAt: read.recordedAt };
     this.byId.set(id, stored);
     this.locations.set(id, loc);
     return stored;
@@ -103,9 +103,11 @@ class Collector {
 
 /**
  * The records every query of a cited source, or any query at all, reads again: a source's
- * registrations and retractions, and the epochs. Kept decoded, dropped when a record of that
- * kind is acknowledged; filled only when the index holds every such record acknowledged so
- * far (`settledLsn`), so a fill never misses one still on its way to the index.
+ * registrations, their confirmations and the source's retractions, and the epochs. Kept
+ * decoded, dropped when a record of that kind is acknowledged (any `confirm_source` review
+ * drops every source: it names a record, not a source id, and is rare); filled only when the
+ * index holds every such record acknowledged so far (`settledLsn`), so a fill never misses one
+ * still on its way to the index.
  */
 export class GatherCache {
   private readonly sources = new Map<string, StoredRecord[]>();
@@ -123,6 +125,9 @@ export class GatherCache {
           this.settledLsn = Math.max(this.settledLsn, e.lsn);
         } else if (r.kind === "epoch") {
           this.epochs = null;
+          this.settledLsn = Math.max(this.settledLsn, e.lsn);
+        } else if (r.kind === "review" && r.action === "confirm_source") {
+          this.sources.clear();
           this.settledLsn = Math.max(this.settledLsn, e.lsn);
         }
       }
@@ -157,10 +162,29 @@ function loadAll(store: Store, filter: Omit<ListFilter, "limit" | "afterLsn">): 
   let afterLsn: number | undefined;
   for (;;) {
     const page = listRecords(store.index, { ...filter, limit: pageRecords, ...(afterLsn !== undefined ? { afterLsn } : {}) });
-    for (const loc of page.items) out.push({ id: toHex(loc.id), record: store.read(loc).record });
+    for (const loc of page.items) {
+      const read = store.read(loc);
+      out.push({ id: toHex(loc.id), record: read.record, recordedAt: read.recordedAt });
+    }
     if (page.next === null) return out;
     afterLsn = page.next;
   }
+}
+
+/** A source's registrations and retractions, and the reviews (confirmations) of its registrations. */
+export function loadSource(store: Store, source: string): StoredRecord[] {
+  const out = loadAll(store, { source, kinds: ["source", "source_retraction"] });
+  for (const s of [...out]) {
+    if (s.record.kind !== "source") continue;
+    const id = Buffer.from(s.id, "hex");
+    for (const ref of store.index.referrers(id, relCodes.review)) {
+      const loc = store.index.locationByLsn(ref.lsn, { refersTo: { target: id, rel: ref.rel } });
+      if (!loc) continue;
+      const read = store.read(loc);
+      out.push({ id: toHex(loc.id), record: read.record, recordedAt: read.recordedAt });
+    }
+  }
+  return out;
 }
 
 /** Synchronous: the caller waits for the index first, so the answer reflects `lsn` exactly. */
@@ -169,9 +193,10 @@ export function gather(store: Store, subject: string, predicate: string, cache?:
   const c = new Collector(store);
   const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });
   const sources = new Set<string>();
-  // Walk assertions: what targets them, and what they depend on, to a fixed depth.
+  // Walk assertions: what targets them, and what they depend on, to the end of every chain (the
+  // collector adds a record once, so cycles end; queryRecordsMax bounds the whole walk).
   let frontier = assertions;
-  for (let depth = 0; frontier.length > 0 && depth <= dependencyDepthMax; depth++) {
+  while (frontier.length > 0) {
     const next: StoredRecord[] = [];
     for (const s of frontier) {
       const r = s.record;
@@ -187,7 +212,7 @@ export function gather(store: Store, subject: string, predicate: string, cache?:
   }
   // Sources and their retractions; epochs (few, and any of them may supersede another).
   for (const source of sources) {
-    const load = () => loadAll(store, { source, kinds: ["source", "source_retraction"] });
+    const load = () => loadSource(store, source);
     c.addKnown(cache ? cache.source(source, load) : load());
   }
   const loadEpochs = () => loadAll(store, { kinds: ["epoch"] });

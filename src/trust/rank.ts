@@ -25,6 +25,7 @@
  * sybils endorse it. Every loop runs in sorted order, so the result is bit-identical for the
  * same set of facts in any input order.
  */
+import { invariant } from "../core/errors.ts";
 import { byFact, type ClaimFact, type TrustFacts } from "./facts.ts";
 
 export const trustDamping = 0.85;
@@ -58,6 +59,8 @@ export interface TrustOptions {
   authorities: ReadonlySet<string>;
   /** Only facts with ts ≤ asOf count. */
   asOf?: number;
+  /** Only facts this node received by then count (recordedAt ≤ knownAt); every fact must carry recordedAt. */
+  knownAt?: number;
 }
 
 /** τ of `agent` in a result: authorities 1, unknown agents the floor. */
@@ -67,8 +70,15 @@ export function trustOf(result: TrustResult | null, agent: string, authorities: 
 }
 
 export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustResult {
-  const { authorities, asOf } = options;
-  const counts = <T extends { ts: number }>(xs: readonly T[]) => (asOf === undefined ? [...xs] : xs.filter((x) => x.ts <= asOf));
+  const { authorities, asOf, knownAt } = options;
+  const within = (x: { ts: number; recordedAt?: number }): boolean => {
+    if (asOf !== undefined && x.ts > asOf) return false;
+    if (knownAt === undefined) return true;
+    invariant(x.recordedAt !== undefined, "a trust fact without recordedAt under a knownAt cut");
+    return x.recordedAt <= knownAt;
+  };
+  const counts = <T extends { ts: number; recordedAt?: number }>(xs: readonly T[]) =>
+    asOf === undefined && knownAt === undefined ? [...xs] : xs.filter(within);
   const reviews = counts(facts.reviews).sort(byFact);
   const claims = new Map(counts([...facts.claims.values()]).map((c) => [c.id, c]));
 

@@ -206,6 +206,9 @@ describe("every operation answers as documented", () => {
     await call("listSources", "/v1/sources", 200);
     await call("getSource", "/v1/sources/oa%2Ftrial-1", 200);
     await call("getSource", "/v1/sources/never-seen", 404);
+    await call("confirmSource", "/v1/admin/sources/oa%2Ftrial-1/confirm", 201, { body: { note: "checked" } });
+    await call("confirmSource", "/v1/admin/sources/never-seen/confirm", 404);
+    await call("confirmSource", "/v1/admin/sources/oa%2Ftrial-1/confirm", 400, { body: { tier: 1 } });
     await call("sourceImpact", "/v1/sources/oa%2Ftrial-1/impact?limit=1", 200);
     const wrong = sign(stranger, { kind: "source_retraction", source_id: "oa/trial-1" }, 70);
     await call("retractSource", "/v1/sources/oa%2Ftrial-1/retract", 403, { body: submission(wrong) });

@@ -109,6 +109,23 @@ describe("/v1/query", () => {
     expect(history.body.value).toBe(1);
   });
 
+  test("known_at answers from what the node had received by then; backdating does not reach it", async () => {
+    const subject = "q/known-at";
+    const first = await put(regulator, { kind: "assertion", subject, predicate: "p", object: 1, confidence: 0.9 }, t0 + 300);
+    const knownAt = (await client.get(toHex(first.id))).recorded_at as number;
+    await Bun.sleep(5);
+    await put(stranger, { kind: "assertion", subject, predicate: "p", object: 2, confidence: 0.99 }, t0 - 50_000);
+    expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe(2);
+    const then = await query({ subject, predicate: "p", lens: "consensus", known_at: knownAt });
+    expect(then.body).toMatchObject({ value: 1, candidates: 1, known_at: knownAt });
+    const iso = await query({ subject, predicate: "p", known_at: new Date(knownAt).toISOString(), as_of: t0 + 300 });
+    expect(iso.body.value).toBe(1);
+    const { results } = await client.queryLenses(subject, "p", ["recency", "trust"], { knownAt });
+    expect([results.recency?.value, results.trust?.value]).toEqual([1, 1]);
+    const bad = await query({ subject, predicate: "p", known_at: "yesterday" });
+    expect([bad.status, bad.body.code]).toEqual([400, "invalid_query"]);
+  });
+
   test("an agent's newer claim replaces its older one; a stranger's supersedes is ignored", async () => {
     const subject = "q/supersede";
     const old = await put(regulator, { kind: "assertion", subject, predicate: "p", object: "old", confidence: 0.9 }, t0 + 200);
