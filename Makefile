@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-arena clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
 	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
+	@echo "make bench-arena       stemedb sim truth at 1,000 agents × 50 ticks: wall and CPU time, with the load"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -76,7 +77,7 @@ test: setup test-deps
 	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth
+	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/sim
 
 test-integration: setup
 	$(BUN) test test/integration
@@ -133,6 +134,9 @@ bench-bundle: setup
 
 bench-index: setup
 	$(BUN) bench/index-checks.ts 100000
+
+bench-arena: setup
+	$(BUN) bench/arena.ts
 
 bench-backup: setup
 	$(BUN) bench/backup.ts

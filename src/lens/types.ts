@@ -29,6 +29,11 @@ export interface Candidate {
   netVotes?: number;
   /** TrustRank τ of the agent, in [0, 1]; 0 when absent. */
   trust?: number;
+  /**
+   * The trust the agent earned: τ above a stranger's floor, rescaled to [0, 1] (0 for an agent
+   * with no endorsement path from a seed). `trust` when absent.
+   */
+  earned?: number;
 }
 
 export interface LensParams {

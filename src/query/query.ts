@@ -8,6 +8,7 @@ import type { Assertion, StemeRecord } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
 import { blockingFlags, type Cut, deriveState, type Flag, withinCut } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
+import { trustFloor } from "../trust/rank.ts";
 import { type GatherCache, gather } from "./gather.ts";
 
 export interface QueryRequest {
@@ -89,7 +90,8 @@ export function answerNow(
 ): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
   const gathered = gather(store, q.subject, q.predicate, cache);
   const cut = cutOf(q);
-  const state = deriveState(gathered.records, { authorities: new Set(store.dataDir.authorities), trust: trust.trustOf, ...cut });
+  const earned = (agent: string) => earnedTrust(trust.trustOf(agent));
+  const state = deriveState(gathered.records, { authorities: new Set(store.dataDir.authorities), trust: earned, ...cut });
   const include = new Set<Flag>(q.include ?? []);
   const counts = (flags: Flag[]) => flags.every((f) => !blockingFlags.includes(f) || include.has(f));
   const candidates: Candidate[] = [];
@@ -106,9 +108,10 @@ export function answerNow(
     const s = state.assertions.get(id);
     if (s && !counts(s.flags)) continue;
     byId.set(id, r);
+    const agent = toHex(r.agent);
     candidates.push({
       id,
-      agent: Buffer.from(r.agent).toString("hex"),
+      agent,
       ts: r.ts,
       object: r.object,
       confidence: r.confidence,
@@ -116,7 +119,8 @@ export function answerNow(
       ...(r.source !== undefined ? { source: r.source } : {}),
       ...tierNoteOf(state.sourceTierNote(r.source)),
       netVotes: state.netVotes(id),
-      trust: trust.trustOf(Buffer.from(r.agent).toString("hex")),
+      trust: trust.trustOf(agent),
+      earned: earned(agent),
     });
   }
   const params: LensParams = {
@@ -141,6 +145,15 @@ export function answerNow(
     };
   }
   return { answers: out, deps: depsOf(q, gathered.records) };
+}
+
+/**
+ * The trust an agent earned: τ above the floor a stranger has, rescaled to [0, 1]. Lenses weigh
+ * claims and votes by it (docs/SEMANTICS.md#trustrank), so strangers — however many — count for
+ * nothing against anyone a seed's endorsements reach.
+ */
+export function earnedTrust(tau: number): number {
+  return Math.max(0, (tau - trustFloor) / (1 - trustFloor));
 }
 
 /** The records a query counts: `as_of` by stated time, `known_at` by this node's receive time. */

@@ -99,15 +99,7 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
     if (!claim) continue;
     latest.set(`${v.voter}:${v.target}`, { voter: v.voter, author: claim.agent, value: v.value });
   }
-  const pos = new Map<string, Map<string, number>>(); // voter → author → count
-  const neg = new Map<string, Map<string, number>>();
-  for (const e of latest.values()) {
-    if (e.voter === e.author) continue;
-    const m = e.value === 1 ? pos : neg;
-    const out = m.get(e.voter) ?? new Map<string, number>();
-    m.set(e.voter, out);
-    out.set(e.author, (out.get(e.author) ?? 0) + 1);
-  }
+  const { pos, neg } = netEdges(latest.values());
 
   const gold = goldAgreement(claims, goldState);
 
@@ -132,12 +124,13 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
   }
   const endorsers = countIncoming(pos);
   const disputers = countIncoming(neg);
+  const reliability = reliabilityOf(pos, neg, scaled);
 
   const result = new Map<string, AgentTrust>();
   for (const a of agents) {
     const g = gold.get(a) ?? { agree: 0, contradict: 0 };
     const goldFactor = (1 + g.agree) / (1 + g.agree + g.contradict);
-    const raw = Math.min(1, Math.max(0, goldFactor * (scaled.get(a)! - (disputes.get(a) ?? 0))));
+    const raw = Math.min(1, Math.max(0, goldFactor * (reliability.get(a) ?? 1) * (scaled.get(a)! - (disputes.get(a) ?? 0))));
     result.set(a, {
       trust: authorities.has(a) ? 1 : trustFloor + (1 - trustFloor) * raw,
       rank: rank.get(a) ?? 0,
@@ -150,6 +143,36 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
     });
   }
   return { agents: result, seeds, iterations };
+}
+
+/**
+ * The endorsement graph, netted per (voter, author) as EigenTrust does (Kamvar, Schlosser and
+ * Garcia-Molina, WWW 2003: local trust = satisfactory − unsatisfactory): a voter that endorsed
+ * an author's claims e times and disputed them d times holds an endorsement of weight e − d
+ * when e > d, a dispute of weight d − e when d > e, nothing when they are equal. Self-votes
+ * are dropped. Without netting, an agent right only when it copies the right answer collected
+ * the same endorsements from the honest as one that is always right, and the disputes of its
+ * wrong claims were spread too thin to matter (docs/SEMANTICS.md#trustrank).
+ */
+function netEdges(latest: Iterable<{ voter: string; author: string; value: 1 | -1 }>) {
+  const net = new Map<string, Map<string, number>>(); // voter → author → endorsements − disputes
+  for (const e of latest) {
+    if (e.voter === e.author) continue;
+    const out = net.get(e.voter) ?? new Map<string, number>();
+    net.set(e.voter, out);
+    out.set(e.author, (out.get(e.author) ?? 0) + e.value);
+  }
+  const pos = new Map<string, Map<string, number>>();
+  const neg = new Map<string, Map<string, number>>();
+  for (const [voter, out] of net)
+    for (const [author, n] of out) {
+      if (n === 0) continue;
+      const m = n > 0 ? pos : neg;
+      const edges = m.get(voter) ?? new Map<string, number>();
+      m.set(voter, edges);
+      edges.set(author, Math.abs(n));
+    }
+  return { pos, neg };
 }
 
 /** Power iteration over `agents` (sorted); `edges` voter → author → weight. */
@@ -216,6 +239,37 @@ function goldAgreement(claims: ReadonlyMap<string, ClaimFact>, goldState: Readon
       else g.contradict++;
     }
     out.set(c.agent, g);
+  }
+  return out;
+}
+
+/**
+ * Per author: the share of trusted judgement on its claims that endorses them — Σ s_u over its
+ * endorsements ÷ Σ s_u over its endorsements and disputes, each voter u weighed by its scaled
+ * score s_u (strangers weigh 0). 1 when no trusted agent judged it. An agent the trusted find
+ * right once and wrong four times keeps a fifth of what its endorsements earned it.
+ */
+function reliabilityOf(
+  pos: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  neg: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  scaled: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const endorsed = new Map<string, number>();
+  const disputed = new Map<string, number>();
+  const add = (edges: ReadonlyMap<string, ReadonlyMap<string, number>>, into: Map<string, number>) => {
+    for (const u of [...edges.keys()].sort()) {
+      const su = scaled.get(u) ?? 0;
+      if (su === 0) continue;
+      const out = edges.get(u)!;
+      for (const v of [...out.keys()].sort()) into.set(v, (into.get(v) ?? 0) + su * out.get(v)!);
+    }
+  };
+  add(pos, endorsed);
+  add(neg, disputed);
+  const out = new Map<string, number>();
+  for (const [v, d] of disputed) {
+    const e = endorsed.get(v) ?? 0;
+    out.set(v, e / (e + d));
   }
   return out;
 }

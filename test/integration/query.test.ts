@@ -161,7 +161,7 @@ describe("/v1/query", () => {
     );
     await put(anecdotes[1] as KeyPair, { kind: "assertion", subject, predicate: "p", object: "b", confidence: 0.6 }, t0 + 301);
     expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
-    // Votes are weighed by the voter's trust: a stranger's (τ = 0.01) does not turn it.
+    // Votes are weighed by the trust the voter earned: a stranger's (τ = 0.01, nothing earned) counts 0.
     const strangerVote = signClaim(stranger, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 305 });
     expect((await client.vote(strangerVote)).status).toBe("accepted");
     expect((await query({ subject, predicate: "p", lens: "vote", fresh: "true" })).body.value).toBe("b");
@@ -172,10 +172,10 @@ describe("/v1/query", () => {
       const v = signClaim(voter, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 310 });
       expect((await client.vote(v)).status).toBe("accepted");
     }
-    // "a": 0.5 × (1 + 1 + 1 + 0.01) = 1.505 beats "b": 0.6.
+    // "a": 0.5 × (1 + 1 + 1 + 0) = 1.5 beats "b": 0.6.
     const voted = await query({ subject, predicate: "p", lens: "vote", fresh: "true" });
     expect(voted.body.value).toBe("a");
-    expect(voted.body.groups).toContainEqual(expect.objectContaining({ value: "a", weight: 0.5 * 3.01 }));
+    expect(voted.body.groups).toContainEqual(expect.objectContaining({ value: "a", weight: 1.5 }));
     expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe("b");
     const notAVote = signClaim(stranger, {
       kind: "assertion",

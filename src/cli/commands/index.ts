@@ -25,6 +25,7 @@ import { restore } from "./restore.ts";
 import { retract } from "./retract.ts";
 import { root } from "./root.ts";
 import { serve } from "./serve.ts";
+import { sim } from "./sim.ts";
 import { source } from "./source.ts";
 import { verify } from "./verify.ts";
 import { verifyBundleCommand } from "./verify-bundle.ts";
@@ -57,6 +58,7 @@ export const commands: readonly Command[] = [
   archive,
   root,
   demo,
+  sim,
 ];
 
 /** Every command and subcommand, depth first (`keys`, `keys create`, …). */
