@@ -37,7 +37,7 @@ export function arenaChart(report: ArenaReport): string {
     dashed: true,
   });
   const trust: Line[] = Object.entries(report.trust).map(([persona, values]) => ({ label: persona, values: values ?? [] }));
-  const tauMax = niceCeiling(Math.max(0.05, ...trust.flatMap((l) => l.values.filter((v): v is number => v !== null))));
+  const tauMax = niceCeiling(Math.max(0.04, ...trust.flatMap((l) => l.values.filter((v): v is number => v !== null))));
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
@@ -102,9 +102,9 @@ function panel(top: number, title: string, lines: Line[], yMax: number, yLabel: 
 const fix = (n: number) => (Math.round(n * 10) / 10).toString();
 const pct = (v: number | null) => (v === null ? "–" : `${(v * 100).toFixed(1)} %`);
 
-/** 0.05, 0.1, 0.2, 0.25, 0.5, 1: the smallest at or above `v`. */
+/** The smallest of 0.04, 0.08, 0.2, 0.4, 0.8 and 1 at or above `v`: each quarter of it reads in two decimals. */
 function niceCeiling(v: number): number {
-  for (const c of [0.05, 0.1, 0.2, 0.25, 0.5]) if (v <= c) return c;
+  for (const c of [0.04, 0.08, 0.2, 0.4, 0.8]) if (v <= c) return c;
   return 1;
 }
 

@@ -6,20 +6,27 @@
  *
  * 1. **Seeds**: the deployment's authorities, and every agent an authority named in a
  *    `trust_seed` review.
- * 2. **Endorsement graph**: each voter's latest vote on an assertion is an edge voter → author;
- *    `+1` endorses, `-1` disputes. Self-votes carry no trust and are dropped.
+ * 2. **Endorsement graph**: each voter's latest vote on an assertion counts towards an edge voter →
+ *    author, netted per pair as EigenTrust does (endorsements − disputes: positive is an
+ *    endorsement of that weight, negative a dispute). Self-votes carry no trust and are dropped.
  * 3. **Propagation**: r = (1 − d)·p + d·Σ_u r_u · w(u→v) / W(u), d = 0.85, p uniform over the
  *    seeds; the rank of agents that endorse nobody (dangling) teleports back to the seeds.
  *    Power iteration until the L1 change is below 1e-12 (at most 200 rounds).
  * 4. **Scale**: s_v = min(1, r_v / ((1 − d) / |seeds|)) — rank relative to what a seed gets from
  *    the teleport alone, so a seed is 1 and an agent endorsed by one of a seed's few
  *    endorsements is near 1, falling as endorsements are spread thinner.
- * 5. **Disputes** count against, propagated one step the same way: an agent u disputing n
- *    authors takes d·s_u / n from each.
- * 6. **Gold standards**: for each gold assertion (an authority's latest gold/ungold review says
+ * 5. **Disputes** count against, propagated one step the same way: an agent u whose dispute
+ *    edges weigh n takes d·s_u·m / n from an author it disputes with weight m.
+ * 6. **Reliability**: ρ_v = E_v / (E_v + D_v), the share of trusted judgement (edges weighted by
+ *    the voter's s_u) on v's claims that endorses them; 1 when nobody trusted judged v.
+ * 7. **Gold standards**: for each gold assertion (an authority's latest gold/ungold review says
  *    gold), each agent's latest claim on the same (subject, predicate) agrees (equal canonical
  *    object) or contradicts; g_v = (1 + agree) / (1 + agree + contradict).
- * 7. τ_v = floor + (1 − floor) · clamp(g_v · (s_v − disputes_v), 0, 1); authorities are 1.
+ * 8. τ_v = floor + (1 − floor) · clamp(g_v · ρ_v · (s_v − disputes_v), 0, 1); authorities are 1.
+ *
+ * Step 2's netting and step 6 came from the arena (docs/ARENA.md#findings): agents that copy the
+ * consensus were endorsed whenever it was right and passed the trust on to the liars they
+ * copied. Facts may carry the node's receive time, so τ can be computed as known at a time.
  *
  * An agent with no endorsement path from a seed has r = 0 and sits at the floor, however many
  * sybils endorse it. Every loop runs in sorted order, so the result is bit-identical for the
@@ -29,7 +36,7 @@ import { invariant } from "../core/errors.ts";
 import { byFact, type ClaimFact, type TrustFacts } from "./facts.ts";
 
 export const trustDamping = 0.85;
-/** τ of an agent nobody trusted endorses: unknown agents count, a hundred of them as one trusted. */
+/** τ of an agent nobody trusted endorses. Lenses weigh only what lies above it (earned trust), so strangers never add up. */
 export const trustFloor = 0.01;
 const iterationsMax = 200;
 const convergedL1 = 1e-12;
