@@ -37,7 +37,7 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let report: Awaited<ReturnType<typeof runArena>>;
 try {
-  report = await runArena({ scenario, server: server.url, authorityKey: server.authorityKey });
+  report = await runArena({ scenario, server: server.url, authorityKey: server.authorityKey, sameClock: true });
 } finally {
   await server.stop();
 }

@@ -24,7 +24,7 @@ const scenarios = fs
 async function play(scenario: Scenario): Promise<ArenaReport> {
   const server = await startEmbedded();
   try {
-    return await runArena({ scenario, server: server.url, authorityKey: server.authorityKey });
+    return await runArena({ scenario, server: server.url, authorityKey: server.authorityKey, sameClock: true });
   } finally {
     await server.stop();
   }

@@ -114,7 +114,7 @@ async function play(
   }
   const embedded = await startEmbedded();
   try {
-    return await runArena({ scenario, server: embedded.url, authorityKey: embedded.authorityKey, ...options });
+    return await runArena({ scenario, server: embedded.url, authorityKey: embedded.authorityKey, sameClock: true, ...options });
   } finally {
     await embedded.stop();
   }
