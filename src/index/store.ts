@@ -44,6 +44,18 @@ export interface RecordLocation {
   selectedBy?: RecordMatch;
 }
 
+/** The location of a record the index is about to hold (or holds). */
+export function locationOf(e: IndexEntry): RecordLocation {
+  return {
+    lsn: e.lsn,
+    id: e.id,
+    kind: kindCodes[e.record.kind],
+    segment: e.segment,
+    offset: e.offset,
+    recordedAt: e.recordedAtMs,
+  };
+}
+
 export interface IndexOptions {
   logger?: Logger;
   metrics?: Metrics;
