@@ -8,11 +8,14 @@ WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root
 # (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
 CKSM_SO := native/stemedb_cksm.so
 BUN := $(CURDIR)/tools/node_modules/.bin/bun
+# A test's time limit: integration tests start real servers and processes, and on a busy 2-core
+# machine a few seconds is not enough (Bun 1.4.4 reads no timeout from bunfig.toml; the flag it takes).
+BUN_TEST := $(BUN) test --timeout 60000
 DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-arena clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -23,6 +26,7 @@ help:
 	@echo "make check             typecheck (tsc --noEmit), lint (biome), functions over 70 lines listed, over 100 fail"
 	@echo "make docs              write the derived docs: docs/CLI.md, .env.example, docs/API.md's error table and route list"
 	@echo "make build             compile dist/stemedb"
+	@echo "make client            the TypeScript client as a package: dist/client/ (npm install dist/client)"
 	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image, promtool check metrics on a live /metrics"
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
@@ -32,6 +36,8 @@ help:
 	@echo "make bench-guard       ingest with the door (keys, rate limits, content defense) off and on (issue 5)"
 	@echo "make bench-schemas     route body handling: our strict parse against an Elysia TypeBox schema"
 	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
+	@echo "make bench-mcp         query_claim round trips over MCP (stdio and HTTP /mcp) against GET /v1/query"
+	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
 	@echo "make bench-arena       stemedb sim truth at 1,000 agents × 50 ticks: wall and CPU time, with the load"
 
 $(BUN): tools/package.json
@@ -57,13 +63,14 @@ $(CKSM_SO): native/stemedb_cksm.c
 
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
-# checks the refused TLS 1.2 handshake with curl.
+# checks the refused TLS 1.2 handshake with curl. The client's browser test drives Debian's
+# chromium (headless, through playwright-core).
 test-deps:
 	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null \
-	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then \
-	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test)"; \
+	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ]; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium >/dev/null; \
 	fi
 
 run: setup
@@ -74,13 +81,13 @@ demo: setup
 	$(BUN) src/main.ts demo --server $${STEMEDB_URL:-http://$(BIND)}
 
 test: setup test-deps
-	$(BUN) test $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
+	$(BUN_TEST) $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN) test test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/sim
+	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed test/cluster test/sim
 
-test-integration: setup
-	$(BUN) test test/integration
+test-integration: setup test-deps
+	$(BUN_TEST) test/integration
 
 check: setup
 	$(BUN) x tsc --noEmit -p .
@@ -107,7 +114,7 @@ deploy-tools:
 
 # Every deploy/ check, with a missing checker a failure rather than a skip.
 check-deploy: setup deploy-tools
-	STEMEDB_DEPLOY_STRICT=1 $(BUN) test test/deploy test/integration/scratch-root.test.ts test/integration/metrics.test.ts
+	STEMEDB_DEPLOY_STRICT=1 $(BUN_TEST) test/deploy test/integration/scratch-root.test.ts test/integration/metrics.test.ts
 
 fmt: setup
 	$(BUN) x biome check --write src test bench scripts
@@ -118,6 +125,10 @@ docs: setup
 
 build: setup
 	$(BUN) build --compile --minify src/main.ts $(WORKERS) $(CKSM_SO) --root src --outfile dist/stemedb
+
+# @stemedb/client: compiled ESM, declarations, its own package.json (docs/CLIENT.md).
+client: setup
+	$(BUN) scripts/build-client.ts dist/client
 
 bench: setup
 	$(BUN) bench/ingest.ts

@@ -12,8 +12,10 @@ import type { OpsService } from "../backup/service.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
+import type { ChangeFeed } from "../feed/change-feed.ts";
 import type { Defense } from "../defense/defense.ts";
 import type { Ingest } from "../ingest/pipeline.ts";
+import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { QueryEngine } from "../query/engine.ts";
 import type { Store } from "../store/store.ts";
@@ -22,7 +24,9 @@ import { openApiDocument } from "./openapi/document.ts";
 import { problemResponse } from "./problem.ts";
 import { type Route, Router } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { changeRoutes } from "./routes/changes.ts";
 import { defenseRoutes } from "./routes/defense.ts";
+import { mcpRoutes } from "./routes/mcp.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { provenanceRoutes } from "./routes/provenance.ts";
 import { queryRoutes } from "./routes/query.ts";
@@ -55,6 +59,15 @@ export interface AppDeps {
   apiKeyOf: (request: Request) => string | null;
   keys: KeyStore;
   ops: OpsService;
+  logger: Logger;
+  /** The address the request came from (the door's per-address bucket). */
+  addressOf: (request: Request) => string;
+  /** The node's whole request path (http.ts), in-process: how /mcp's tools call the API. */
+  dispatch: (request: Request, address: string) => Promise<Response>;
+  /** The change feed (GET /v1/changes). */
+  feed: ChangeFeed;
+  /** For a streaming route: sets the connection's idle timeout again, seconds. */
+  lingerOf: (request: Request) => (secs: number) => void;
 }
 
 /**
@@ -73,11 +86,13 @@ export function apiRoutes(deps: AppDeps): Route[] {
   const routes: Route[] = [
     ...writeRoutes(deps),
     ...readRoutes(deps),
+    ...changeRoutes(deps),
     ...queryRoutes(deps),
     ...trustRoutes(deps),
     ...provenanceRoutes(deps),
     ...adminRoutes(deps),
     ...defenseRoutes(deps),
+    ...mcpRoutes(deps),
     ...opsRoutes({ ...deps, description }),
   ];
   return routes;

@@ -1,16 +1,18 @@
 /**
  * Every request's way through the server: a URL every layer can route, a request id, its
  * route from the table (for the door's class and the metric label), the door, a deadline on
- * the whole answer, and then the app. Every response carries `X-Request-Id` and the door's
- * rate-limit headers; every request is counted and timed by route; a bug is logged with its
- * stack and answered `500 internal` as a problem, never a stack trace.
+ * the whole answer, and then the app. Every response carries `X-Request-Id`, the door's
+ * rate-limit headers and, for a page on a `--cors-origin`, the CORS headers (cors.ts); every
+ * request is counted and timed by route; a bug is logged with its stack and answered `500
+ * internal` as a problem, never a stack trace. `OPTIONS` (a browser's preflight) is answered
+ * from the route table before the door: it carries no API key and costs nothing.
  */
-import type { Server } from "bun";
 import { type Guard, type KeyInfo, RateLimitedError } from "../auth/index.ts";
 import type { EndpointClass } from "../auth/rate-limit.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../metrics/index.ts";
+import type { CorsPolicy } from "./cors.ts";
 import type { RequestFacts } from "./node.ts";
 import { problemResponse } from "./problem.ts";
 import { metricLabel, type Route, type Router } from "./route.ts";
@@ -71,10 +73,15 @@ export class RequestBook {
   readonly requestIds = new WeakMap<Request, string>();
   readonly callers = new WeakMap<Request, string>();
   readonly apiKeys = new WeakMap<Request, KeyInfo>();
+  readonly addresses = new WeakMap<Request, string>();
+  /** Streaming requests: sets the connection's idle timeout again, seconds. */
+  readonly lingers = new WeakMap<Request, (secs: number) => void>();
   readonly facts: RequestFacts = {
     requestIdOf: (r) => this.requestIds.get(r),
     callerOf: (r) => this.callers.get(r) ?? "unknown",
     apiKeyOf: (r) => this.apiKeys.get(r)?.id ?? null,
+    addressOf: (r) => this.addresses.get(r) ?? "unknown",
+    lingerOf: (r) => this.lingers.get(r) ?? (() => {}),
   };
 }
 
@@ -86,6 +93,7 @@ export interface RequestHandlerOptions {
   metrics: Metrics;
   logger: Logger;
   timeoutMs: number;
+  cors: CorsPolicy;
 }
 
 /** Counts and times each request by route, method and status, with children looked up once. */
@@ -110,10 +118,20 @@ function requestMeter(metrics: Metrics) {
   };
 }
 
+/**
+ * Who a request came from: Bun's server, or — for a request the node makes to itself
+ * in-process (the /mcp tools) — the address of the request that caused it.
+ */
+export interface Peer {
+  requestIP(request: Request): { address: string } | null;
+  /** The connection's idle timeout, seconds (0: none); absent for an in-process request. */
+  timeout?(request: Request, secs: number): void;
+}
+
 /** The request handler for Bun.serve; what it learns of each request goes into `options.book`. */
-export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Server<undefined>) => Promise<Response> {
-  const { router, guard, metrics, logger } = options;
-  const { requestIds, callers, apiKeys } = options.book;
+export function requestHandler(options: RequestHandlerOptions): (raw: Request, server: Peer) => Promise<Response> {
+  const { router, guard, metrics, logger, cors } = options;
+  const { requestIds, callers, apiKeys, addresses } = options.book;
   const nextRequestId = requestIdSource();
   const labels = new Map<Route, string>(router.routes.map((r) => [r, metricLabel(r.path)]));
   const meter = requestMeter(metrics);
@@ -135,7 +153,7 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     return withDeadline(options.app.handle(request), options.timeoutMs);
   };
 
-  return async (raw: Request, bunServer: Server<undefined>): Promise<Response> => {
+  return async (raw: Request, bunServer: Peer): Promise<Response> => {
     const started = performance.now();
     const request = withRoutableUrl(raw);
     const incoming = request.headers.get("x-request-id");
@@ -146,13 +164,28 @@ export function requestHandler(options: RequestHandlerOptions): (raw: Request, s
     let route: Route | undefined;
     let response: Response;
     try {
-      route = router.match(request.method, pathname)?.route;
-      response = await admitAndHandle(request, route, bunServer.requestIP(raw)?.address ?? "unknown", extra);
+      if (request.method === "OPTIONS") {
+        const methods = router.methodsFor(pathname);
+        if (methods.length === 0) throw new StemeError("not_found", `no route for ${pathname}`);
+        route = router.match(methods[0] as string, pathname)?.route; // the path's metric label
+        response = cors.options(request, methods);
+      } else {
+        route = router.match(request.method, pathname)?.route;
+        if (route?.stream) options.book.lingers.set(request, (secs) => bunServer.timeout?.(raw, secs));
+        const address = bunServer.requestIP(raw)?.address ?? "unknown";
+        addresses.set(request, address);
+        response = await admitAndHandle(request, route, address, extra);
+        // Bun's idle timeout closes a streaming answer however much it writes: off while it
+        // streams (its heartbeats keep the connection in use; it sets a timeout again to let go).
+        // A refused one keeps the timeout, like any answer.
+        if (route?.stream && response.ok && response.body) bunServer.timeout?.(raw, 0);
+      }
     } catch (err) {
       response = problemResponse(asProblem(err, logger, requestId, pathname), requestId);
     }
     response.headers.set("x-request-id", requestId);
     for (const [name, value] of extra) response.headers.set(name, value);
+    cors.decorate(request, response.headers);
     meter(route ? (labels.get(route) as string) : "other", request.method, response.status, (performance.now() - started) / 1000);
     // A 503 (overloaded, index damaged, shutting down) is expected under its condition and counted
     // in the metrics; logging each would flood the log while it lasts.

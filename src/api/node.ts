@@ -15,6 +15,7 @@ import { VerifyPool } from "../crypto/verify-pool.ts";
 import { Decider } from "../decisions/decider.ts";
 import { Escalations } from "../decisions/escalations.ts";
 import { Defense, defenseOptions } from "../defense/index.ts";
+import { ChangeFeed } from "../feed/change-feed.ts";
 import { Ingest } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { QueryEngine } from "../query/engine.ts";
@@ -33,6 +34,8 @@ export interface NodeServices {
   escalations: Escalations;
   audit: QueryAuditLog | null;
   ops: OpsService;
+  /** The change feed (GET /v1/changes). */
+  feed: ChangeFeed;
   /** Stops the background work and closes what the services opened (not the store). */
   close(): void;
 }
@@ -66,7 +69,16 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   });
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
   const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
+  const feed = new ChangeFeed(store, (q) => engine.answerWithDeps(q), {
+    followersMax: config.changesFollowersMax,
+    bufferEventsMax: config.changesBufferEventsMax,
+    bufferBytesMax: config.changesBufferBytesMax,
+    heartbeatMs: config.changesHeartbeatSecs * 1000,
+    metrics,
+    logger,
+  });
   metrics.sampleAtScrape({
+    changes: () => feed.gauges(),
     views: () => engine.views,
     trust: () => ({ lsn: trust.current.lsn, agents: trust.current.result.agents.size }),
     defense: () => defense.gauges(),
@@ -85,6 +97,7 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   trust.start();
   ops.start();
   const close = () => {
+    feed.close();
     trust.stop();
     ops.stop();
     engine.close();
@@ -92,7 +105,7 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     verifyPool.close();
   };
   const escalations = new Escalations(store, decider);
-  return { keys, guard, defense, ingest, trust, engine, decider, escalations, audit, ops, close };
+  return { keys, guard, defense, ingest, trust, engine, decider, escalations, audit, ops, feed, close };
 }
 
 function openAudit(config: Config, { logger, now }: { logger: Logger; now: () => number }): QueryAuditLog | null {
@@ -109,6 +122,9 @@ export interface RequestFacts {
   requestIdOf: (request: Request) => string | undefined;
   callerOf: (request: Request) => string;
   apiKeyOf: (request: Request) => string | null;
+  addressOf: (request: Request) => string;
+  /** For a streaming route: sets the connection's idle timeout again, seconds (a no-op otherwise). */
+  lingerOf: (request: Request) => (secs: number) => void;
 }
 
 /** The app's dependencies: the node's services, the config's limits, and what each request knows. */
@@ -116,7 +132,12 @@ export function appDeps(
   config: Config,
   store: Store,
   node: NodeServices,
-  context: NodeContext & { version: string; isReady: AppDeps["isReady"]; facts: RequestFacts },
+  context: NodeContext & {
+    version: string;
+    isReady: AppDeps["isReady"];
+    facts: RequestFacts;
+    dispatch: AppDeps["dispatch"];
+  },
 ): AppDeps {
   const deadlineMs = config.httpTimeoutSecs * 1000;
   return {
@@ -124,6 +145,8 @@ export function appDeps(
     ...node,
     ...context.facts,
     metrics: context.metrics,
+    logger: context.logger,
+    dispatch: context.dispatch,
     version: context.version,
     startedAtMs: context.now(),
     isReady: context.isReady,

@@ -31,6 +31,11 @@ export interface Route {
   /** The role it needs and the rate bucket it draws on (auth/guard.ts). */
   class: EndpointClass;
   handle(ctx: RouteContext): Response | Promise<Response>;
+  /**
+   * A long-lived answer (server-sent events): the connection's idle timeout is off while it
+   * streams (heartbeats keep proxies awake), and the request deadline covers only its headers.
+   */
+  stream?: true;
   /** Its description; its OpenAPI operation is derived from it. */
   doc: OperationDoc;
 }

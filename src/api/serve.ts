@@ -12,7 +12,8 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { Store } from "../store/store.ts";
 import { apiRoutes, createApp } from "./app.ts";
-import { RequestBook, requestHandler } from "./http.ts";
+import { CorsPolicy } from "./cors.ts";
+import { type Peer, RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode } from "./node.ts";
 import { problemResponse } from "./problem.ts";
 import { Router } from "./route.ts";
@@ -65,6 +66,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   }
   let stopping = false;
   const book = new RequestBook();
+  // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
+  let handle: ReturnType<typeof requestHandler> | undefined;
   const deps = appDeps(config, store, node, {
     logger,
     now,
@@ -72,6 +75,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     version,
     facts: book.facts,
     isReady: () => readiness(store, stopping),
+    dispatch: (request, address) => (handle as ReturnType<typeof requestHandler>)(request, { requestIP: () => ({ address }) }),
   });
   const router = new Router(apiRoutes(deps));
   const app = createApp(deps, router);
@@ -83,7 +87,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     metrics,
     logger,
     timeoutMs: config.httpTimeoutSecs * 1000,
+    cors: new CorsPolicy(config.corsOrigins),
   });
+  handle = fetch;
   const close = async () => {
     node.close();
     await store.close();
@@ -98,6 +104,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     async stop() {
       if (stopping) return;
       stopping = true;
+      node.feed.close(); // ends the change feed's streams, which the server would otherwise wait for
       await server.stop();
       await close();
       logger.info("stemedb stopped", { lsn: store.log.lastLsn });
@@ -115,7 +122,7 @@ function readiness(store: Store, stopping: boolean): { ready: boolean; reason?: 
 /** Listens, or closes what was opened and says why it cannot (another server on the port, unreadable TLS files). */
 async function listen(
   config: Config,
-  fetch: (request: Request, server: Server<undefined>) => Promise<Response>,
+  fetch: (request: Request, server: Peer) => Promise<Response>,
   logger: Logger,
   close: () => Promise<void>,
 ): Promise<Server<undefined>> {

@@ -15,6 +15,15 @@
  * memory and are shown by the server; they are not written to the key file, so the two
  * writers never overwrite each other's keys.
  *
+ * A key made with a **signing key** (`stemedb keys create --signing`) also holds an Ed25519 key
+ * pair the node keeps for it: `agent` (the public key, shown by `keys list`) and `signing_key`
+ * (the secret, hex). It exists for agents that cannot sign for themselves — those on the MCP
+ * endpoint `/mcp` (docs/MCP.md#over-http-at-mcp) — whose records the node signs with it, so every
+ * such record is still signed and names, by its `agent`, the key that wrote it. The secret sits
+ * in this file (mode 0600, written atomically with the entry it belongs to, so backups and
+ * restores carry the two together); it is never logged and never leaves the node: `list()`
+ * and `authenticate()` answer the public key only, and `signingKey()` is for the node's own use.
+ *
  * A damaged key file (not JSON, the wrong shape, readable by others) stops the server at start
  * with a clear error. Found later, while the server runs (a bad hand edit), it is logged and
  * the keys last read stay in force until the file is good again: requests keep being checked
@@ -25,7 +34,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { StemeError } from "../core/errors.ts";
+import { fromHex, toHex } from "../core/hex.ts";
 import type { Logger } from "../core/logger.ts";
+import { generateKeyPair, type KeyPair, publicKeyOf } from "../crypto/sign.ts";
 import { writeFileDurable } from "../store/datadir.ts";
 
 export const roles = ["reader", "writer", "admin"] as const;
@@ -39,12 +50,40 @@ export interface KeyEntry {
   revoked_at: string | null;
   /** SHA-256 of the secret, hex. */
   hash: string;
+  /** The public key of the signing key the node keeps for this API key, hex; absent without one. */
+  agent?: string;
+  /** That signing key's secret, hex (32 bytes); present exactly when `agent` is. */
+  signing_key?: string;
 }
 
 export interface KeyInfo {
   id: string;
   name: string;
   role: Role;
+  /** The public key the node signs this key's records with, or null when it has no signing key. */
+  agent: string | null;
+}
+
+/** A key as `list()` shows it: never its hash or signing secret. */
+export interface KeyListing {
+  id: string;
+  name: string;
+  role: Role;
+  created_at: string;
+  revoked_at: string | null;
+  /** The public signing key (the `agent` of the records the node signs for this key), or null. */
+  agent: string | null;
+  last_used_at: string | null;
+}
+
+export interface KeyCreated {
+  id: string;
+  name: string;
+  role: Role;
+  secret: string;
+  created_at: string;
+  /** The public signing key, when the key was made with one. */
+  agent?: string;
 }
 
 const keyFileName = "keys.json";
@@ -103,11 +142,35 @@ export class KeyStore {
     const stored = Buffer.from(entry.hash, "hex");
     if (stored.length !== presented.length || !crypto.timingSafeEqual(stored, presented)) return null;
     this.lastUsed.set(entry.id, this.now());
-    return { id: entry.id, name: entry.name, role: entry.role };
+    return { id: entry.id, name: entry.name, role: entry.role, agent: entry.agent ?? null };
   }
 
-  /** Makes a key; the secret is in the answer and nowhere else. */
-  create(name: string, role: string): { id: string; name: string; role: Role; secret: string; created_at: string } {
+  /** The key `id` as `authenticate` describes it; null when unknown or revoked. */
+  info(id: string): KeyInfo | null {
+    this.maybeReload();
+    const entry = this.entries.get(id);
+    if (!entry || entry.revoked_at !== null) return null;
+    return { id: entry.id, name: entry.name, role: entry.role, agent: entry.agent ?? null };
+  }
+
+  /**
+   * The signing key the node keeps for API key `id`, for the node's own signing (the MCP
+   * endpoint); null when the key is unknown, revoked or has none. Never to be sent anywhere.
+   */
+  signingKey(id: string): KeyPair | null {
+    this.maybeReload();
+    const entry = this.entries.get(id);
+    if (!entry || entry.revoked_at !== null || entry.signing_key === undefined) return null;
+    const secretKey = fromHex(entry.signing_key, "signing_key", 32);
+    return { secretKey, publicKey: fromHex(entry.agent, "agent", 32) };
+  }
+
+  /**
+   * Makes a key; the secret is in the answer and nowhere else. With `signing`, the node also
+   * makes and keeps a signing key for it (see the top of this file); the answer shows its
+   * public key as `agent`.
+   */
+  create(name: string, role: string, options: { signing?: boolean } = {}): KeyCreated {
     if (!roles.includes(role as Role))
       throw new StemeError("invalid_request", `role: expected one of ${roles.join(", ")}, got ${JSON.stringify(role)}`, {
         extra: { field: "role" },
@@ -115,6 +178,11 @@ export class KeyStore {
     if (typeof name !== "string" || name.length === 0 || Buffer.byteLength(name) > nameBytesMax || /\p{Cc}/u.test(name))
       throw new StemeError("invalid_request", `name: expected text of 1–${nameBytesMax} bytes`, {
         extra: { field: "name" },
+      });
+    if (options.signing && role === "reader")
+      throw new StemeError("invalid_request", "signing: a signing key signs writes, and a reader key cannot write", {
+        hint: "give the key the writer (or admin) role",
+        extra: { field: "signing" },
       });
     this.reload(true);
     const id = crypto.randomBytes(8).toString("hex");
@@ -127,9 +195,14 @@ export class KeyStore {
       revoked_at: null,
       hash: sha256(secret).toString("hex"),
     };
+    if (options.signing) {
+      const pair = generateKeyPair();
+      entry.agent = toHex(pair.publicKey);
+      entry.signing_key = toHex(pair.secretKey);
+    }
     this.entries.set(id, entry);
     this.save();
-    return { id, name, role: entry.role, secret, created_at: entry.created_at };
+    return { id, name, role: entry.role, secret, created_at: entry.created_at, ...(entry.agent ? { agent: entry.agent } : {}) };
   }
 
   /** Revokes a key at once; false when there is no such key. */
@@ -144,14 +217,26 @@ export class KeyStore {
     return true;
   }
 
-  /** Every key, without its hash (the keys in force, when the file has been damaged since they were read). */
-  list(): Array<Omit<KeyEntry, "hash"> & { last_used_at: string | null }> {
+  /**
+   * Every key, without its hash or signing secret (the keys in force, when the file has been
+   * damaged since they were read). The fields are named one by one, so a field added to the
+   * entry later is not shown until someone decides it may be.
+   */
+  list(): KeyListing[] {
     this.reloadKeepingLast(true);
     return [...this.entries.values()]
       .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1))
-      .map(({ hash: _hash, ...rest }) => {
-        const used = this.lastUsed.get(rest.id);
-        return { ...rest, last_used_at: used === undefined ? null : new Date(used).toISOString() };
+      .map((e) => {
+        const used = this.lastUsed.get(e.id);
+        return {
+          id: e.id,
+          name: e.name,
+          role: e.role,
+          created_at: e.created_at,
+          revoked_at: e.revoked_at,
+          agent: e.agent ?? null,
+          last_used_at: used === undefined ? null : new Date(used).toISOString(),
+        };
       });
   }
 
@@ -236,6 +321,19 @@ function parseKeyFile(file: string): KeyEntry[] {
       typeof e.created_at === "string" &&
       (e.revoked_at === null || typeof e.revoked_at === "string");
     if (!ok) throw corrupt(`keys[${i}] is not a key entry (id, name, role, created_at, revoked_at, hash)`);
+    const signing = signingProblem(e as KeyEntry);
+    if (signing) throw corrupt(`keys[${i}]: ${signing}`);
   });
   return keys as KeyEntry[];
+}
+
+/** What is wrong with an entry's signing key, or null: both fields or neither, and the secret matches the public key. */
+function signingProblem(e: KeyEntry): string | null {
+  if (e.agent === undefined && e.signing_key === undefined) return null;
+  const hex64 = /^[0-9a-f]{64}$/;
+  if (typeof e.agent !== "string" || !hex64.test(e.agent) || typeof e.signing_key !== "string" || !hex64.test(e.signing_key))
+    return "agent and signing_key go together, each 64 hex digits";
+  if (toHex(publicKeyOf(fromHex(e.signing_key, "signing_key", 32))) !== e.agent)
+    return "signing_key does not match agent (its public key)";
+  return null;
 }

@@ -83,7 +83,8 @@ function answered(err: StemeClientError): Explained {
   const requestId = err.requestId ? ` (request ${err.requestId})` : "";
   return {
     code,
-    message: `the server answered ${err.status} ${code}: ${typeof p.detail === "string" ? p.detail : "(no detail)"}${requestId}`,
+    // Status 0: no answer came (the client's own timeout), and the detail says so.
+    message: `${err.status === 0 ? "" : `the server answered ${err.status} ${code}: `}${typeof p.detail === "string" ? p.detail : "(no detail)"}${requestId}`,
     hint:
       typeof p.hint === "string"
         ? p.hint

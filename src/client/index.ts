@@ -1,6 +1,9 @@
 /**
- * The TypeScript client (`stemedb/client`): keys, canonical encoding and signing, submitting
- * one record or a batch (JSON or CBOR), fetching and listing records.
+ * The TypeScript client (`@stemedb/client`, docs/CLIENT.md): keys, canonical encoding and
+ * signing, submitting one record or a batch (JSON or CBOR), queries, and reading records. It runs
+ * on Node 20+, Bun and in browsers: everything it reaches is plain ECMAScript plus `fetch`, and
+ * @noble/ed25519 and @noble/hashes (test/client/portable.test.ts walks its imports). `make
+ * client` builds it into dist/client/ as a package of its own.
  *
  * Signing happens here, with @noble/ed25519, so a secret key never leaves the agent.
  *
@@ -10,20 +13,31 @@
  *       predicate: "bleeding_risk_pct", object: 0.2, confidence: 0.95 });
  *     const { id } = await client.submit(signed);
  *     const record = await client.get(id);
+ *
+ * Failures are `StemeClientError`s carrying the problem's `code`; a 429 or 503 with
+ * Retry-After is retried for requests that are safe to repeat (transport.ts).
  */
-import { encode as encodeCbor } from "cbor-x";
+import { encodeCanonical } from "../core/cbor.ts";
 import { toHex } from "../core/hex.ts";
 import { recordToJson } from "../core/record.ts";
 import { type KeyPair, publicKeyOf } from "../crypto/sign.ts";
 import { encodeBody, type SignedRecord, signRecord } from "../crypto/signed.ts";
+import { clientProblem, type Problem, StemeClientError } from "./errors.ts";
+import { type Answer, parseRetryAfter, Transport, type TransportOptions } from "./transport.ts";
+import { type FeedEvent, FollowError, type FollowOptions, follow } from "./follow.ts";
 
 export { encodeCanonical, decodeCanonical, type Value } from "../core/cbor.ts";
+export { StemeError } from "../core/errors.ts";
 export { fromHex, toHex } from "../core/hex.ts";
 export type { StemeRecord } from "../core/record.ts";
 export { recordId } from "../crypto/hash.ts";
 export { generateKeyPair, publicKeyOf, signId } from "../crypto/sign.ts";
 export { verifyIdNoble as verifySignature } from "../crypto/verify-noble.ts";
+export { type ClientErrorOptions, type Problem, StemeClientError } from "./errors.ts";
+export { type FetchFunction, parseRetryAfter, retryDelayMs, type TransportOptions } from "./transport.ts";
+export { type RecordToVerify, verifyRecord } from "./verify.ts";
 export { encodeBody, signRecord, type SignedRecord, type KeyPair };
+export { follow, FollowError, type FeedEvent, type FollowOptions };
 
 /** Fields of a record without the ones the client fills in (`v`, `agent`, and `ts` unless given). */
 export type ClaimFields = { kind: string; ts?: number } & Record<string, unknown>;
@@ -80,36 +94,12 @@ export interface QueryAnswer {
   escalation?: { id: string; target: string; opened: boolean };
 }
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail: string;
-  hint?: string;
-  [extra: string]: unknown;
-}
-
-/** A problem+json answer from the server, as an exception. */
-export class StemeClientError extends Error {
-  constructor(
-    readonly status: number,
-    readonly problem: Problem,
-    readonly requestId: string | null,
-  ) {
-    super(`${problem.code}: ${problem.detail}`);
-    this.name = "StemeClientError";
-  }
-  get code(): string {
-    return this.problem.code;
-  }
-}
-
-export interface ClientOptions {
+/** How to reach the server, and how to behave when it is slow or busy (transport.ts). */
+export interface ClientOptions extends TransportOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:18180`. */
   url: string;
-  /** Extra headers on every request (e.g. Authorization). */
+  /** Extra headers on every request (e.g. `authorization: Bearer <key>`). */
   headers?: Record<string, string>;
-  fetch?: typeof fetch;
 }
 
 export interface ListParams {
@@ -127,44 +117,44 @@ export interface ListParams {
 
 export class StemeClient {
   private readonly base: string;
-  private readonly doFetch: typeof fetch;
+  private readonly transport: Transport;
   constructor(private readonly options: ClientOptions) {
     this.base = options.url.replace(/\/+$/, "");
-    this.doFetch = options.fetch ?? fetch;
+    this.transport = new Transport(options);
   }
 
-  private async request<T>(method: string, path: string, body?: string | Uint8Array, contentType?: string): Promise<T> {
+  /**
+   * The same client with some options changed, for one call or a few: a signal, a timeout,
+   * retries, headers (merged with this client's).
+   *
+   *     await client.with({ signal: AbortSignal.timeout(2000), retries: 0 }).query(s, p);
+   */
+  with(options: Partial<ClientOptions>): StemeClient {
+    return new StemeClient({ ...this.options, ...options, headers: { ...this.options.headers, ...options.headers } });
+  }
+
+  /** One request; `idempotent: false` for the actions that must not be sent twice (no retries). */
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: string | Uint8Array,
+    contentType?: string,
+    options: { idempotent?: boolean } = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json", ...this.options.headers };
     if (contentType) headers["content-type"] = contentType;
-    const res = await this.doFetch(`${this.base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-    const text = await res.text();
+    // The encoder's bytes sit on a plain ArrayBuffer (never a shared one), which is what DOM's BodyInit asks for.
+    const payload = body as string | Uint8Array<ArrayBuffer> | undefined;
+    const init: RequestInit = { method, headers, ...(payload !== undefined ? { body: payload } : {}) };
+    const answer = await this.transport.exchange({ url: `${this.base}${path}`, init, idempotent: options.idempotent ?? true });
     let parsed: unknown;
     try {
-      parsed = text.length ? JSON.parse(text) : null;
+      parsed = answer.text.length ? JSON.parse(answer.text) : null;
     } catch {
       // Not a StemeDB answer (a proxy's error page, another server): a problem, whatever the status.
-      const problem = {
-        type: "",
-        title: "",
-        status: res.status,
-        code: "bad_response",
-        detail: `not JSON: ${text.slice(0, 200)}`,
-      };
-      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
+      throw answerError(answer, `not JSON: ${answer.text.slice(0, 200)}`);
     }
-    if (!res.ok) {
-      const problem =
-        parsed !== null && typeof parsed === "object"
-          ? (parsed as Problem)
-          : {
-              type: "",
-              title: "",
-              status: res.status,
-              code: "bad_response",
-              detail: text ? text.slice(0, 200) : "an empty answer",
-            };
-      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
-    }
+    if (!answer.response.ok) throw answerError(answer, answer.text ? answer.text.slice(0, 200) : "an empty answer", parsed);
     return parsed as T;
   }
 
@@ -188,10 +178,7 @@ export class StemeClient {
     records: SignedRecord[],
     options: { format?: "json" | "cbor" } = {},
   ): Promise<{ results: Array<WriteResult | { error: Problem }>; accepted: number; rejected: number }> {
-    if (options.format === "cbor") {
-      const payload = encodeCbor({ records: records.map((r) => ({ body: r.body, sig: r.sig })) });
-      return this.request("POST", "/v1/assert/batch", payload, "application/cbor");
-    }
+    if (options.format === "cbor") return this.submitSigned(records);
     return this.request(
       "POST",
       "/v1/assert/batch",
@@ -256,7 +243,8 @@ export class StemeClient {
     options: { gold?: string } = {},
   ): Promise<{ escalation: Escalation; lsn: number; resolution_id: string; gold_id?: string }> {
     const body = { ...(note !== undefined ? { note } : {}), ...(options.gold ? { gold: options.gold } : {}) };
-    return this.request("POST", `/v1/escalations/${encodeURIComponent(id)}/resolve`, JSON.stringify(body), "application/json");
+    const path = `/v1/escalations/${encodeURIComponent(id)}/resolve`;
+    return this.request("POST", path, JSON.stringify(body), "application/json", { idempotent: false });
   }
 
   /** Register a source with a signed `source` record (`POST /v1/sources`). */
@@ -304,25 +292,30 @@ export class StemeClient {
   async exportBundle(selection: ExportSelection = {}): Promise<Response> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(selection)) if (v !== undefined) q.set(k, String(v));
-    const res = await this.doFetch(`${this.base}/v1/export${q.size ? `?${q}` : ""}`, { headers: { ...this.options.headers } });
-    if (!res.ok) {
-      const text = await res.text();
-      let problem: Problem;
+    const answer = await this.transport.exchange({
+      url: `${this.base}/v1/export${q.size ? `?${q}` : ""}`,
+      init: { headers: { ...this.options.headers } },
+      idempotent: true,
+      stream: true,
+    });
+    if (!answer.response.ok) {
+      let parsed: unknown = null;
       try {
-        problem = JSON.parse(text) as Problem;
+        parsed = JSON.parse(answer.text);
       } catch {
-        problem = { type: "", title: "", status: res.status, code: "bad_response", detail: text.slice(0, 200) };
+        // said below as bad_response
       }
-      throw new StemeClientError(res.status, problem, res.headers.get("x-request-id"));
+      throw answerError(answer, answer.text.slice(0, 200), parsed);
     }
-    return res;
+    return answer.response;
   }
 
   /** Submit up to 10,000 records as exact signed bytes (CBOR `{records: [{body, sig}]}`), e.g. from a bundle. */
   submitSigned(
     records: Array<{ body: Uint8Array; sig: Uint8Array }>,
   ): Promise<{ results: Array<WriteResult | { error: Problem }>; accepted: number; rejected: number }> {
-    const payload = encodeCbor({ records: records.map((r) => ({ body: r.body, sig: r.sig })) });
+    // The project's canonical encoder: deterministic CBOR is CBOR, and the client needs no other codec.
+    const payload = encodeCanonical({ records: records.map((r) => ({ body: r.body, sig: r.sig })) });
     return this.request("POST", "/v1/assert/batch", payload, "application/cbor");
   }
 
@@ -342,6 +335,7 @@ export class StemeClient {
       `/v1/admin/quarantine/${encodeURIComponent(id)}/${action}`,
       JSON.stringify(note === undefined ? {} : { note }),
       "application/json",
+      { idempotent: false },
     );
   }
 
@@ -354,7 +348,9 @@ export class StemeClient {
 
   /** Close an agent's breaker now (`POST /v1/admin/breakers/:agent/reset`). */
   resetBreaker(agent: string): Promise<Record<string, unknown>> {
-    return this.request("POST", `/v1/admin/breakers/${encodeURIComponent(agent)}/reset`);
+    return this.request("POST", `/v1/admin/breakers/${encodeURIComponent(agent)}/reset`, undefined, undefined, {
+      idempotent: false,
+    });
   }
 
   /** The query audit trail, newest first (`GET /v1/audit/queries`). */
@@ -379,6 +375,16 @@ export class StemeClient {
     prefix = "",
   ): Promise<{ prefix: string; concepts: Array<{ path: string; segment: string; is_subject: boolean; subjects: number }> }> {
     return this.request("GET", `/v1/concepts?prefix=${encodeURIComponent(prefix)}`);
+  }
+
+  /** The change feed as an async iterator of records and conflicts, resuming across drops (follow.ts). */
+  follow(options: FollowOptions = {}): AsyncGenerator<FeedEvent, void, undefined> {
+    const given = this.options.fetch;
+    // Called as a plain function, with the platform's fetch looked up at call time (transport.ts).
+    const send = given
+      ? (url: string, init: RequestInit) => given(url, init)
+      : (url: string, init: RequestInit) => globalThis.fetch(url, init);
+    return follow({ url: this.base, headers: this.options.headers ?? {}, fetch: send }, options);
   }
 
   health(): Promise<{ status: string; version: string; lsn: number }> {
@@ -466,4 +472,17 @@ export interface Escalation {
 
 export function keyPairFromSecret(secretKey: Uint8Array): KeyPair {
   return { secretKey, publicKey: publicKeyOf(secretKey) };
+}
+
+/** The error for an answer that is not a success: its problem document, or a `bad_response` one. */
+function answerError(answer: Answer, detail: string, parsed: unknown = null): StemeClientError {
+  const { response } = answer;
+  const problem =
+    parsed !== null && typeof parsed === "object" && typeof (parsed as Problem).code === "string"
+      ? (parsed as Problem)
+      : clientProblem(response.status, "bad_response", "Not a StemeDB answer", detail);
+  const requestId = response.headers.get("x-request-id") ?? (typeof problem.request_id === "string" ? problem.request_id : null);
+  return new StemeClientError(response.status, problem, requestId, {
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+  });
 }

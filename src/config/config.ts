@@ -47,7 +47,13 @@ export interface Config {
   archiveDir: string;
   archiveIntervalSecs: number;
   archiveS3: string;
+  changesFollowersMax: number;
+  changesBufferEventsMax: number;
+  changesBufferBytesMax: number;
+  changesHeartbeatSecs: number;
   logLevel: LogLevel;
+  /** Browser pages allowed to call the API (CORS), as exact origins `scheme://host[:port]`. */
+  corsOrigins: string[];
 }
 
 export interface Setting {
@@ -62,6 +68,8 @@ export interface Setting {
   value?: string;
   /** The default as people should read it, when `default` depends on the machine. */
   shownDefault?: string;
+  /** Repeatable on the command line; the environment variable takes a comma-separated list. */
+  multiple?: true;
 }
 
 export const settings: Setting[] = [
@@ -342,12 +350,49 @@ export const settings: Setting[] = [
     help: "also upload archived segments to s3://bucket/prefix (AWS_* variables for credentials)",
   },
   {
+    key: "changesFollowersMax",
+    flag: "changes-followers-max",
+    env: "STEMEDB_CHANGES_FOLLOWERS_MAX",
+    default: "128",
+    help: "change feed (GET /v1/changes) followers connected at once; past it, 503 too_many_followers",
+  },
+  {
+    key: "changesBufferEventsMax",
+    flag: "changes-buffer-events",
+    env: "STEMEDB_CHANGES_BUFFER_EVENTS_MAX",
+    default: "10000",
+    help: "events a change feed follower may have waiting before it is cut off as too slow",
+  },
+  {
+    key: "changesBufferBytesMax",
+    flag: "changes-buffer-bytes",
+    env: "STEMEDB_CHANGES_BUFFER_BYTES_MAX",
+    default: String(8 * 1024 * 1024),
+    help: "bytes a change feed follower may have waiting before it is cut off as too slow",
+  },
+  {
+    key: "changesHeartbeatSecs",
+    flag: "changes-heartbeat-secs",
+    env: "STEMEDB_CHANGES_HEARTBEAT_SECS",
+    default: "15",
+    help: "a heartbeat comment to every change feed follower this often, seconds",
+  },
+  {
     key: "logLevel",
     flag: "log-level",
     value: "LEVEL",
     env: "STEMEDB_LOG_LEVEL",
     default: "info",
     help: "debug | info | warn | error",
+  },
+  {
+    key: "corsOrigins",
+    flag: "cors-origin",
+    value: "ORIGIN",
+    env: "STEMEDB_CORS_ORIGINS",
+    default: "",
+    multiple: true,
+    help: "let browser pages from ORIGIN (scheme://host[:port]) call the API (CORS); repeat the flag, or comma-separate the variable",
   },
 ];
 
@@ -369,6 +414,10 @@ const numeric = new Set<keyof Config>([
   "rateWrite",
   "rateAdmin",
   "archiveIntervalSecs",
+  "changesFollowersMax",
+  "changesBufferEventsMax",
+  "changesBufferBytesMax",
+  "changesHeartbeatSecs",
 ]);
 /** Numeric settings where 0 means "off". */
 const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);
@@ -412,6 +461,7 @@ export function loadConfig(
     throw configError(settings.find((x) => x.key === "sync") as Setting, raw.sync ?? "", '"batch" or "none"');
   if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
     throw configError(settings.find((x) => x.key === "logLevel") as Setting, raw.logLevel ?? "", "debug, info, warn or error");
+  out.corsOrigins = parseOrigins(raw.corsOrigins ?? "");
   return out as unknown as Config;
 }
 
@@ -448,6 +498,36 @@ function defenseConfig(raw: Record<string, string>): Partial<Config> {
     breakerCoolDownMs: count("breakerCoolDownMs", 0),
     shedFsyncP99Ms: p99,
   };
+}
+
+/**
+ * `--cors-origin` values (comma-joined): each an origin as a browser sends it in `Origin`
+ * (RFC 6454 §6.2: scheme, host, and the port unless it is the scheme's default), which is what
+ * requests are matched against, exactly. `*` is refused: a page on any site could then call a
+ * server that runs open on loopback, with the browser of whoever visits it.
+ */
+export function parseOrigins(value: string): string[] {
+  const setting = settings.find((x) => x.key === "corsOrigins") as Setting;
+  const origins: string[] = [];
+  for (const item of value.split(",")) {
+    const text = item.trim();
+    if (text === "") continue;
+    let url: URL | null = null;
+    try {
+      url = new URL(text);
+    } catch {
+      // said below
+    }
+    const bare = url !== null && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !bare || text.endsWith("?") || text.endsWith("#"))
+      throw configError(
+        setting,
+        text,
+        "an origin: http(s)://host[:port], without a path (each page's origin, listed one by one; no *)",
+      );
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  return origins;
 }
 
 export function parseBind(value: string): { host: string; port: number } {

@@ -19,6 +19,7 @@
  * Test vectors in test/fixtures/vectors/ pin the bytes against independent encoders.
  */
 import { invalid, type StemeError } from "./errors.ts";
+import { halfBitsOf, halfValue } from "./float16.ts";
 
 /** The data model of a body: JSON's, plus byte strings (ids, keys). */
 export type Value = null | boolean | number | string | Uint8Array | Value[] | { [key: string]: Value };
@@ -130,11 +131,12 @@ function writeNumber(w: Writer, x: number): void {
     else w.head(1, -1 - x);
     return;
   }
-  if (Math.f16round(x) === x) {
+  const half = halfBitsOf(x);
+  if (half >= 0) {
     w.ensure(3);
     w.buf[w.pos++] = 0xf9;
-    w.view.setFloat16(w.pos, x);
-    w.pos += 2;
+    w.buf[w.pos++] = half >>> 8;
+    w.buf[w.pos++] = half & 0xff;
   } else if (Math.fround(x) === x) {
     w.ensure(5);
     w.buf[w.pos++] = 0xfa;
@@ -336,13 +338,15 @@ class Reader {
     let x: number;
     if (info === 25) {
       this.need(2);
-      x = this.view.getFloat16(this.pos);
+      x = halfValue(this.view.getUint16(this.pos));
       this.pos += 2;
     } else if (info === 26) {
       this.need(4);
       x = this.view.getFloat32(this.pos);
       this.pos += 4;
-      if (Math.f16round(x) === x) throw nonCanonical("float not in shortest form", start);
+      // An infinity has a half form too (0xf97c00), so a wider one is not the shortest; NaN has no shortest.
+      if (halfBitsOf(x) >= 0 || x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY)
+        throw nonCanonical("float not in shortest form", start);
     } else if (info === 27) {
       this.need(8);
       x = this.view.getFloat64(this.pos);

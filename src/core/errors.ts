@@ -271,6 +271,12 @@ export const problems = {
     title: "No answer in time",
     meaning: "no answer within --http-timeout-secs; retry",
   },
+  too_many_followers: {
+    status: 503,
+    title: "Too many change feed followers",
+    meaning: "the change feed already has --changes-followers-max followers; retry after Retry-After",
+    hint: "retry later, or raise --changes-followers-max",
+  },
   // ------------------------------------------------------------------ the command line and start-up
   usage: {
     status: 400,
@@ -375,6 +381,14 @@ export const problems = {
     title: "Unusable path",
     meaning:
       "a file or directory named on the command line is missing, or is the wrong kind (a file where a directory belongs, or the reverse)",
+  },
+  no_signing_key: {
+    status: 403,
+    http: false,
+    title: "No signing key for this caller",
+    meaning:
+      "a writing MCP tool on the node's /mcp endpoint, called with an API key the node keeps no signing key for, or on an open node (no keys: nobody to sign as); a tool result, never an HTTP answer",
+    hint: "make a key the node signs for: `stemedb keys create --signing --role writer --name NAME` (or POST /v1/admin/keys with \"signing\": true); or run `stemedb mcp --key FILE` on the agent's machine to sign with the agent's own key",
   },
   data_file_corrupt: {
     status: 500,

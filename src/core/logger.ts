@@ -9,7 +9,7 @@
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const redactedFields = new Set(["secret", "secret_key", "secretKey", "authorization", "password", "token"]);
+const redactedFields = new Set(["secret", "secret_key", "secretKey", "signing_key", "authorization", "password", "token"]);
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;

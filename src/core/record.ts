@@ -8,7 +8,7 @@
  */
 import { encodeCanonical, type Value } from "./cbor.ts";
 import { invalid } from "./errors.ts";
-import { describe, fromHex } from "./hex.ts";
+import { describe, fromHex, toHex } from "./hex.ts";
 import * as limits from "./limits.ts";
 
 export const kinds = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -259,7 +259,7 @@ function checkField(field: string, spec: FieldSpec, v: unknown, shape: Shape): u
       return checkBytes(field, v, shape, 32);
     case "ids": {
       const items = checkList(field, v, spec.itemsMax ?? 0).map((item, i) => checkBytes(`${field}[${i}]`, item, shape, 32));
-      const seen = new Set(items.map((b) => Buffer.from(b).toString("hex")));
+      const seen = new Set(items.map(toHex));
       if (seen.size !== items.length) throw invalid("invalid_record", `${field}: lists the same id twice`, { field });
       return items;
     }
@@ -356,9 +356,8 @@ export function recordToValue(record: StemeRecord): Value {
 export function recordToJson(record: StemeRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(record)) {
-    if (v instanceof Uint8Array) out[name] = Buffer.from(v).toString("hex");
-    else if (Array.isArray(v) && v.length > 0 && v[0] instanceof Uint8Array)
-      out[name] = v.map((b: Uint8Array) => Buffer.from(b).toString("hex"));
+    if (v instanceof Uint8Array) out[name] = toHex(v);
+    else if (Array.isArray(v) && v.length > 0 && v[0] instanceof Uint8Array) out[name] = v.map(toHex);
     else out[name] = v;
   }
   return out;

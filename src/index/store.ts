@@ -27,6 +27,9 @@ export interface IndexEntry {
   segment: number;
   offset: number;
   recordedAtMs: number;
+  /** The canonical body and signature, when the writer has them at hand (ingest does): a reader that needs them (the change feed) then does not read the log. */
+  body?: Uint8Array;
+  sig?: Uint8Array;
 }
 
 /** Where a record lives in the log, and what the index knows of it. */
@@ -39,6 +42,18 @@ export interface RecordLocation {
   recordedAt: number;
   /** What selected this location, for the check of the record read from the log (match.ts). */
   selectedBy?: RecordMatch;
+}
+
+/** The location of a record the index is about to hold (or holds). */
+export function locationOf(e: IndexEntry): RecordLocation {
+  return {
+    lsn: e.lsn,
+    id: e.id,
+    kind: kindCodes[e.record.kind],
+    segment: e.segment,
+    offset: e.offset,
+    recordedAt: e.recordedAtMs,
+  };
 }
 
 export interface IndexOptions {

@@ -251,7 +251,16 @@ export class Ingest {
     this.store.enqueueIndex(
       records.map((r, i) => {
         const pos = positions[i] as LogPosition;
-        return { lsn: pos.lsn, id: r.id, record: r.record, segment: pos.segment, offset: pos.offset, recordedAtMs };
+        return {
+          lsn: pos.lsn,
+          id: r.id,
+          record: r.record,
+          segment: pos.segment,
+          offset: pos.offset,
+          recordedAtMs,
+          body: r.body,
+          sig: r.sig,
+        };
       }),
     );
     return positions;

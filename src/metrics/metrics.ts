@@ -41,6 +41,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     ...readMetrics(registers, scrape),
     ...defenseMetrics(registers, scrape),
     ...backupMetrics(registers, scrape),
+    ...changesMetrics(registers, scrape),
   };
 }
 
@@ -278,6 +279,43 @@ function backupMetrics(registers: Registry[], scrape: ScrapeSamples) {
       "when the last archival pass finished (0: none)",
       status((s) => seconds(s.last_archive?.at)),
     ),
+  };
+}
+
+/** The change feed (docs/API.md#change-feed): followers, their buffers, cut-offs. */
+function changesMetrics(registers: Registry[], scrape: ScrapeSamples) {
+  return {
+    changesFollowers: sampledGauge(registers, "stemedb_changes_followers", "change feed followers connected", () => {
+      return scrape.read("changes")?.followers;
+    }),
+    changesBufferedEvents: sampledGauge(
+      registers,
+      "stemedb_changes_buffered_events",
+      "events waiting for change feed followers to read them, all followers together",
+      () => scrape.read("changes")?.bufferedEvents,
+    ),
+    changesBufferedBytes: sampledGauge(
+      registers,
+      "stemedb_changes_buffered_bytes",
+      "bytes of events waiting for change feed followers to read them, all followers together",
+      () => scrape.read("changes")?.bufferedBytes,
+    ),
+    changesEventsTotal: mirroredCounter({
+      name: "stemedb_changes_events_total",
+      help: "events handed to change feed followers, by type: record, conflict",
+      labelNames: ["type"] as const,
+      registers,
+      counts: () => {
+        const c = scrape.read("changes");
+        return c && [[{ type: "record" }, c.sent.record] as const, [{ type: "conflict" }, c.sent.conflict] as const];
+      },
+    }),
+    changesCutoffsTotal: new Counter({
+      name: "stemedb_changes_cutoffs_total",
+      help: "change feed followers cut off, by reason: slow_consumer (its buffer stayed past its bound), read_failed (a record could not be read for it)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
   };
 }
 

@@ -23,6 +23,8 @@ export interface ScrapeSources {
   /** Content defense now: assertions in quarantine, per-agent breakers by state, the global breaker. */
   defense(): { quarantined: number; breakers: Readonly<Record<string, number>>; globalBreakerOpen: boolean };
   backupStatus(): BackupTimes;
+  /** The change feed: followers, what they have waiting, events handed to them since start. */
+  changes(): { followers: number; bufferedEvents: number; bufferedBytes: number; sent: { record: number; conflict: number } };
 }
 
 /**
@@ -55,6 +57,7 @@ export class ScrapeSamples {
       trust: perScrape(() => sources.trust()),
       defense: perScrape(() => sources.defense()),
       backupStatus: perScrape(() => sources.backupStatus()),
+      changes: perScrape(() => sources.changes()),
     };
   }
 

@@ -147,7 +147,7 @@ export class QueryEngine {
     }
     await this.store.indexCaughtUp(); // every acknowledged record counts
     if (q.fresh) this.trust.refreshNow();
-    return { answers: this.resolveNow(q), fromViews: 0 };
+    return { answers: this.resolveNow(q).answers, fromViews: 0 };
   }
 
   /** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */
@@ -166,8 +166,26 @@ export class QueryEngine {
     return { subject, lens, predicates };
   }
 
+  /**
+   * One lens's answer and what it was derived from — from its view when one is current, else
+   * resolved now — so a caller can tell which records would change it (the change feed's
+   * watched pairs, docs/API.md#change-feed). It reflects every record acknowledged before the call.
+   */
+  async answerWithDeps(q: QueryRequest): Promise<{ answer: QueryAnswer; deps: AnswerDeps }> {
+    const lens = q.lenses[0] as string;
+    checkLens(lens);
+    const one = { ...q, lenses: [lens] };
+    if (QueryEngine.cacheable(one) && !one.fresh) {
+      const view = this.views.get(QueryEngine.keyOf(one, lens), performance.now());
+      if (view) return { answer: view.answer, deps: view.deps };
+    }
+    await this.store.indexCaughtUp();
+    const { answers, deps } = this.resolveNow(one);
+    return { answer: answers[lens] as QueryAnswer, deps };
+  }
+
   /** Synchronous: resolves against the index as it stands and keeps the views. */
-  private resolveNow(q: QueryRequest): Record<string, QueryAnswer> {
+  private resolveNow(q: QueryRequest): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
     const trust: TrustContext = QueryEngine.cacheable(q)
       ? { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn }
       : this.trust.at(cutOf(q));
@@ -180,7 +198,7 @@ export class QueryEngine {
         this.views.put(QueryEngine.keyOf(q, lens), request, answers[lens] as QueryAnswer, deps, trustLenses.has(lens), now);
       }
     }
-    return answers;
+    return { answers, deps };
   }
 
   /** Records acknowledged past `lsn` (not in the index yet) that would change this answer. */

@@ -157,9 +157,10 @@ export class ViewCache {
   }
 }
 
-type InvalidationKey = { kind: "sp" | "id" | "source"; value: string } | { kind: "all" };
+export type InvalidationKey = { kind: "sp" | "id" | "source"; value: string } | { kind: "all" };
 
-function keysOf(_id: string, r: StemeRecord): InvalidationKey[] {
+/** What `record` can change, by the table at the top of this file (the change feed's watched pairs use it too). */
+export function keysOf(_id: string, r: StemeRecord): InvalidationKey[] {
   switch (r.kind) {
     case "assertion": {
       const keys: InvalidationKey[] = [{ kind: "sp", value: `${r.subject}\0${r.predicate}` }];

@@ -8,6 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { KeyStore } from "../../src/auth/keys.ts";
 import { StemeError } from "../../src/core/errors.ts";
+import { toHex } from "../../src/core/hex.ts";
+import { publicKeyOf } from "../../src/crypto/sign.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -75,5 +77,68 @@ describe("KeyStore and a damaged keys.json", () => {
     now += 2_000;
     expect(keys.activeCount).toBe(0);
     expect(keys.authenticate(made.secret)).toBeNull();
+  });
+});
+
+describe("signing keys bound to API keys", () => {
+  test("made with --signing: the public key is shown, the secret only to the node, and it matches", () => {
+    const dir = dataDir();
+    const keys = new KeyStore(dir);
+    const made = keys.create("agent-bot", "writer", { signing: true });
+    expect(made.agent).toMatch(/^[0-9a-f]{64}$/);
+    const plain = keys.create("reader-bot", "reader");
+    expect(plain.agent).toBeUndefined();
+
+    const pair = keys.signingKey(made.id);
+    expect(pair && toHex(pair.publicKey)).toBe(made.agent as string);
+    expect(pair && toHex(publicKeyOf(pair.secretKey))).toBe(made.agent as string);
+    expect(keys.signingKey(plain.id)).toBeNull();
+    expect(keys.authenticate(made.secret)).toEqual({
+      id: made.id,
+      name: "agent-bot",
+      role: "writer",
+      agent: made.agent as string,
+    });
+    expect(keys.info(plain.id)).toEqual({ id: plain.id, name: "reader-bot", role: "reader", agent: null });
+
+    // The secret is in keys.json (mode 0600) and in nothing the store shows.
+    const secretHex = toHex((pair as { secretKey: Uint8Array }).secretKey);
+    expect(fs.readFileSync(keys.file, "utf8")).toContain(secretHex);
+    expect(fs.statSync(keys.file).mode & 0o077).toBe(0);
+    const listed = JSON.stringify(new KeyStore(dir).list());
+    expect(listed).not.toContain(secretHex);
+    expect(listed).toContain(made.agent as string);
+    expect(Object.keys(keys.list()[0] as object).sort()).toEqual(
+      ["agent", "created_at", "id", "last_used_at", "name", "revoked_at", "role"].sort(),
+    );
+
+    keys.revoke(made.id);
+    expect(keys.signingKey(made.id)).toBeNull(); // a revoked key signs nothing
+  });
+
+  test("a reader key cannot have one (it could not write)", () => {
+    expect(codeOf(() => new KeyStore(dataDir()).create("r", "reader", { signing: true }))).toBe("invalid_request");
+  });
+
+  test("a signing key that does not match its public key, or half of one, is a damaged file", () => {
+    for (const change of [
+      (e: Record<string, unknown>) => {
+        e.agent = "00".repeat(32);
+      },
+      (e: Record<string, unknown>) => {
+        delete e.signing_key;
+      },
+      (e: Record<string, unknown>) => {
+        e.signing_key = "zz";
+      },
+    ]) {
+      const dir = dataDir();
+      const keys = new KeyStore(dir);
+      keys.create("bot", "writer", { signing: true });
+      const file = JSON.parse(fs.readFileSync(keys.file, "utf8"));
+      change(file.keys[0]);
+      fs.writeFileSync(keys.file, JSON.stringify(file), { mode: 0o600 });
+      expect(codeOf(() => new KeyStore(dir))).toBe("data_file_corrupt");
+    }
   });
 });

@@ -63,6 +63,14 @@ describe("fail", () => {
     expect(failWith(new StemeClientError(502, { ...problem, status: 502, code: "bad_response" }, null)).code).toBe(3);
   });
 
+  test("the client's own timeout (status 0) is said as no answer, not as something the server answered", () => {
+    const problem = { type: "", title: "", status: 0, code: "timeout", detail: "no answer from http://x/v1/health within 5 ms" };
+    expect(failWith(new StemeClientError(0, problem, null))).toEqual({
+      code: 3,
+      stderr: "stemedb test: no answer from http://x/v1/health within 5 ms\n",
+    });
+  });
+
   test("a request that reached nobody is unreachable (4); a stray system error is one line (3)", () => {
     const refused = Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" });
     expect(failWith(refused)).toEqual({

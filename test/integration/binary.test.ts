@@ -1,11 +1,14 @@
 /**
  * The compiled executable (built by the Makefile's own `build` recipe): it runs outside the
- * source tree, its signature worker threads and the index's checksum shim are bundled, and it
- * serves and verifies.
+ * source tree, its signature worker threads and the index's checksum shim are bundled, it
+ * serves and verifies, and its `mcp` command (the MCP SDK, loaded lazily) works over stdio.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
 import { makeBuildCommand } from "../deploy/tools.ts";
 import { cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
@@ -139,6 +142,60 @@ describe("dist/stemedb", () => {
       expect([args, r.code]).toEqual([args, code]);
       if (first) expect(r.stderr).toStartWith(first);
       expect([args, r.stderr]).not.toEqual([args, expect.stringMatching(/^\s+at |\.ts:\d+|^\s*\d+ \| |^error: /m)]);
+    }
+  });
+});
+
+describe("dist/stemedb mcp", () => {
+  test("the MCP SDK is in the binary: over stdio it lists the tools, writes and answers query_claim as the API does", async () => {
+    const data = join(dir, "mcp-data");
+    const port = freePort();
+    const server = track(
+      Bun.spawn([binary, "serve", "--data-dir", data, "--bind", `127.0.0.1:${port}`], {
+        cwd: dir,
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    const http = new StemeClient({ url });
+    for (let i = 0; i < 200; i++) {
+      try {
+        await http.health();
+        break;
+      } catch {
+        await sleep(25);
+      }
+    }
+    const keyFile = join(dir, "mcp-agent.key");
+    expect((await run(["keygen", "--out", keyFile])).code).toBe(0);
+    const transport = new StdioClientTransport({
+      command: binary,
+      args: ["mcp", "--key", keyFile, "--server", url],
+      cwd: dir,
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "binary-test", version: "1" });
+    await client.connect(transport);
+    try {
+      expect((await client.listTools()).tools).toHaveLength(7);
+      const written = (await client.callTool({
+        name: "assert_claim",
+        arguments: { subject: "bin/mcp", predicate: "p", object: 1, confidence: 0.7 },
+      })) as CallToolResult;
+      expect(written.isError).toBeFalsy();
+      const id = (written.structuredContent as { id: string }).id;
+      expect((await http.get(id)).subject).toBe("bin/mcp");
+      const q = (await client.callTool({
+        name: "query_claim",
+        arguments: { subject: "bin/mcp", predicate: "p" },
+      })) as CallToolResult;
+      const answer = (q.structuredContent as { answers: Array<{ value: unknown; winner: { id: string } }> }).answers[0];
+      expect([answer?.value, answer?.winner.id]).toEqual([1, id]);
+    } finally {
+      await client.close();
+      server.kill("SIGTERM");
+      await server.exited;
     }
   });
 });

@@ -15,8 +15,9 @@ function fakeSources() {
     trust: { lsn: 0, agents: 0 },
     defense: { quarantined: 0, breakers: { closed: 0, open: 0, half_open: 0 }, globalBreakerOpen: false },
     backup: {} as ReturnType<ScrapeSources["backupStatus"]>,
+    changes: { followers: 0, bufferedEvents: 0, bufferedBytes: 0, sent: { record: 0, conflict: 0 } },
   };
-  const reads = { views: 0, trust: 0, defense: 0, backupStatus: 0 };
+  const reads = { views: 0, trust: 0, defense: 0, backupStatus: 0, changes: 0 };
   const counted =
     <K extends keyof typeof reads, T>(source: K, value: () => T) =>
     (): T => {
@@ -28,6 +29,7 @@ function fakeSources() {
     trust: counted("trust", () => state.trust),
     defense: counted("defense", () => state.defense),
     backupStatus: counted("backupStatus", () => state.backup),
+    changes: counted("changes", () => state.changes),
   };
   return { state, reads, sources };
 }
@@ -54,6 +56,7 @@ describe("scrape-time metrics", () => {
     state.defense.breakers.open = 1;
     state.defense.globalBreakerOpen = true;
     state.backup = { last_backup: { at: "2026-01-02T03:04:05Z" }, last_verify: { at: "2026-01-02T04:00:00Z", ok: true } };
+    state.changes = { followers: 3, bufferedEvents: 12, bufferedBytes: 3400, sent: { record: 90, conflict: 2 } };
     const s = await samples(metrics.registry);
     expect(s.get("stemedb_views")).toBe(7);
     expect(s.get("stemedb_trust_lsn")).toBe(40);
@@ -64,10 +67,15 @@ describe("scrape-time metrics", () => {
     expect(s.get("stemedb_backup_last_success_timestamp_seconds")).toBe(Date.parse("2026-01-02T03:04:05Z") / 1000);
     expect(s.get("stemedb_backup_last_verify_ok")).toBe(1);
     expect(s.get("stemedb_archive_last_copy_timestamp_seconds")).toBe(0);
-    expect(reads).toEqual({ views: 1, trust: 1, defense: 1, backupStatus: 1 });
+    expect(s.get("stemedb_changes_followers")).toBe(3);
+    expect(s.get("stemedb_changes_buffered_events")).toBe(12);
+    expect(s.get("stemedb_changes_buffered_bytes")).toBe(3400);
+    expect(s.get('stemedb_changes_events_total{type="record"}')).toBe(90);
+    expect(s.get('stemedb_changes_events_total{type="conflict"}')).toBe(2);
+    expect(reads).toEqual({ views: 1, trust: 1, defense: 1, backupStatus: 1, changes: 1 });
     state.trust = { lsn: 41, agents: 3 };
     expect((await samples(metrics.registry)).get("stemedb_trust_lsn")).toBe(41);
-    expect(reads).toEqual({ views: 2, trust: 2, defense: 2, backupStatus: 2 });
+    expect(reads).toEqual({ views: 2, trust: 2, defense: 2, backupStatus: 2, changes: 2 });
   });
 
   test("before the sources are attached the gauges stay as they are and nothing throws", async () => {

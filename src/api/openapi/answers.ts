@@ -382,13 +382,24 @@ export function adminSchemas(): Record<string, Schema> {
     }),
     AdminAuditPage: obj({ items: arr(ref("Decision"), "in log order"), next_cursor: cursor }),
     ...defenseSchemas(),
-    KeyCreateRequest: obj({ name: str("1–128 bytes"), role }, undefined, { additionalProperties: false }),
+    KeyCreateRequest: obj(
+      {
+        name: str("1–128 bytes"),
+        role,
+        "signing?": bool(
+          "true: the node makes and keeps a signing key for this API key and signs the records it writes through /mcp with it (not for reader keys)",
+        ),
+      },
+      undefined,
+      { additionalProperties: false },
+    ),
     KeyCreated: obj({
       id: str("16 hex digits", { pattern: "^[0-9a-f]{16}$" }),
       name: str(),
       role,
       secret: str("send as Authorization: Bearer <secret>; shown only here", { pattern: "^stm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$" }),
       created_at: isoTime("created"),
+      "agent?": hex32("with signing: the signing key's public key, the `agent` of the records it signs"),
     }),
     KeyInfo: obj({
       id: str(),
@@ -396,6 +407,9 @@ export function adminSchemas(): Record<string, Schema> {
       role,
       created_at: isoTime("created"),
       revoked_at: nullable(isoTime("revoked")),
+      agent: nullable(
+        hex32("the public key of the signing key the node keeps for this key (the records' agent); null without one"),
+      ),
       last_used_at: nullable(isoTime("last authenticated, this process")),
     }),
     KeyList: obj({ items: arr(ref("KeyInfo")) }),
@@ -495,6 +509,37 @@ export function defenseSchemas(): Record<string, Schema> {
       rejections: int("writes refused by agent breakers since start"),
     }),
     BreakerReset: obj({ agent: hex32("the agent key"), reset: { const: true }, ...breaker }),
+    ...changeSchemas(),
+  };
+}
+
+/** The change feed's event data (docs/API.md#change-feed); a `record` event's data is a Record. */
+export function changeSchemas(): Record<string, Schema> {
+  return {
+    ChangeConflict: obj(
+      {
+        subject: str(),
+        predicate: str(),
+        lens: ref("Lens"),
+        conflict: num("κ now"),
+        previous_conflict: nullable(num("κ before this change; null on the first event for the pair")),
+        winner_id: nullable(hex32("the winner now")),
+        previous_winner_id: nullable(hex32("the winner before; null on the first event or when there was none")),
+        value: anyValue("the answer's value now"),
+        lsn: int("the log position the answer reflects"),
+      },
+      "Event `conflict`: a watched pair's κ crossed min_conflict, or its winner changed.",
+    ),
+    ChangeCutoff: obj(
+      {
+        last_lsn: int("the last position sent: resume from here (since= or Last-Event-ID)"),
+        reason: oneOfEnum(
+          ["slow_consumer", "read_failed"],
+          "it could not keep up; or the node could not read a record for it (reconnect later)",
+        ),
+      },
+      "Event `cutoff`: the follower could not keep up; the stream ends after it.",
+    ),
   };
 }
 

@@ -47,6 +47,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Open
       { name: "trust", description: "TrustRank, escalations and the query audit trail." },
       { name: "provenance", description: "Sources and retraction cascades, epochs, provenance chains." },
       { name: "admin", description: "Authority decisions, API keys, views." },
+      { name: "mcp", description: "The tools for agents over the Model Context Protocol (docs/MCP.md)." },
       { name: "ops", description: "Health, readiness, metrics and this description. No key needed." },
     ],
     security: [{ bearerAuth: [] }],

@@ -184,19 +184,25 @@ function describeDecision(r: StemeRecord): Record<string, unknown> {
   return { kind: r.kind, ...(r.kind === "review" ? { action: r.action } : {}), api_key: apiKey };
 }
 
-/** `{"name", "role"}` → `201 {"id", "name", "role", "secret", "created_at"}`. */
+/**
+ * `{"name", "role", "signing"?}` → `201 {"id", "name", "role", "secret", "created_at", "agent"?}`.
+ * `signing: true` makes the node keep a signing key for the API key (docs/MCP.md#over-http-at-mcp);
+ * only its public key is answered, as `agent`.
+ */
 async function createKey(deps: AdminDeps, request: Request): Promise<Response> {
   const body = parseJson(await readBody(request, deps.limits.read));
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw new StemeError("invalid_request", 'expected a JSON object like {"name": "ingest-bot", "role": "writer"}');
   for (const key of Object.keys(body))
-    if (key !== "name" && key !== "role")
-      throw new StemeError("unknown_field", `${key}: expected name, role`, { extra: { field: key } });
-  const { name, role } = body as { name?: unknown; role?: unknown };
+    if (key !== "name" && key !== "role" && key !== "signing")
+      throw new StemeError("unknown_field", `${key}: expected name, role, signing`, { extra: { field: key } });
+  const { name, role, signing } = body as { name?: unknown; role?: unknown; signing?: unknown };
   if (typeof name !== "string") throw new StemeError("missing_field", "name: required text", { extra: { field: "name" } });
   if (typeof role !== "string")
     throw new StemeError("missing_field", "role: required (reader, writer or admin)", { extra: { field: "role" } });
-  return json(deps.keys.create(name, role), 201);
+  if (signing !== undefined && typeof signing !== "boolean")
+    throw new StemeError("invalid_type", "signing: expected true or false", { extra: { field: "signing" } });
+  return json(deps.keys.create(name, role, { signing: signing === true }), 201);
 }
 
 function revokeKey(deps: AdminDeps, id: string): Response {
@@ -303,6 +309,8 @@ export function adminRoutes(deps: AdminDeps): Route[] {
         id: "createKey",
         tag: "admin",
         summary: "Create an API key; the secret is in this answer only",
+        description:
+          "With `signing: true` the node also makes and keeps an Ed25519 signing key for it, with which it signs the records this key writes through /mcp; the answer shows its public key (`agent`), never its secret.",
         body: { content: jsonContent(ref("KeyCreateRequest")) },
         answers: { 201: { description: "the key and its secret", schema: ref("KeyCreated") } },
         errors: [...jsonBodyCodes, "missing_field"],
@@ -316,7 +324,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
       doc: {
         id: "listKeys",
         tag: "admin",
-        summary: "API keys (never secrets or hashes)",
+        summary: "API keys (never secrets, hashes or signing secrets)",
         answers: { 200: { description: "the keys", schema: ref("KeyList") } },
       },
     },

@@ -16,6 +16,7 @@ import { importCommand } from "./import.ts";
 import { init } from "./init.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
+import { mcp } from "./mcp.ts";
 import { provenance } from "./provenance.ts";
 import { quarantine } from "./quarantine.ts";
 import { query } from "./query.ts";
@@ -57,8 +58,9 @@ export const commands: readonly Command[] = [
   restore,
   archive,
   root,
-  demo,
   sim,
+  demo,
+  mcp,
 ];
 
 /** Every command and subcommand, depth first (`keys`, `keys create`, …). */

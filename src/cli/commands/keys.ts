@@ -6,28 +6,33 @@ import { KeyStore, roles } from "../../auth/keys.ts";
 import { StemeError } from "../../core/errors.ts";
 import { defineCommand } from "../command.ts";
 import { openNode } from "../datadir.ts";
-import { choice, dataDirFlag, jsonFlag, text, usage } from "../flags.ts";
+import { choice, dataDirFlag, flag, jsonFlag, text, usage } from "../flags.ts";
 import { json, table } from "../output.ts";
 
 const create = defineCommand({
   name: "keys create",
   summary: "make an API key; its secret is printed once",
-  usage: ["stemedb keys create --role reader|writer|admin --name NAME [--data-dir DIR]"],
+  usage: ["stemedb keys create --role reader|writer|admin --name NAME [--signing] [--data-dir DIR]"],
   about: `Prints the key's id, name and role, then the secret alone on the last line — shown this once;
 only its SHA-256 is stored (in DIR/keys.json, mode 0600). The first admin key is made this way;
-later ones can be made over HTTP (POST /v1/admin/keys).`,
+later ones can be made over HTTP (POST /v1/admin/keys).
+--signing also makes an Ed25519 signing key that the node keeps for this API key (in keys.json,
+never shown): records an agent writes through the MCP endpoint /mcp with this key are signed
+with it, and their \`agent\` is its public key, printed here as "agent" (docs/MCP.md).`,
   flags: {
     role: choice({ help: "what the key may do", values: roles }),
     name: text({ help: "who or what the key is for", value: "NAME" }),
+    signing: flag("also make a signing key the node keeps for this key (for writes through /mcp)"),
     "data-dir": dataDirFlag,
   },
   async run({ values }, io) {
     if (values.role === undefined || values.name === undefined) throw usage("give --role and --name");
     openNode(values["data-dir"]);
-    const k = new KeyStore(values["data-dir"]).create(values.name, values.role);
+    const k = new KeyStore(values["data-dir"]).create(values.name, values.role, { signing: values.signing });
     io.out(`id      ${k.id}`);
     io.out(`name    ${k.name}`);
     io.out(`role    ${k.role}`);
+    if (k.agent) io.out(`agent   ${k.agent}  (public signing key: the agent of the records written with this key through /mcp)`);
     io.out("secret (shown once; send it as Authorization: Bearer <secret>):");
     io.out(k.secret);
     return 0;
@@ -38,6 +43,7 @@ const list = defineCommand({
   name: "keys list",
   summary: "list the API keys (never their secrets)",
   usage: ["stemedb keys list [--data-dir DIR] [--json]"],
+  about: "Shows each key's public signing key (agent) when it has one; never a secret.",
   flags: { "data-dir": dataDirFlag, json: jsonFlag },
   async run({ values }, io) {
     openNode(values["data-dir"]);
@@ -46,8 +52,8 @@ const list = defineCommand({
     else
       io.out(
         table(
-          ["id", "name", "role", "created", "revoked"],
-          keys.map((k) => [k.id, k.name, k.role, k.created_at, k.revoked_at ?? ""]),
+          ["id", "name", "role", "created", "revoked", "agent"],
+          keys.map((k) => [k.id, k.name, k.role, k.created_at, k.revoked_at ?? "", k.agent ?? ""]),
         ),
       );
     return 0;

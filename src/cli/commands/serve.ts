@@ -14,11 +14,14 @@ import type { Flag } from "../flags.ts";
 function settingFlag(s: Setting): Flag<string | boolean | undefined> {
   return {
     type: s.boolean ? "boolean" : "string",
+    ...(s.multiple ? { multiple: true } : {}),
     help: s.help,
     value: settingValue(s),
     ...(s.key === "dataDir" ? { kind: "data-dir" as const } : {}),
     shownDefault: `$${s.env} or ${s.shownDefault ?? (s.default || '""')}`,
-    parse: (raw) => (typeof raw === "string" || raw === true ? raw : undefined),
+    // A repeatable setting's values reach loadConfig as one comma-separated list, like its variable.
+    parse: (raw) =>
+      Array.isArray(raw) ? (raw.length ? raw.join(",") : undefined) : typeof raw === "string" || raw === true ? raw : undefined,
   };
 }
 
