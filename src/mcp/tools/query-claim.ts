@@ -38,7 +38,7 @@ Ask several lenses at once (lenses) to see whether the answer depends on the pol
         "Time travel: only claims their agents dated at or before this time count. Agents state their own times, so a backdated claim counts here; known_at asks what the node had actually received.",
       ).optional(),
       known_at: timeArg(
-        "Only claims this node had received by this time, however they were dated. Passed to the server as given; a server that does not support it yet refuses the call and says so.",
+        "Only claims this node had received by this time, however they were dated: what it knew then. Passed to the server as given; a server older than known_at refuses the call and says so.",
       ).optional(),
       valid_at: timeArg("Only claims whose validity interval [valid_from, valid_to) holds at this time.").optional(),
       tolerance: z
