@@ -14,18 +14,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { fromHex, generateKeyPair, type KeyPair, toHex, verifySignature } from "../../src/client/index.ts";
 import { problemMetaKey } from "../../src/mcp/index.ts";
 import { initDataDir, writeKeyFile } from "../../src/store/datadir.ts";
-import {
-  bunPath,
-  cleanupAll,
-  freePort,
-  mainTs,
-  repoRoot,
-  runCli,
-  type ServerProcess,
-  spawnServer,
-  tempDir,
-  track,
-} from "./helpers.ts";
+import { bunPath, cleanupAll, mainTs, repoRoot, runCli, type ServerProcess, spawnServer, tempDir, track } from "./helpers.ts";
 
 let server: ServerProcess;
 let dir: string;
@@ -269,7 +258,7 @@ describe("the process", () => {
   }, 30_000);
 
   test("fails at start in one line, nothing on stdout: no server, a bad key file, a bad namespace", async () => {
-    const unreachable = await runCli(["mcp", "--key", agents.a.file, "--server", `http://127.0.0.1:${freePort()}`]);
+    const unreachable = await runCli(["mcp", "--key", agents.a.file, "--server", "http://127.0.0.1:1"]); // port 1: nothing listens
     expect([unreachable.code, unreachable.stdout]).toEqual([4, ""]);
     expect(unreachable.stderr).toStartWith("stemedb mcp: cannot reach the server");
     const notJson = join(dir, "x.key");
