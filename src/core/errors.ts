@@ -394,7 +394,8 @@ export const problems = {
   not_clustered: {
     status: 409,
     title: "Not in a cluster",
-    meaning: "a cluster operation (leave, drain) on a node started without --cluster-bind, or one that has left its cluster",
+    meaning:
+      "a cluster operation (leave, drain) on a node started without --cluster-bind, or a drain of a member that is dead or has left",
     hint: "start the node with --cluster-bind and --cluster-key-file (docs/CLUSTER.md)",
   },
   not_implemented: {
