@@ -3,6 +3,7 @@
  * `settings` is the one table of them: `stemedb serve`'s flags and its `--help` (cli/commands/
  * serve.ts) and `.env.example` (`envExample()`, written by `make docs`) are derived from it.
  */
+import net from "node:net";
 import os from "node:os";
 import { presetNames, type PresetName } from "../cluster/config.ts";
 import { isWildcard, parseHostPort } from "../cluster/net/address.ts";
@@ -677,7 +678,8 @@ function clusterConfig(raw: Record<string, string>): Partial<Config> {
   if (Buffer.byteLength(nodeName) > 128 || /[\s\p{Cc}]/u.test(nodeName))
     throw configError(setting("nodeName"), nodeName, "a name of 1 to 128 bytes without spaces or control characters");
   const advertiseHost = raw.advertise || bind.host;
-  if (raw.advertise && !/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*|[^\s:[\]/]+)$/.test(raw.advertise))
+  const bare = (raw.advertise ?? "").replace(/^\[(.*)\]$/, "$1");
+  if (raw.advertise && !(net.isIP(bare) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(bare)))
     throw configError(setting("advertise"), raw.advertise, "a host name or address, without a port");
   const cluster: ClusterSettings = {
     bindHost: bind.host,
