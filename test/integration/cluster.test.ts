@@ -180,7 +180,7 @@ describe("a cluster of real processes on loopback", () => {
         const drops = await Promise.all(
           moved.map((n) => n.metric("stemedb_cluster_packets_dropped_total", { reason: "bad_mac" })),
         );
-        return drops.reduce((a, d) => (a as number) + (d ?? 0), 0) > 0;
+        return drops.reduce((a: number, d) => a + (d ?? 0), 0) > 0;
       }, 20_000),
     ).toBe(true);
     // The restarted nodes never hear of it (it cannot talk to them). It finds none of them alive,
