@@ -63,13 +63,15 @@ $(CKSM_SO): native/stemedb_cksm.c
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
 # checks the refused TLS 1.2 handshake with curl. The client's browser test drives Debian's
-# chromium (headless, through playwright-core).
+# chromium (headless, through playwright-core). The cluster's network-namespace tests make
+# loss and partitions with iptables (and skip, saying so, when not run as root).
 test-deps:
 	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null \
-	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ]; then \
-	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser)"; \
+	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ] \
+	    || ! command -v iptables >/dev/null; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser), iptables (faults in the cluster's network-namespace tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium iptables >/dev/null; \
 	fi
 
 run: setup
