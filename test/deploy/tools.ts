@@ -72,6 +72,10 @@ export const externalMetrics = new Set([
   "probe_success", // blackbox exporter (job stemedb-ready)
   "node_filesystem_avail_bytes", // node exporter (job node)
   "node_filesystem_size_bytes",
+  // The cluster's data plane (replication, anti-entropy): shards by state in the cluster's view,
+  // and replication lag per peer — names agreed with it; the control plane exports the rest.
+  "stemedb_cluster_shards",
+  "stemedb_replication_lag_seconds",
 ]);
 
 /** Every series name the server exports: its registry's metrics, histograms expanded. */
