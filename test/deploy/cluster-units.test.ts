@@ -57,7 +57,7 @@ describe("deploy/systemd/cluster", () => {
       expect(c.cluster?.keyFile).toBe("/etc/stemedb/cluster.key");
       expect([c.cluster?.shards, c.cluster?.replicationFactor, c.cluster?.preset]).toEqual([256, 2, "lan"]);
       expect(c.cluster?.seeds.sort()).toEqual(configs.map((o) => `${o.cluster?.advertiseHost}:${o.cluster?.port}`).sort());
-      expect(c.bindHost).toBe(c.cluster?.advertiseHost);
+      expect(c.bindHost).toBe(c.cluster?.advertiseHost as string);
     }
   });
 });
