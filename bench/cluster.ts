@@ -153,9 +153,8 @@ function report(results: Run[], bound: number, load: number[][]): void {
   };
   console.log("| run | killed | first suspect ms | first dead ms | dead everywhere ms | rejoined ms |");
   console.log("| ---: | --- | ---: | ---: | ---: | ---: |");
-  results.forEach((r, i) =>
-    console.log(`| ${i + 1} | ${r.victim} | ${r.firstSuspectMs} | ${r.firstDeadMs} | ${r.allDeadMs} | ${r.rejoinMs} |`),
-  );
+  for (const [i, r] of results.entries())
+    console.log(`| ${i + 1} | ${r.victim} | ${r.firstSuspectMs} | ${r.firstDeadMs} | ${r.allDeadMs} | ${r.rejoinMs} |`);
   console.log(
     `\ndetection (dead on every other node): p50 ${summary.detection_ms.p50} ms, max ${summary.detection_ms.max} ms, bound ${bound} ms; load average ${summary.loadavg_1m.join(" → ")} on ${summary.cpus} CPUs`,
   );
