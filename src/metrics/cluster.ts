@@ -4,7 +4,8 @@
  * push-pull exchanges, sessions and channels, stream errors. The membership layer keeps plain
  * counts (src/cluster/stats.ts); these mirror them at scrape time, so the protocol's hot path
  * never touches prom-client. Only the probe round trip is observed as it happens (a histogram
- * cannot be mirrored). On a single node nothing is attached and every series stays empty.
+ * cannot be mirrored). On a single node nothing is attached: the labelled series stay empty, the
+ * others at 0.
  * Replication's metrics (queues, lag, Merkle comparisons) are the data plane's.
  */
 import { Gauge, Histogram, type Registry } from "prom-client";
