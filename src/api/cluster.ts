@@ -42,6 +42,9 @@ export async function startClusterFor(
     api: handle.single.api,
     logger: ctx.logger,
     onProbeRtt: (ms) => metrics.clusterProbeRoundTripSeconds.observe(ms / 1000),
+    prepare: (node) => {
+      for (const hook of handle.beforeStart) hook(node);
+    },
   });
   metrics.attachCluster(() => (handle.running ? clusterSample(handle.running) : null));
 }

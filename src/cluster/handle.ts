@@ -24,6 +24,11 @@ export class ClusterHandle {
   shards: ShardReport = unknownShardReport;
   /** The data plane's drain: replace the stub when it is plugged in. */
   drain: DrainControl = drainNotBuilt;
+  /**
+   * Run with the node before it listens (and so before any peer can open a session to it): the
+   * data plane serves its channels here, so no early session finds its channel unserved.
+   */
+  readonly beforeStart: Array<(node: ClusterNode) => void> = [];
 
   constructor(
     /** Whether the server was started with --cluster-bind. */

@@ -46,6 +46,8 @@ export interface ClusterContext {
   api: string;
   logger: Logger;
   onProbeRtt?: (ms: number) => void;
+  /** Runs once the node exists and before it listens: where the data plane serves its channels. */
+  prepare?: (node: ClusterNode) => void;
 }
 
 export async function startCluster(settings: ClusterSettings, ctx: ClusterContext): Promise<RunningCluster> {
@@ -86,6 +88,7 @@ export async function startCluster(settings: ClusterSettings, ctx: ClusterContex
   });
   let outcome: JoinOutcome;
   try {
+    ctx.prepare?.(node);
     outcome = await node.start();
   } catch (err) {
     node.shutdown();
