@@ -1,5 +1,5 @@
 /**
- * Failure detection on real processes (make bench-cluster; docs/BENCHMARKS.md#cluster-failure-detection):
+ * Failure detection on real processes (make bench-cluster; docs/BENCHMARKS.md#cluster-failure-detection-make-bench-cluster):
  * N nodes (`stemedb serve --cluster-bind`, the lan preset) on loopback; each run kills one with
  * SIGKILL and times, from the kill, when the first other node holds it suspect, when the first
  * holds it dead, and when **every** other node holds it dead (detection). The victim is then
