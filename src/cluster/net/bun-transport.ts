@@ -173,10 +173,11 @@ export class BunTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.handlers = null;
-    this.udp.close();
-    this.listener.stop(true);
+    // Our own streams first: closed by us, they report nothing; then the sockets and the listener.
     for (const stream of [...this.streams]) stream.close();
     this.streams.clear();
+    this.udp.close();
+    this.listener.stop(true);
   }
 
   /** A datagram: to the protocol, whatever it holds (it counts and drops what it cannot read). */
