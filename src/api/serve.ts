@@ -12,7 +12,7 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { Store } from "../store/store.ts";
 import { apiRoutes, createApp } from "./app.ts";
-import { clusterHandle, startClusterFor, stopCluster } from "./cluster.ts";
+import { closeCluster, clusterHandle, openClusterFor, startClusterFor, stopCluster } from "./cluster.ts";
 import { CorsPolicy } from "./cors.ts";
 import { type Peer, RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode } from "./node.ts";
@@ -59,9 +59,17 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     now,
   });
   let node: NodeServices;
+  const cluster = clusterHandle(config, store);
   try {
     node = openNode(config, store, { logger, now, metrics });
   } catch (err) {
+    await store.close();
+    throw err;
+  }
+  try {
+    await openClusterFor(config, cluster, { logger, metrics }); // the node exists before the API; it starts once the API listens
+  } catch (err) {
+    node.close();
     await store.close();
     throw err;
   }
@@ -69,7 +77,6 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const book = new RequestBook();
   // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
   let handle: ReturnType<typeof requestHandler> | undefined;
-  const cluster = clusterHandle(config, store);
   const deps = appDeps(config, store, node, {
     cluster,
     logger,
@@ -94,12 +101,13 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   });
   handle = fetch;
   const close = async () => {
+    closeCluster(cluster);
     node.close();
     await store.close();
   };
   const server = await listen(config, fetch, logger, close);
   try {
-    await startClusterFor(config, cluster, { apiPort: server.port ?? config.bindPort, logger, metrics });
+    await startClusterFor(cluster, logger);
   } catch (err) {
     await server.stop(true);
     await close();

@@ -9,8 +9,8 @@
  * - `open {channel, from}`: a **channel** session, long-lived, whose every later message is
  *   `data {payload}` — bytes of the channel's own protocol, which this layer does not read.
  *
- * One session carries one channel; a node opens as many sessions as it needs (replication keeps
- * one per peer, anti-entropy opens one per comparison), all on the one TCP port, all
+ * One session carries one channel; a node opens as many sessions as it needs (the data plane
+ * keeps a `push` and an `rpc` session per peer), all on the one TCP port, all
  * authenticated by the cluster key, each frame MACed in order. memberlist multiplexes its
  * stream types the same way, by the first message. Channel numbers are **append-only**, like
  * message types: a number keeps its meaning forever; a node that gets a channel it does not
@@ -33,10 +33,10 @@ import { channelPayloadBytesMax, type Message, type MessageOf } from "./wire.ts"
 export const channelIds = {
   /** The node's identity and cluster parameters: the join check (node.ts), one request and one answer. */
   info: 1,
-  /** Pushing new records to the other replicas (the data plane). */
-  replication: 2,
-  /** Merkle comparisons and fetching what a replica lacks (the data plane). */
-  anti_entropy: 3,
+  /** The data plane's replication: new records pushed to the other replicas. */
+  push: 2,
+  /** The data plane's everything else: Merkle comparisons, fetches, forwarded requests, shard states. */
+  rpc: 3,
 } as const;
 
 export type ChannelName = keyof typeof channelIds;

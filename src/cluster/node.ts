@@ -156,6 +156,11 @@ export class ClusterNode {
     return this.options.config;
   }
 
+  /** The clock the node runs on (the data plane's timers use it too). */
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
   get stats(): MembershipStats {
     return this.membership.stats;
   }

@@ -1,7 +1,8 @@
 /**
  * What `stemedb serve --cluster-bind …` runs (docs/CLUSTER.md#starting-a-cluster): the key
  * file, the TLS files, the Bun transport on the cluster ports, a cluster node with the system
- * clock and randomness, and its first join. Everything that can be wrong with the settings is
+ * clock and randomness (`openCluster`, before the API is made), and once the API listens, its
+ * start and first join (`joinCluster`). Everything that can be wrong with the settings is
  * said here, before the node takes part: an unreadable or world-readable key file, a taken
  * port, a seed that refuses us.
  */
@@ -14,7 +15,9 @@ import { readClusterKeyFile } from "./key-file.ts";
 import { formatHostPort } from "./net/address.ts";
 import { BunTransport } from "./net/bun-transport.ts";
 import { loadClusterTls } from "./net/tls.ts";
+import type { ShardReport } from "./data-plane.ts";
 import { ClusterNode, type JoinOutcome } from "./node.ts";
+import { shardStateCounts, shardViews } from "./shard-states.ts";
 
 /** A clustered node's settings, checked and defaulted (config/config.ts makes them from the flags). */
 export interface ClusterSettings {
@@ -36,7 +39,9 @@ export interface ClusterSettings {
 export interface RunningCluster {
   node: ClusterNode;
   transport: BunTransport;
-  outcome: JoinOutcome;
+  settings: ClusterSettings;
+  /** Whether mutual TLS is on (for the start's log line). */
+  tls: boolean;
 }
 
 export interface ClusterContext {
@@ -46,11 +51,14 @@ export interface ClusterContext {
   api: string;
   logger: Logger;
   onProbeRtt?: (ms: number) => void;
-  /** Runs once the node exists and before it listens: where the data plane serves its channels. */
-  prepare?: (node: ClusterNode) => void;
 }
 
-export async function startCluster(settings: ClusterSettings, ctx: ClusterContext): Promise<RunningCluster> {
+/**
+ * The first half of a start: the key file, the TLS files, the ports bound and the node made —
+ * not yet listening to peers or joining. The data plane is built over the node now (its view,
+ * its channels), before anything can reach it; `joinCluster` then starts it.
+ */
+export async function openCluster(settings: ClusterSettings, ctx: ClusterContext): Promise<RunningCluster> {
   const keyring = readClusterKeyFile(settings.keyFile);
   const tls = settings.tls ? loadClusterTls(settings.tls) : undefined;
   let transport: BunTransport;
@@ -86,38 +94,43 @@ export async function startCluster(settings: ClusterSettings, ctx: ClusterContex
     logger: ctx.logger,
     ...(ctx.onProbeRtt ? { onProbeRtt: ctx.onProbeRtt } : {}),
   });
+  return { node, transport, settings, tls: tls !== undefined };
+}
+
+/** The second half: listen to peers, probe, and the first join attempt (a refusal throws and closes the node). */
+export async function joinCluster(running: RunningCluster, logger: Logger): Promise<JoinOutcome> {
+  const { node, transport, settings } = running;
   let outcome: JoinOutcome;
   try {
-    ctx.prepare?.(node);
     outcome = await node.start();
   } catch (err) {
     node.shutdown();
     throw err;
   }
-  const log = outcome.state === "retrying" ? ctx.logger.warn : ctx.logger.info;
-  log.call(
-    ctx.logger,
-    outcome.state === "retrying"
+  const retrying = outcome.state === "retrying";
+  (retrying ? logger.warn : logger.info).call(
+    logger,
+    retrying
       ? "cluster: no seed answered; serving as a one-node cluster and trying again"
       : `cluster: ${outcome.state === "first" ? "started" : "joined"}`,
     {
       name: settings.nodeName,
-      node_id: ctx.nodeId,
+      node_id: node.nodeId,
       cluster: transport.clusterAddress,
       gossip: transport.gossipAddress,
-      api: ctx.api,
+      api: node.self.api,
       preset: settings.preset,
       shards: settings.shards,
       replication_factor: settings.replicationFactor,
-      tls: tls !== undefined,
+      tls: running.tls,
       detail: outcome.detail,
     },
   );
-  return { node, transport, outcome };
+  return outcome;
 }
 
 /** What the metrics read from a running cluster node at scrape time (src/metrics/cluster.ts). */
-export function clusterSample(running: RunningCluster): ClusterSample {
+export function clusterSample(running: RunningCluster, report: Pick<ShardReport, "syncing">): ClusterSample {
   const { node, transport } = running;
   const s = node.stats;
   const t = transport.stats;
@@ -125,6 +138,7 @@ export function clusterSample(running: RunningCluster): ClusterSample {
   for (const m of node.members()) members[m.state] = (members[m.state] ?? 0) + 1;
   return {
     members,
+    shards: shardStateCounts(shardViews(node, report)),
     health: node.health,
     metaVersion: node.placement().metaVersion,
     probes: s.probes,

@@ -657,6 +657,8 @@ function clusterConfig(raw: Record<string, string>): Partial<Config> {
   const bind = hostPort(setting("clusterBind"), raw.clusterBind);
   if (bind.port < 1 || bind.port > 65_534)
     throw configError(setting("clusterBind"), raw.clusterBind, "a CPORT from 1 to 65534 (gossip takes CPORT + 1)");
+  if (parseBind(raw.bindHost ?? "").port === 0)
+    throw new StemeError("bad_config", "--cluster-bind needs --bind with a port: the members publish it to each other");
   if (!raw.clusterKeyFile)
     throw new StemeError("bad_config", "--cluster-bind needs --cluster-key-file FILE: the key every member holds", {
       hint: "make one with `openssl rand -hex 32 > cluster.key && chmod 600 cluster.key`, and give every node a copy",

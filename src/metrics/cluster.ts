@@ -6,7 +6,9 @@
  * never touches prom-client. Only the probe round trip is observed as it happens (a histogram
  * cannot be mirrored). On a single node nothing is attached: the labelled series stay empty, the
  * others at 0.
- * Replication's metrics (queues, lag, Merkle comparisons) are the data plane's.
+ * Replication's metrics (queues, lag, Merkle comparisons, the shards a node holds) are the data
+ * plane's; the shards' states in the cluster's view are here (they follow from placement and the
+ * members' states, with the data plane's word on syncing).
  */
 import { Gauge, Histogram, type Registry } from "prom-client";
 import { mirroredCounter, perScrape } from "./scrape.ts";
@@ -17,6 +19,8 @@ type Counts = Readonly<Record<string, number>>;
 export interface ClusterSample {
   /** Members by state, ourselves included. */
   members: Counts;
+  /** Shards by state in the cluster's view (src/cluster/shard-states.ts), every state named. */
+  shards: Counts;
   /** Lifeguard's local health score (0: healthy). */
   health: number;
   metaVersion: number;
@@ -102,6 +106,16 @@ export function clusterMetrics(registers: Registry[]) {
       collect() {
         const s = read();
         if (s) for (const [state, n] of Object.entries(s.members)) this.set({ state }, n);
+      },
+    }),
+    clusterShards: new Gauge({
+      name: "stemedb_cluster_shards",
+      help: "shards by state in this node's view of the cluster: healthy, syncing, degraded (a replica suspect), under_replicated (fewer live nodes than the replication factor), unavailable (no live replica)",
+      labelNames: ["state"] as const,
+      registers,
+      collect() {
+        const s = read();
+        if (s) for (const [state, n] of Object.entries(s.shards)) this.set({ state }, n);
       },
     }),
     clusterHealthScore: sampledGauge(

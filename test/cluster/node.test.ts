@@ -217,7 +217,7 @@ describe("channel sessions", () => {
     const n2 = w.nodes.get("n2") as ClusterNode;
     const atServer: string[] = [];
     const peers: string[] = [];
-    n2.serve("replication", (session) => {
+    n2.serve("push", (session) => {
       peers.push(session.peer);
       return {
         message: (payload) => {
@@ -229,7 +229,7 @@ describe("channel sessions", () => {
     });
     const atClient: string[] = [];
     const session = await w.drive(
-      n1.openSession("id-n2", "replication", {
+      n1.openSession("id-n2", "push", {
         message: (payload) => atClient.push(new TextDecoder().decode(payload)),
         end: () => {},
       }),
@@ -242,8 +242,8 @@ describe("channel sessions", () => {
     expect(atClient).toEqual(Array.from({ length: 10 }, (_, i) => `re m${i}`));
     expect(peers).toEqual(["id-n1"]);
     expect(session.closed).toBe(false);
-    expect(n1.channelStats.opened.replication).toBe(1);
-    expect(n2.channelStats.accepted.replication).toBe(1);
+    expect(n1.channelStats.opened.push).toBe(1);
+    expect(n2.channelStats.accepted.push).toBe(1);
     session.close();
   });
 
@@ -251,21 +251,21 @@ describe("channel sessions", () => {
     const w = await threeNodes();
     const n1 = w.nodes.get("n1") as ClusterNode;
     const ends: string[] = [];
-    const session = await w.drive(n1.openSession("id-n3", "anti_entropy", { message: () => {}, end: (r) => ends.push(r) }));
+    const session = await w.drive(n1.openSession("id-n3", "rpc", { message: () => {}, end: (r) => ends.push(r) }));
     await w.run(500);
     expect(session.closed).toBe(true);
     expect(ends).toHaveLength(1);
     expect(w.nodes.get("n3")?.channelStats.refused).toBe(1);
-    expect(channelIds.anti_entropy).toBe(3);
+    expect(channelIds.rpc).toBe(3);
   });
 
   test("an idle timeout ends a silent session on both sides", async () => {
     const w = await threeNodes();
     const n1 = w.nodes.get("n1") as ClusterNode;
     const serverEnds: string[] = [];
-    (w.nodes.get("n2") as ClusterNode).serve("replication", () => ({ message: () => {}, end: (r) => serverEnds.push(r) }), 2000);
+    (w.nodes.get("n2") as ClusterNode).serve("push", () => ({ message: () => {}, end: (r) => serverEnds.push(r) }), 2000);
     const clientEnds: string[] = [];
-    await w.drive(n1.openSession("id-n2", "replication", { message: () => {}, end: (r) => clientEnds.push(r) }));
+    await w.drive(n1.openSession("id-n2", "push", { message: () => {}, end: (r) => clientEnds.push(r) }));
     await w.run(5000);
     expect(serverEnds).toEqual(["idle for 2000 ms"]);
     expect(clientEnds).toHaveLength(1);
@@ -275,14 +275,14 @@ describe("channel sessions", () => {
     const w = await threeNodes();
     const n1 = w.nodes.get("n1") as ClusterNode;
     const n2 = w.nodes.get("n2") as ClusterNode;
-    n2.serve("replication", () => ({
+    n2.serve("push", () => ({
       message: () => {
         throw new Error("boom");
       },
       end: () => {},
     }));
     const ends: string[] = [];
-    const session = await w.drive(n1.openSession("id-n2", "replication", { message: () => {}, end: (r) => ends.push(r) }));
+    const session = await w.drive(n1.openSession("id-n2", "push", { message: () => {}, end: (r) => ends.push(r) }));
     session.send(new Uint8Array([1]));
     await w.run(500);
     expect(ends).toHaveLength(1);
@@ -295,7 +295,7 @@ describe("channel sessions", () => {
   test("a session to an unknown node id, or a dead member, is refused at once", async () => {
     const w = await threeNodes();
     const n1 = w.nodes.get("n1") as ClusterNode;
-    await expect(n1.openSession("id-nobody", "replication", { message: () => {}, end: () => {} })).rejects.toThrow(
+    await expect(n1.openSession("id-nobody", "push", { message: () => {}, end: () => {} })).rejects.toThrow(
       "no live member has node id id-nobody",
     );
   });

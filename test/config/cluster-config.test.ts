@@ -61,6 +61,7 @@ describe("cluster settings", () => {
     bad({ ...base, "node-name": "a b" }, /--node-name/);
     bad({ ...base, "cluster-tls-cert": "c" }, /go together/);
     bad({ ...base, advertise: "10.0.0.1:18182" }, /--advertise .*without a port/);
+    bad({ ...base, bind: "127.0.0.1:0" }, /--cluster-bind needs --bind with a port/);
     expect(loadConfig({ ...base, "cluster-bind": "0.0.0.0", advertise: "db1.internal" }, {}).cluster?.advertiseHost).toBe(
       "db1.internal",
     );

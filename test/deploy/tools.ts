@@ -72,9 +72,8 @@ export const externalMetrics = new Set([
   "probe_success", // blackbox exporter (job stemedb-ready)
   "node_filesystem_avail_bytes", // node exporter (job node)
   "node_filesystem_size_bytes",
-  // The cluster's data plane (replication, anti-entropy): shards by state in the cluster's view,
-  // and replication lag per peer — names agreed with it; the control plane exports the rest.
-  "stemedb_cluster_shards",
+  // The cluster's data plane (replication, anti-entropy), built apart: replication lag per peer,
+  // a name agreed with it (src/metrics/replication.ts there).
   "stemedb_replication_lag_seconds",
 ]);
 

@@ -10,6 +10,7 @@ import { createMetrics } from "../../src/metrics/index.ts";
 function sample(n: number): ClusterSample {
   return {
     members: { alive: 3, suspect: 1, dead: 0, left: 0 },
+    shards: { healthy: 250, syncing: 0, degraded: 6, under_replicated: 0, unavailable: 0 },
     health: 2,
     metaVersion: 7,
     probes: 10 * n,
@@ -68,6 +69,10 @@ describe("cluster metrics", () => {
       'stemedb_cluster_stream_errors_total{reason="tls"} 1',
     );
     expect(line(text, "stemedb_cluster_health_score")).toBe("stemedb_cluster_health_score 2");
+    expect(line(text, 'stemedb_cluster_shards{state="degraded"}')).toBe('stemedb_cluster_shards{state="degraded"} 6');
+    expect(line(text, 'stemedb_cluster_shards{state="under_replicated"}')).toBe(
+      'stemedb_cluster_shards{state="under_replicated"} 0',
+    ); // zeros are series here: an alert compares them
     expect(line(text, 'stemedb_cluster_probe_round_trip_seconds_bucket{le="0.001"}')).toBe(
       'stemedb_cluster_probe_round_trip_seconds_bucket{le="0.001"} 1',
     );

@@ -1,9 +1,9 @@
 /** The cluster's answer schemas (docs/API.md#cluster, docs/CLUSTER.md#endpoints). */
+import { shardStates } from "../../cluster/shard-states.ts";
 import { arr, bool, int, nullable, obj, oneOfEnum, str } from "./schema.ts";
 import type { Schema } from "./types.ts";
 
 export const memberStates = ["alive", "suspect", "dead", "left"] as const;
-export const shardStates = ["healthy", "syncing", "degraded", "under_replicated", "unavailable"] as const;
 export const localShardStates = ["in_sync", "syncing", "leaving", "unknown"] as const;
 
 export function clusterSchemas(): Record<string, Schema> {

@@ -6,10 +6,11 @@
  * with a replication factor of 1 and `healthy`; leaving and draining are `409 not_clustered`.
  */
 import type { ClusterHandle } from "../../cluster/handle.ts";
-import type { ClusterNode, ClusterMember } from "../../cluster/node.ts";
+import type { ClusterMember, ClusterNode } from "../../cluster/node.ts";
+import { shardViews } from "../../cluster/shard-states.ts";
 import { StemeError } from "../../core/errors.ts";
 import { type BodyLimit, parseJson, readBody } from "../body.ts";
-import { memberStates, type shardStates } from "../openapi/cluster.ts";
+import { memberStates } from "../openapi/cluster.ts";
 import { json as jsonContent, pathParam, query } from "../openapi/operation.ts";
 import { bool, ref } from "../openapi/schema.ts";
 import { knownParams } from "../params.ts";
@@ -20,8 +21,6 @@ export interface ClusterDeps {
   cluster: ClusterHandle;
   limits: { read: BodyLimit };
 }
-
-type ShardState = (typeof shardStates)[number];
 
 function memberView(m: ClusterMember) {
   return { name: m.name, node_id: m.nodeId, api: m.api, cluster: m.cluster, state: m.state, incarnation: m.incarnation };
@@ -68,17 +67,12 @@ async function shards(deps: ClusterDeps, q: URLSearchParams): Promise<Response> 
     return json({ shards: all, shard_count: s.shardCount, replication_factor: 1, meta_version: 0, clustered: false });
   }
   const placement = node.placement();
-  const byId = new Map(node.members().map((m) => [m.nodeId, m]));
-  const out = range(placement.shardCount).map((id) => {
-    const ids = placement.replicas(id);
-    const replicas = ids.map((nid) => byId.get(nid));
-    return {
-      id,
-      replicas: replicas.map((m, i) => m?.name ?? (ids[i] as string)),
-      replica_ids: [...ids],
-      state: shardState(replicas, placement.replicationFactor, cluster.shards.syncing(id)),
-    };
-  });
+  const out = shardViews(node, cluster.shards).map((v) => ({
+    id: v.id,
+    replicas: v.replicas,
+    replica_ids: v.replicaIds,
+    state: v.state,
+  }));
   return json({
     shards: out,
     shard_count: placement.shardCount,
@@ -86,19 +80,6 @@ async function shards(deps: ClusterDeps, q: URLSearchParams): Promise<Response> 
     meta_version: placement.metaVersion,
     clustered: true,
   });
-}
-
-/** A shard's state in the cluster's view (docs/CLUSTER.md#endpoints). */
-export function shardState(
-  replicas: ReadonlyArray<ClusterMember | undefined>,
-  replicationFactor: number,
-  syncing: boolean | null,
-): ShardState {
-  if (replicas.length === 0) return "unavailable";
-  if (replicas.length < replicationFactor) return "under_replicated";
-  if (syncing === true) return "syncing";
-  if (replicas.some((m) => m?.state !== "alive")) return "degraded";
-  return "healthy";
 }
 
 function range(n: number): number[] {

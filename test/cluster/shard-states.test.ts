@@ -1,6 +1,6 @@
-/** A shard's state in the cluster's view (routes/cluster.ts), from its replicas, the factor and the data plane's word on syncing. */
+/** A shard's state in the cluster's view (src/cluster/shard-states.ts), from its replicas, the factor and the data plane's word on syncing. */
 import { describe, expect, test } from "bun:test";
-import { shardState } from "../../src/api/routes/cluster.ts";
+import { shardState } from "../../src/cluster/shard-states.ts";
 import type { ClusterMember } from "../../src/cluster/node.ts";
 
 const m = (state: ClusterMember["state"]) => ({ state }) as ClusterMember;
