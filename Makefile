@@ -15,7 +15,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-cluster clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-cluster-detect clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -38,7 +38,7 @@ help:
 	@echo "make bench-index       what the index's page checksums and checked reads cost (100,000 records)"
 	@echo "make bench-mcp         query_claim round trips over MCP (stdio and HTTP /mcp) against GET /v1/query"
 	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
-	@echo "make bench-cluster     cluster failure detection on real processes: kill -9 → dead on every other node (lan preset)"
+	@echo "make bench-cluster-detect  cluster failure detection on real processes: kill -9 → dead on every other node (lan preset)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -159,8 +159,8 @@ bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
 
 # Options through the environment: BENCH_NODES (5), BENCH_RUNS (5), BENCH_PRESET (lan).
-bench-cluster: setup
-	$(BUN) bench/cluster.ts
+bench-cluster-detect: setup
+	$(BUN) bench/cluster-detect.ts
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)

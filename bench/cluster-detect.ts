@@ -1,5 +1,5 @@
 /**
- * Failure detection on real processes (make bench-cluster; docs/BENCHMARKS.md#cluster-failure-detection-make-bench-cluster):
+ * Failure detection on real processes (make bench-cluster-detect; docs/BENCHMARKS.md#cluster-failure-detection-make-bench-cluster-detect):
  * N nodes (`stemedb serve --cluster-bind`, the lan preset) on loopback; each run kills one with
  * SIGKILL and times, from the kill, when the first other node holds it suspect, when the first
  * holds it dead, and when **every** other node holds it dead (detection). The victim is then
@@ -159,7 +159,7 @@ function report(results: Run[], bound: number, load: number[][]): void {
     `\ndetection (dead on every other node): p50 ${summary.detection_ms.p50} ms, max ${summary.detection_ms.max} ms, bound ${bound} ms; load average ${summary.loadavg_1m.join(" → ")} on ${summary.cpus} CPUs`,
   );
   fs.mkdirSync(".bench", { recursive: true });
-  const file = `.bench/cluster-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.json`;
+  const file = `.bench/cluster-detect-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.json`;
   fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
   console.error(`wrote ${file}`);
 }
