@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { Store } from "../store/store.ts";
 import { apiRoutes, createApp } from "./app.ts";
+import { closeCluster, clusterHandle, openClusterFor, startClusterFor, stopCluster } from "./cluster.ts";
 import { CorsPolicy } from "./cors.ts";
 import { type Peer, RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode } from "./node.ts";
@@ -58,9 +59,17 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     now,
   });
   let node: NodeServices;
+  const cluster = clusterHandle(config, store);
   try {
     node = openNode(config, store, { logger, now, metrics });
   } catch (err) {
+    await store.close();
+    throw err;
+  }
+  try {
+    await openClusterFor(config, cluster, { logger, metrics }); // the node exists before the API; it starts once the API listens
+  } catch (err) {
+    node.close();
     await store.close();
     throw err;
   }
@@ -69,6 +78,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   // The MCP endpoint's tools call the API through the whole request path, made below (routes/mcp.ts).
   let handle: ReturnType<typeof requestHandler> | undefined;
   const deps = appDeps(config, store, node, {
+    cluster,
     logger,
     now,
     metrics,
@@ -91,10 +101,18 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   });
   handle = fetch;
   const close = async () => {
+    closeCluster(cluster);
     node.close();
     await store.close();
   };
   const server = await listen(config, fetch, logger, close);
+  try {
+    await startClusterFor(cluster, logger);
+  } catch (err) {
+    await server.stop(true);
+    await close();
+    throw err;
+  }
   const url = `${config.tlsCertPath ? "https" : "http"}://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
   return {
@@ -104,6 +122,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     async stop() {
       if (stopping) return;
       stopping = true;
+      await stopCluster(cluster, logger); // a graceful stop leaves the cluster first
       node.feed.close(); // ends the change feed's streams, which the server would otherwise wait for
       await server.stop();
       await close();

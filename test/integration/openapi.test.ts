@@ -330,6 +330,20 @@ describe("every operation answers as documented", () => {
     await call("mcp", "/mcp", 415, { headers: { ...headers, "content-type": "text/plain" }, body: JSON.stringify(init) });
   });
 
+  test("cluster: a single node answers as a cluster of one; leaving and draining are not for it", async () => {
+    const members = await call("clusterMembers", "/v1/cluster/members", 200);
+    expect([members.clustered, (members.members as unknown[]).length]).toEqual([false, 1]);
+    await call("clusterMembers", "/v1/cluster/members?x=1", 400);
+    const shards = await call("clusterShards", "/v1/cluster/shards", 200);
+    expect([shards.shard_count, shards.replication_factor]).toEqual([256, 1]);
+    const local = await call("clusterShards", "/v1/cluster/shards?local=1", 200);
+    expect((local.shards as unknown[]).length).toBe(256);
+    await call("clusterShards", "/v1/cluster/shards?local=maybe", 400);
+    await call("clusterLeave", "/v1/cluster/leave", 409);
+    await call("clusterLeave", "/v1/cluster/leave", 400, { body: { now: true } });
+    await call("clusterDrain", "/v1/cluster/nodes/n1/drain", 409);
+  });
+
   test("keys: created, listed, revoked; then the door's 401 and 403 are documented too", async () => {
     const admin = await call("createKey", "/v1/admin/keys", 201, { body: { name: "oa-admin", role: "admin" } });
     const signing = await call("createKey", "/v1/admin/keys", 201, {

@@ -3,6 +3,7 @@
  * is in `--help`, in docs/CLI.md (`make docs`) and in the sweep test without more work.
  */
 import type { Command } from "../command.ts";
+import { admin } from "./admin.ts";
 import { agents } from "./agents.ts";
 import { archive } from "./archive.ts";
 import { assert } from "./assert.ts";
@@ -61,6 +62,7 @@ export const commands: readonly Command[] = [
   sim,
   demo,
   mcp,
+  admin,
 ];
 
 /** Every command and subcommand, depth first (`keys`, `keys create`, …). */
