@@ -15,7 +15,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-cluster clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -39,6 +39,8 @@ help:
 	@echo "make bench-mcp         query_claim round trips over MCP (stdio and HTTP /mcp) against GET /v1/query"
 	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
 	@echo "make bench-cluster     three cluster nodes and one single: ingest ratio, replication lag at 2,000 records/s, a joining node's sync"
+	@echo "make bench-arena       stemedb sim truth at 1,000 agents × 50 ticks: wall and CPU time, with the load"
+	@echo "make bench-cluster-detect  cluster failure detection on real processes: kill -9 → dead on every other node (lan preset)"
 
 $(BUN): tools/package.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error
@@ -64,13 +66,15 @@ $(CKSM_SO): native/stemedb_cksm.c
 # The vector tests check our encoding against independent implementations from Debian:
 # Python's cbor2 and PyNaCl, and b3sum. The TLS test makes a certificate with openssl and
 # checks the refused TLS 1.2 handshake with curl. The client's browser test drives Debian's
-# chromium (headless, through playwright-core).
+# chromium (headless, through playwright-core). The cluster's network-namespace tests make
+# loss and partitions with iptables (and skip, saying so, when not run as root).
 test-deps:
 	@if ! /usr/bin/python3 -c 'import cbor2, nacl' 2>/dev/null || ! command -v b3sum >/dev/null \
-	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ]; then \
-	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser)"; \
+	    || ! command -v openssl >/dev/null || ! command -v curl >/dev/null || ! [ -x /usr/bin/chromium ] \
+	    || ! command -v iptables >/dev/null; then \
+	  echo "installing python3-cbor2 python3-nacl b3sum (independent encoders for the vector tests), openssl and curl (the TLS test), chromium (the client in a browser), iptables (faults in the cluster's network-namespace tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-cbor2 python3-nacl b3sum openssl curl chromium iptables >/dev/null; \
 	fi
 
 run: setup
@@ -84,7 +88,7 @@ test: setup test-deps
 	$(BUN_TEST) $(if $(JUNIT),--reporter=junit --reporter-outfile=$(JUNIT))
 
 test-unit: setup test-deps
-	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed test/cluster
+	$(BUN_TEST) test/core test/crypto test/log test/index test/ingest test/store test/config test/lens test/state test/trust test/query test/audit test/demo test/bundle test/api test/defense test/metrics test/cli test/auth test/client test/mcp test/feed test/cluster test/sim
 
 test-integration: setup test-deps
 	$(BUN_TEST) test/integration
@@ -146,6 +150,9 @@ bench-bundle: setup
 bench-index: setup
 	$(BUN) bench/index-checks.ts 100000
 
+bench-arena: setup
+	$(BUN) bench/arena.ts
+
 bench-backup: setup
 	$(BUN) bench/backup.ts
 
@@ -156,9 +163,12 @@ bench-guard: setup
 bench-schemas: setup
 	$(BUN) bench/route-schemas.ts
 
-# Needs serve --cluster-bind (the control plane); options through BENCH_RECORDS, BENCH_PRELOAD, BENCH_RATE, BENCH_SECONDS.
+# Options through BENCH_RECORDS, BENCH_PRELOAD, BENCH_RATE, BENCH_SECONDS.
 bench-cluster: setup
 	$(BUN) bench/cluster.ts
+# Options through the environment: BENCH_NODES (5), BENCH_RUNS (5), BENCH_PRESET (lan).
+bench-cluster-detect: setup
+	$(BUN) bench/cluster-detect.ts
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)

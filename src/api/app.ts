@@ -9,6 +9,7 @@ import { Elysia } from "elysia";
 import type { QueryAuditLog } from "../audit/query-log.ts";
 import type { KeyStore } from "../auth/keys.ts";
 import type { OpsService } from "../backup/service.ts";
+import type { ClusterHandle } from "../cluster/handle.ts";
 import { StemeError } from "../core/errors.ts";
 import type { Decider } from "../decisions/decider.ts";
 import type { Escalations } from "../decisions/escalations.ts";
@@ -25,6 +26,7 @@ import { problemResponse } from "./problem.ts";
 import { type Route, Router } from "./route.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { changeRoutes } from "./routes/changes.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
 import { defenseRoutes } from "./routes/defense.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { opsRoutes } from "./routes/ops.ts";
@@ -70,6 +72,8 @@ export interface AppDeps {
   lingerOf: (request: Request) => (secs: number) => void;
   /** In a cluster: the writer that routes each record to its shard's replicas (src/cluster/data); the write routes use it. */
   writer?: Submitter;
+  /** The cluster (routes/cluster.ts): the running node, or a single node's description. */
+  cluster: ClusterHandle;
 }
 
 /**
@@ -95,6 +99,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
     ...adminRoutes(deps),
     ...defenseRoutes(deps),
     ...mcpRoutes(deps),
+    ...clusterRoutes(deps),
     ...opsRoutes({ ...deps, description }),
   ];
   return routes;

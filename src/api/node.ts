@@ -137,6 +137,7 @@ export function appDeps(
     isReady: AppDeps["isReady"];
     facts: RequestFacts;
     dispatch: AppDeps["dispatch"];
+    cluster: AppDeps["cluster"];
   },
 ): AppDeps {
   const deadlineMs = config.httpTimeoutSecs * 1000;
@@ -147,6 +148,7 @@ export function appDeps(
     metrics: context.metrics,
     logger: context.logger,
     dispatch: context.dispatch,
+    cluster: context.cluster,
     version: context.version,
     startedAtMs: context.now(),
     isReady: context.isReady,

@@ -48,6 +48,7 @@ const known = new Set([
   "predicate",
   "lens",
   "as_of",
+  "known_at",
   "valid_at",
   "tolerance",
   "include",
@@ -77,6 +78,7 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
   for (const key of q.keys())
     if (!known.has(key)) throw badQuery(key, `unknown parameter; expected one of ${[...known].join(", ")}`);
   const asOf = parseTime("as_of", q.get("as_of"));
+  const knownAt = parseTime("known_at", q.get("known_at"));
   const validAt = parseTime("valid_at", q.get("valid_at"));
   const tolerance = parseTolerance(q.get("tolerance"));
   const include = parseInclude(parseList(q.get("include")));
@@ -89,6 +91,7 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
     predicate: required("predicate", parseText("predicate", q.get("predicate"), predicateBytesMax)),
     lenses: [q.get("lens") || defaultLens],
     ...(asOf !== undefined ? { asOf } : {}),
+    ...(knownAt !== undefined ? { knownAt } : {}),
     ...(validAt !== undefined ? { validAt } : {}),
     ...(tolerance !== undefined ? { tolerance } : {}),
     ...(include ? { include } : {}),
@@ -99,7 +102,7 @@ export function parseQueryParams(q: URLSearchParams): QueryRequest {
   };
 }
 
-/** `{subject, predicate, lenses: [..], as_of?, valid_at?, tolerance?, include?: [..], layers?: [..], fresh?, escalate?}` */
+/** `{subject, predicate, lenses: [..], as_of?, known_at?, valid_at?, tolerance?, include?: [..], layers?: [..], fresh?, escalate?}` */
 export function parseQueryBody(body: unknown): QueryRequest {
   if (body === null || typeof body !== "object" || Array.isArray(body))
     throw invalid("invalid_request", `expected a JSON object, got ${describe(body)}`);
@@ -110,6 +113,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
     "lenses",
     "lens",
     "as_of",
+    "known_at",
     "valid_at",
     "tolerance",
     "include",
@@ -138,7 +142,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
   if (lenses.length === 0 || lenses.length > queryLensesMax)
     throw invalid("invalid_request", `lenses: 1 to ${queryLensesMax} lenses`, { field: "lenses" });
   const params = new URLSearchParams();
-  for (const key of ["subject", "predicate", "as_of", "valid_at", "tolerance", "fresh", "escalate", "explain"]) {
+  for (const key of ["subject", "predicate", "as_of", "known_at", "valid_at", "tolerance", "fresh", "escalate", "explain"]) {
     const v = text(key, b[key]);
     if (v !== undefined) params.set(key, v);
   }

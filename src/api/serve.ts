@@ -11,8 +11,10 @@ import { StemeError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import type { Submitter } from "../ingest/pipeline.ts";
+import type { ClusterHandle } from "../cluster/handle.ts";
 import { Store } from "../store/store.ts";
 import { type AppDeps, apiRoutes, createApp } from "./app.ts";
+import { closeCluster, clusterHandle, dataPlaneFor, openClusterFor, startClusterFor, stopCluster } from "./cluster.ts";
 import { CorsPolicy } from "./cors.ts";
 import { type ForwardedFacts, forwardedHandler, type Peer, RequestBook, requestHandler } from "./http.ts";
 import { appDeps, type NodeServices, openNode, type RequestFacts } from "./node.ts";
@@ -54,14 +56,23 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     create: true,
     sync: config.sync,
     segmentBytesMax: config.segmentBytesMax,
+    shardCount: config.shards, // the index files subjects under the cluster's shards (docs/STORAGE.md)
     logger,
     metrics,
     now,
   });
   let node: NodeServices;
+  const cluster = clusterHandle(config, store);
   try {
     node = openNode(config, store, { logger, now, metrics });
   } catch (err) {
+    await store.close();
+    throw err;
+  }
+  try {
+    await openClusterFor(config, cluster, { logger, metrics }); // the node exists before the API; it starts once the API listens
+  } catch (err) {
+    node.close();
     await store.close();
     throw err;
   }
@@ -70,13 +81,23 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     logger,
     now,
     metrics,
-    isReady: () => readiness(store, stopping),
+    isReady: () => readiness(store, stopping, cluster),
+    clusterHandle: cluster,
+    ...(cluster.opened ? { cluster: dataPlaneFor(config, cluster, { store, ingest: node.ingest, logger, metrics }) } : {}),
   });
   const close = async () => {
+    closeCluster(cluster);
     node.close();
     await store.close();
   };
   const server = await listen(config, fetch, logger, close);
+  try {
+    await startClusterFor(cluster, logger);
+  } catch (err) {
+    await server.stop(true);
+    await close();
+    throw err;
+  }
   const url = `${config.tlsCertPath ? "https" : "http"}://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
   logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
   return {
@@ -86,6 +107,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     async stop() {
       if (stopping) return;
       stopping = true;
+      await stopCluster(cluster, logger); // a graceful stop leaves the cluster first
       node.feed.close(); // ends the change feed's streams, which the server would otherwise wait for
       await server.stop();
       await close();
@@ -105,6 +127,8 @@ export interface ComposeContext {
   now: () => number;
   metrics: Metrics;
   isReady: AppDeps["isReady"];
+  /** The cluster as the endpoints see it; absent: a single node describing itself. */
+  clusterHandle?: ClusterHandle;
   /** A cluster node's data plane, made once the request facts exist; absent on a single node. */
   cluster?: (facts: RequestFacts) => ClusterHooks;
 }
@@ -122,6 +146,7 @@ export function composeApp(config: Config, store: Store, node: NodeServices, ctx
   let forwarded: ReturnType<typeof forwardedHandler> | undefined;
   const cluster = ctx.cluster?.(book.facts) ?? null;
   const deps = appDeps(config, store, node, {
+    cluster: ctx.clusterHandle ?? clusterHandle(config, store),
     logger,
     now,
     metrics,
@@ -152,8 +177,9 @@ export function composeApp(config: Config, store: Store, node: NodeServices, ctx
   return { fetch: handle, forwarded, book, router };
 }
 
-function readiness(store: Store, stopping: boolean): { ready: boolean; reason?: string } {
+function readiness(store: Store, stopping: boolean, cluster: ClusterHandle): { ready: boolean; reason?: string } {
   if (stopping) return { ready: false, reason: "shutting down" };
+  if (cluster.clustered && !cluster.started) return { ready: false, reason: "joining the cluster" };
   if (store.log.failed) return { ready: false, reason: "log write failed" };
   if (store.indexFailure) return { ready: false, reason: `index failing: ${store.indexFailure.message}` };
   return { ready: true };

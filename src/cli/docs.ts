@@ -35,7 +35,8 @@ function commandSection(c: Command): string {
 
 /** The whole of docs/CLI.md. */
 export function cliMarkdown(commands: readonly Command[]): string {
-  const all = commands.flatMap((c) => [c, ...(c.subcommands ?? [])]);
+  const flatten = (list: readonly Command[]): Command[] => list.flatMap((c) => [c, ...flatten(c.subcommands ?? [])]);
+  const all = flatten(commands); // families nest (admin → admin cluster → admin cluster status)
   const exits = (Object.keys(exitCodes) as ExitName[]).map((n) => `| ${exitCodes[n]} | \`${n}\` | ${cell(exitMeanings[n])} |`);
   return `# The stemedb command line
 

@@ -406,6 +406,8 @@ export interface ExportSelection {
 export interface QueryOptions {
   /** Time travel: only records with ts ≤ asOf count (ms or ISO 8601). */
   asOf?: number | string;
+  /** Only records the node had received by then count (its recorded_at; ms or ISO 8601). */
+  knownAt?: number | string;
   /** Only claims whose [valid_from, valid_to) holds this time. */
   validAt?: number | string;
   /** Relative tolerance under which numbers agree, in [0, 1]. */
@@ -423,6 +425,7 @@ export interface QueryOptions {
 function queryFields(o: QueryOptions): Record<string, string | number | boolean | string[]> {
   const out: Record<string, string | number | boolean | string[]> = {};
   if (o.asOf !== undefined) out.as_of = o.asOf;
+  if (o.knownAt !== undefined) out.known_at = o.knownAt;
   if (o.validAt !== undefined) out.valid_at = o.validAt;
   if (o.tolerance !== undefined) out.tolerance = o.tolerance;
   if (o.include?.length) out.include = o.include;

@@ -22,7 +22,7 @@
  * per-direction counter `seq` (u64, big-endian) the receiver expects in order, so a frame cannot
  * be injected, replayed, reordered, dropped unnoticed or reflected to its sender. Frames are
  * authenticated, not encrypted: the cluster's traffic is membership and signed, public records;
- * confidentiality is TLS's job (optional on the TCP port, docs/CLUSTER.md#not-built-yet).
+ * confidentiality is TLS's job (optional on the TCP port, docs/CLUSTER.md#tls-on-the-cluster-port).
  *
  * Both machines are pure: they take messages and return what to send, so the tests drive them
  * without a network, and session.ts wires them to a stream and a timeout.

@@ -20,16 +20,19 @@ import { Prober } from "./probe.ts";
 import { PushPull } from "./push-pull.ts";
 import { type Member, type MemberIdentity, type MemberState, MemberStates } from "./state.ts";
 import { type MembershipStats, newStats } from "./stats.ts";
-import type { Transport } from "./transport.ts";
+import type { Session } from "./session.ts";
+import type { Stream, Transport } from "./transport.ts";
 import {
   addressBytesMax,
   encodeMessage,
   type Message,
+  type MessageOf,
   nameBytesMax,
   openPacket,
   packetBytesMax,
   packetOverheadBytes,
   sealPacket,
+  typeOfEncoded,
 } from "./wire.ts";
 
 export interface MembershipOptions {
@@ -44,6 +47,13 @@ export interface MembershipOptions {
   config: MembershipConfig;
   /** A member appeared or changed state (placement listens here). */
   onChange?: (member: Member, previous: MemberState | null) => void;
+  /**
+   * Takes the streams peers open to us instead of the push-pull server, which then serves only
+   * what the taker hands to `servePushPull` (channels.ts: push-pull and channels share the port).
+   */
+  acceptStream?: (stream: Stream) => void;
+  /** A probe was answered after `ms`: the metrics' histogram. */
+  onProbeRtt?: (ms: number) => void;
 }
 
 /** What we publish about ourselves must pass every member's wire checks (wire.ts). */
@@ -106,7 +116,16 @@ export class Membership {
       lastCheck: (member, done) => this.prober.lastCheck(member, done),
     });
     const send = (to: string, messages: Message[]) => this.send(to, messages);
-    this.prober = new Prober({ config, clock, random, members: this.states, awareness: this.awareness, stats: this.stats, send });
+    this.prober = new Prober({
+      config,
+      clock,
+      random,
+      members: this.states,
+      awareness: this.awareness,
+      stats: this.stats,
+      send,
+      ...(options.onProbeRtt ? { onProbeRtt: options.onProbeRtt } : {}),
+    });
     this.pushPull = new PushPull({
       transport,
       keyring: () => this.keys,
@@ -149,9 +168,10 @@ export class Membership {
   start(): void {
     if (this.running) throw new Error(`membership ${this.name} already started`);
     this.running = true;
+    const accept = this.options.acceptStream ?? ((stream: Stream) => this.pushPull.accept(stream));
     this.transport.listen({
       packet: (bytes, from) => this.receive(bytes, from),
-      stream: (stream) => (this.running ? this.pushPull.accept(stream) : stream.close()),
+      stream: (stream) => (this.running ? accept(stream) : stream.close()),
     });
     this.states.start();
     this.prober.start();
@@ -196,6 +216,22 @@ export class Membership {
     if (peer) this.pushPull.exchange(peer.cluster, false);
   }
 
+  /** Answers a push-pull that arrived on a session `acceptStream` accepted, and closes the session. */
+  servePushPull(message: MessageOf<"push_pull">, session: Session): void {
+    if (this.running) this.pushPull.serve(message, session);
+    else session.close();
+  }
+
+  /** Whether we are probing, gossiping and answering (between `start` and `shutdown`). */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Whether we left (`leave`). */
+  get hasLeft(): boolean {
+    return this.states.hasLeft;
+  }
+
   /** Leaves gracefully: we become `left` and say so; probing stops, gossip goes on until `shutdown()`. */
   leave(): void {
     const dead = this.states.leave();
@@ -233,7 +269,12 @@ export class Membership {
       return;
     }
     for (const reason of opened.skipped) this.stats.dropped[reason]++;
-    for (const message of opened.messages) this.handle(message, from);
+    const purpose = opened.messages[0];
+    if (purpose) this.stats.packetBytesReceivedByType[purpose.type] += bytes.length;
+    for (const message of opened.messages) {
+      this.stats.messagesReceived[message.type]++;
+      this.handle(message, from);
+    }
   }
 
   private handle(message: Message, from: string): void {
@@ -291,6 +332,12 @@ export class Membership {
     const packet = sealPacket(this.keys, encoded);
     this.stats.packetsSent++;
     this.stats.packetBytesSent += packet.length;
+    for (let i = 0; i < encoded.length; i++) {
+      const type = typeOfEncoded(encoded[i] as Uint8Array);
+      if (type === undefined) continue;
+      this.stats.messagesSent[type]++;
+      if (i === 0) this.stats.packetBytesSentByType[type] += packet.length;
+    }
     this.transport.sendPacket(to, packet);
   }
 

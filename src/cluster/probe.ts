@@ -34,6 +34,8 @@ export interface ProberContext {
   stats: MembershipStats;
   /** Sends messages in one packet to a gossip address (gossip is piggybacked on the way). */
   send(to: string, messages: Message[]): void;
+  /** A probe was answered after `ms` (directly or through a relay): the metrics' histogram. */
+  onProbeRtt?(ms: number): void;
 }
 
 interface Round {
@@ -187,8 +189,10 @@ export class Prober {
       ack: () => {
         if (round.acked) return;
         round.acked = true;
-        ctx.stats.probeRttMsSum += ctx.clock.now() - round.sentMs;
+        const rttMs = ctx.clock.now() - round.sentMs;
+        ctx.stats.probeRttMsSum += rttMs;
         ctx.stats.probeRttCount++;
+        ctx.onProbeRtt?.(rttMs);
       },
       nack: () => {
         round.nacks++;

@@ -21,7 +21,7 @@ import type { Keyring } from "./keyring.ts";
 import { Session } from "./session.ts";
 import type { MembershipStats } from "./stats.ts";
 import type { Stream, Transport } from "./transport.ts";
-import type { MemberRecord } from "./wire.ts";
+import type { MemberRecord, MessageOf } from "./wire.ts";
 
 export interface PushPullContext {
   transport: Transport;
@@ -76,14 +76,21 @@ export class PushPull {
     Session.accept(stream, this.sessionOptions(), {
       ready: () => {},
       message: (message, session) => {
-        if (message.type !== "push_pull") return;
-        ctx.merge(message.members);
-        session.send({ type: "push_pull", join: false, members: ctx.records() });
-        session.close();
+        if (message.type === "push_pull") this.serve(message, session);
       },
       end: () => {
         ctx.stats.sessionsFailed++;
       },
     });
+  }
+
+  /**
+   * Answers a push-pull that arrived on an accepted session and closes it: `accept`'s answer,
+   * for a caller that accepted the session itself (channels.ts, which also serves channels).
+   */
+  serve(message: MessageOf<"push_pull">, session: Session): void {
+    this.ctx.merge(message.members);
+    session.send({ type: "push_pull", join: false, members: this.ctx.records() });
+    session.close();
   }
 }

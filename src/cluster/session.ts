@@ -32,7 +32,10 @@ export interface SessionHandlers {
 export class Session {
   private seal: SessionSeal | null = null;
   private finished = false;
-  private readonly timer: Timer;
+  private timer: Timer;
+  private readonly clock: Clock;
+  /** Set by `keepOpen`: the session ends after this long without a frame from the peer. */
+  private idleTimeoutMs: number | null = null;
 
   private constructor(
     private readonly stream: Stream,
@@ -41,6 +44,7 @@ export class Session {
     private readonly handlers: SessionHandlers,
     options: SessionOptions,
   ) {
+    this.clock = options.clock;
     this.timer = options.clock.setTimeout(() => this.fail(`timed out after ${options.timeoutMs} ms`), options.timeoutMs);
     stream.attach({ frame: (bytes) => this.onFrame(bytes), close: (reason) => this.fail(reason) });
   }
@@ -62,6 +66,34 @@ export class Session {
     return this.stream.remote;
   }
 
+  get closed(): boolean {
+    return this.finished;
+  }
+
+  /** Bytes handed to the stream and not yet written to the network (backpressure). */
+  bufferedBytes(): number {
+    return this.stream.bufferedBytes?.() ?? 0;
+  }
+
+  /**
+   * A long-lived session (a channel: replication, anti-entropy): the whole-session deadline is
+   * lifted; with `idleTimeoutMs` the session ends after that long without a frame from the peer,
+   * else it lasts until either side closes it or the stream breaks.
+   */
+  keepOpen(idleTimeoutMs: number | null): void {
+    if (this.finished) return;
+    this.timer.cancel();
+    this.idleTimeoutMs = idleTimeoutMs;
+    this.armIdle();
+  }
+
+  private armIdle(): void {
+    if (this.idleTimeoutMs === null) return;
+    this.timer.cancel();
+    const ms = this.idleTimeoutMs;
+    this.timer = this.clock.setTimeout(() => this.fail(`idle for ${ms} ms`), ms);
+  }
+
   send(message: Message): void {
     if (this.finished) return;
     if (!this.seal) throw new Error("Session.send before the handshake finished");
@@ -77,6 +109,7 @@ export class Session {
 
   private onFrame(bytes: Uint8Array): void {
     if (this.finished) return;
+    this.armIdle();
     try {
       if (this.seal) {
         this.onSealed(this.seal, bytes);

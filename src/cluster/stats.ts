@@ -3,13 +3,26 @@
  * from these, and the metrics layer will export them. Counters only grow; a dropped packet is
  * counted here rather than logged one by one, so a flood of garbage costs a counter, not a disk.
  */
-import { type DropReason, dropReasons } from "./wire.ts";
+import { type DropReason, dropReasons, type MessageType, messageSpecs } from "./wire.ts";
+
+/** A count per message type. */
+export type ByMessageType = Record<MessageType, number>;
+
+function byType(): ByMessageType {
+  return Object.fromEntries(Object.keys(messageSpecs).map((t) => [t, 0])) as ByMessageType;
+}
 
 export interface MembershipStats {
   packetsSent: number;
   packetBytesSent: number;
   packetsReceived: number;
   packetBytesReceived: number;
+  /** Messages in packets that passed their checks, and those we sent, by type (piggybacked gossip included). */
+  messagesReceived: ByMessageType;
+  messagesSent: ByMessageType;
+  /** Bytes of those packets by the type of their first message, the packet's purpose (a ping, an ack, gossip). */
+  packetBytesReceivedByType: ByMessageType;
+  packetBytesSentByType: ByMessageType;
   /** Packets (or, for unknown_type, malformed and wrong_channel, single messages) dropped, by reason. */
   dropped: Record<DropReason, number>;
   /** Probe rounds started, and those that ended without an ack. */
@@ -48,6 +61,10 @@ export function newStats(): MembershipStats {
     packetBytesSent: 0,
     packetsReceived: 0,
     packetBytesReceived: 0,
+    messagesReceived: byType(),
+    messagesSent: byType(),
+    packetBytesReceivedByType: byType(),
+    packetBytesSentByType: byType(),
     dropped: Object.fromEntries(dropReasons.map((r) => [r, 0])) as Record<DropReason, number>,
     probes: 0,
     probesFailed: 0,

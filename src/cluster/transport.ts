@@ -28,6 +28,8 @@ export interface Stream {
   attach(handlers: StreamHandlers): void;
   send(frame: Uint8Array): void;
   close(): void;
+  /** Bytes accepted by `send` and not yet handed to the network; absent means always 0 (in memory). */
+  bufferedBytes?(): number;
 }
 
 export interface TransportHandlers {

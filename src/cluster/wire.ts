@@ -40,11 +40,19 @@ export const addressBytesMax = 256;
 export const nonceBytes = 32;
 /** A push-pull state carries every member; this bounds a hostile one. */
 export const membersMax = 10_000;
+/**
+ * The largest frame a stream carries (the TCP transport's length prefix refuses more): a
+ * push-pull of `membersMax` members is ≈ 2.5 MB, a replication batch is what the data plane
+ * makes it; 16 MiB bounds what one peer can make us buffer.
+ */
+export const frameBytesMax = 16 * 1024 * 1024;
+/** A channel's payload (`data.payload`) leaves room in a frame for the message head and the frame's MAC. */
+export const channelPayloadBytesMax = frameBytesMax - 1024;
 
 const packetLabel = new TextEncoder().encode("stemedb gossip v1");
 
 /** What each field holds; checked on decode. */
-type FieldKind = "uint" | "bool" | "name" | "address" | "nonce" | "mac" | "members";
+type FieldKind = "uint" | "bool" | "name" | "address" | "nonce" | "mac" | "members" | "bytes";
 interface KindTypes {
   uint: number;
   bool: boolean;
@@ -53,6 +61,7 @@ interface KindTypes {
   nonce: Uint8Array;
   mac: Uint8Array;
   members: MemberRecord[];
+  bytes: Uint8Array;
 }
 
 /** Where a message may travel. */
@@ -100,6 +109,13 @@ export const messageSpecs = {
   proof: { code: 10, channel: "handshake", fields: { proof: "mac" } },
   /** A full membership state, each way; `join` when the sender is joining. */
   push_pull: { code: 11, channel: "session", fields: { join: "bool", members: "members" } },
+  /**
+   * Client → server, the first message of a channel session: which channel (channels.ts's
+   * append-only table) and the opener's node id. Every later frame of the session is `data`.
+   */
+  open: { code: 12, channel: "session", fields: { channel: "uint", from: "name" } },
+  /** One message of a channel's own protocol, opaque here (docs/CLUSTER.md#channels). */
+  data: { code: 13, channel: "session", fields: { payload: "bytes" } },
 } as const satisfies Record<string, { code: number; channel: Channel; fields: Record<string, FieldKind> }>;
 
 export type MessageType = keyof typeof messageSpecs;
@@ -131,6 +147,15 @@ export class WireError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The type of an encoded message from its first bytes, without decoding it: `[type, fields]`
+ * is 0x82 then the type as a CBOR unsigned integer (one byte below 24). For counting only.
+ */
+export function typeOfEncoded(encoded: Uint8Array): MessageType | undefined {
+  const code = encoded[1];
+  return encoded[0] === 0x82 && code !== undefined && code < 24 ? byCode.get(code) : undefined;
 }
 
 export function channelOf(type: MessageType): Channel {
@@ -190,6 +215,10 @@ function checkField(where: string, kind: FieldKind, v: Value | undefined): unkno
     case "nonce":
     case "mac":
       if (!(v instanceof Uint8Array) || v.length !== 32) throw bad("32 bytes");
+      return v;
+    case "bytes":
+      if (!(v instanceof Uint8Array) || v.length > channelPayloadBytesMax)
+        throw bad(`a byte string of at most ${channelPayloadBytesMax} bytes`);
       return v;
     case "members":
       if (!Array.isArray(v) || v.length > membersMax) throw bad(`an array of at most ${membersMax} members`);

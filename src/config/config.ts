@@ -3,6 +3,12 @@
  * `settings` is the one table of them: `stemedb serve`'s flags and its `--help` (cli/commands/
  * serve.ts) and `.env.example` (`envExample()`, written by `make docs`) are derived from it.
  */
+import net from "node:net";
+import os from "node:os";
+import { presetNames, type PresetName } from "../cluster/config.ts";
+import { isWildcard, parseHostPort } from "../cluster/net/address.ts";
+import { shardCountMax } from "../cluster/placement.ts";
+import type { ClusterSettings } from "../cluster/run.ts";
 import { StemeError } from "../core/errors.ts";
 import { batchBodyBytesMax, batchRecordsMax, clockSkewMsDefault, writeBodyBytesMax } from "../core/limits.ts";
 import type { LogLevel } from "../core/logger.ts";
@@ -58,7 +64,24 @@ export interface Config {
   antiEntropyIntervalSecs: number;
   replicationQueueRecordsMax: number;
   quorumTimeoutMs: number;
+  /** The cluster (docs/CLUSTER.md#starting-a-cluster): the settings as given ("" when not set)… */
+  clusterBind: string;
+  join: string;
+  clusterKeyFile: string;
+  nodeName: string;
+  replicationFactor: number;
+  shards: number;
+  advertise: string;
+  clusterPreset: PresetName;
+  clusterTlsCert: string;
+  clusterTlsKey: string;
+  clusterTlsCa: string;
+  /** … and what they come to: null for a single node (no --cluster-bind). */
+  cluster: ClusterSettings | null;
 }
+
+/** The cluster's TCP port when --cluster-bind gives a host alone; gossip is one above (SPEC: 18182 and 18183). */
+export const clusterPortDefault = 18182;
 
 export interface Setting {
   key: keyof Config;
@@ -419,7 +442,103 @@ export const settings: Setting[] = [
     multiple: true,
     help: "let browser pages from ORIGIN (scheme://host[:port]) call the API (CORS); repeat the flag, or comma-separate the variable",
   },
+  ...clusterSettings(),
 ];
+
+/** The cluster's rows (docs/CLUSTER.md#starting-a-cluster); without --cluster-bind the node is single and the rest is unused. */
+function clusterSettings(): Setting[] {
+  return [
+    {
+      key: "clusterBind",
+      flag: "cluster-bind",
+      value: "HOST:CPORT",
+      env: "STEMEDB_CLUSTER_BIND_ADDR",
+      default: "",
+      help: `join a cluster: TCP streams on CPORT (default ${clusterPortDefault}), gossip on UDP CPORT+1; unset: a single node`,
+    },
+    {
+      key: "join",
+      flag: "join",
+      value: "HOST:CPORT",
+      env: "STEMEDB_JOIN",
+      default: "",
+      multiple: true,
+      help: "members to join through (their --cluster-bind address); repeat or comma-separate; none: this node starts the cluster",
+    },
+    {
+      key: "clusterKeyFile",
+      flag: "cluster-key-file",
+      value: "FILE",
+      env: "STEMEDB_CLUSTER_KEY_FILE",
+      default: "",
+      help: "the cluster key: 64 hex digits a line, the primary first (`openssl rand -hex 32`); mode 0600",
+    },
+    {
+      key: "nodeName",
+      flag: "node-name",
+      value: "NAME",
+      env: "STEMEDB_NODE_NAME",
+      default: "",
+      shownDefault: "the host name",
+      help: "this node's name in the cluster, unique among its members",
+    },
+    {
+      key: "replicationFactor",
+      flag: "replication-factor",
+      env: "STEMEDB_REPLICATION_FACTOR",
+      default: "2",
+      help: "copies of each shard (at most the number of live nodes); the same on every node",
+    },
+    {
+      key: "shards",
+      flag: "shards",
+      env: "STEMEDB_SHARDS",
+      default: "256",
+      help: "shards, fixed when the cluster is created: a node with another count is refused",
+    },
+    {
+      key: "advertise",
+      flag: "advertise",
+      value: "HOST",
+      env: "STEMEDB_ADVERTISE_ADDR",
+      default: "",
+      shownDefault: "the --cluster-bind host",
+      help: "the host other members reach this node at (needed when --cluster-bind is 0.0.0.0 or ::)",
+    },
+    {
+      key: "clusterPreset",
+      flag: "cluster-preset",
+      value: "lan|wan|local",
+      env: "STEMEDB_CLUSTER_PRESET",
+      default: "lan",
+      help: "membership timings: lan (one data centre), wan (across regions), local (one machine, tests)",
+    },
+    {
+      key: "clusterTlsCert",
+      flag: "cluster-tls-cert",
+      value: "FILE",
+      env: "STEMEDB_CLUSTER_TLS_CERT_PATH",
+      default: "",
+      help: "mutual TLS on the cluster's TCP port: this node's PEM certificate (with --cluster-tls-key, --cluster-tls-ca)",
+    },
+    {
+      key: "clusterTlsKey",
+      flag: "cluster-tls-key",
+      value: "FILE",
+      env: "STEMEDB_CLUSTER_TLS_KEY_PATH",
+      default: "",
+      help: "the PEM private key for --cluster-tls-cert",
+    },
+    {
+      key: "clusterTlsCa",
+      flag: "cluster-tls-ca",
+      value: "FILE",
+      env: "STEMEDB_CLUSTER_TLS_CA_PATH",
+      default: "",
+      help: "the PEM CA certificate that signed every member's --cluster-tls-cert",
+    },
+  ];
+}
 
 const numeric = new Set<keyof Config>([
   "segmentBytesMax",
@@ -446,6 +565,8 @@ const numeric = new Set<keyof Config>([
   "antiEntropyIntervalSecs",
   "replicationQueueRecordsMax",
   "quorumTimeoutMs",
+  "replicationFactor",
+  "shards",
 ]);
 /** Numeric settings where 0 means "off". */
 const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);
@@ -490,6 +611,7 @@ export function loadConfig(
   if (!["debug", "info", "warn", "error"].includes(raw.logLevel ?? ""))
     throw configError(settings.find((x) => x.key === "logLevel") as Setting, raw.logLevel ?? "", "debug, info, warn or error");
   out.corsOrigins = parseOrigins(raw.corsOrigins ?? "");
+  Object.assign(out, clusterConfig(raw));
   return out as unknown as Config;
 }
 
@@ -526,6 +648,92 @@ function defenseConfig(raw: Record<string, string>): Partial<Config> {
     breakerCoolDownMs: count("breakerCoolDownMs", 0),
     shedFsyncP99Ms: p99,
   };
+}
+
+/** The cluster's settings: checked, defaulted, and null without --cluster-bind. */
+function clusterConfig(raw: Record<string, string>): Partial<Config> {
+  const setting = (key: keyof Config) => settings.find((x) => x.key === key) as Setting;
+  const integer = (key: keyof Config, least: number, most: number): number => {
+    const n = Number(raw[key]);
+    if (raw[key] === "" || !Number.isSafeInteger(n) || n < least || n > most)
+      throw configError(setting(key), raw[key] ?? "", `an integer from ${least} to ${most}`);
+    return n;
+  };
+  const replicationFactor = integer("replicationFactor", 1, 64);
+  const shards = integer("shards", 1, shardCountMax);
+  const preset = raw.clusterPreset as PresetName;
+  if (!presetNames.includes(preset)) throw configError(setting("clusterPreset"), raw.clusterPreset ?? "", "lan, wan or local");
+  const tlsPaths = [raw.clusterTlsCert, raw.clusterTlsKey, raw.clusterTlsCa];
+  if (tlsPaths.some(Boolean) && !tlsPaths.every(Boolean))
+    throw new StemeError(
+      "bad_config",
+      "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together: give all three, or none",
+    );
+  const given = { replicationFactor, shards, clusterPreset: preset };
+  if (!raw.clusterBind) {
+    const stray = (["join", "clusterKeyFile", "advertise", "clusterTlsCert"] as const).find((k) => raw[k]);
+    if (stray)
+      throw new StemeError(
+        "bad_config",
+        `--${setting(stray).flag} is set but --cluster-bind is not: a node without --cluster-bind is single`,
+        {
+          hint: "give --cluster-bind HOST:CPORT to join a cluster, or unset the cluster settings",
+        },
+      );
+    return { ...given, cluster: null };
+  }
+  const bind = hostPort(setting("clusterBind"), raw.clusterBind);
+  if (bind.port < 1 || bind.port > 65_534)
+    throw configError(setting("clusterBind"), raw.clusterBind, "a CPORT from 1 to 65534 (gossip takes CPORT + 1)");
+  if (parseBind(raw.bindHost ?? "").port === 0)
+    throw new StemeError("bad_config", "--cluster-bind needs --bind with a port: the members publish it to each other");
+  if (!raw.clusterKeyFile)
+    throw new StemeError("bad_config", "--cluster-bind needs --cluster-key-file FILE: the key every member holds", {
+      hint: "make one with `openssl rand -hex 32 > cluster.key && chmod 600 cluster.key`, and give every node a copy",
+    });
+  if (!raw.advertise && isWildcard(bind.host))
+    throw new StemeError(
+      "bad_config",
+      `--cluster-bind ${raw.clusterBind} listens everywhere: give --advertise HOST, the address other members reach this node at`,
+    );
+  const seeds = (raw.join ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const seed = hostPort(setting("join"), s);
+      return `${seed.host.includes(":") ? `[${seed.host}]` : seed.host}:${seed.port}`;
+    });
+  const nodeName = raw.nodeName || os.hostname().slice(0, 128);
+  if (Buffer.byteLength(nodeName) > 128 || /[\s\p{Cc}]/u.test(nodeName))
+    throw configError(setting("nodeName"), nodeName, "a name of 1 to 128 bytes without spaces or control characters");
+  const advertiseHost = raw.advertise || bind.host;
+  const bare = (raw.advertise ?? "").replace(/^\[(.*)\]$/, "$1");
+  if (raw.advertise && !(net.isIP(bare) || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(bare)))
+    throw configError(setting("advertise"), raw.advertise, "a host name or address, without a port");
+  const cluster: ClusterSettings = {
+    bindHost: bind.host,
+    port: bind.port,
+    seeds,
+    keyFile: raw.clusterKeyFile,
+    nodeName,
+    replicationFactor,
+    shards,
+    advertiseHost: advertiseHost.replace(/^\[|\]$/g, ""),
+    preset,
+    tls: raw.clusterTlsCert
+      ? { certPath: raw.clusterTlsCert, keyPath: raw.clusterTlsKey ?? "", caPath: raw.clusterTlsCa ?? "" }
+      : null,
+  };
+  return { ...given, cluster };
+}
+
+function hostPort(s: Setting, value: string): { host: string; port: number } {
+  try {
+    return parseHostPort(value, clusterPortDefault);
+  } catch {
+    throw configError(s, value, "HOST:CPORT or HOST (an IPv6 host in brackets: [::1]:18182)");
+  }
 }
 
 /**

@@ -148,6 +148,12 @@ export const problems = {
     title: "Already decided",
     meaning: "the held assertion was already approved or rejected (`state` says which)",
   },
+  source_disputed: {
+    status: 409,
+    title: "Source disputed",
+    meaning: "two or more agents registered the source and the request does not say whose registration it means",
+    hint: 'name the registration to confirm: {"record": "<source record id>"} (the problem lists them)',
+  },
   no_backup_dir: {
     status: 409,
     title: "No backup directory configured",
@@ -246,7 +252,11 @@ export const problems = {
     meaning: "no space left for the log; this write was not stored; writes resume when space returns",
   },
   log_closed: { status: 503, title: "Log closed", meaning: "the node is shutting down" },
-  unavailable: { status: 503, title: "Not ready", meaning: "the node is shutting down" },
+  unavailable: {
+    status: 503,
+    title: "Not ready",
+    meaning: "the node is shutting down, or (in a cluster) has not joined yet; retry after Retry-After",
+  },
   index_failed: {
     status: 503,
     title: "Index failing",
@@ -404,6 +414,26 @@ export const problems = {
     meaning:
       "a file of the data directory (meta.json, node.key, authorities.json, keys.json) is not JSON, has the wrong shape, or cannot be read",
     hint: "restore the file from a backup (`stemedb restore`), or correct it by hand; the log is not affected (`stemedb verify`)",
+  },
+  not_clustered: {
+    status: 409,
+    title: "Not in a cluster",
+    meaning:
+      "a cluster operation (leave, drain) on a node started without --cluster-bind, or a drain of a member that is dead or has left",
+    hint: "start the node with --cluster-bind and --cluster-key-file (docs/CLUSTER.md)",
+  },
+  not_implemented: {
+    status: 501,
+    title: "Not implemented",
+    meaning:
+      "the endpoint is defined but this build does not carry what it needs (draining a node before the cluster's data plane)",
+  },
+  cluster_refused: {
+    status: 500,
+    http: false,
+    title: "Cluster refused this node",
+    meaning: "a seed refused the join: the cluster has another shard count, or another live node holds this node's name",
+    hint: "start the node with the cluster's --shards and a --node-name of its own",
   },
 } as const satisfies Record<string, ProblemSpec>;
 

@@ -14,7 +14,17 @@ import * as limits from "./limits.ts";
 export const kinds = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
 export type Kind = (typeof kinds)[number];
 
-export const reviewActions = ["hold", "approve", "reject", "gold", "ungold", "trust_seed", "escalate", "resolve"] as const;
+export const reviewActions = [
+  "hold",
+  "approve",
+  "reject",
+  "gold",
+  "ungold",
+  "trust_seed",
+  "escalate",
+  "resolve",
+  "confirm_source",
+] as const;
 export type ReviewAction = (typeof reviewActions)[number];
 
 interface RecordBase {

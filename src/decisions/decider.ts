@@ -42,6 +42,17 @@ export class Decider {
 }
 
 /** A decision's note: who asked (the API key id, null while the server runs without keys) and why. */
+/** A decision's note read back: the JSON object `decisionNote` wrote, or the text as it is (older or hand-made notes). */
+export function parseNote(note: string | undefined): Record<string, unknown> | string | null {
+  if (note === undefined) return null;
+  try {
+    const v = JSON.parse(note);
+    return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : note;
+  } catch {
+    return note;
+  }
+}
+
 export function decisionNote(fields: Record<string, unknown>, apiKey: string | null): string {
   return JSON.stringify({ ...fields, api_key: apiKey });
 }

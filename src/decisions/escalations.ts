@@ -16,7 +16,7 @@ import { listRecords } from "../index/list.ts";
 import type { IndexEntry } from "../index/store.ts";
 import type { WriteResult } from "../ingest/pipeline.ts";
 import type { Store } from "../store/store.ts";
-import { type Decider, decisionNote } from "./decider.ts";
+import { type Decider, decisionNote, parseNote } from "./decider.ts";
 
 export interface EscalationContext {
   subject: string;
@@ -200,15 +200,5 @@ export class Escalations {
     list.push({ id, ts: r.ts, action: r.action, note: r.note });
     list.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
     this.byTarget.set(target, list);
-  }
-}
-
-function parseNote(note: string | undefined): Record<string, unknown> | string | null {
-  if (note === undefined) return null;
-  try {
-    const v = JSON.parse(note);
-    return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : note;
-  } catch {
-    return note;
   }
 }

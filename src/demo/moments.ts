@@ -14,6 +14,7 @@
  *   5. three lenses, three winners, each with its reasons.
  */
 import { type QueryAnswer, signClaim, StemeClient, toHex } from "../client/index.ts";
+import { StemeError } from "../core/errors.ts";
 import { type DemoDataset, demoPrefix, generateDataset } from "./dataset.ts";
 import { clip, command, heading, type LensRow, lensRow, lensTable, short, wrap } from "./render.ts";
 import { type RecordView, tampered, type Verification, verifyRecord } from "./verify.ts";
@@ -51,6 +52,8 @@ export interface DemoResult {
     accepted: number;
     duplicates: number;
     quarantined: number;
+    /** Sources of tier 1–3 the node's authority confirmed. */
+    confirmed: number;
     ms: number;
     counts: Record<string, number>;
   };
@@ -200,8 +203,44 @@ class Walk {
       `Loaded in ${ms} ms (CBOR batches of up to ${demoBatchRecordsMax}): ${accepted} accepted` +
         `${duplicates ? `, ${duplicates} already there` : ""}${quarantined ? `, ${quarantined} quarantined` : ""}.`,
     );
+    const confirmed = await this.confirmSources();
     this.print(`(The commands shown are the CLI equivalents; from a clone, ./stemedb runs it.)`);
-    return { records: data.records.length, accepted, duplicates, quarantined, ms, counts: data.counts };
+    return { records: data.records.length, accepted, duplicates, quarantined, confirmed, ms, counts: data.counts };
+  }
+
+  /**
+   * A tier is a claim (docs/SEMANTICS.md#sources-and-registrars): the regulator's labels, the
+   * trials and the guidelines count as tier 1–3 only once an authority vouches for them. The
+   * node's authority does it here, as a reviewer would (`POST /v1/admin/sources/:id/confirm`,
+   * which needs an admin key when the server has keys).
+   */
+  private async confirmSources(): Promise<number> {
+    const vouched = this.data.sources.filter((s) => s.tier <= 3);
+    const base = this.options.server.replace(/\/+$/, "");
+    const doFetch = this.options.fetch ?? fetch;
+    await mapLimit(vouched, 8, async (s) => {
+      const res = await doFetch(`${base}/v1/admin/sources/${encodeURIComponent(s.sourceId)}/confirm`, {
+        method: "POST",
+        headers: { accept: "application/json", ...this.options.headers },
+      });
+      if (res.ok) return;
+      const problem = (await res.json().catch(() => ({}))) as { code?: string; detail?: string };
+      throw new StemeError(
+        res.status === 401 || res.status === 403 ? "forbidden" : "internal",
+        `confirming source ${s.sourceId}: ${res.status} ${problem.code ?? ""} ${problem.detail ?? ""}`.trim(),
+        { hint: "the demo confirms its sources as the node's authority: give it an admin key (--api-key)" },
+      );
+    });
+    this.print(
+      wrap(
+        `The node's authority confirmed the ${vouched.length} registrations of tier 1–3 (labels, trials, studies, ` +
+          `guidelines): a tier is a claim, and counts as at best 4 until an authority vouches for it.`,
+      ),
+    );
+    this.print(
+      this.stemedb(`source confirm ${vouched[0]?.sourceId ?? "ID"}      # POST /v1/admin/sources/:id/confirm, one per source`),
+    );
+    return vouched.length;
   }
 
   // ---- 1 -----------------------------------------------------------------------------------

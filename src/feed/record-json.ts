@@ -11,8 +11,7 @@
  */
 import { toHex } from "../core/hex.ts";
 import { fieldSpecs, type Kind } from "../core/record.ts";
-import { kindCodes } from "../index/schema.ts";
-import type { IndexEntry } from "../index/store.ts";
+import { type IndexEntry, locationOf } from "../index/store.ts";
 import type { Store } from "../store/store.ts";
 
 export function recordJson(store: Store, e: IndexEntry): string {
@@ -34,15 +33,7 @@ export function recordJson(store: Store, e: IndexEntry): string {
     view.flags = [];
     return JSON.stringify(view);
   }
-  const loc = {
-    lsn: e.lsn,
-    id: e.id,
-    kind: kindCodes[e.record.kind],
-    segment: e.segment,
-    offset: e.offset,
-    recordedAt: e.recordedAtMs,
-  };
-  return JSON.stringify(store.view(loc));
+  return JSON.stringify(store.view(locationOf(e)));
 }
 
 /** CBOR's deterministic order for text keys: shorter first, then bytewise. */

@@ -47,6 +47,18 @@ export interface RecordLocation {
   selectedBy?: RecordMatch;
 }
 
+/** The location of a record the index is about to hold (or holds). */
+export function locationOf(e: IndexEntry): RecordLocation {
+  return {
+    lsn: e.lsn,
+    id: e.id,
+    kind: kindCodes[e.record.kind],
+    segment: e.segment,
+    offset: e.offset,
+    recordedAt: e.recordedAtMs,
+  };
+}
+
 export interface IndexOptions {
   logger?: Logger;
   metrics?: Metrics;
@@ -58,6 +70,9 @@ export interface IndexOptions {
   /** Shards subjects are filed under (src/index/shard.ts); a different count than the file's rewrites the column. */
   shardCount?: number;
 }
+
+/** Targets per query of `referrerLocationsOf` (SQLite's default limit on variables is 32,766). */
+const referrersChunk = 512;
 
 /** The first 8 bytes of an id as a signed 64-bit integer: the key of the `refs` table. */
 export function id8(id: Uint8Array): bigint {
@@ -416,6 +431,43 @@ export class IndexStore implements DamageGuard {
       .query("SELECT src, rel FROM refs WHERE dst8 = ? AND dst = ? ORDER BY src")
       .all(id8(target), target) as Array<{ src: number; rel: number }>;
     return rows.filter((r) => rel === undefined || r.rel === rel).map((r) => ({ lsn: r.src, rel: r.rel }));
+  }
+
+  /**
+   * Where the records that reference any of `targets` are, with the relation and the target, in
+   * a query per 512 targets (refs joined to records): what a query's gathering asks for every
+   * assertion it reads. Each location says it was selected by that reference, so the record read
+   * is checked against it (match.ts). IN lists are padded to a power of two, so a handful of
+   * statements serve every size.
+   */
+  referrerLocationsOf(targets: readonly Uint8Array[]): Array<RecordLocation & { rel: number; target: Uint8Array }> {
+    const out: Array<RecordLocation & { rel: number; target: Uint8Array }> = [];
+    for (let i = 0; i < targets.length; i += referrersChunk) {
+      const part = targets.slice(i, i + referrersChunk);
+      const byKey = new Map<bigint, Uint8Array[]>();
+      for (const t of part) {
+        const k = id8(t);
+        const list = byKey.get(k);
+        if (list) list.push(t);
+        else byKey.set(k, [t]);
+      }
+      const keys = [...byKey.keys()];
+      let size = 1;
+      while (size < keys.length) size *= 2;
+      const padded = [...keys, ...Array<bigint>(size - keys.length).fill(keys[0] as bigint)];
+      const rows = this.db
+        .query(
+          `SELECT f.dst, f.rel, r.lsn, r.id, r.kind, r.segment, r.offset, r.recorded_at FROM refs f JOIN records r ON r.lsn = f.src WHERE f.dst8 IN (${padded.map(() => "?").join(",")}) ORDER BY f.src`,
+        )
+        .all(...padded) as Array<LocationRow & { rel: number; dst: Uint8Array }>;
+      for (const row of rows) {
+        // dst8 is a prefix: the full id settles a collision.
+        const target = byKey.get(id8(row.dst))?.find((t) => bytesEqual(t, row.dst));
+        if (target === undefined) continue;
+        out.push({ ...toLocation(row, { refersTo: { target, rel: row.rel } }), rel: row.rel, target });
+      }
+    }
+    return out;
   }
 
   /** The row at `lsn`; `selectedBy` says what led to it (checked against the record read). */

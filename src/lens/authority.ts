@@ -59,6 +59,22 @@ function explainAuthority(winner: Candidate, kept: readonly Candidate[]): string
         : `${peers.length} candidates at tier ${winner.tier}; the most confident (${fmt(winner.confidence)}) wins`,
     );
   }
+  lines.push(...tierNoteLines(kept));
   lines.push(`weight = confidence × (${tierCeiling} − tier)`);
+  return lines;
+}
+
+/** Sources named in explanations as counted below their stated tier, at most. */
+const tierNotesShownMax = 3;
+
+/**
+ * Why some sources count below the tier they state (docs/SEMANTICS.md#sources-and-registrars):
+ * "source 'x': tier 1 claimed by ab12…, not confirmed: counted as tier 4", one line per source.
+ */
+export function tierNoteLines(kept: readonly Candidate[]): string[] {
+  const notes = [...new Set(kept.flatMap((c) => (c.tierNote === undefined ? [] : [c.tierNote])))].sort();
+  const lines = notes.slice(0, tierNotesShownMax);
+  if (notes.length > tierNotesShownMax)
+    lines.push(`${plural(notes.length - tierNotesShownMax, "more source")} counted below the tier stated`);
   return lines;
 }

@@ -17,10 +17,26 @@ export interface Prepared {
   groups: CandidateGroup[];
 }
 
+/**
+ * Prepared candidate lists, by list and tolerance: the lenses of one query are handed the same
+ * list, and one agent, one voice and the grouping need doing once for all of them. (A list is
+ * never changed once a lens has it.)
+ */
+const preparedLists = new WeakMap<readonly Candidate[], Map<number | undefined, Omit<Prepared, "params">>>();
+
 export function prepare(candidates: readonly Candidate[], params: LensParams): Prepared {
   checkParams(params);
+  let byTolerance = preparedLists.get(candidates);
+  const known = byTolerance?.get(params.tolerance);
+  if (known) return { ...known, params };
   const { kept, setAside } = oneVoicePerAgent(candidates);
-  return { params, kept, setAside, groups: groupCandidates(kept, params.tolerance) };
+  const made = { kept, setAside, groups: groupCandidates(kept, params.tolerance) };
+  if (!byTolerance) {
+    byTolerance = new Map();
+    preparedLists.set(candidates, byTolerance);
+  }
+  byTolerance.set(params.tolerance, made);
+  return { ...made, params };
 }
 
 export interface WeightedGroup extends CandidateGroup {

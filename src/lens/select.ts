@@ -53,6 +53,7 @@ function checkCandidate(c: Candidate): void {
   invariant(Number.isInteger(c.tier) && c.tier >= 1 && c.tier <= 6, `candidate ${c.id}: tier in 1..6`);
   invariant(c.netVotes === undefined || Number.isFinite(c.netVotes), `candidate ${c.id}: netVotes is finite`);
   invariant(c.trust === undefined || (c.trust >= 0 && c.trust <= 1), `candidate ${c.id}: trust in [0, 1]`);
+  invariant(c.earned === undefined || (c.earned >= 0 && c.earned <= 1), `candidate ${c.id}: earned trust in [0, 1]`);
 }
 
 export interface Selection {

@@ -19,14 +19,21 @@ export interface Candidate {
   object: Value;
   /** In [0, 1]. */
   confidence: number;
-  /** Tier of the cited source, 1 (best) to 5; 6 when there is no source or it is not registered. */
+  /** Counted tier of the cited source, 1 (best) to 5; 6 when there is no source or it is not registered (or disputed). */
   tier: number;
   /** The cited `source_id`, if any; only used to make `explain` readable. */
   source?: string;
+  /** Why the source counts below the tier it states (not confirmed, disputed); for `explain`. */
+  tierNote?: string;
   /** Trust-weighted net votes on this assertion; 0 when absent. */
   netVotes?: number;
   /** TrustRank τ of the agent, in [0, 1]; 0 when absent. */
   trust?: number;
+  /**
+   * The trust the agent earned: τ above a stranger's floor, rescaled to [0, 1] (0 for an agent
+   * with no endorsement path from a seed). `trust` when absent.
+   */
+  earned?: number;
 }
 
 export interface LensParams {

@@ -9,6 +9,7 @@
  * docs/METRICS.md lists them (written from this registry by `make docs`; test/api/docs.test.ts keeps it current).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { clusterMetrics } from "./cluster.ts";
 import { registerProcessMetrics } from "./process.ts";
 import { replicationMetrics } from "./replication.ts";
 import { type BackupTimes, mirroredCounter, type ScrapeSources, ScrapeSamples } from "./scrape.ts";
@@ -44,6 +45,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     ...backupMetrics(registers, scrape),
     ...changesMetrics(registers, scrape),
     ...replicationMetrics(registers),
+    ...clusterMetrics(registers),
   };
 }
 

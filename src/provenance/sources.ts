@@ -1,19 +1,29 @@
 /**
- * Sources as the API shows them: the current entry (registrar, title, tier, url, published
- * date) and whether a counted retraction withdrew it, derived from the source's own records
- * with the rules of docs/SEMANTICS.md#sources-and-registrars (state/sources.ts), plus how many assertions cite it.
+ * Sources as the API shows them: the current entry (registrar, title, counted and stated tier,
+ * url, published date), whether an authority confirmed it, whether registrants dispute it, and
+ * whether a counted retraction withdrew it — derived from the source's own records and their
+ * confirmations with the rules of docs/SEMANTICS.md#sources-and-registrars (state/sources.ts),
+ * plus how many assertions cite it.
  */
-import { listRecords } from "../index/list.ts";
 import { citingCount } from "../index/provenance.ts";
-import { deriveSources, prepare, type StoredRecord } from "../state/index.ts";
+import { loadSource } from "../query/gather.ts";
+import { deriveSources, prepare } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
 
 export interface SourceView {
   source_id: string;
   registered: boolean;
   title: string | null;
-  /** 1–5; 6 when not registered. */
+  /** The tier that counts: 1–5; 6 when not registered or disputed. */
   tier: number;
+  /** The tier the current entry states (null when none counts). */
+  claimed_tier: number | null;
+  /** The entry is an authority's, or an authority confirmed it (`confirm_source`). */
+  confirmed: boolean;
+  /** Two or more non-authority agents registered it and no authority settled it. */
+  disputed: boolean;
+  /** Every non-authority agent that registered it, sorted. */
+  registrants: string[];
   url?: string;
   published_at?: number;
   registrar: string | null;
@@ -29,29 +39,28 @@ export interface SourceView {
 
 /** The caller has waited for the index. Null when the node has never seen the source id. */
 export function describeSource(store: Store, sourceId: string): SourceView | null {
-  const records: StoredRecord[] = [];
-  let afterLsn: number | undefined;
-  for (;;) {
-    const page = listRecords(store.index, {
-      source: sourceId,
-      kinds: ["source", "source_retraction"],
-      limit: 1000,
-      ...(afterLsn !== undefined ? { afterLsn } : {}),
-    });
-    for (const loc of page.items) records.push({ id: Buffer.from(loc.id).toString("hex"), record: store.read(loc).record });
-    if (page.next === null) break;
-    afterLsn = page.next;
-  }
+  const records = loadSource(store, sourceId);
   const citing = citingCount(store.index, sourceId);
   if (records.length === 0 && citing === 0) return null;
-  const state = deriveSources(prepare(records, undefined).entries, new Set(store.dataDir.authorities));
+  const authorities = new Set(store.dataDir.authorities);
+  const state = deriveSources(prepare(records).entries, authorities);
   const entry = state.entries.get(sourceId);
+  const registrants = new Set<string>();
+  for (const r of records)
+    if (r.record.kind === "source") {
+      const agent = Buffer.from(r.record.agent).toString("hex");
+      if (!authorities.has(agent)) registrants.add(agent);
+    }
   const retraction = state.retractions.get(sourceId) ?? null;
   return {
     source_id: sourceId,
     registered: entry !== undefined,
     title: entry?.title ?? null,
     tier: entry?.tier ?? 6,
+    claimed_tier: entry?.claimedTier ?? null,
+    confirmed: entry?.confirmed ?? false,
+    disputed: state.disputed.has(sourceId),
+    registrants: [...registrants].sort(),
     ...(entry?.url !== undefined ? { url: entry.url } : {}),
     ...(entry?.published_at !== undefined ? { published_at: entry.published_at } : {}),
     registrar: entry?.registrar ?? null,

@@ -63,7 +63,7 @@ export function provenanceOf(store: Store, id: Uint8Array, depthMax = provenance
   const gathered = gather(store, root.subject as string, root.predicate as string);
   const authorities = new Set(store.dataDir.authorities);
   const state = deriveState(gathered.records, { authorities });
-  const sources = deriveSources(prepare(gathered.records, undefined).entries, authorities);
+  const sources = deriveSources(prepare(gathered.records).entries, authorities);
   const byId = new Map(gathered.records.map((r) => [r.id, r.record]));
   const targeting = new Map<string, Array<{ id: string; record: StemeRecord }>>();
   for (const r of gathered.records) {

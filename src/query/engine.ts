@@ -7,7 +7,9 @@
  *   (`trust_lsn`) it reflects.
  * - `fresh=true` waits for the index, recomputes TrustRank to the current position, resolves
  *   and replaces the views.
- * - `as_of` queries are resolved every time (with TrustRank as of that time) and not kept.
+ * - `as_of` and `known_at` queries are resolved every time (with TrustRank from the facts
+ *   inside that cut, stamped with the position they were read to) and never kept as views: a
+ *   view is keyed without the cut, and a known-at answer must not depend on what arrived since.
  */
 import { toHex } from "../core/hex.ts";
 import type { Logger } from "../core/logger.ts";
@@ -19,6 +21,7 @@ import {
   type AnswerDeps,
   answerNow,
   checkLens,
+  cutOf,
   type QueryAnswer,
   type QueryRequest,
   type TrustContext,
@@ -96,7 +99,7 @@ export class QueryEngine {
   }
 
   static cacheable(q: QueryRequest): boolean {
-    return q.asOf === undefined;
+    return q.asOf === undefined && q.knownAt === undefined;
   }
 
   /** A view answering `q` for its single lens, if one is current (for the serialized fast path). */
@@ -183,10 +186,9 @@ export class QueryEngine {
 
   /** Synchronous: resolves against the index as it stands and keeps the views. */
   private resolveNow(q: QueryRequest): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
-    const trust: TrustContext =
-      q.asOf !== undefined
-        ? { trustOf: this.trust.asOf(q.asOf), lsn: this.trust.current.lsn }
-        : { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn };
+    const trust: TrustContext = QueryEngine.cacheable(q)
+      ? { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn }
+      : this.trust.at(cutOf(q));
     const { answers, deps } = answerNow(this.store, q, trust, this.gatherCache);
     if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn)) {
       const now = performance.now();

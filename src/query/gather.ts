@@ -1,8 +1,9 @@
 /**
  * Gathering what a query needs from the store: the assertions about (subject, predicate) and
  * every record their lifecycle depends on — votes, retractions and reviews that target them,
- * assertions that supersede them, their `depends_on` closure (and what targets that), the
- * sources they cite with those sources' retractions, and the epochs.
+ * assertions that supersede them, their whole `depends_on` closure (and what targets that),
+ * the sources they cite with those sources' registrations, confirmations and retractions, and
+ * the epochs. Each record carries its `recordedAt` (node-local), for `known_at`.
  *
  * Derived state is then a pure function of this set (src/state), so two nodes holding the
  * same records answer the same.
@@ -11,15 +12,14 @@ import { StemeError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import type { StemeRecord } from "../core/record.ts";
 import { type ListFilter, listRecords } from "../index/list.ts";
-import { relCodes } from "../index/schema.ts";
+import { mismatchOf } from "../index/match.ts";
+import { kindCodes, relCodes } from "../index/schema.ts";
 import type { RecordLocation } from "../index/store.ts";
 import type { StoredRecord } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
 
 /** A query reads at most this many records; past it, the answer would be too slow to give. */
 export const queryRecordsMax = 50_000;
-/** How deep a `depends_on` chain is followed. */
-export const dependencyDepthMax = 32;
 
 const pageRecords = 1000;
 
@@ -34,10 +34,60 @@ export interface Gathered {
   lsn: number;
 }
 
+/** Decoded records kept at most (≈ 0.5–1 KiB each), oldest half dropped past it. */
+export const decodedRecordsMax = 100_000;
+
+/**
+ * Records decoded from the log, by LSN: a query of a busy pair reads the same few thousand
+ * votes and claims again at every ask, and reading one (a pread, CBOR decoding, BLAKE3 of the
+ * body) cost more than all the rest of its answer. Records never change, so a decoded one
+ * stays right; it is served only when the index row that led to it agrees with it — id, kind,
+ * and what selected it (match.ts) — as a read from the log is checked, else the log is read and
+ * its checks report the damage.
+ */
+export class DecodedRecords {
+  private readonly byLsn = new Map<number, StoredRecord>();
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly recordsMax = decodedRecordsMax) {}
+
+  read(store: Store, loc: RecordLocation, id: string): StoredRecord {
+    const hit = this.byLsn.get(loc.lsn);
+    if (
+      hit !== undefined &&
+      hit.id === id &&
+      kindCodes[hit.record.kind] === loc.kind &&
+      (loc.selectedBy === undefined || mismatchOf(hit.record, loc.selectedBy) === null)
+    ) {
+      store.index.assertSound();
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
+    const read = store.read(loc);
+    const stored = { id, record: read.record, recordedAt: read.recordedAt };
+    if (this.recordsMax > 0) {
+      if (this.byLsn.size >= this.recordsMax) {
+        let drop = Math.ceil(this.recordsMax / 2);
+        for (const lsn of this.byLsn.keys()) {
+          if (drop-- <= 0) break;
+          this.byLsn.delete(lsn);
+        }
+      }
+      this.byLsn.set(loc.lsn, stored);
+    }
+    return stored;
+  }
+}
+
 class Collector {
   readonly byId = new Map<string, StoredRecord>();
   readonly locations = new Map<string, RecordLocation>();
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly decoded?: DecodedRecords,
+  ) {}
 
   /** Records known without the index (from the cache). */
   addKnown(records: readonly StoredRecord[]): void {
@@ -52,7 +102,12 @@ class Collector {
         hint: "narrow it (as_of, a more specific subject), or wait for materialized views",
       });
     }
-    const stored = { id, record: this.store.read(loc).record };
+    let stored: StoredRecord;
+    if (this.decoded) stored = this.decoded.read(this.store, loc, id);
+    else {
+      const read = this.store.read(loc);
+      stored = { id, record: read.record, recordedAt: read.recordedAt };
+    }
     this.byId.set(id, stored);
     this.locations.set(id, loc);
     return stored;
@@ -77,16 +132,17 @@ class Collector {
   }
 
   /**
-   * Records that decide `id`'s lifecycle: votes, retractions, reviews and superseders. Its
-   * dependants are left out: a cascade flows from a dependency to its dependants, not back.
+   * Records that decide the lifecycle of `ids` (hex): votes, retractions, reviews and
+   * superseders. Their dependants are left out: a cascade flows from a dependency to its
+   * dependants, not back.
    */
-  addDeciders(id: Uint8Array): StoredRecord[] {
+  addDeciders(ids: readonly string[]): StoredRecord[] {
     const added: StoredRecord[] = [];
-    for (const ref of this.store.index.referrers(id)) {
-      if (ref.rel === relCodes.depends_on) continue;
-      // Found by its reference to `id`: the record read must make it (Store.read checks).
-      const loc = this.store.index.locationByLsn(ref.lsn, { refersTo: { target: id, rel: ref.rel } });
-      const s = loc ? this.add(loc) : null;
+    const targets = ids.map((id) => Buffer.from(id, "hex"));
+    for (const loc of this.store.index.referrerLocationsOf(targets)) {
+      if (loc.rel === relCodes.depends_on) continue;
+      // Found by its reference to the target: the record read must make it (the read checks).
+      const s = this.add(loc);
       if (s) added.push(s);
     }
     return added;
@@ -103,13 +159,16 @@ class Collector {
 
 /**
  * The records every query of a cited source, or any query at all, reads again: a source's
- * registrations and retractions, and the epochs. Kept decoded, dropped when a record of that
- * kind is acknowledged; filled only when the index holds every such record acknowledged so
- * far (`settledLsn`), so a fill never misses one still on its way to the index.
+ * registrations, their confirmations and the source's retractions, and the epochs. Kept
+ * decoded, dropped when a record of that kind is acknowledged (any `confirm_source` review
+ * drops every source: it names a record, not a source id, and is rare); filled only when the
+ * index holds every such record acknowledged so far (`settledLsn`), so a fill never misses one
+ * still on its way to the index.
  */
 export class GatherCache {
   private readonly sources = new Map<string, StoredRecord[]>();
   private epochs: StoredRecord[] | null = null;
+  readonly decoded = new DecodedRecords();
   /** The LSN of the last acknowledged source, source retraction or epoch. */
   private settledLsn = 0;
   private static readonly sourcesMax = 100_000;
@@ -123,6 +182,9 @@ export class GatherCache {
           this.settledLsn = Math.max(this.settledLsn, e.lsn);
         } else if (r.kind === "epoch") {
           this.epochs = null;
+          this.settledLsn = Math.max(this.settledLsn, e.lsn);
+        } else if (r.kind === "review" && r.action === "confirm_source") {
+          this.sources.clear();
           this.settledLsn = Math.max(this.settledLsn, e.lsn);
         }
       }
@@ -157,27 +219,46 @@ function loadAll(store: Store, filter: Omit<ListFilter, "limit" | "afterLsn">): 
   let afterLsn: number | undefined;
   for (;;) {
     const page = listRecords(store.index, { ...filter, limit: pageRecords, ...(afterLsn !== undefined ? { afterLsn } : {}) });
-    for (const loc of page.items) out.push({ id: toHex(loc.id), record: store.read(loc).record });
+    for (const loc of page.items) {
+      const read = store.read(loc);
+      out.push({ id: toHex(loc.id), record: read.record, recordedAt: read.recordedAt });
+    }
     if (page.next === null) return out;
     afterLsn = page.next;
   }
 }
 
+/** A source's registrations and retractions, and the reviews (confirmations) of its registrations. */
+export function loadSource(store: Store, source: string): StoredRecord[] {
+  const out = loadAll(store, { source, kinds: ["source", "source_retraction"] });
+  for (const s of [...out]) {
+    if (s.record.kind !== "source") continue;
+    const id = Buffer.from(s.id, "hex");
+    for (const ref of store.index.referrers(id, relCodes.review)) {
+      const loc = store.index.locationByLsn(ref.lsn, { refersTo: { target: id, rel: ref.rel } });
+      if (!loc) continue;
+      const read = store.read(loc);
+      out.push({ id: toHex(loc.id), record: read.record, recordedAt: read.recordedAt });
+    }
+  }
+  return out;
+}
+
 /** Synchronous: the caller waits for the index first, so the answer reflects `lsn` exactly. */
 export function gather(store: Store, subject: string, predicate: string, cache?: GatherCache): Gathered {
   const lsn = store.index.checkpointLsn;
-  const c = new Collector(store);
+  const c = new Collector(store, cache?.decoded);
   const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });
   const sources = new Set<string>();
-  // Walk assertions: what targets them, and what they depend on, to a fixed depth.
+  // Walk assertions: what targets them, and what they depend on, to the end of every chain (the
+  // collector adds a record once, so cycles end; queryRecordsMax bounds the whole walk).
   let frontier = assertions;
-  for (let depth = 0; frontier.length > 0 && depth <= dependencyDepthMax; depth++) {
-    const next: StoredRecord[] = [];
-    for (const s of frontier) {
-      const r = s.record;
-      if (r.kind !== "assertion") continue;
+  while (frontier.length > 0) {
+    const claims = frontier.filter((s) => s.record.kind === "assertion");
+    const next = c.addDeciders(claims.map((s) => s.id)).filter((x) => x.record.kind === "assertion");
+    for (const s of claims) {
+      const r = s.record as Extract<StemeRecord, { kind: "assertion" }>;
       if (r.source !== undefined) sources.add(r.source);
-      next.push(...c.addDeciders(Buffer.from(s.id, "hex")).filter((x) => x.record.kind === "assertion"));
       for (const dep of r.depends_on ?? []) {
         const d = c.byIdBytes(dep);
         if (d) next.push(d);
@@ -187,7 +268,7 @@ export function gather(store: Store, subject: string, predicate: string, cache?:
   }
   // Sources and their retractions; epochs (few, and any of them may supersede another).
   for (const source of sources) {
-    const load = () => loadAll(store, { source, kinds: ["source", "source_retraction"] });
+    const load = () => loadSource(store, source);
     c.addKnown(cache ? cache.source(source, load) : load());
   }
   const loadEpochs = () => loadAll(store, { kinds: ["epoch"] });

@@ -6,15 +6,19 @@ import { invalid } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import type { Assertion, StemeRecord } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
-import { blockingFlags, deriveState, type Flag } from "../state/index.ts";
+import { blockingFlags, type Cut, deriveState, type Flag, withinCut } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
+import { trustFloor } from "../trust/rank.ts";
 import { type GatherCache, gather } from "./gather.ts";
 
 export interface QueryRequest {
   subject: string;
   predicate: string;
   lenses: string[];
+  /** Only records the agents date at or before this time (ts ≤ asOf) count. */
   asOf?: number;
+  /** Only records this node had received by this time (recorded_at ≤ knownAt) count; node-local. */
+  knownAt?: number;
   validAt?: number;
   tolerance?: number;
   layers?: string[];
@@ -55,6 +59,7 @@ export interface QueryAnswer extends Omit<LensResult, "winner"> {
   /** The log position the TrustRank used reflects (lenses that weigh trust). */
   trust_lsn?: number;
   as_of?: number;
+  known_at?: number;
 }
 
 export function checkLens(name: string): void {
@@ -84,18 +89,17 @@ export function answerNow(
   cache?: GatherCache,
 ): { answers: Record<string, QueryAnswer>; deps: AnswerDeps } {
   const gathered = gather(store, q.subject, q.predicate, cache);
-  const state = deriveState(gathered.records, {
-    authorities: new Set(store.dataDir.authorities),
-    trust: trust.trustOf,
-    ...(q.asOf !== undefined ? { asOf: q.asOf } : {}),
-  });
+  const cut = cutOf(q);
+  const earned = (agent: string) => earnedTrust(trust.trustOf(agent));
+  const state = deriveState(gathered.records, { authorities: new Set(store.dataDir.authorities), trust: earned, ...cut });
   const include = new Set<Flag>(q.include ?? []);
   const counts = (flags: Flag[]) => flags.every((f) => !blockingFlags.includes(f) || include.has(f));
   const candidates: Candidate[] = [];
   const byId = new Map<string, Assertion>();
-  for (const { id, record } of gathered.assertions) {
-    const r = record as Assertion;
-    if (q.asOf !== undefined && r.ts > q.asOf) continue;
+  for (const stored of gathered.assertions) {
+    const { id } = stored;
+    const r = stored.record as Assertion;
+    if (!withinCut(stored, cut)) continue;
     if (
       q.validAt !== undefined &&
       ((r.valid_from !== undefined && q.validAt < r.valid_from) || (r.valid_to !== undefined && q.validAt >= r.valid_to))
@@ -104,16 +108,19 @@ export function answerNow(
     const s = state.assertions.get(id);
     if (s && !counts(s.flags)) continue;
     byId.set(id, r);
+    const agent = toHex(r.agent);
     candidates.push({
       id,
-      agent: Buffer.from(r.agent).toString("hex"),
+      agent,
       ts: r.ts,
       object: r.object,
       confidence: r.confidence,
       tier: state.sourceTier(r.source),
       ...(r.source !== undefined ? { source: r.source } : {}),
+      ...tierNoteOf(state.sourceTierNote(r.source)),
       netVotes: state.netVotes(id),
-      trust: trust.trustOf(Buffer.from(r.agent).toString("hex")),
+      trust: trust.trustOf(agent),
+      earned: earned(agent),
     });
   }
   const params: LensParams = {
@@ -134,10 +141,30 @@ export function answerNow(
       lsn: gathered.lsn,
       ...(trustLenses.has(lens) ? { trust_lsn: trust.lsn } : {}),
       ...(q.asOf !== undefined ? { as_of: q.asOf } : {}),
+      ...(q.knownAt !== undefined ? { known_at: q.knownAt } : {}),
     };
   }
   return { answers: out, deps: depsOf(q, gathered.records) };
 }
+
+/**
+ * The trust an agent earned: τ above the floor a stranger has, rescaled to [0, 1]. Lenses weigh
+ * claims and votes by it (docs/SEMANTICS.md#trustrank), so strangers — however many — count for
+ * nothing against anyone a seed's endorsements reach.
+ */
+export function earnedTrust(tau: number): number {
+  return Math.max(0, (tau - trustFloor) / (1 - trustFloor));
+}
+
+/** The records a query counts: `as_of` by stated time, `known_at` by this node's receive time. */
+export function cutOf(q: Pick<QueryRequest, "asOf" | "knownAt">): Cut {
+  return {
+    ...(q.asOf !== undefined ? { asOf: q.asOf } : {}),
+    ...(q.knownAt !== undefined ? { knownAt: q.knownAt } : {}),
+  };
+}
+
+const tierNoteOf = (note: string | undefined) => (note === undefined ? {} : { tierNote: note });
 
 function depsOf(q: QueryRequest, records: readonly { id: string; record: StemeRecord }[]): AnswerDeps {
   const ids = new Set<string>();

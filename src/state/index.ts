@@ -7,5 +7,12 @@ export {
   deriveState,
   type Flag,
 } from "./lifecycle.ts";
-export { prepare, type StoredRecord } from "./records.ts";
-export { deriveSources, type SourceEntry, type SourceRetractionEntry, type SourceState, unregisteredTier } from "./sources.ts";
+export { type Cut, prepare, type StoredRecord, withinCut } from "./records.ts";
+export {
+  deriveSources,
+  type SourceEntry,
+  type SourceRetractionEntry,
+  type SourceState,
+  unconfirmedTierBest,
+  unregisteredTier,
+} from "./sources.ts";

@@ -40,8 +40,10 @@ export interface AssertionState {
 export interface DerivedState {
   /** Every assertion in the (asOf-filtered) input, flagged or not. */
   assertions: Map<string, AssertionState>;
-  /** Registered tier 1–5; 6 when unregistered or no source. */
+  /** Counted tier 1–5 (a tier is a claim: docs/SEMANTICS.md#sources-and-registrars); 6 when unregistered, disputed or no source. */
   sourceTier(sourceId: string | undefined): number;
+  /** Why a source counts below its stated tier (not confirmed, disputed), for explanations. */
+  sourceTierNote(sourceId: string | undefined): string | undefined;
   sourceTitle(sourceId: string): string | undefined;
   /** Σ over each voter's latest vote on the assertion of value × trust(voter). */
   netVotes(assertionId: string): number;
@@ -54,6 +56,8 @@ export interface DeriveOptions {
   authorities: ReadonlySet<string>;
   /** Only records with ts ≤ asOf count. */
   asOf?: number;
+  /** Only records this node received by then (recordedAt ≤ knownAt) count; every record must carry recordedAt. */
+  knownAt?: number;
   /** Voter trust; default 1 for everyone. */
   trust?: (agentHex: string) => number;
 }
@@ -61,7 +65,10 @@ export interface DeriveOptions {
 export function deriveState(records: readonly StoredRecord[], options: DeriveOptions): DerivedState {
   const { authorities } = options;
   const trust = options.trust ?? (() => 1);
-  const { entries, assertions } = prepare(records, options.asOf);
+  const { entries, assertions } = prepare(records, {
+    ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+    ...(options.knownAt !== undefined ? { knownAt: options.knownAt } : {}),
+  });
   const notes = new Notes();
   const sources = deriveSources(entries, authorities);
 
@@ -87,12 +94,13 @@ export function deriveState(records: readonly StoredRecord[], options: DeriveOpt
     const flags = blockingFlags.filter((f) => flagSets.get(f)!.has(id));
     states.set(id, { flags, notes: notes.get(id) });
   }
-  const votes = latestVotes(entries, (id) => assertions.has(id));
+  const votes = latestVotes(entries, (id) => assertions.get(id)?.agent);
 
   return {
     assertions: states,
     sourceTier: (sourceId) =>
       sourceId === undefined ? unregisteredTier : (sources.entries.get(sourceId)?.tier ?? unregisteredTier),
+    sourceTierNote: (sourceId) => (sourceId === undefined ? undefined : sources.tierNotes.get(sourceId)),
     sourceTitle: (sourceId) => sources.entries.get(sourceId)?.title,
     netVotes: (assertionId) => netVotes(votes, assertionId, trust),
     visible: (assertionId) => visible.has(assertionId) && (states.get(assertionId)?.flags.length ?? 1) === 0,

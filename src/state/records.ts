@@ -3,6 +3,7 @@
  * and preparation of an input set (asOf filter, de-duplication, sorting) so every later step
  * sees the same sequence whatever order the caller supplied.
  */
+import { invariant } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
 import type { Assertion, StemeRecord } from "../core/record.ts";
 
@@ -10,6 +11,27 @@ export interface StoredRecord {
   /** The record id, lowercase hex. */
   id: string;
   record: StemeRecord;
+  /** When this node received it (ms; node-local, from the index): needed for `knownAt`. */
+  recordedAt?: number;
+}
+
+/**
+ * Which records count (docs/SEMANTICS.md#the-record-set): `asOf` keeps those the agents date at
+ * or before it (`ts`), `knownAt` those this node had received by then (`recordedAt`).
+ */
+export interface Cut {
+  asOf?: number;
+  knownAt?: number;
+}
+
+/** Whether a record counts under a cut. */
+export function withinCut(r: StoredRecord, cut: Cut): boolean {
+  if (cut.asOf !== undefined && r.record.ts > cut.asOf) return false;
+  if (cut.knownAt !== undefined) {
+    invariant(r.recordedAt !== undefined, `record ${r.id} has no recordedAt under a knownAt cut`);
+    if (r.recordedAt > cut.knownAt) return false;
+  }
+  return true;
 }
 
 /** A record together with its id and its signer's key as hex (computed once). */
@@ -38,13 +60,13 @@ export interface Prepared {
 }
 
 /**
- * Drops records with ts > asOf, collapses duplicate ids (an id is the hash of the body, so two
+ * Drops records outside the cut, collapses duplicate ids (an id is the hash of the body, so two
  * entries with one id are the same record) and sorts by (ts, id).
  */
-export function prepare(records: readonly StoredRecord[], asOf: number | undefined): Prepared {
+export function prepare(records: readonly StoredRecord[], cut: Cut = {}): Prepared {
   const unique = new Map<string, StoredRecord>();
   for (const r of records) {
-    if (asOf !== undefined && r.record.ts > asOf) continue;
+    if (!withinCut(r, cut)) continue;
     if (!unique.has(r.id)) unique.set(r.id, r);
   }
   const entries: Entry[] = [...unique.values()]

@@ -5,8 +5,9 @@
  * Choices where the contract (docs/SEMANTICS.md) is silent:
  * - Only votes whose target is an assertion in the record set count; votes on unknown ids wait
  *   (no effect yet), votes on other kinds of record are ignored.
- * - An author's vote on their own assertion counts like anyone's (trust weighting is where
- *   self-promotion is discounted).
+ * - An author's vote on their own assertion does not count, here as in TrustRank: endorsing
+ *   yourself says nothing new (it used to count, weighted by the author's own τ, which let a
+ *   trusted author double its claim's weight under `vote` at will).
  * - Votes count whatever the target's visibility; lenses decide what to show.
  * - The sum runs over voters in key order, so floating-point rounding is order-independent.
  */
@@ -17,13 +18,15 @@ import type { Entry } from "./records.ts";
 /** target id → voter key → that voter's latest vote value. */
 export type LatestVotes = Map<string, Map<string, 1 | -1>>;
 
-export function latestVotes(entries: readonly Entry[], isAssertion: (id: string) => boolean): LatestVotes {
+/** `authorOf`: the author of an assertion in the record set, undefined for any other id. */
+export function latestVotes(entries: readonly Entry[], authorOf: (id: string) => string | undefined): LatestVotes {
   const out: LatestVotes = new Map();
   for (const e of entries) {
     if (e.record.kind !== "vote") continue;
     const vote = e as Entry<Vote>;
     const target = toHex(vote.record.target);
-    if (!isAssertion(target)) continue;
+    const author = authorOf(target);
+    if (author === undefined || author === vote.agent) continue;
     let byVoter = out.get(target);
     if (!byVoter) {
       byVoter = new Map();

@@ -13,7 +13,7 @@ import { decodeStoredBody } from "../crypto/signed.ts";
 import { damageMarkerPath } from "../index/damage.ts";
 import { mismatchOf } from "../index/match.ts";
 import { kindCodes } from "../index/schema.ts";
-import { type IndexEntry, IndexStore, type RecordLocation } from "../index/store.ts";
+import { type IndexEntry, IndexStore, locationOf, type RecordLocation } from "../index/store.ts";
 import { InlineIndexWriter, type IndexWriter } from "../index/writer.ts";
 import { Log } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -171,14 +171,7 @@ export class Store {
     invariant(this.writer !== null, "the store is open");
     for (const e of entries) {
       this.pending.push(e);
-      this.overlay.set(idKey(e.id), {
-        lsn: e.lsn,
-        id: e.id,
-        kind: kindCodes[e.record.kind],
-        segment: e.segment,
-        offset: e.offset,
-        recordedAt: e.recordedAtMs,
-      });
+      this.overlay.set(idKey(e.id), locationOf(e));
     }
     this.writer.enqueue(entries);
     for (const listener of this.ackListeners) listener(entries);

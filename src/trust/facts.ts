@@ -12,6 +12,8 @@ interface Fact {
   /** Record id, hex. */
   id: string;
   ts: number;
+  /** When this node received the record (node-local; needed for a `knownAt` computation). */
+  recordedAt?: number;
 }
 
 export interface VoteFact extends Fact {
@@ -52,31 +54,47 @@ export function byFact(a: Fact, b: Fact): number {
 
 export const spKey = (subject: string, predicate: string): string => `${subject}\0${predicate}`;
 
-export function voteFact(id: string, r: Vote): VoteFact {
-  return { id, ts: r.ts, voter: toHex(r.agent), target: toHex(r.target), value: r.value };
+const received = (recordedAt: number | undefined) => (recordedAt === undefined ? {} : { recordedAt });
+
+export function voteFact(id: string, r: Vote, recordedAt?: number): VoteFact {
+  return { id, ts: r.ts, ...received(recordedAt), voter: toHex(r.agent), target: toHex(r.target), value: r.value };
 }
 
-export function reviewFact(id: string, r: Review): ReviewFact | null {
+export function reviewFact(id: string, r: Review, recordedAt?: number): ReviewFact | null {
   if (!trustActions.has(r.action)) return null;
-  return { id, ts: r.ts, agent: toHex(r.agent), action: r.action as ReviewFact["action"], target: toHex(r.target) };
+  return {
+    id,
+    ts: r.ts,
+    ...received(recordedAt),
+    agent: toHex(r.agent),
+    action: r.action as ReviewFact["action"],
+    target: toHex(r.target),
+  };
 }
 
-export function claimFact(id: string, r: Assertion): ClaimFact {
-  return { id, ts: r.ts, agent: toHex(r.agent), sp: spKey(r.subject, r.predicate), object: toHex(encodeCanonical(r.object)) };
+export function claimFact(id: string, r: Assertion, recordedAt?: number): ClaimFact {
+  return {
+    id,
+    ts: r.ts,
+    ...received(recordedAt),
+    agent: toHex(r.agent),
+    sp: spKey(r.subject, r.predicate),
+    object: toHex(encodeCanonical(r.object)),
+  };
 }
 
 /**
  * Facts from a full record set (tests, and anyone holding the records): every vote, every
  * trust review, and every assertion (unused ones cost nothing but memory).
  */
-export function factsFromRecords(records: ReadonlyArray<{ id: string; record: StemeRecord }>): TrustFacts {
+export function factsFromRecords(records: ReadonlyArray<{ id: string; record: StemeRecord; recordedAt?: number }>): TrustFacts {
   const facts: TrustFacts = { votes: [], reviews: [], claims: new Map() };
-  for (const { id, record } of records) {
-    if (record.kind === "vote") facts.votes.push(voteFact(id, record));
+  for (const { id, record, recordedAt } of records) {
+    if (record.kind === "vote") facts.votes.push(voteFact(id, record, recordedAt));
     else if (record.kind === "review") {
-      const f = reviewFact(id, record);
+      const f = reviewFact(id, record, recordedAt);
       if (f) facts.reviews.push(f);
-    } else if (record.kind === "assertion") facts.claims.set(id, claimFact(id, record));
+    } else if (record.kind === "assertion") facts.claims.set(id, claimFact(id, record, recordedAt));
   }
   return facts;
 }

@@ -6,29 +6,37 @@
  *
  * 1. **Seeds**: the deployment's authorities, and every agent an authority named in a
  *    `trust_seed` review.
- * 2. **Endorsement graph**: each voter's latest vote on an assertion is an edge voter → author;
- *    `+1` endorses, `-1` disputes. Self-votes carry no trust and are dropped.
+ * 2. **Endorsement graph**: each voter's latest vote on an assertion counts towards an edge voter →
+ *    author, netted per pair as EigenTrust does (endorsements − disputes: positive is an
+ *    endorsement of that weight, negative a dispute). Self-votes carry no trust and are dropped.
  * 3. **Propagation**: r = (1 − d)·p + d·Σ_u r_u · w(u→v) / W(u), d = 0.85, p uniform over the
  *    seeds; the rank of agents that endorse nobody (dangling) teleports back to the seeds.
  *    Power iteration until the L1 change is below 1e-12 (at most 200 rounds).
  * 4. **Scale**: s_v = min(1, r_v / ((1 − d) / |seeds|)) — rank relative to what a seed gets from
  *    the teleport alone, so a seed is 1 and an agent endorsed by one of a seed's few
  *    endorsements is near 1, falling as endorsements are spread thinner.
- * 5. **Disputes** count against, propagated one step the same way: an agent u disputing n
- *    authors takes d·s_u / n from each.
- * 6. **Gold standards**: for each gold assertion (an authority's latest gold/ungold review says
+ * 5. **Disputes** count against, propagated one step the same way: an agent u whose dispute
+ *    edges weigh n takes d·s_u·m / n from an author it disputes with weight m.
+ * 6. **Reliability**: ρ_v = E_v / (E_v + D_v), the share of trusted judgement (edges weighted by
+ *    the voter's s_u) on v's claims that endorses them; 1 when nobody trusted judged v.
+ * 7. **Gold standards**: for each gold assertion (an authority's latest gold/ungold review says
  *    gold), each agent's latest claim on the same (subject, predicate) agrees (equal canonical
  *    object) or contradicts; g_v = (1 + agree) / (1 + agree + contradict).
- * 7. τ_v = floor + (1 − floor) · clamp(g_v · (s_v − disputes_v), 0, 1); authorities are 1.
+ * 8. τ_v = floor + (1 − floor) · clamp(g_v · ρ_v · (s_v − disputes_v), 0, 1); authorities are 1.
+ *
+ * Step 2's netting and step 6 came from the arena (docs/ARENA.md#findings): agents that copy the
+ * consensus were endorsed whenever it was right and passed the trust on to the liars they
+ * copied. Facts may carry the node's receive time, so τ can be computed as known at a time.
  *
  * An agent with no endorsement path from a seed has r = 0 and sits at the floor, however many
  * sybils endorse it. Every loop runs in sorted order, so the result is bit-identical for the
  * same set of facts in any input order.
  */
+import { invariant } from "../core/errors.ts";
 import { byFact, type ClaimFact, type TrustFacts } from "./facts.ts";
 
 export const trustDamping = 0.85;
-/** τ of an agent nobody trusted endorses: unknown agents count, a hundred of them as one trusted. */
+/** τ of an agent nobody trusted endorses. Lenses weigh only what lies above it (earned trust), so strangers never add up. */
 export const trustFloor = 0.01;
 const iterationsMax = 200;
 const convergedL1 = 1e-12;
@@ -58,6 +66,8 @@ export interface TrustOptions {
   authorities: ReadonlySet<string>;
   /** Only facts with ts ≤ asOf count. */
   asOf?: number;
+  /** Only facts this node received by then count (recordedAt ≤ knownAt); every fact must carry recordedAt. */
+  knownAt?: number;
 }
 
 /** τ of `agent` in a result: authorities 1, unknown agents the floor. */
@@ -67,8 +77,15 @@ export function trustOf(result: TrustResult | null, agent: string, authorities: 
 }
 
 export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustResult {
-  const { authorities, asOf } = options;
-  const counts = <T extends { ts: number }>(xs: readonly T[]) => (asOf === undefined ? [...xs] : xs.filter((x) => x.ts <= asOf));
+  const { authorities, asOf, knownAt } = options;
+  const within = (x: { ts: number; recordedAt?: number }): boolean => {
+    if (asOf !== undefined && x.ts > asOf) return false;
+    if (knownAt === undefined) return true;
+    invariant(x.recordedAt !== undefined, "a trust fact without recordedAt under a knownAt cut");
+    return x.recordedAt <= knownAt;
+  };
+  const counts = <T extends { ts: number; recordedAt?: number }>(xs: readonly T[]) =>
+    asOf === undefined && knownAt === undefined ? [...xs] : xs.filter(within);
   const reviews = counts(facts.reviews).sort(byFact);
   const claims = new Map(counts([...facts.claims.values()]).map((c) => [c.id, c]));
 
@@ -89,15 +106,7 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
     if (!claim) continue;
     latest.set(`${v.voter}:${v.target}`, { voter: v.voter, author: claim.agent, value: v.value });
   }
-  const pos = new Map<string, Map<string, number>>(); // voter → author → count
-  const neg = new Map<string, Map<string, number>>();
-  for (const e of latest.values()) {
-    if (e.voter === e.author) continue;
-    const m = e.value === 1 ? pos : neg;
-    const out = m.get(e.voter) ?? new Map<string, number>();
-    m.set(e.voter, out);
-    out.set(e.author, (out.get(e.author) ?? 0) + 1);
-  }
+  const { pos, neg } = netEdges(latest.values());
 
   const gold = goldAgreement(claims, goldState);
 
@@ -122,12 +131,13 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
   }
   const endorsers = countIncoming(pos);
   const disputers = countIncoming(neg);
+  const reliability = reliabilityOf(pos, neg, scaled);
 
   const result = new Map<string, AgentTrust>();
   for (const a of agents) {
     const g = gold.get(a) ?? { agree: 0, contradict: 0 };
     const goldFactor = (1 + g.agree) / (1 + g.agree + g.contradict);
-    const raw = Math.min(1, Math.max(0, goldFactor * (scaled.get(a)! - (disputes.get(a) ?? 0))));
+    const raw = Math.min(1, Math.max(0, goldFactor * (reliability.get(a) ?? 1) * (scaled.get(a)! - (disputes.get(a) ?? 0))));
     result.set(a, {
       trust: authorities.has(a) ? 1 : trustFloor + (1 - trustFloor) * raw,
       rank: rank.get(a) ?? 0,
@@ -140,6 +150,36 @@ export function computeTrust(facts: TrustFacts, options: TrustOptions): TrustRes
     });
   }
   return { agents: result, seeds, iterations };
+}
+
+/**
+ * The endorsement graph, netted per (voter, author) as EigenTrust does (Kamvar, Schlosser and
+ * Garcia-Molina, WWW 2003: local trust = satisfactory − unsatisfactory): a voter that endorsed
+ * an author's claims e times and disputed them d times holds an endorsement of weight e − d
+ * when e > d, a dispute of weight d − e when d > e, nothing when they are equal. Self-votes
+ * are dropped. Without netting, an agent right only when it copies the right answer collected
+ * the same endorsements from the honest as one that is always right, and the disputes of its
+ * wrong claims were spread too thin to matter (docs/SEMANTICS.md#trustrank).
+ */
+function netEdges(latest: Iterable<{ voter: string; author: string; value: 1 | -1 }>) {
+  const net = new Map<string, Map<string, number>>(); // voter → author → endorsements − disputes
+  for (const e of latest) {
+    if (e.voter === e.author) continue;
+    const out = net.get(e.voter) ?? new Map<string, number>();
+    net.set(e.voter, out);
+    out.set(e.author, (out.get(e.author) ?? 0) + e.value);
+  }
+  const pos = new Map<string, Map<string, number>>();
+  const neg = new Map<string, Map<string, number>>();
+  for (const [voter, out] of net)
+    for (const [author, n] of out) {
+      if (n === 0) continue;
+      const m = n > 0 ? pos : neg;
+      const edges = m.get(voter) ?? new Map<string, number>();
+      m.set(voter, edges);
+      edges.set(author, Math.abs(n));
+    }
+  return { pos, neg };
 }
 
 /** Power iteration over `agents` (sorted); `edges` voter → author → weight. */
@@ -206,6 +246,37 @@ function goldAgreement(claims: ReadonlyMap<string, ClaimFact>, goldState: Readon
       else g.contradict++;
     }
     out.set(c.agent, g);
+  }
+  return out;
+}
+
+/**
+ * Per author: the share of trusted judgement on its claims that endorses them — Σ s_u over its
+ * endorsements ÷ Σ s_u over its endorsements and disputes, each voter u weighed by its scaled
+ * score s_u (strangers weigh 0). 1 when no trusted agent judged it. An agent the trusted find
+ * right once and wrong four times keeps a fifth of what its endorsements earned it.
+ */
+function reliabilityOf(
+  pos: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  neg: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  scaled: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const endorsed = new Map<string, number>();
+  const disputed = new Map<string, number>();
+  const add = (edges: ReadonlyMap<string, ReadonlyMap<string, number>>, into: Map<string, number>) => {
+    for (const u of [...edges.keys()].sort()) {
+      const su = scaled.get(u) ?? 0;
+      if (su === 0) continue;
+      const out = edges.get(u)!;
+      for (const v of [...out.keys()].sort()) into.set(v, (into.get(v) ?? 0) + su * out.get(v)!);
+    }
+  };
+  add(pos, endorsed);
+  add(neg, disputed);
+  const out = new Map<string, number>();
+  for (const [v, d] of disputed) {
+    const e = endorsed.get(v) ?? 0;
+    out.set(v, e / (e + d));
   }
   return out;
 }

@@ -6,10 +6,17 @@
  *
  * A refresh is one synchronous pass (SQLite reads and the power iteration), so the index
  * cannot move under it and the stamp is exact.
+ *
+ * τ for a query `as_of` or `known_at` a time (docs/SEMANTICS.md#trustrank) is computed from the
+ * facts read up to the index position *now* — the position the query itself answers at — kept
+ * to those dated by `as_of` and received by `known_at`, and stamped with that position. So an
+ * as-of answer and its τ reflect the same records, and a known-at answer is what the node
+ * would have answered then (with `fresh=true`), whatever arrived since.
  */
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { listRecords } from "../index/list.ts";
 import type { Store } from "../store/store.ts";
+import type { Cut } from "../state/index.ts";
 import { claimFact, reviewFact, type TrustFacts, voteFact } from "./facts.ts";
 import { computeTrust, type TrustResult, trustOf } from "./rank.ts";
 
@@ -44,8 +51,10 @@ export class TrustService {
   private readonly logger: Logger;
   private readonly now: () => number;
   private cursor = 0;
+  /** Facts were read past what the current snapshot was computed from. */
+  private stale = false;
   private snapshot: TrustSnapshot;
-  private readonly asOfCache = new Map<number, TrustResult>();
+  private readonly cutCache = new Map<string, TrustResult>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly listeners: Array<(snapshot: TrustSnapshot) => void> = [];
 
@@ -65,7 +74,7 @@ export class TrustService {
     const intervalMs = this.options.intervalMs ?? trustIntervalMsDefault;
     this.timer = setInterval(() => {
       try {
-        if (this.store.indexLsn > this.cursor) this.refreshNow();
+        if (this.store.indexLsn > this.cursor || this.stale) this.refreshNow();
       } catch (err) {
         // A damaged or failing index is reported where it is found; the snapshot stays as it was.
         this.logger.warn("trust refresh failed; keeping the last snapshot", { err: err as Error });
@@ -90,32 +99,49 @@ export class TrustService {
     return this.snapshot;
   }
 
-  /** τ as of a past time: computed from the facts with ts ≤ asOf (cached until facts change). */
-  asOf(asOf: number): (agent: string) => number {
-    let result = this.asOfCache.get(asOf);
+  /**
+   * τ as of a past time and/or known at one: computed from the facts read up to the index
+   * position now, with ts ≤ asOf and recorded_at ≤ knownAt (cached until facts change), and
+   * that position. Synchronous: call it after waiting for the index.
+   */
+  at(cut: Cut): { trustOf: (agent: string) => number; lsn: number } {
+    this.readFacts();
+    const key = `${cut.asOf ?? ""}:${cut.knownAt ?? ""}`;
+    let result = this.cutCache.get(key);
     if (!result) {
-      result = computeTrust(this.facts, { authorities: this.authorities, asOf });
-      if (this.asOfCache.size >= asOfCacheMax) this.asOfCache.delete(this.asOfCache.keys().next().value as number);
-      this.asOfCache.set(asOf, result);
+      result = computeTrust(this.facts, { authorities: this.authorities, ...cut });
+      if (this.cutCache.size >= asOfCacheMax) this.cutCache.delete(this.cutCache.keys().next().value as string);
+      this.cutCache.set(key, result);
     }
     const r = result;
-    return (agent) => trustOf(r, agent, this.authorities);
+    return { trustOf: (agent) => trustOf(r, agent, this.authorities), lsn: this.cursor };
   }
 
-  /** Reads facts past the cursor and recomputes when any arrived. Synchronous: the index cannot move under it. */
-  refreshNow(): void {
+  /** Reads facts up to the index position; whether any arrived. Marks the snapshot stale if so. */
+  private readFacts(): boolean {
     const lsn = this.store.indexLsn;
-    if (lsn <= this.cursor && this.unresolved.size === 0) return;
-    const started = performance.now();
+    if (lsn <= this.cursor && this.unresolved.size === 0) return false;
     let changed = this.readNewFacts(lsn);
     changed = this.resolvePending() || changed;
     changed = this.followGold(lsn) || changed;
     this.cursor = lsn;
-    if (!changed) {
-      this.snapshot = { ...this.snapshot, lsn };
+    if (changed) {
+      this.cutCache.clear();
+      this.stale = true;
+    }
+    return changed;
+  }
+
+  /** Reads facts past the cursor and recomputes when any arrived. Synchronous: the index cannot move under it. */
+  refreshNow(): void {
+    const started = performance.now();
+    this.readFacts();
+    const lsn = this.cursor;
+    if (!this.stale) {
+      if (lsn !== this.snapshot.lsn) this.snapshot = { ...this.snapshot, lsn };
       return;
     }
-    this.asOfCache.clear();
+    this.stale = false;
     const before = this.snapshot.result;
     this.snapshot = this.stamp(computeTrust(this.facts, { authorities: this.authorities }), lsn);
     this.logger.debug("trust recomputed", {
@@ -145,14 +171,14 @@ export class TrustService {
       const page = listRecords(this.store.index, { kinds: ["vote", "review"], afterLsn, limit: pageRecords });
       for (const loc of page.items) {
         if (loc.lsn > lsn) return changed;
-        const { id, record } = this.readRecord(loc);
+        const { id, record, recordedAt } = this.readRecord(loc);
         if (record.kind === "vote") {
-          const f = voteFact(id, record);
+          const f = voteFact(id, record, recordedAt);
           this.facts.votes.push(f);
           this.need(f.target);
           changed = true;
         } else if (record.kind === "review") {
-          const f = reviewFact(id, record);
+          const f = reviewFact(id, record, recordedAt);
           if (!f) continue;
           this.facts.reviews.push(f);
           if (f.action !== "trust_seed") this.need(f.target);
@@ -166,8 +192,8 @@ export class TrustService {
   }
 
   private readRecord(loc: Parameters<Store["read"]>[0]) {
-    const { record } = this.store.read(loc);
-    return { id: Buffer.from(loc.id).toString("hex"), record };
+    const { record, recordedAt } = this.store.read(loc);
+    return { id: Buffer.from(loc.id).toString("hex"), record, recordedAt };
   }
 
   private need(target: string): void {
@@ -181,9 +207,9 @@ export class TrustService {
       const loc = this.store.lookupId(Buffer.from(target, "hex"));
       if (!loc) continue;
       this.unresolved.delete(target);
-      const { id, record } = this.readRecord(loc);
+      const { id, record, recordedAt } = this.readRecord(loc);
       if (record.kind !== "assertion") continue; // a vote on a non-assertion never counts
-      this.facts.claims.set(id, claimFact(id, record));
+      this.facts.claims.set(id, claimFact(id, record, recordedAt));
       changed = true;
     }
     return changed;
@@ -219,9 +245,9 @@ export class TrustService {
       });
       for (const loc of page.items) {
         if (loc.lsn > lsn) return changed;
-        const { id, record } = this.readRecord(loc);
+        const { id, record, recordedAt } = this.readRecord(loc);
         if (record.kind === "assertion" && !this.facts.claims.has(id)) {
-          this.facts.claims.set(id, claimFact(id, record));
+          this.facts.claims.set(id, claimFact(id, record, recordedAt));
           changed = true;
         }
       }

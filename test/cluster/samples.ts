@@ -50,4 +50,6 @@ export const samples: { [T in MessageType]: Extract<Message, { type: T }> } = {
       },
     ],
   },
+  open: { type: "open", channel: 2, from: "9f86d081884c7d65" },
+  data: { type: "data", payload: new Uint8Array([0xa1, 0x61, 0x6b, 0x01]) },
 };

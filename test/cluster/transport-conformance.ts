@@ -1,15 +1,16 @@
 /**
  * What every Transport must do (src/cluster/transport.ts), as one suite that each
- * implementation runs: the in-memory network now, the Bun UDP/TCP transport when it comes
- * (Hono's habit: one conformance suite per interface). Faults are implementation-specific
- * and tested beside each implementation.
+ * implementation runs: the in-memory network (test/cluster/memory-network.test.ts) and the Bun
+ * UDP/TCP transport on real loopback sockets, plain and in mutual TLS
+ * (test/integration/cluster-transport.test.ts) — Hono's habit: one conformance suite per
+ * interface. Faults are implementation-specific and tested beside each implementation.
  */
 import { expect, test } from "bun:test";
 import type { Stream, Transport } from "../../src/cluster/transport.ts";
 
 export interface TransportHarness {
-  /** A transport for a new host named `host`. */
-  make(host: string): Transport;
+  /** A transport for a new host named `host` (the real one binds sockets: async). */
+  make(host: string): Transport | Promise<Transport>;
   /** Lets time pass so that what was sent arrives. */
   settle(ms: number): Promise<void>;
   /** A stream address nobody listens on. */
@@ -20,8 +21,8 @@ export interface TransportHarness {
 export function transportConformance(name: string, harness: () => TransportHarness): void {
   test(`${name}: a packet arrives whole with the sender's gossip address, and a reply to it comes back`, async () => {
     const h = harness();
-    const a = h.make("a");
-    const b = h.make("b");
+    const a = await h.make("a");
+    const b = await h.make("b");
     const atB: Array<[string, string]> = [];
     const atA: string[] = [];
     b.listen({
@@ -43,8 +44,8 @@ export function transportConformance(name: string, harness: () => TransportHarne
 
   test(`${name}: a stream carries frames in order both ways; the peer hears a close after the frames`, async () => {
     const h = harness();
-    const a = h.make("a");
-    const b = h.make("b");
+    const a = await h.make("a");
+    const b = await h.make("b");
     const atB: string[] = [];
     const atA: string[] = [];
     b.listen({
@@ -75,7 +76,7 @@ export function transportConformance(name: string, harness: () => TransportHarne
 
   test(`${name}: a connect to where nobody listens ends the stream with a reason; a packet there is lost quietly`, async () => {
     const h = harness();
-    const a = h.make("a");
+    const a = await h.make("a");
     a.listen({ packet: () => {}, stream: () => {} });
     const reasons: string[] = [];
     a.openStream(h.nowhere).attach({ frame: () => {}, close: (r) => reasons.push(r) });
@@ -87,8 +88,8 @@ export function transportConformance(name: string, harness: () => TransportHarne
 
   test(`${name}: after close nothing more is delivered`, async () => {
     const h = harness();
-    const a = h.make("a");
-    const b = h.make("b");
+    const a = await h.make("a");
+    const b = await h.make("b");
     let got = 0;
     b.listen({ packet: () => got++, stream: () => {} });
     a.listen({ packet: () => {}, stream: () => {} });

@@ -51,6 +51,8 @@ describe("golden fixtures", () => {
       9: "challenge",
       10: "proof",
       11: "push_pull",
+      12: "open",
+      13: "data",
     });
   });
 

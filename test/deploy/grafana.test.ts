@@ -51,8 +51,8 @@ function expressions(d: Dashboard): Array<{ panel: string; expr: string }> {
 }
 
 describe("deploy/grafana", () => {
-  test("the three dashboards: storage health, SLI, ingest", () => {
-    expect(files).toEqual(["stemedb-ingest.json", "stemedb-sli.json", "stemedb-storage.json"]);
+  test("the four dashboards: storage health, SLI, ingest, the cluster", () => {
+    expect(files).toEqual(["stemedb-cluster.json", "stemedb-ingest.json", "stemedb-sli.json", "stemedb-storage.json"]);
     expect(new Set(dashboards.map(({ d }) => d.uid)).size).toBe(files.length);
   });
 

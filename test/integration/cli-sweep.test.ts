@@ -29,7 +29,7 @@ import type { Flag } from "../../src/cli/flags.ts";
 import { exitCodes } from "../../src/core/errors.ts";
 import { generateKeyPair } from "../../src/crypto/sign.ts";
 import { initDataDir, writeKeyFile } from "../../src/store/datadir.ts";
-import { bunPath, cleanupAll, freePort, mainTs, mapLimit, repoRoot, tempDir, track } from "./helpers.ts";
+import { bunPath, cleanupAll, mainTs, mapLimit, repoRoot, tempDir, track } from "./helpers.ts";
 
 afterAll(cleanupAll);
 afterAll(() => fixture?.notStemedb.stop(true));
@@ -64,7 +64,9 @@ class Fixture {
   readonly bundle = join(repoRoot, "test/fixtures/bundles/golden.ndjson");
   readonly backupDir = join(this.base, "backup");
   readonly archiveDir = join(this.base, "archive");
-  readonly unreachable = `http://127.0.0.1:${freePort()}`;
+  // Port 1 (tcpmux): privileged and unused, so nothing else started meanwhile can take it (a
+  // free high port was once grabbed by another test's server between pick and use).
+  readonly unreachable = "http://127.0.0.1:1";
   /** A web server that is not StemeDB: a 200 HTML page for every request. */
   readonly notStemedb = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<html>it works</html>") });
   private n = 0;

@@ -248,7 +248,17 @@ describe("cli", () => {
       expect(tree.code).toBe(0);
       expect(tree.stdout).toContain("cli/prov/derived p = 2");
       expect(tree.stdout).toMatch(/└─ [0-9a-f]{12}… cli\/prov\/base p = 1/);
-      expect(tree.stdout).toContain("source trial-9: Trial 9 (tier 2)");
+      expect(tree.stdout).toContain("source trial-9: Trial 9 (tier 4)"); // tier 2 claimed, not confirmed yet
+      const confirmed = await runCli(["source", "confirm", s, "trial-9", "--note", "checked"]);
+      expect([confirmed.code, confirmed.stderr]).toEqual([0, ""]);
+      expect(confirmed.stdout).toMatch(/^confirmed trial-9: record [0-9a-f]{12}… now counts as tier 2/);
+      expect((await runCli(["provenance", s, depId])).stdout).toContain("source trial-9: Trial 9 (tier 2)");
+      const missing = await runCli(["source", "confirm", s, "no-such-source"]);
+      expect([missing.code, missing.stderr]).toEqual([3, expect.stringContaining("unknown_source")]);
+      const known = JSON.parse(base1.stdout) as { id: string };
+      const recordedAt = JSON.parse((await runCli(["get", s, known.id])).stdout).recorded_at as number;
+      const then = await runCli(["query", s, "cli/prov/derived", "p", "--known-at", String(recordedAt), "--json"]);
+      expect((JSON.parse(then.stdout) as { consensus: { value: unknown } }).consensus.value).toBeNull();
       const impact = await runCli(["source", s, "trial-9", "--impact"]);
       expect(impact.stdout).toContain("would flag 1 citing assertions and 1 more through depends_on");
       expect((await runCli(["provenance", s])).code).toBe(2);

@@ -14,18 +14,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { fromHex, generateKeyPair, type KeyPair, toHex, verifySignature } from "../../src/client/index.ts";
 import { problemMetaKey } from "../../src/mcp/index.ts";
 import { initDataDir, writeKeyFile } from "../../src/store/datadir.ts";
-import {
-  bunPath,
-  cleanupAll,
-  freePort,
-  mainTs,
-  repoRoot,
-  runCli,
-  type ServerProcess,
-  spawnServer,
-  tempDir,
-  track,
-} from "./helpers.ts";
+import { bunPath, cleanupAll, mainTs, repoRoot, runCli, type ServerProcess, spawnServer, tempDir, track } from "./helpers.ts";
 
 let server: ServerProcess;
 let dir: string;
@@ -112,7 +101,8 @@ describe("stemedb mcp over stdio", () => {
     await ok("a", "register_source", { source_id: "it-label", title: "A regulator's label", tier: 1 });
     await ok("b", "register_source", { source_id: "it-forum", title: "A forum thread", tier: 5 });
     const source = await http("/v1/sources/it-label");
-    expect(source).toMatchObject({ source_id: "it-label", tier: 1 });
+    // A tier is a claim: 1 as registered, 4 as it counts until an authority confirms it.
+    expect(source).toMatchObject({ source_id: "it-label", claimed_tier: 1, tier: 4, confirmed: false });
 
     // assert_claim: the id it answers is GET-able, signed by the agent, under the namespace.
     const claim = { subject: "drug/aspirin", predicate: "bleeding_risk_pct" };
@@ -173,7 +163,7 @@ describe("stemedb mcp over stdio", () => {
     const cases: Array<[string, Record<string, unknown>, string]> = [
       ["assert_claim", { subject: "drug//aspirin", predicate: "p", object: 1 }, "invalid_path"],
       ["assert_claim", { subject: "drug/aspirin", predicate: "p", object: 1, confidence: 3 }, "out_of_range"],
-      ["query_claim", { subject: "drug/aspirin", predicate: "p", known_at: 1 }, "unknown_field"],
+      ["query_claim", { subject: "drug/aspirin", predicate: "p", lens: "layered", layers: ["layered"] }, "unknown_lens"],
       ["vote_claim", { target: "00".repeat(32), value: -1 }, "not_found"],
       ["list_claims", { subject: "*/aspirin" }, "invalid_query"],
       ["trace_provenance", { id: "00".repeat(32) }, "not_found"],
@@ -268,7 +258,7 @@ describe("the process", () => {
   }, 30_000);
 
   test("fails at start in one line, nothing on stdout: no server, a bad key file, a bad namespace", async () => {
-    const unreachable = await runCli(["mcp", "--key", agents.a.file, "--server", `http://127.0.0.1:${freePort()}`]);
+    const unreachable = await runCli(["mcp", "--key", agents.a.file, "--server", "http://127.0.0.1:1"]); // port 1: nothing listens
     expect([unreachable.code, unreachable.stdout]).toEqual([4, ""]);
     expect(unreachable.stderr).toStartWith("stemedb mcp: cannot reach the server");
     const notJson = join(dir, "x.key");

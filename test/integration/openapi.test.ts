@@ -246,6 +246,9 @@ describe("every operation answers as documented", () => {
     await call("listSources", "/v1/sources", 200);
     await call("getSource", "/v1/sources/oa%2Ftrial-1", 200);
     await call("getSource", "/v1/sources/never-seen", 404);
+    await call("confirmSource", "/v1/admin/sources/oa%2Ftrial-1/confirm", 201, { body: { note: "checked" } });
+    await call("confirmSource", "/v1/admin/sources/never-seen/confirm", 404);
+    await call("confirmSource", "/v1/admin/sources/oa%2Ftrial-1/confirm", 400, { body: { tier: 1 } });
     await call("sourceImpact", "/v1/sources/oa%2Ftrial-1/impact?limit=1", 200);
     const wrong = sign(stranger, { kind: "source_retraction", source_id: "oa/trial-1" }, 70);
     await call("retractSource", "/v1/sources/oa%2Ftrial-1/retract", 403, { body: submission(wrong) });
@@ -325,6 +328,20 @@ describe("every operation answers as documented", () => {
     await call("mcp", "/mcp?namespace=/bad", 400, { headers, body: init });
     await call("mcp", "/mcp", 406, { headers: { accept: "text/html" }, body: init });
     await call("mcp", "/mcp", 415, { headers: { ...headers, "content-type": "text/plain" }, body: JSON.stringify(init) });
+  });
+
+  test("cluster: a single node answers as a cluster of one; leaving and draining are not for it", async () => {
+    const members = await call("clusterMembers", "/v1/cluster/members", 200);
+    expect([members.clustered, (members.members as unknown[]).length]).toEqual([false, 1]);
+    await call("clusterMembers", "/v1/cluster/members?x=1", 400);
+    const shards = await call("clusterShards", "/v1/cluster/shards", 200);
+    expect([shards.shard_count, shards.replication_factor]).toEqual([256, 1]);
+    const local = await call("clusterShards", "/v1/cluster/shards?local=1", 200);
+    expect((local.shards as unknown[]).length).toBe(256);
+    await call("clusterShards", "/v1/cluster/shards?local=maybe", 400);
+    await call("clusterLeave", "/v1/cluster/leave", 409);
+    await call("clusterLeave", "/v1/cluster/leave", 400, { body: { now: true } });
+    await call("clusterDrain", "/v1/cluster/nodes/n1/drain", 409);
   });
 
   test("keys: created, listed, revoked; then the door's 401 and 403 are documented too", async () => {

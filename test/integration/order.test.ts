@@ -54,7 +54,29 @@ function records(authority: KeyPair): SignedRecord[] {
   const endorse = s(authority, { kind: "vote", target: toHex(rClaim.id), value: 1 }, 18);
   const seed = s(authority, { kind: "review", action: "trust_seed", target: toHex(c.publicKey) }, 18);
   const gold = s(authority, { kind: "review", action: "gold", target: toHex(rClaim.id) }, 19);
+  // Sources are claims: the label confirmed, a source two agents dispute (one backdating), a
+  // dispute an authority settled by confirming one registration; a self-vote, which counts nowhere.
+  const confirm = s(authority, { kind: "review", action: "confirm_source", target: toHex(label.id) }, 20);
+  const trial = s(b, { kind: "source", source_id: "trial", title: "Trial", tier: 2 }, 21);
+  const forged = s(stranger, { kind: "source", source_id: "trial", title: "Forged", tier: 1 }, 0);
+  const wiki = s(c, { kind: "source", source_id: "wiki", title: "Wiki", tier: 3 }, 22);
+  const wikiForged = s(stranger, { kind: "source", source_id: "wiki", title: "Wiki (mine)", tier: 1 }, 0);
+  const settle = s(authority, { kind: "review", action: "confirm_source", target: toHex(wiki.id) }, 23);
+  const bTrial = s(b, { kind: "assertion", subject, predicate, object: 0.21, confidence: 0.8, source: "trial" }, 24);
+  const cWiki = s(c, { kind: "assertion", subject, predicate, object: 0.2, confidence: 0.7, source: "wiki" }, 25);
+  const hijack = s(stranger, { kind: "source_retraction", source_id: "wiki" }, 26);
+  const selfVote = s(a, { kind: "vote", target: toHex(aClaim.id), value: 1 }, 27);
   return [
+    confirm,
+    trial,
+    forged,
+    wiki,
+    wikiForged,
+    settle,
+    bTrial,
+    cWiki,
+    hijack,
+    selfVote,
     label,
     forum,
     rClaim,
@@ -107,7 +129,7 @@ test("three nodes, three ingest orders, identical answers for every lens, now an
     fs.chmodSync(path.join(dir, "node.key"), 0o600);
   }
   const lenses = ["recency", "consensus", "vote", "authority", "trust", "skeptic", "layered"];
-  const times = [undefined, t0 + 5_500, t0 + 11_500, t0 + 16_500, t0 + 18_500];
+  const times = [undefined, t0 + 5_500, t0 + 11_500, t0 + 16_500, t0 + 18_500, t0 + 22_500, t0 + 26_500];
   const answers: unknown[] = [];
   for (const [i, dir] of dirs.entries()) {
     const server: RunningServer = await startServer(
@@ -146,4 +168,8 @@ test("three nodes, three ingest orders, identical answers for every lens, now an
   expect(values.has(5)).toBe(false);
   expect(values.has(0.2)).toBe(true);
   expect(now.find((a) => a.lens === "authority")?.value).toBe(0.2);
+  // … the disputed trial counts as unregistered, the settled wiki as its confirmed tier 3.
+  const explain = (now.find((a) => a.lens === "authority") as unknown as { explain: string[] }).explain;
+  expect(explain).toContain("source 'trial' disputed between 2 registrars: counted as unregistered (tier 6)");
+  expect(explain.some((line) => line.includes("'wiki'"))).toBe(false);
 });

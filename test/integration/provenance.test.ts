@@ -112,14 +112,63 @@ describe("sources and the retraction cascade", () => {
       source_id: "mega/trial-7",
       registered: true,
       title: "MEGA-7 trial",
-      tier: 2,
+      tier: 4, // a tier is a claim: 2 counts once an authority confirms it
+      claimed_tier: 2,
+      confirmed: false,
+      disputed: false,
+      registrants: [toHex(trialGroup.publicKey)],
       registrar: toHex(trialGroup.publicKey),
       retracted: false,
       citing_assertions: 3,
     });
     expect((await call("GET", "/v1/sources/nope")).body.code).toBe("unknown_source");
+    expect((await call("GET", "/v1/sources?tier=2")).body.items).toEqual([]);
+    const confirmed = await call("POST", "/v1/admin/sources/mega/trial-7/confirm", { note: "checked the registry" });
+    expect(confirmed.status).toBe(201);
+    expect(confirmed.body).toMatchObject({
+      source_id: "mega/trial-7",
+      status: "accepted",
+      source: { tier: 2, claimed_tier: 2, confirmed: true },
+    });
+    const review = (await client.get(confirmed.body.id as string)) as unknown as Record<string, unknown>;
+    expect(review).toMatchObject({ kind: "review", action: "confirm_source", agent: toHex(authority.publicKey) });
+    expect(review.target).toBe(confirmed.body.target);
+    expect(JSON.parse(review.note as string)).toEqual({ note: "checked the registry", api_key: null });
     const list = await call("GET", "/v1/sources?tier=2");
     expect(list.body.items?.map((i) => i.source_id)).toEqual(["mega/trial-7"]);
+    expect((await call("POST", "/v1/admin/sources/nope/confirm")).body.code).toBe("unknown_source");
+    expect((await call("POST", "/v1/admin/sources/mega/trial-7/confirm", { tier: 1 })).body.code).toBe("unknown_field");
+  });
+
+  test("a source two agents registered is disputed: unregistered, retractable and confirmable only by an authority", async () => {
+    const [owner, forger] = [generateKeyPair(), generateKeyPair()];
+    const real = await put(owner, { kind: "source", source_id: "dispute/label", title: "Label", tier: 1 }, t0 + 20);
+    await put(forger, { kind: "source", source_id: "dispute/label", title: "Forged", tier: 1 }, t0 - 500_000);
+    const claim = await put(
+      owner,
+      { kind: "assertion", subject: "prov/dispute", predicate: "p", object: 1, confidence: 0.9, source: "dispute/label" },
+      t0 + 21,
+    );
+    const s = await call("GET", "/v1/sources/dispute/label");
+    expect(s.body).toMatchObject({ registered: false, tier: 6, disputed: true, registrar: null });
+    const authorityAnswer = await client.query("prov/dispute", "p", { lens: "authority" });
+    expect(authorityAnswer.explain).toContain(
+      "source 'dispute/label' disputed between 2 registrars: counted as unregistered (tier 6)",
+    );
+    const lsn = server.store.log.lastLsn;
+    const bad = signClaim(forger, { kind: "source_retraction", source_id: "dispute/label", ts: t0 + 22 });
+    const refused = await call("POST", "/v1/sources/dispute/label/retract", submission(bad));
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toContain("disputed");
+    const ambiguous = await call("POST", "/v1/admin/sources/dispute/label/confirm");
+    expect(ambiguous.status).toBe(409);
+    expect(ambiguous.body.code).toBe("source_disputed");
+    expect((ambiguous.body.registrations as unknown[]).length).toBe(2);
+    expect(server.store.log.lastLsn).toBe(lsn);
+    const settled = await call("POST", "/v1/admin/sources/dispute/label/confirm", { record: toHex(real.id) });
+    expect(settled.status).toBe(201);
+    expect(settled.body.source).toMatchObject({ registered: true, tier: 1, disputed: false, registrar: toHex(owner.publicKey) });
+    expect((await client.query("prov/dispute", "p", { lens: "authority" })).winner?.id).toBe(toHex(claim.id));
   });
 
   test("the dry run counts citing assertions and the transitive cascade, paged, and writes nothing", async () => {

@@ -109,6 +109,23 @@ describe("/v1/query", () => {
     expect(history.body.value).toBe(1);
   });
 
+  test("known_at answers from what the node had received by then; backdating does not reach it", async () => {
+    const subject = "q/known-at";
+    const first = await put(regulator, { kind: "assertion", subject, predicate: "p", object: 1, confidence: 0.9 }, t0 + 300);
+    const knownAt = (await client.get(toHex(first.id))).recorded_at as number;
+    await Bun.sleep(5);
+    await put(stranger, { kind: "assertion", subject, predicate: "p", object: 2, confidence: 0.99 }, t0 - 50_000);
+    expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe(2);
+    const then = await query({ subject, predicate: "p", lens: "consensus", known_at: knownAt });
+    expect(then.body).toMatchObject({ value: 1, candidates: 1, known_at: knownAt });
+    const iso = await query({ subject, predicate: "p", known_at: new Date(knownAt).toISOString(), as_of: t0 + 300 });
+    expect(iso.body.value).toBe(1);
+    const { results } = await client.queryLenses(subject, "p", ["recency", "trust"], { knownAt });
+    expect([results.recency?.value, results.trust?.value]).toEqual([1, 1]);
+    const bad = await query({ subject, predicate: "p", known_at: "yesterday" });
+    expect([bad.status, bad.body.code]).toEqual([400, "invalid_query"]);
+  });
+
   test("an agent's newer claim replaces its older one; a stranger's supersedes is ignored", async () => {
     const subject = "q/supersede";
     const old = await put(regulator, { kind: "assertion", subject, predicate: "p", object: "old", confidence: 0.9 }, t0 + 200);
@@ -144,7 +161,7 @@ describe("/v1/query", () => {
     );
     await put(anecdotes[1] as KeyPair, { kind: "assertion", subject, predicate: "p", object: "b", confidence: 0.6 }, t0 + 301);
     expect((await query({ subject, predicate: "p", lens: "vote" })).body.value).toBe("b");
-    // Votes are weighed by the voter's trust: a stranger's (τ = 0.01) does not turn it.
+    // Votes are weighed by the trust the voter earned: a stranger's (τ = 0.01, nothing earned) counts 0.
     const strangerVote = signClaim(stranger, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 305 });
     expect((await client.vote(strangerVote)).status).toBe("accepted");
     expect((await query({ subject, predicate: "p", lens: "vote", fresh: "true" })).body.value).toBe("b");
@@ -155,10 +172,10 @@ describe("/v1/query", () => {
       const v = signClaim(voter, { kind: "vote", target: toHex(a.id), value: 1, ts: t0 + 310 });
       expect((await client.vote(v)).status).toBe("accepted");
     }
-    // "a": 0.5 × (1 + 1 + 1 + 0.01) = 1.505 beats "b": 0.6.
+    // "a": 0.5 × (1 + 1 + 1 + 0) = 1.5 beats "b": 0.6.
     const voted = await query({ subject, predicate: "p", lens: "vote", fresh: "true" });
     expect(voted.body.value).toBe("a");
-    expect(voted.body.groups).toContainEqual(expect.objectContaining({ value: "a", weight: 0.5 * 3.01 }));
+    expect(voted.body.groups).toContainEqual(expect.objectContaining({ value: "a", weight: 1.5 }));
     expect((await query({ subject, predicate: "p", lens: "consensus" })).body.value).toBe("b");
     const notAVote = signClaim(stranger, {
       kind: "assertion",

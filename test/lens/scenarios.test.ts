@@ -38,6 +38,22 @@ describe("regulator vs anecdotes", () => {
     expect(r.conflict).toBeCloseTo(2 * (1 - 5.7 / 9.3), 12);
     expect(r.conflict).toBeGreaterThan(0.5);
     expect(r.explain).toContain("FDA-label (tier 1) outranks 3 candidates (tier 5)");
+    const forged = authority.resolve(
+      [
+        ...anecdotes,
+        cand({
+          agent: "x1",
+          ts: T0 + 9,
+          object: 12,
+          confidence: 1,
+          tier: 4,
+          source: "label",
+          tierNote: "source 'label': tier 1 claimed by ab12cd34…, not confirmed: counted as tier 4",
+        }),
+      ],
+      {},
+    );
+    expect(forged.explain).toContain("source 'label': tier 1 claimed by ab12cd34…, not confirmed: counted as tier 4");
     expect(r.explain).toContain("4 candidates from 4 agents");
   });
 
@@ -189,6 +205,30 @@ describe("trust", () => {
     expect(r.groups[0]!.weight).toBeCloseTo(0.54, 12);
     expect(r.groups[1]!.weight).toBe(0);
     expect(consensus.resolve([expert, ...crowd], {}).value).toBe("false");
+  });
+
+  test("strangers weigh nothing against earned trust: 500 of them lose to one barely-trusted author", () => {
+    const honest = cand({ agent: "h1", ts: T0, object: "true", confidence: 0.6, trust: 0.0199, earned: 0.01 });
+    const ring = Array.from({ length: 500 }, (_, i) =>
+      cand({ agent: `s${i}`, ts: T0 + i + 1, object: "false", confidence: 1, trust: 0.01, earned: 0 }),
+    );
+    const r = trust.resolve([honest, ...ring], {});
+    expect(r.value).toBe("true");
+    expect(r.explain).toContain('"true" has the largest Σ confidence × earned τ: 0.006 of 0.006');
+    // Weighed by τ itself, the floor would add up: 500 × 0.01 = 5 against 0.012.
+    expect(trust.resolve([{ ...honest, earned: undefined }, ...ring.map((c) => ({ ...c, earned: undefined }))], {}).value).toBe(
+      "false",
+    );
+  });
+
+  test("when no author earned trust, the floor τ weighs them alike", () => {
+    const set = [
+      cand({ agent: "a1", ts: T0, object: 1, confidence: 0.9, trust: 0.01, earned: 0 }),
+      cand({ agent: "b1", ts: T0 + 1, object: 2, confidence: 0.5, trust: 0.01, earned: 0 }),
+    ];
+    const r = trust.resolve(set, {});
+    expect(r.value).toBe(1);
+    expect(r.explain).toContain("1 has the largest Σ confidence × τ (no author has earned trust): 0.009 of 0.014");
   });
 
   test("when no one has trust, the latest group wins and support counts heads", () => {

@@ -214,7 +214,7 @@ describe("refused calls: a tool result with the problem's code, never a protocol
     });
     const p = problem(await call("query_claim", { subject: "a", predicate: "p", known_at: "2025-01-01" }));
     expect(p).toMatchObject({ code: "unknown_field", field: "known_at" });
-    expect(p.hint).toContain("does not support known_at");
+    expect(p.hint).toContain("older than known_at");
     expect(sent[0]).toMatchObject({ method: "POST", path: "/v1/query", body: { known_at: "2025-01-01", lenses: ["consensus"] } });
   });
 });

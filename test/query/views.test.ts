@@ -92,7 +92,7 @@ describe("materialized views", () => {
     expect((await engine.query({ ...q, asOf: now - 6 })).fromViews).toBe(0);
   });
 
-  test("an epoch superseding another, and a source's new tier, reach views of other pairs", async () => {
+  test("an epoch superseding another, a source's new tier and its confirmation reach views of other pairs", async () => {
     const k = generateKeyPair();
     const authority: KeyPair = store.dataDir.nodeKey;
     await submit(k, { kind: "source", source_id: "src", title: "a blog", tier: 5 }, now - 30);
@@ -109,8 +109,12 @@ describe("materialized views", () => {
     expect((await engine.query(epochQ)).answers.consensus?.value).toBe(1);
     expect((await engine.query(tierQ)).answers.authority?.value).toBe(1); // tier 3 beats tier 5
     await submit(authority, { kind: "epoch", name: "e2", starts_at: now - 10, supersedes: "e1" }, now - 10);
-    await submit(k, { kind: "source", source_id: "src", title: "now the label", tier: 1 }, now - 10);
+    const relabel = await submit(k, { kind: "source", source_id: "src", title: "now the label", tier: 1 }, now - 10);
     expect((await engine.query(epochQ)).answers.consensus?.value).toBeNull();
+    // A tier 1 nobody confirmed counts as tier 4: the regulator's tier 3 still wins.
+    expect((await engine.query(tierQ)).answers.authority?.value).toBe(1);
+    expect((await engine.query(tierQ)).fromViews).toBe(1);
+    await submit(authority, { kind: "review", action: "confirm_source", target: relabel }, now - 9);
     const tiered = await engine.query(tierQ);
     expect(tiered.answers.authority?.value).toBe(2);
     expect(tiered.fromViews).toBe(0);

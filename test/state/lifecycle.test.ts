@@ -132,32 +132,85 @@ describe("superseded", () => {
 });
 
 describe("sources", () => {
-  test("registered tier and title; unregistered and absent sources are tier 6", () => {
-    const s = derive([source(alice, 1, "fda", 1, "FDA label")]);
+  const short = (a: { hex: string }) => `${a.hex.slice(0, 8)}…`;
+  test("an authority's registration counts as stated; unregistered and absent sources are tier 6", () => {
+    const s = derive([source(authority, 1, "fda", 1, "FDA label")]);
     expect(s.sourceTier("fda")).toBe(1);
+    expect(s.sourceTierNote("fda")).toBeUndefined();
     expect(s.sourceTitle("fda")).toBe("FDA label");
     expect(s.sourceTier("blog")).toBe(6);
     expect(s.sourceTier(undefined)).toBe(6);
     expect(s.sourceTitle("blog")).toBeUndefined();
   });
-  test("the registrar's later re-registration changes the tier", () => {
-    expect(derive([source(alice, 1, "j", 3), source(alice, 2, "j", 2)]).sourceTier("j")).toBe(2);
+  test("a tier is a claim: 1–3 from one agent count as tier 4 until an authority confirms, and say so", () => {
+    const a = assertion(bob, 3, { source: "fda" });
+    const reg = source(alice, 1, "fda", 1, "FDA label");
+    const s = derive([reg, a]);
+    expect(s.sourceTier("fda")).toBe(4);
+    expect(s.sourceTitle("fda")).toBe("FDA label");
+    const note = `source 'fda': tier 1 claimed by ${short(alice)}, not confirmed: counted as tier 4`;
+    expect(s.sourceTierNote("fda")).toBe(note);
+    expect(notesOf([reg, a], a)).toEqual([note]);
+    expect(derive([source(alice, 1, "forum", 5)]).sourceTier("forum")).toBe(5);
+    expect(derive([source(alice, 1, "grey", 4)]).sourceTierNote("grey")).toBeUndefined();
+  });
+  test("an authority's confirm_source of the current entry makes its tier count", () => {
+    const reg = source(alice, 1, "fda", 1);
+    expect(derive([reg, review(authority, 2, "confirm_source", reg)]).sourceTier("fda")).toBe(1);
+    const s = derive([reg, review(mallory, 2, "confirm_source", reg), assertion(bob, 3, { source: "fda" })]);
+    expect(s.sourceTier("fda")).toBe(4);
+  });
+  test("a confirmation vouches for one record: a later re-registration is a new claim", () => {
+    const reg = source(alice, 1, "j", 3);
+    const confirm = review(authority, 2, "confirm_source", reg);
+    expect(derive([reg, confirm]).sourceTier("j")).toBe(3);
+    expect(derive([reg, confirm, source(alice, 3, "j", 1)]).sourceTier("j")).toBe(4);
+    expect(derive([reg, confirm, source(alice, 3, "j", 5)]).sourceTier("j")).toBe(5);
   });
   test("the latest counts by ts, not input order", () => {
-    expect(derive([source(alice, 2, "j", 2), source(alice, 1, "j", 3)]).sourceTier("j")).toBe(2);
+    expect(derive([source(alice, 2, "j", 5), source(alice, 1, "j", 4)]).sourceTier("j")).toBe(5);
+    expect(derive([source(alice, 1, "j", 4), source(alice, 2, "j", 5)]).sourceTier("j")).toBe(5);
   });
-  test("a stranger's registration is ignored, and citing assertions say so", () => {
+  test("two registrants dispute a source: unregistered (tier 6), whoever came first, with a note", () => {
     const a = assertion(bob, 3, { source: "j" });
-    const records = [source(alice, 1, "j", 4), source(mallory, 2, "j", 1), a];
-    expect(derive(records).sourceTier("j")).toBe(4);
-    expect(notesOf(records, a)).toEqual([
-      `registration of source 'j' by ${mallory.hex.slice(0, 8)}… ignored: neither the registrar nor an authority`,
-    ]);
+    for (const records of [
+      [source(alice, 1, "j", 4), source(mallory, 2, "j", 1), a],
+      [source(mallory, 1, "j", 1), source(alice, 2, "j", 4), a],
+    ]) {
+      const s = derive(records);
+      expect(s.sourceTier("j")).toBe(6);
+      expect(s.sourceTitle("j")).toBeUndefined();
+      expect(s.sourceTierNote("j")).toBe("source 'j' disputed between 2 registrars: counted as unregistered (tier 6)");
+      expect(notesOf(records, a)).toContain("source 'j' disputed between 2 registrars");
+    }
   });
-  test("the registrar is the earliest registrant: a stranger who registered first keeps it", () => {
-    expect(derive([source(mallory, 1, "j", 1), source(alice, 2, "j", 4)]).sourceTier("j")).toBe(1);
+  test("a backdated hijack: a later, backdated registrant cannot retract the owner's source", () => {
+    const a = assertion(alice, 101, { source: "src-a2" });
+    const records = [source(alice, 100, "src-a2", 2), a, source(mallory, 1, "src-a2", 1), sourceRetraction(mallory, 2, "src-a2")];
+    expect(flagsOf(records, a)).toEqual([]);
+    expect(notesOf(records, a)).toContain(
+      `retraction of source 'src-a2' by ${short(mallory)} ignored: the source is disputed, so only an authority's counts`,
+    );
+    // Nor can the owner, while it is disputed; an authority can.
+    expect(flagsOf([...records, sourceRetraction(alice, 102, "src-a2")], a)).toEqual([]);
+    expect(flagsOf([...records, sourceRetraction(authority, 102, "src-a2")], a)).toEqual(["source_retracted"]);
   });
-  test("an authority's registration counts", () => {
+  test("an authority settles a dispute by registering the source: its entry counts", () => {
+    const s = derive([source(mallory, 1, "j", 1), source(alice, 2, "j", 3), source(authority, 3, "j", 2, "Settled")]);
+    expect(s.sourceTier("j")).toBe(2);
+    expect(s.sourceTitle("j")).toBe("Settled");
+  });
+  test("an authority settles a dispute by confirming one registration: that registrant is the registrar", () => {
+    const real = source(alice, 5, "j", 2, "Real");
+    const a = assertion(bob, 6, { source: "j" });
+    const base = [source(mallory, 1, "j", 1, "Forged"), real, a, review(authority, 7, "confirm_source", real)];
+    const s = derive(base);
+    expect(s.sourceTier("j")).toBe(2);
+    expect(s.sourceTitle("j")).toBe("Real");
+    expect(flagsOf([...base, sourceRetraction(mallory, 8, "j")], a)).toEqual([]);
+    expect(flagsOf([...base, sourceRetraction(alice, 8, "j")], a)).toEqual(["source_retracted"]);
+  });
+  test("an authority's later entry replaces a registrar's", () => {
     const s = derive([source(mallory, 1, "j", 1), source(authority, 2, "j", 5, "Demoted")]);
     expect(s.sourceTier("j")).toBe(5);
     expect(s.sourceTitle("j")).toBe("Demoted");
@@ -172,10 +225,10 @@ describe("sources", () => {
   });
   test("a source retraction by a non-registrar is ignored, with a note", () => {
     const a = assertion(bob, 2, { source: "j" });
-    const records = [source(alice, 1, "j", 2), a, sourceRetraction(mallory, 3, "j")];
+    const records = [source(alice, 1, "j", 5), a, sourceRetraction(mallory, 3, "j")];
     expect(flagsOf(records, a)).toEqual([]);
     expect(notesOf(records, a)).toEqual([
-      `retraction of source 'j' by ${mallory.hex.slice(0, 8)}… ignored: neither the registrar nor an authority`,
+      `retraction of source 'j' by ${short(mallory)} ignored: neither the registrar nor an authority`,
     ]);
   });
   test("assertions citing other sources are unaffected", () => {

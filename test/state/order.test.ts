@@ -22,7 +22,26 @@ function mixedSet(): StoredRecord[] {
   const y = withId(assertion(carol, 17, { supersedes: fakeId(1), depends_on: [fakeId(1), b1.id] }), fakeId(2));
   const q = assertion(bob, 18);
   const held = assertion(carol, 19);
+  // Sources as claims: a confirmed registration, a disputed one, and a dispute an authority settled.
+  const trial = source(carol, 6, "trial", 2);
+  const settled = source(alice, 7, "settled", 1);
+  const t1 = assertion(bob, 24, { source: "trial" });
+  const t2 = assertion(mallory, 25, { source: "contested" });
+  const t3 = assertion(carol, 26, { source: "settled" });
   return [
+    trial,
+    settled,
+    t1,
+    t2,
+    t3,
+    review(authority, 8, "confirm_source", trial),
+    source(bob, 9, "contested", 2),
+    source(mallory, 0, "contested", 1),
+    sourceRetraction(mallory, 27, "contested"),
+    source(mallory, 0, "settled", 1),
+    review(authority, 10, "confirm_source", settled),
+    sourceRetraction(mallory, 28, "settled"),
+    vote(alice, 24, a1, 1),
     a1,
     a2,
     a3,
@@ -64,15 +83,23 @@ function mixedSet(): StoredRecord[] {
   ];
 }
 
-function snapshot(records: StoredRecord[], asOf?: number): string {
-  const s: DerivedState = deriveState(records, { authorities, trust, ...(asOf === undefined ? {} : { asOf }) });
+const sourceIds = ["fda", "blog", "journal", "trial", "contested", "settled", "none"];
+
+function snapshot(records: StoredRecord[], asOf?: number, knownAt?: number): string {
+  const cut = { ...(asOf === undefined ? {} : { asOf }), ...(knownAt === undefined ? {} : { knownAt }) };
+  const s: DerivedState = deriveState(records, { authorities, trust, ...cut });
   const ids = [...s.assertions.keys()];
   return JSON.stringify({
     assertions: [...s.assertions.entries()],
     visible: ids.map((id) => s.visible(id)),
     votes: ids.map((id) => s.netVotes(id)),
-    tiers: ["fda", "blog", "journal", "none"].map((id) => [s.sourceTier(id), s.sourceTitle(id)]),
+    tiers: sourceIds.map((id) => [s.sourceTier(id), s.sourceTitle(id), s.sourceTierNote(id)]),
   });
+}
+
+/** Receive times unrelated to ts (as backdating makes them): a fixed function of the id. */
+function received(records: StoredRecord[]): StoredRecord[] {
+  return records.map((r) => ({ ...r, recordedAt: Number.parseInt(r.id.slice(0, 4), 16) }));
 }
 
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
@@ -91,6 +118,28 @@ test("30 seeded shuffles of a mixed record set give identical derived state (ful
     for (let seed = 1; seed <= 30; seed++) expect(snapshot(shuffle(records, prng(seed)), asOf)).toBe(expected);
     expect(snapshot([...records].reverse(), asOf)).toBe(expected);
   }
+});
+
+test("30 seeded shuffles give identical derived state known at several times, alone and with as_of", () => {
+  const records = received(mixedSet());
+  for (const [asOf, knownAt] of [
+    [undefined, 0x4000],
+    [undefined, 0x9000],
+    [21, 0x9000],
+    [33, 0xc000],
+  ] as const) {
+    const expected = snapshot(records, asOf, knownAt);
+    for (let seed = 1; seed <= 30; seed++) expect(snapshot(shuffle(records, prng(seed)), asOf, knownAt)).toBe(expected);
+  }
+  // The cut is by receive time: a record received after it is not counted, whatever its ts.
+  const late = records.filter((r) => (r.recordedAt as number) > 0x9000);
+  expect(late.length).toBeGreaterThan(0);
+  expect(snapshot(records, undefined, 0x9000)).toBe(snapshot(records.filter((r) => !late.includes(r))));
+});
+
+test("the mixed set's sources: confirmed, capped, disputed, settled", () => {
+  const s = deriveState(mixedSet(), { authorities, trust });
+  expect(sourceIds.map((id) => s.sourceTier(id))).toEqual([1, 6, 4, 2, 6, 1, 6]);
 });
 
 test("the mixed set exercises every flag", () => {

@@ -23,7 +23,11 @@ describe("netVotes", () => {
     const trust = (agent: string) => (agent === bob.hex ? 0.5 : agent === carol.hex ? 0.25 : 0);
     const records = [a, vote(bob, 2, a, 1), vote(carol, 2, a, -1), vote(alice, 2, a, 1)];
     expect(deriveState(records, { authorities, trust }).netVotes(a.id)).toBeCloseTo(0.25, 12);
-    expect(deriveState(records, { authorities }).netVotes(a.id)).toBe(1);
+    expect(deriveState(records, { authorities }).netVotes(a.id)).toBe(0);
+  });
+  test("an author's vote on its own assertion does not count", () => {
+    expect(deriveState([a, vote(alice, 2, a, 1)], { authorities }).netVotes(a.id)).toBe(0);
+    expect(deriveState([a, vote(alice, 2, a, 1), vote(bob, 2, a, 1)], { authorities }).netVotes(a.id)).toBe(1);
   });
   test("votes on absent targets, and unknown ids, are 0; votes still count on a retracted assertion", () => {
     const b = assertion(bob, 1);

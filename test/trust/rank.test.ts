@@ -149,6 +149,54 @@ describe("TrustRank", () => {
     expect(tau(records, a, 50)).toBeGreaterThan(trustFloor);
   });
 
+  test("knownAt counts only facts received by then, whatever their ts", () => {
+    const a = newAgent();
+    const claim = { ...assertion(a, 1), recordedAt: 100 };
+    const late = { ...vote(authority, 2, claim, 1), recordedAt: 200 }; // stated early, received late
+    const facts = factsFromRecords([claim, late]);
+    expect(trustOf(computeTrust(facts, { authorities, knownAt: 199 }), a.hex, authorities)).toBe(trustFloor);
+    expect(trustOf(computeTrust(facts, { authorities, knownAt: 200 }), a.hex, authorities)).toBeGreaterThan(trustFloor);
+    expect(trustOf(computeTrust(facts, { authorities, knownAt: 200, asOf: 1 }), a.hex, authorities)).toBe(trustFloor);
+  });
+
+  test("a voter's endorsements and disputes of one author net out (EigenTrust's local trust)", () => {
+    const seed = newAgent();
+    const author = newAgent();
+    const [c1, c2, c3] = [assertion(author, 1), assertion(author, 2), assertion(author, 3)];
+    const base = [c1, c2, c3, review(authority, 0, "trust_seed", seed.hex)];
+    const once = [...base, vote(seed, 5, c1, 1)];
+    const even = [...once, vote(seed, 6, c2, -1)];
+    const against = [...even, vote(seed, 7, c3, -1)];
+    expect(tau(once, author)).toBeGreaterThan(0.5);
+    expect(tau(even, author)).toBe(trustFloor); // one each way: no edge at all
+    expect(rank(even).agents.get(author.hex)?.endorsedBy).toBe(0);
+    expect(rank(against).agents.get(author.hex)?.disputedBy).toBe(1);
+  });
+
+  test("reliability: an agent the trusted find right once and wrong three times keeps a quarter of what it earned", () => {
+    const seeds = [newAgent(), newAgent(), newAgent(), newAgent()];
+    const copier = newAgent();
+    const claims = [1, 2, 3, 4].map((ts) => assertion(copier, ts));
+    const [right, ...wrong] = claims as [StoredRecord, ...StoredRecord[]];
+    // Each judging seed also disputes ten liars, so the one step of disputes takes only a
+    // share of its trust from the copier: d × 1 × 1/11.
+    const liars = Array.from({ length: 10 }, (_, i) => assertion(newAgent(), 10 + i));
+    const records = [...claims, ...liars, ...seeds.map((s) => review(authority, 0, "trust_seed", s.hex))];
+    const endorsed = [...records, vote(seeds[0]!, 5, right, 1)];
+    const judged = [
+      ...endorsed,
+      ...wrong.map((w, i) => vote(seeds[i + 1]!, 6, w, -1)),
+      ...wrong.flatMap((_, i) => liars.map((l) => vote(seeds[i + 1]!, 7, l, -1))),
+    ];
+    const raw = (rs: StoredRecord[]) => (tau(rs, copier) - trustFloor) / (1 - trustFloor);
+    expect(raw(endorsed)).toBeGreaterThan(0.3);
+    expect(raw(judged)).toBeCloseTo((raw(endorsed) - (3 * 0.85) / 11) * 0.25, 9);
+    // Strangers' disputes weigh nothing.
+    const strangers = [newAgent(), newAgent(), newAgent()];
+    const unjudged = [...endorsed, ...wrong.map((w, i) => vote(strangers[i]!, 7, w, -1))];
+    expect(tau(unjudged, copier)).toBe(tau(endorsed, copier));
+  });
+
   test("values stay in [0, 1] and recomputation is deterministic over random graphs in any order", () => {
     const rand = prng(7);
     const agents = Array.from({ length: 30 }, () => newAgent());

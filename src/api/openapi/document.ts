@@ -5,6 +5,7 @@
  */
 import * as limits from "../../core/limits.ts";
 import { answerSchemas } from "./answers.ts";
+import { clusterSchemas } from "./cluster.ts";
 import { componentHeaders, componentParameters } from "./operation.ts";
 import { recordSchemas } from "./records.ts";
 import { mib } from "./schema.ts";
@@ -48,12 +49,13 @@ export function openApiDocument(routes: readonly Route[], version: string): Open
       { name: "provenance", description: "Sources and retraction cascades, epochs, provenance chains." },
       { name: "admin", description: "Authority decisions, API keys, views." },
       { name: "mcp", description: "The tools for agents over the Model Context Protocol (docs/MCP.md)." },
+      { name: "cluster", description: "Members, shards and their replicas; leaving and draining (docs/CLUSTER.md)." },
       { name: "ops", description: "Health, readiness, metrics and this description. No key needed." },
     ],
     security: [{ bearerAuth: [] }],
     paths: paths(routes),
     components: {
-      schemas: { ...recordSchemas(), ...answerSchemas() },
+      schemas: { ...recordSchemas(), ...answerSchemas(), ...clusterSchemas() },
       parameters: componentParameters,
       headers: componentHeaders,
       securitySchemes: {

@@ -69,6 +69,10 @@ export const timeParam = (name: string, description: string): Parameter =>
 export const lensParams: Parameter[] = [
   query("lens", "the lens (default consensus)", ref("Lens")),
   timeParam("as_of", "only records with ts at or before this count (time travel)"),
+  timeParam(
+    "known_at",
+    "only records this node had received by this time count (recorded_at; node-local): what it knew then, whatever was backdated since",
+  ),
   timeParam("valid_at", "only assertions whose [valid_from, valid_to) holds this time"),
   query("tolerance", "numbers within this relative distance agree", num(undefined, { minimum: 0, maximum: 1 })),
   query("include", `flags whose assertions still count, comma-separated (${blockingFlags.join(", ")})`),

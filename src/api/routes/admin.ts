@@ -11,7 +11,10 @@ import { textBytesMax } from "../../core/limits.ts";
 import type { StemeRecord } from "../../core/record.ts";
 import type { Decider } from "../../decisions/decider.ts";
 import { decisionNote } from "../../decisions/decider.ts";
+import { labelBytesMax } from "../../core/limits.ts";
 import { listRecords } from "../../index/list.ts";
+import { describeSource } from "../../provenance/sources.ts";
+import { loadSource } from "../../query/gather.ts";
 import type { QueryEngine } from "../../query/engine.ts";
 import type { Store } from "../../store/store.ts";
 import { type BodyLimit, parseJson, readBody } from "../body.ts";
@@ -60,6 +63,71 @@ async function adminGold(deps: AdminDeps, request: Request): Promise<Response> {
     note: decisionNote(b.note === undefined ? {} : { note: b.note }, deps.apiKeyOf(request)),
   });
   return json({ ...write, action, target: toHex(target) }, write.duplicate ? 200 : 201);
+}
+
+/** `{}` or `{"note"?, "record"?}`: a confirmation's body. */
+function parseConfirmBody(raw: Uint8Array): { note?: string; record?: string } {
+  if (raw.length === 0) return {};
+  const body = parseJson(raw);
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw new StemeError("invalid_request", 'expected a JSON object like {"note": "checked against the register"}');
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b))
+    if (key !== "note" && key !== "record")
+      throw new StemeError("unknown_field", `${key}: expected note, record`, { extra: { field: key } });
+  if (b.note !== undefined && (typeof b.note !== "string" || Buffer.byteLength(b.note) > textBytesMax / 2))
+    throw new StemeError("invalid_type", `note: expected text of at most ${textBytesMax / 2} bytes`, {
+      extra: { field: "note" },
+    });
+  const record = b.record === undefined ? undefined : parseKey("record", typeof b.record === "string" ? b.record : null);
+  if (b.record !== undefined && !record)
+    throw new StemeError("invalid_type", "record: expected a source record id (64 hex digits)", { extra: { field: "record" } });
+  return { ...(b.note !== undefined ? { note: b.note as string } : {}), ...(record ? { record: toHex(record) } : {}) };
+}
+
+/**
+ * `POST /v1/admin/sources/{id+}/confirm` with `{}` or `{"note"?, "record"?}`: the authority
+ * vouches for a registration (docs/SEMANTICS.md#sources-and-registrars) — a `confirm_source`
+ * review of the source's current entry, or of the registration `record` names, signed by the
+ * node's key. Its tier 1–3 then counts, and a disputed source is settled for that registrant.
+ * A disputed source needs `record` (`409 source_disputed` lists the registrations).
+ */
+async function confirmSource(deps: AdminDeps, request: Request, sourceId: string): Promise<Response> {
+  if (sourceId.length === 0 || Buffer.byteLength(sourceId) > labelBytesMax)
+    throw new StemeError("invalid_query", `id: expected a source id of 1–${labelBytesMax} bytes in the path`);
+  const body = parseConfirmBody(await readBody(request, deps.limits.read));
+  await deps.store.indexCaughtUp();
+  const registrations = loadSource(deps.store, sourceId).flatMap((r) =>
+    r.record.kind === "source" && r.record.source_id === sourceId
+      ? [{ record: r.id, agent: toHex(r.record.agent), tier: r.record.tier, ts: r.record.ts }]
+      : [],
+  );
+  if (registrations.length === 0)
+    throw new StemeError("unknown_source", `no registration of source "${sourceId}" on this node`, {
+      hint: "a source is registered with a signed source record (POST /v1/sources)",
+    });
+  const view = describeSource(deps.store, sourceId);
+  let target = body.record ?? view?.record ?? null;
+  if (body.record !== undefined && !registrations.some((r) => r.record === body.record))
+    throw new StemeError("not_found", `record ${body.record} is not a registration of source "${sourceId}" on this node`);
+  if (body.record === undefined && view?.disputed) target = null;
+  if (target === null)
+    throw new StemeError(
+      "source_disputed",
+      `source "${sourceId}" is disputed between ${view?.registrants.length ?? 0} registrants`,
+      {
+        extra: { registrations },
+      },
+    );
+  const write = await deps.decider.write({
+    kind: "review",
+    action: "confirm_source",
+    target,
+    note: decisionNote(body.note === undefined ? {} : { note: body.note }, deps.apiKeyOf(request)),
+  });
+  await deps.store.indexCaughtUp();
+  const after = describeSource(deps.store, sourceId);
+  return json({ ...write, source_id: sourceId, target, source: after }, write.duplicate ? 200 : 201);
 }
 
 const decisionKinds = ["review", "retraction", "source_retraction", "epoch"] as const;
@@ -194,6 +262,23 @@ export function adminRoutes(deps: AdminDeps): Route[] {
           200: { description: "already stored", schema: ref("GoldResult") },
         },
         errors: [...jsonBodyCodes, "missing_field", "out_of_range", "invalid_query", "not_found", ...decisionCodes],
+      },
+    },
+    {
+      method: "POST",
+      path: "/v1/admin/sources/{id+}/confirm",
+      class: "admin",
+      handle: ({ request, params }) => confirmSource(deps, request, params.id as string),
+      doc: {
+        id: "confirmSource",
+        tag: "admin",
+        summary: "Confirm a source's registration (its tier 1–3 counts; a dispute is settled)",
+        description:
+          "A confirm_source review signed by the node's authority key, of the source's current entry or of the registration `record` names (needed when the source is disputed). docs/SEMANTICS.md#sources-and-registrars.",
+        parameters: [pathParam("id", "the source id; its slashes may stay unencoded, or be percent-encoded")],
+        body: { required: false, content: jsonContent(ref("SourceConfirmRequest")) },
+        answers: { 201: { description: "the review, and the source as it now counts", schema: ref("SourceConfirmResult") } },
+        errors: [...jsonBodyCodes, "invalid_query", "unknown_source", "not_found", "source_disputed", ...decisionCodes],
       },
     },
     {

@@ -10,7 +10,7 @@ import { StemeError } from "../../core/errors.ts";
 import { toHex } from "../../core/hex.ts";
 import { textBytesMax } from "../../core/limits.ts";
 import type { Decider } from "../../decisions/decider.ts";
-import { decisionNote } from "../../decisions/decider.ts";
+import { decisionNote, parseNote } from "../../decisions/decider.ts";
 import type { Defense } from "../../defense/defense.ts";
 import type { QuarantineDecision } from "../../defense/quarantine.ts";
 import type { Store } from "../../store/store.ts";
@@ -159,16 +159,6 @@ function parseDecisionBody(raw: Uint8Array): string | undefined {
       extra: { field: "note" },
     });
   return note as string | undefined;
-}
-
-function parseNote(note: string | undefined): Record<string, unknown> | string | null {
-  if (note === undefined) return null;
-  try {
-    const v = JSON.parse(note);
-    return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : note;
-  } catch {
-    return note;
-  }
 }
 
 // ---------- circuit breakers ----------

@@ -118,6 +118,15 @@ async function retractSource(deps: ProvenanceDeps, request: Request, sourceId: s
   const source = describeSource(deps.store, sourceId);
   const signer = toHex(r.agent);
   const authority = deps.store.dataDir.authorities.includes(signer);
+  if (source?.disputed && !authority)
+    throw new StemeError(
+      "not_registrar",
+      `"${sourceId}" is disputed between ${source.registrants.length} registrants: only an authority may retract it`,
+      {
+        hint: "an authority settles a dispute with POST /v1/admin/sources/{id}/confirm",
+        extra: { registrar: null },
+      },
+    );
   if (!source?.registered && !authority)
     throw new StemeError("unknown_source", `no registered source "${sourceId}" on this node`, {
       hint: "register it first (POST /v1/sources), or retract it with an authority key",

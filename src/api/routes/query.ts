@@ -105,6 +105,7 @@ function audit(deps: QueryDeps, request: Request, q: QueryRequest, lens: string,
   if (!deps.audit) return;
   const params: Record<string, unknown> = {};
   if (q.asOf !== undefined) params.as_of = q.asOf;
+  if (q.knownAt !== undefined) params.known_at = q.knownAt;
   if (q.validAt !== undefined) params.valid_at = q.validAt;
   if (q.tolerance !== undefined) params.tolerance = q.tolerance;
   if (q.include) params.include = q.include;
@@ -150,7 +151,7 @@ export function queryRoutes(deps: QueryDeps & { limits: { read: BodyLimit } }): 
         tag: "query",
         summary: "Resolve (subject, predicate) through a lens",
         description:
-          "Candidates are the visible assertions about the pair (docs/API.md); one agent, one voice. Without as_of the answer may come from a materialized view equal to the resolved one. With escalate, an answer whose κ reaches the threshold opens an escalation on its winner.",
+          "Candidates are the visible assertions about the pair (docs/API.md); one agent, one voice. Without as_of and known_at the answer may come from a materialized view equal to the resolved one. With escalate, an answer whose κ reaches the threshold opens an escalation on its winner.",
         parameters: [
           query("subject", "the subject path", str(), true),
           query("predicate", "the predicate", str(), true),

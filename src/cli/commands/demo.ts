@@ -12,7 +12,8 @@ export const demo = defineCommand({
   about: `Loads a generated pharma "living review" into a running server (start one with \`make run\`
 or \`stemedb serve\`): 12 drugs, a regulator's labels, trials, meta-analyses, guidelines, grey
 literature and patient-forum anecdotes, each agent with its own Ed25519 key, claims linked by
-depends_on, about 850 signed records in one CBOR batch. Then it walks five moments with
+depends_on, about 850 signed records in one CBOR batch; the node's authority then confirms the
+tier 1–3 sources (a tier is a claim: an admin key when the server has keys). Then it walks five moments with
 real HTTP calls, printing the CLI command for each and the answer:
 
   1. the regulator's 0.2 % against the forum's 12 %: authority vs consensus, κ, skeptic
@@ -37,7 +38,11 @@ server could not be reached.`,
       value: "P",
       check: (v) => (/^[^/]+(\/[^/]+)*$/.test(v) ? null : 'a concept path like "pharma"'),
     }),
-    "api-key": text({ help: 'sent as "Authorization: Bearer KEY"', value: "KEY", env: "STEMEDB_API_KEY" }),
+    "api-key": text({
+      help: 'sent as "Authorization: Bearer KEY"; an admin key (the demo confirms its sources)',
+      value: "KEY",
+      env: "STEMEDB_API_KEY",
+    }),
     json: jsonFlag,
   },
   async run({ values }, io) {

@@ -3,6 +3,7 @@
  * is in `--help`, in docs/CLI.md (`make docs`) and in the sweep test without more work.
  */
 import type { Command } from "../command.ts";
+import { admin } from "./admin.ts";
 import { agents } from "./agents.ts";
 import { archive } from "./archive.ts";
 import { assert } from "./assert.ts";
@@ -26,7 +27,7 @@ import { restore } from "./restore.ts";
 import { retract } from "./retract.ts";
 import { root } from "./root.ts";
 import { serve } from "./serve.ts";
-import { sim } from "./sim-cluster.ts";
+import { sim } from "./sim.ts";
 import { source } from "./source.ts";
 import { verify } from "./verify.ts";
 import { verifyBundleCommand } from "./verify-bundle.ts";
@@ -61,6 +62,7 @@ export const commands: readonly Command[] = [
   sim,
   demo,
   mcp,
+  admin,
 ];
 
 /** Every command and subcommand, depth first (`keys`, `keys create`, …). */

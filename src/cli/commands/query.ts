@@ -8,16 +8,19 @@ export const query = defineCommand({
   name: "query",
   summary: "resolve SUBJECT PREDICATE through lenses (a table, or --json)",
   usage: [
-    "stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--valid-at T] [--tolerance X] [--include FLAGS]",
+    "stemedb query SUBJECT PREDICATE [--lens L]... [--as-of T] [--known-at T] [--valid-at T] [--tolerance X] [--include FLAGS]",
     "              [--layers L,L] [--fresh] [--escalate K] [--json] [--server URL]",
   ],
   about: `Lenses: recency, consensus, vote, authority, trust, skeptic, layered (default: consensus).
 Several --lens flags answer side by side. Times are milliseconds since the epoch or ISO 8601.
+--as-of T counts the records the agents dated by T; --known-at T those the server had received
+by T (what it knew then, whatever was backdated since; node-local). They combine.
 --fresh resolves now (index and TrustRank current) instead of reading a materialized view;
 --escalate K opens an escalation for human review when κ ≥ K.`,
   flags: {
     lens: many({ help: "a lens; repeat for several side by side", value: "L" }),
     "as-of": time("time travel: only records with ts ≤ T count"),
+    "known-at": time("only records the server had received by T count (its recorded_at)"),
     "valid-at": time("only claims valid at T"),
     tolerance: number({ help: "relative tolerance under which numbers agree", value: "X", min: 0, max: 1 }),
     include: text({ help: "also count flagged records (comma-separated flags)", value: "FLAGS" }),
@@ -33,6 +36,7 @@ Several --lens flags answer side by side. Times are milliseconds since the epoch
     const lenses = values.lens.length ? values.lens : ["consensus"];
     const options = {
       ...(values["as-of"] !== undefined ? { asOf: values["as-of"] } : {}),
+      ...(values["known-at"] !== undefined ? { knownAt: values["known-at"] } : {}),
       ...(values["valid-at"] !== undefined ? { validAt: values["valid-at"] } : {}),
       ...(values.tolerance !== undefined ? { tolerance: values.tolerance } : {}),
       ...(values.include !== undefined ? { include: values.include.split(",") } : {}),

@@ -2,8 +2,8 @@
  * `stemedb sim cluster`: the cluster's membership protocol over a simulated network and clock,
  * in one process, deterministic for a seed (docs/CLUSTER.md#the-simulator).
  *
- * `sim` is a family: `sim truth` (agent personas against a server) lives beside this one; the
- * `sim` parent here lists the subcommands this build has.
+ * `sim` is a family: `sim truth` (agent personas against a server, sim-truth.ts) lives beside
+ * this one; the `sim` parent is sim.ts.
  */
 import { type PresetName, presetNames, presets, simulateCluster, type SimReport } from "../../cluster/index.ts";
 import { defineCommand } from "../command.ts";
@@ -75,15 +75,3 @@ function describe(r: SimReport, wallMs: number): string {
     `probes            ${count(r.probes)} (${count(r.probesFailed)} unanswered), packets dropped ${count(r.dropped)}`,
   ].join("\n");
 }
-
-/** `stemedb sim`: the simulators, one subcommand each. */
-export const sim = defineCommand({
-  name: "sim",
-  summary: "simulators: the cluster protocol over a simulated network",
-  usage: [...simCluster.usage],
-  flags: {},
-  subcommands: [simCluster],
-  async run() {
-    throw usage("give a subcommand: cluster");
-  },
-});

@@ -133,6 +133,7 @@ export class DataPlane {
   private newsTimer: Timer | null = null;
   private unsubscribe: (() => void) | null = null;
   private started = false;
+  private serving = false;
   private stopped = false;
   private newsSent = -1;
 
@@ -169,6 +170,7 @@ export class DataPlane {
         shards: this.shards,
         trees: this.trees,
         replicator: this.replicator,
+        ready: () => this.mustBeStarted(),
         rpc,
         clock: view.clock,
         logger,
@@ -197,15 +199,28 @@ export class DataPlane {
     );
   }
 
-  /** Starts serving peers, replicating, comparing and syncing. */
-  start(): void {
-    if (this.started) return;
-    this.started = true;
+  /**
+   * Serves the peers' channels and keeps the trees current, without acting on the membership
+   * yet: a node about to join calls this before it starts listening, and `start` once its first
+   * join attempt is over — so it never takes itself for the only member and calls shards in
+   * sync that the cluster it joins holds more of.
+   */
+  serve(): void {
+    if (this.serving) return;
+    this.serving = true;
     const { view, store, logger } = this.deps;
     store.onAcknowledged((entries) => this.acknowledged(entries));
     const bad = () => this.deps.metrics?.badFramesTotal.inc();
     serveChannel(view, "push", (m, peer) => this.onPush(m, peer), logger, bad);
     serveChannel(view, "rpc", (m, peer) => this.onRpc(m, peer), logger, bad);
+  }
+
+  /** Starts serving peers (if not yet), replicating, comparing and syncing. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.serve();
+    const { view } = this.deps;
     this.unsubscribe = view.onChange(() => this.membershipChanged());
     this.membershipChanged();
     this.tickNews();
@@ -226,7 +241,27 @@ export class DataPlane {
   /** The read routes wrapped for the cluster (router.ts, gather.ts); the handler for forwarded requests. */
   wrapRoutes(routes: readonly Route[], dispatch: (request: Request, facts: ForwardedFacts) => Promise<Response>): Route[] {
     this.router.setDispatch(dispatch);
-    return this.router.wrap(routes, (ctx) => this.gatherer.list(ctx));
+    const wrapped = this.router.wrap(routes, (ctx) => this.gatherer.list(ctx));
+    return wrapped.map((route, i) =>
+      route === routes[i]
+        ? route
+        : {
+            ...route,
+            handle: (ctx) => {
+              this.mustBeStarted();
+              return route.handle(ctx);
+            },
+          },
+    );
+  }
+
+  /** Routed reads and writes wait for the first join: before it this node knows no placement. */
+  mustBeStarted(): void {
+    if (!this.started)
+      throw new StemeError("unavailable", "this node has not joined the cluster yet: it knows no placement", {
+        hint: "retry in a moment; /v1/ready answers 200 once it has",
+        extra: { retry_after_s: 1 },
+      });
   }
 
   // ------------------------------------------------------------------ what the cluster endpoints show
@@ -240,6 +275,11 @@ export class DataPlane {
     }
     const g = this.trees.tree(globalShard);
     return { shards: out, global: { records: g.size, root: toHex(g.root()), state: this.shards.global } };
+  }
+
+  /** Whether some replica of `shard` is not in sync yet (it gained the shard, or fell behind and is fetching). */
+  shardSyncing(shard: number): boolean {
+    return this.shards.placement.replicas(shard).some((r) => this.shards.codeOf(r, shard) !== stateCodes.in_sync);
   }
 
   /** Every shard's replicas by name and state: `GET /v1/cluster/shards`. */

@@ -211,7 +211,8 @@ export class ShardMap {
   /**
    * Who may answer a read of `shard`, best first: in-sync replicas in placement order, then
    * complete leavers — this node first within its tier — then replicas we have no news of yet
-   * (a node that has just started asks them; one that is not in sync refuses).
+   * (a node that has just started asks them; one that is not in sync refuses), then the other
+   * replicas and leavers whose news may be stale.
    */
   readers(shard: number): string[] {
     const ok = (id: string, code: number) => this.codeOf(id, shard) === code && this.globalInSync(id);
@@ -221,7 +222,14 @@ export class ShardMap {
     const inSync = replicas.filter((id) => ok(id, stateCodes.in_sync));
     const leavers = this.liveMembers.map((m) => m.nodeId).filter((id) => ok(id, stateCodes.leaving));
     const unknown = replicas.filter((id) => id !== this.selfId && !this.news.has(id));
-    return [...selfFirst(inSync), ...selfFirst(leavers), ...unknown];
+    const first = [...selfFirst(inSync), ...selfFirst(leavers), ...unknown];
+    // Last, the other replicas and leavers our news calls not in sync: news can be stale by a
+    // state interval (a node just joined hears the others' news late); one that is not in sync refuses.
+    const stale = [
+      ...replicas,
+      ...this.liveMembers.map((m) => m.nodeId).filter((id) => this.codeOf(id, shard) === stateCodes.leaving),
+    ].filter((id, i, all) => id !== this.selfId && !first.includes(id) && all.indexOf(id) === i);
+    return [...first, ...stale];
   }
 
   /**

@@ -52,6 +52,8 @@ export interface WriterDeps {
   shards: ShardMap;
   trees: ShardTrees;
   replicator: Replicator;
+  /** Throws while the node cannot route writes yet (before its first join). */
+  ready?: () => void;
   rpc(peer: string): PeerLink;
   clock: Clock;
   logger: Logger;
@@ -88,6 +90,7 @@ export class ClusterWriter implements Submitter {
 
   async submit(items: readonly Submission[], options: SubmitOptions = {}): Promise<ItemResult[]> {
     if (options.replicated) return this.deps.ingest.submit(items, options);
+    this.deps.ready?.();
     const ack: Ack = options.ack ?? "one";
     const results: ItemResult[] = new Array(items.length);
     const local: Routed[] = [];

@@ -2,10 +2,9 @@
  * `query_claim`: resolve subject → predicate through one lens or several side by side
  * (docs/SEMANTICS.md#queries-and-lenses), with κ, a verdict and the explanation per lens.
  *
- * It sends `POST /v1/query` itself rather than through the client, whose query options do not
- * carry `known_at`: the argument is passed through as the agent gave it, so a server that
- * supports it answers it, and one that does not refuses the call — said to the model with a
- * hint — instead of answering a different question.
+ * It sends `POST /v1/query` itself rather than through the client: `known_at` is passed through
+ * as the agent gave it, so a server that supports it answers it, and an older one that does not
+ * refuses the call — said to the model with a hint — instead of answering a different question.
  */
 import { z } from "zod";
 import { type Problem, type QueryAnswer, StemeClientError } from "../../client/index.ts";
@@ -39,7 +38,7 @@ Ask several lenses at once (lenses) to see whether the answer depends on the pol
         "Time travel: only claims their agents dated at or before this time count. Agents state their own times, so a backdated claim counts here; known_at asks what the node had actually received.",
       ).optional(),
       known_at: timeArg(
-        "Only claims this node had received by this time, however they were dated. Passed to the server as given; a server that does not support it yet refuses the call and says so.",
+        "Only claims this node had received by this time, however they were dated: what it knew then. Passed to the server as given; a server older than known_at refuses the call and says so.",
       ).optional(),
       valid_at: timeArg("Only claims whose validity interval [valid_from, valid_to) holds at this time.").optional(),
       tolerance: z
@@ -182,7 +181,7 @@ async function postQuery(connection: Connection, body: Record<string, unknown>):
         : (parsed as Problem);
     if (problem.field === "known_at")
       problem.hint =
-        "this server does not support known_at yet (docs/SEMANTICS.md#planned-truth-under-adversaries); ask again without it, or with as_of (the time the agents stated)";
+        "this server is older than known_at (docs/SEMANTICS.md#the-record-set); ask again without it, or with as_of (the time the agents stated)";
     throw new StemeClientError(res.status, problem, requestId);
   }
   return (parsed as { results: Record<string, QueryAnswer> }).results;

@@ -7,7 +7,7 @@ import { defineTool, timeArg, toMillis, writeOutput, writeText } from "../tool.t
 export const registerSource = defineTool({
   name: "register_source",
   title: "Register a source",
-  description: `Register a source — a document, dataset, site or person — that claims can cite by its source_id, with a title and a tier. Call it before asserting claims from a source that is not registered yet (list_claims with kind "source" shows the registered ones; reuse their ids). ${tierGuide} Claim the tier honestly: the authority lens ranks claims by it, and a tier is itself a claim that authorities review. The first agent to register a source_id owns it; a later registration of the same id by another agent does not count.`,
+  description: `Register a source — a document, dataset, site or person — that claims can cite by its source_id, with a title and a tier. Call it before asserting claims from a source that is not registered yet (list_claims with kind "source" shows the registered ones; reuse their ids). ${tierGuide} Claim the tier honestly: the authority lens ranks claims by it, and a tier is itself a claim — tiers 1–3 count only once an authority confirms the registration (until then it counts as tier 4). A source_id registered by two agents is disputed and counts as unregistered until an authority settles it, so reuse an existing id only if it is yours.`,
   input: () =>
     z.strictObject({
       source_id: z.string().min(1).describe("A short stable id, e.g. 'fda-aspirin-label-2023' or 'doi:10.1000/xyz'."),
@@ -31,7 +31,8 @@ export const registerSource = defineTool({
     const fields: Record<string, unknown> = { kind: "source", ...rest };
     if (published_at !== undefined) fields.published_at = toMillis("published_at", published_at);
     const result = await backend.client.registerSource(signer.sign(fields as { kind: string }));
-    const what = `source ${args.source_id}: ${args.title} (tier ${args.tier}); cite it with source "${args.source_id}"`;
+    const pending = args.tier <= 3 ? `; it counts as tier 4 until an authority confirms tier ${args.tier}` : "";
+    const what = `source ${args.source_id}: ${args.title} (tier ${args.tier} claimed${pending}); cite it with source "${args.source_id}"`;
     return {
       text: writeText(what, result, signer.agent),
       structured: { ...result, agent: signer.agent, source_id: args.source_id, tier: args.tier },
