@@ -8,7 +8,6 @@
  * Readers in the same process take every stream as fast as it comes (their CPU is not counted
  * in "fan-out", only in "all").
  */
-import fs from "node:fs";
 import path from "node:path";
 import { decodeStoredBody } from "../src/crypto/signed.ts";
 import { ChangeFeed } from "../src/feed/change-feed.ts";

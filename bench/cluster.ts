@@ -18,10 +18,7 @@
  *
  * Environment: BENCH_RECORDS, BENCH_PRELOAD (records in the cluster before the fourth node
  * joins; 1,000,000 is the goal, 200,000 the default on a 2-core machine), BENCH_RATE,
- * BENCH_SECONDS. With `serve --cluster-bind` (the control plane) it runs `serve`; without it —
- * or with BENCH_VIEW=bench — each node is bench/cluster-node.ts: the same store, services, routes
- * and data plane over a bench-only TCP view (plain TCP, no session MACs, no SWIM), which the
- * result says.
+ * BENCH_SECONDS. Every node is `stemedb serve` (the source, through bun).
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -86,38 +83,8 @@ async function waitReady(url: string, proc: Subprocess): Promise<void> {
   throw new Error(`${url} not ready`);
 }
 
-/** Ports for the bench view's static member list (n1…n4), chosen up front. */
-const benchPorts = new Map<string, { port: number; cport: number }>();
-let useServe = true;
-
-function benchPeers(): string {
-  return [...benchPorts].map(([n, p]) => `${n}=127.0.0.1:${p.cport}@${p.port}`).join(",");
-}
-
-async function startBenchNode(name: string, dir: string): Promise<Node> {
-  const { port, cport } = benchPorts.get(name) as { port: number; cport: number };
-  const args = [
-    "--data-dir",
-    dir,
-    "--bind",
-    `127.0.0.1:${port}`,
-    "--name",
-    name,
-    "--cluster-port",
-    String(cport),
-    "--peers",
-    benchPeers(),
-  ];
-  const proc = Bun.spawn([bun, path.join(root, "bench/cluster-node.ts"), ...args], { stdout: "ignore", stderr: "inherit" });
-  procs.push(proc);
-  const node = { name, proc, url: `http://127.0.0.1:${port}`, port, cport };
-  await waitReady(node.url, proc);
-  return node;
-}
-
 async function startNode(name: string, keyFile: string | null, join: Node | null): Promise<Node> {
   const dir = path.join(runDir, name);
-  if (keyFile && !useServe) return startBenchNode(name, dir);
   const port = freePort();
   const cport = freePort();
   const cluster = keyFile
@@ -270,12 +237,6 @@ function quantile(before: Map<number, number>, after: Map<number, number>, q: nu
 }
 
 async function main(): Promise<void> {
-  const help = Bun.spawnSync([bun, path.join(root, "src/main.ts"), "serve", "--help"]).stdout.toString();
-  useServe = help.includes("--cluster-bind") && process.env.BENCH_VIEW !== "bench";
-  if (!useServe) {
-    log("serve does not know --cluster-bind (or BENCH_VIEW=bench): nodes are bench/cluster-node.ts over the bench-only TCP view");
-    for (const n of ["n1", "n2", "n3", "n4"]) benchPorts.set(n, { port: freePort(), cport: freePort() });
-  }
   fs.mkdirSync(runDir, { recursive: true });
   const keyFile = path.join(runDir, "cluster.key");
   fs.writeFileSync(keyFile, `${crypto.randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
@@ -288,7 +249,7 @@ async function main(): Promise<void> {
   await until(() => settled(nodes), 60_000);
   const results: Record<string, unknown> = {
     machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
-    transport: useServe ? "serve --cluster-bind" : "bench view (plain TCP, no session MACs, static members)",
+    transport: "serve --cluster-bind",
     load_before: loadavg(),
   };
 

@@ -1,73 +1,13 @@
 /**
  * Real cluster nodes on loopback for the integration tests, started with the flags of
  * docs/CLUSTER.md (`serve --cluster-bind … --join … --cluster-key-file … --replication-factor
- * …`). `clusterServeKnown()` says whether this build's `serve` takes them yet: the tests skip
- * with that reason until the control plane (the TCP/UDP transport and the node) is in.
+ * …`).
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import {
-  bunPath,
-  freePort,
-  getJson,
-  repoRoot,
-  runCli,
-  type ServerProcess,
-  sleep,
-  spawnServerRaw,
-  tempDir,
-  track,
-} from "./helpers.ts";
+import { freePort, getJson, runCli, type ServerProcess, sleep, spawnServerRaw, tempDir } from "./helpers.ts";
 
-/** A bench/cluster-node.ts process, shaped as spawnServerRaw's. */
-function spawnBenchNode(dir: string, port: number, args: string[]): ServerProcess {
-  const proc = track(
-    Bun.spawn([bunPath, join(repoRoot, "bench/cluster-node.ts"), "--data-dir", dir, "--bind", `127.0.0.1:${port}`, ...args], {
-      cwd: repoRoot,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    }),
-  );
-  const stderr: string[] = [];
-  const drained = new Response(proc.stderr).text().then((t) => {
-    stderr.push(...t.split("\n"));
-  });
-  return {
-    proc,
-    url: `http://127.0.0.1:${port}`,
-    port,
-    stderr,
-    stdout: [],
-    logs: () => [],
-    async kill() {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    },
-    async stop() {
-      proc.kill("SIGTERM");
-      return proc.exited;
-    },
-    drained,
-  };
-}
-
-let known: boolean | null = null;
-
-/**
- * `STEMEDB_CLUSTER_VIEW=bench` runs the nodes as bench/cluster-node.ts — the same store, routes
- * and data plane over the bench-only TCP view (static members, no sessions) — to exercise these
- * tests before `serve --cluster-bind` exists.
- */
-const benchView = process.env.STEMEDB_CLUSTER_VIEW === "bench";
-
-/** Does `stemedb serve` take `--cluster-bind` (or are the tests told to use the bench view)? */
-export async function clusterServeKnown(): Promise<boolean> {
-  if (known === null) known = benchView || (await runCli(["serve", "--help"])).stdout.includes("--cluster-bind");
-  return known;
-}
-
-/** Ports of every node a test will start (the bench view needs the whole member list up front). */
+/** Ports of every node a test will start, planned up front (a restart keeps them). */
 const planned = new Map<string, { port: number; cport: number }>();
 
 function portsOf(name: string): { port: number; cport: number } {
@@ -84,8 +24,6 @@ export function planNodes(names: readonly string[]): void {
   planned.clear();
   for (const n of names) portsOf(n);
 }
-
-export const skipReason = "serve does not know --cluster-bind yet (the cluster's control plane is not merged): skipped";
 
 export interface ClusterNodeProcess extends ServerProcess {
   name: string;
@@ -132,12 +70,6 @@ export interface NodeOptions {
 /** Starts a node and waits until its API answers /v1/ready. */
 export async function startNode(o: NodeOptions, timeoutMs = 30_000): Promise<ClusterNodeProcess> {
   const { port, cport } = portsOf(o.name);
-  if (benchView) {
-    const peers = [...planned].map(([n, p]) => `${n}=127.0.0.1:${p.cport}@${p.port}`).join(",");
-    const aes = o.extra?.[o.extra.indexOf("--anti-entropy-interval-secs") + 1] ?? "30";
-    const args = ["--name", o.name, "--cluster-port", String(cport), "--peers", peers, "--anti-entropy-interval-secs", aes];
-    return launch(o.name, o.dir, port, cport, args, timeoutMs);
-  }
   const args = [
     "--cluster-bind",
     `127.0.0.1:${cport}`,
@@ -168,7 +100,7 @@ async function launch(
   args: string[],
   timeoutMs: number,
 ): Promise<ClusterNodeProcess> {
-  const server = benchView ? spawnBenchNode(dir, port, args) : spawnServerRaw(dir, port, args);
+  const server = spawnServerRaw(dir, port, args);
   const node: ClusterNodeProcess = { ...server, name, dir, clusterPort: cport, args };
   const deadline = Date.now() + timeoutMs;
   let exited: number | null = null;

@@ -9,9 +9,6 @@
  *   every acknowledged record is readable through every node and every shard's replicas report
  *   the same root within two anti-entropy intervals;
  * - **a fourth node joins and one drains under load** with no failed read.
- *
- * They need `serve --cluster-bind` (the control plane); until this build has it they skip, and
- * say so.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generateKeyPair, type SignedRecord, signClaim, toHex, toJsonSubmission } from "../../src/client/index.ts";
@@ -21,20 +18,14 @@ import {
   type ClusterNodeProcess,
   clusterDataDir,
   clusterKeyFile,
-  clusterServeKnown,
   clusterSettled,
   eventually,
   planNodes,
   restartNode,
   rootsAgree,
-  skipReason,
   startNode,
 } from "./cluster-procs.ts";
 import { cleanupAll, getJson, mapLimit, prng, type ServerProcess, sleep, spawnServer } from "./helpers.ts";
-
-const ready = await clusterServeKnown();
-if (!ready) test.skip(`cluster integration — ${skipReason}`, () => {});
-const describeCluster = ready ? describe : describe.skip;
 
 const authority = generateKeyPair();
 const antiEntropySecs = 2;
@@ -73,7 +64,7 @@ async function postBatch(url: string, records: readonly SignedRecord[], ack = "o
   });
 }
 
-describeCluster("the union property (3 nodes against 1)", () => {
+describe("the union property (3 nodes against 1)", () => {
   let nodes: ClusterNodeProcess[];
   let single: ServerProcess;
   const work = unionWorkload(authority, 11, 40);
@@ -135,7 +126,7 @@ describeCluster("the union property (3 nodes against 1)", () => {
   }, 300_000);
 });
 
-describeCluster("kill -9 during writes", () => {
+describe("kill -9 during writes", () => {
   test("every acknowledged record readable through every node; every shard's roots equal within two anti-entropy intervals", async () => {
     const nodes = await startCluster(3);
     const key = generateKeyPair();
@@ -185,7 +176,7 @@ describeCluster("kill -9 during writes", () => {
   }, 300_000);
 });
 
-describeCluster("join and drain under load", () => {
+describe("join and drain under load", () => {
   test("a fourth node joins, then one drains, while reads go on through every node: no read fails", async () => {
     const nodes = await startCluster(3);
     const key = generateKeyPair();
