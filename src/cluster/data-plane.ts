@@ -1,11 +1,10 @@
 /**
  * What the cluster's control plane (node.ts, the /v1/cluster endpoints, `stemedb admin`) asks of
  * the data plane — replication, anti-entropy, shard hand-over, drain — which is built apart
- * (docs/CLUSTER.md#the-data-plane-contract). Until it is plugged in, the stubs below answer:
- * every local shard's records, root and state as unknown, and drain as not built. They say so
- * in their answers; nothing here pretends to know what it does not.
+ * (docs/CLUSTER.md#the-data-plane-contract); api/cluster.ts plugs the data plane in on a
+ * clustered node. A single node has none: its local shards say records, root and state are not
+ * known, and it never drains (`409 not_clustered` before this is reached).
  */
-import { StemeError } from "../core/errors.ts";
 
 /** A shard this node holds, as `GET /v1/cluster/shards?local=1` shows it. */
 export interface LocalShard {
@@ -51,21 +50,15 @@ export interface DrainControl {
   drain(name: string): Promise<DrainAnswer>;
 }
 
-/** STUB until the data plane is merged: records, root and state unknown for every shard held. */
+/** A node without a data plane (a single node): records, root and state not known for each shard. */
 export const unknownShardReport: ShardReport = {
   localShards: (held) => held.map((id) => ({ id, records: null, root: null, state: "unknown" })),
   syncing: () => null,
 };
 
-/** STUB until the data plane is merged: draining is not built. */
+/** Before the data plane is plugged in: a clustered node always has one (api/cluster.ts), a single node never drains. */
 export const drainNotBuilt: DrainControl = {
   drain: async (name) => {
-    throw new StemeError(
-      "not_implemented",
-      `draining ${name} needs the cluster's data plane, which this build does not carry yet`,
-      {
-        hint: "stop the node gracefully instead (SIGTERM: it leaves the cluster); its shards go to the next replicas",
-      },
-    );
+    throw new Error(`bug: a drain of ${name} reached a node whose data plane is not plugged in (api/cluster.ts dataPlaneFor)`);
   },
 };

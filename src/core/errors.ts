@@ -422,12 +422,6 @@ export const problems = {
       "a cluster operation (leave, drain) on a node started without --cluster-bind, or a drain of a member that is dead or has left",
     hint: "start the node with --cluster-bind and --cluster-key-file (docs/CLUSTER.md)",
   },
-  not_implemented: {
-    status: 501,
-    title: "Not implemented",
-    meaning:
-      "the endpoint is defined but this build does not carry what it needs (draining a node before the cluster's data plane)",
-  },
   cluster_refused: {
     status: 500,
     http: false,

@@ -189,14 +189,14 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
         id: "clusterDrain",
         tag: "cluster",
         summary: "Drain a node: hand its shards to other replicas before it leaves",
-        description: "Answered by the cluster's data plane; a build without it answers `501 not_implemented`.",
+        description:
+          "The node named leaves every replica set while it stays up as a source; the shards it held move to the next in line, which sync them before they serve them. Sent on to the node named when asked elsewhere. `drained` once nothing is left to hand over; ask again to follow it.",
         parameters: [pathParam("name", "the member's name")],
         body: { required: false, content: jsonContent({ type: "object", description: "no options: send no body, or {}" }) },
         answers: { 202: { description: "draining (or drained)", schema: ref("ClusterDrain") } },
         errors: [
           "not_clustered",
           "not_found",
-          "not_implemented",
           "invalid_request",
           "malformed_json",
           "payload_too_large",
