@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { generateKeyPair, signClaim, StemeClient } from "../../src/client/index.ts";
+import { generateKeyPair, signClaim, StemeClient, toJsonSubmission } from "../../src/client/index.ts";
 import { makeBuildCommand } from "../deploy/tools.ts";
+import { clusterKeyFile } from "./cluster-procs.ts";
 import { cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
 
 let dir: string;
@@ -198,4 +199,55 @@ describe("dist/stemedb mcp", () => {
       await server.exited;
     }
   });
+
+  test("three binaries started as docs/CLUSTER.md says form a cluster: a batch through one is read through another; admin cluster health exits 0", async () => {
+    const keyFile = clusterKeyFile();
+    const nodes: Array<{ name: string; url: string; cport: number; proc: ReturnType<typeof Bun.spawn> }> = [];
+    for (const name of ["db1", "db2", "db3"]) {
+      const port = freePort();
+      const cport = freePort();
+      const join0 = nodes[0] ? ["--join", `127.0.0.1:${nodes[0].cport}`] : [];
+      const args = ["--bind", `127.0.0.1:${port}`, "--cluster-bind", `127.0.0.1:${cport}`, "--cluster-key-file", keyFile];
+      const proc = track(
+        Bun.spawn([binary, "serve", "--data-dir", join(dir, name), ...args, "--node-name", name, ...join0], {
+          cwd: dir,
+          stdout: "pipe",
+          stderr: "pipe",
+        }),
+      );
+      const url = `http://127.0.0.1:${port}`;
+      nodes.push({ name, url, cport, proc });
+      for (let i = 0; i < 400; i++) {
+        const ready = await fetch(`${url}/v1/ready`).catch(() => null);
+        if (ready?.status === 200) break;
+        await sleep(25);
+      }
+    }
+    const [db1, db2, db3] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+    let health = await run(["admin", "cluster", "health", "--gateway", db1.url]);
+    for (let i = 0; i < 120 && health.code !== 0; i++) {
+      await sleep(250);
+      health = await run(["admin", "cluster", "health", "--gateway", db1.url]);
+    }
+    expect([health.code, health.stdout.trim()]).toEqual([0, "healthy: 3 members alive, 256 shards healthy"]);
+    const key = generateKeyPair();
+    const records = Array.from({ length: 40 }, (_, i) =>
+      signClaim(key, { kind: "assertion", subject: `bin/cluster/${i}`, predicate: "n", object: i, confidence: 0.5 }),
+    );
+    const written = await fetch(`${db2.url}/v1/assert/batch?ack=quorum`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ records: records.map(toJsonSubmission) }),
+    });
+    const body = (await written.json()) as { accepted: number; results: Array<{ replicas_acked: number }> };
+    expect([written.status, body.accepted]).toEqual([200, 40]);
+    for (const r of body.results) expect(r.replicas_acked).toBe(2);
+    const reader = new StemeClient({ url: db3.url });
+    for (let i = 0; i < records.length; i++) expect((await reader.query(`bin/cluster/${i}`, "n")).value).toBe(i);
+    const status = await run(["admin", "node", "list", "--gateway", db3.url, "--json"]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('"db1"');
+    for (const n of nodes) n.proc.kill("SIGTERM");
+    for (const n of nodes) expect(await n.proc.exited).toBe(0);
+  }, 120_000);
 });
