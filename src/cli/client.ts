@@ -32,14 +32,17 @@ export function unreachableReason(err: unknown): string | null {
 }
 
 /** A fetch that says which server could not be reached. */
-export function reachingFetch(server: string): typeof fetch {
+export function reachingFetch(server: string, hint?: string): typeof fetch {
   const wrapped = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     try {
       return await fetch(input, init);
     } catch (err) {
       const reason = unreachableReason(err);
       if (reason === null) throw err;
-      throw new StemeError("unreachable", `cannot reach the server at ${server}: ${reason}`, { cause: err });
+      throw new StemeError("unreachable", `cannot reach the server at ${server}: ${reason}`, {
+        cause: err,
+        ...(hint ? { hint } : {}),
+      });
     }
   };
   return Object.assign(wrapped, { preconnect: fetch.preconnect }) as typeof fetch;

@@ -247,6 +247,10 @@ function problemsOf(o: Omit<Outcome, "problems">, stateDir: string): string[] {
   const prefix = `stemedb ${o.command}: `;
   if (o.expect !== "runs" && o.code >= 2 && !o.stderr.startsWith(prefix)) problems.push(`stderr does not start with "${prefix}"`);
   if (o.case === "--help" && !o.stdout.includes(`Usage: stemedb ${o.command}`)) problems.push("--help shows no usage");
+  // The hint of an unreachable server names the flag the user gave (admin's is --gateway, not --server).
+  const unreachableFlag = /^(--[\w-]+) unreachable$/.exec(o.case)?.[1];
+  if (unreachableFlag && o.code === 4 && !o.stderr.includes(`${unreachableFlag} URL`))
+    problems.push(`the unreachable hint does not name ${unreachableFlag}`);
   const reports = join(stateDir, "stemedb");
   if (fs.existsSync(reports) && fs.readdirSync(reports).length > 0) problems.push("an internal-error report was written");
   return problems;

@@ -194,14 +194,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
         parameters: [pathParam("name", "the member's name")],
         body: { required: false, content: jsonContent({ type: "object", description: "no options: send no body, or {}" }) },
         answers: { 202: { description: "draining (or drained)", schema: ref("ClusterDrain") } },
-        errors: [
-          "not_clustered",
-          "not_found",
-          "invalid_request",
-          "malformed_json",
-          "payload_too_large",
-          "unavailable",
-        ],
+        errors: ["not_clustered", "not_found", "invalid_request", "malformed_json", "payload_too_large", "unavailable"],
       },
     },
   ];

@@ -57,13 +57,17 @@ export class Gateway {
 
   private async call<T>(base: string, method: string, path: string, timeoutMs = requestTimeoutMs): Promise<T> {
     const url = `${base}${path}`;
-    const response = await reachingFetch(base)(url, {
+    const hint =
+      base === this.base
+        ? "is the node running? (--gateway URL, or STEMEDB_GATEWAY_ADDR)"
+        : "that member's API does not answer: it may be down or starting";
+    const response = await reachingFetch(base, hint)(url, {
       method,
       headers: this.headers,
       signal: AbortSignal.timeout(timeoutMs),
     }).catch((err: unknown) => {
       if ((err as Error)?.name === "TimeoutError")
-        throw new StemeError("unreachable", `no answer from ${base} within ${timeoutMs / 1000} s`);
+        throw new StemeError("unreachable", `no answer from ${base} within ${timeoutMs / 1000} s`, { hint });
       throw err;
     });
     const text = await response.text();
