@@ -11,6 +11,8 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 export interface ReplicationScrape {
   /** Records waiting in each peer's push queue, by peer name. */
   queues(): Array<[peer: string, records: number]>;
+  /** Seconds since the oldest record not yet confirmed by each peer was acknowledged here, by peer name. */
+  behind(): Array<[peer: string, seconds: number]>;
   /** Shards this node holds, by state (syncing, in_sync, leaving); the globals count as one. */
   shards(): Record<string, number>;
 }
@@ -46,6 +48,17 @@ export function replicationMetrics(registers: Registry[]) {
           if (!source) return;
           this.reset();
           for (const [peer, n] of source.queues()) this.set({ peer }, n);
+        },
+      }),
+      behindSeconds: new Gauge({
+        name: "stemedb_replication_behind_seconds",
+        help: "how far replication to a peer is behind, by peer: the age of the oldest record acknowledged here that the peer has not confirmed yet (0: nothing waiting)",
+        labelNames: ["peer"] as const,
+        registers,
+        collect() {
+          if (!source) return;
+          this.reset();
+          for (const [peer, s] of source.behind()) this.set({ peer }, s);
         },
       }),
       droppedTotal: new Counter({

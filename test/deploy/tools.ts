@@ -72,9 +72,6 @@ export const externalMetrics = new Set([
   "probe_success", // blackbox exporter (job stemedb-ready)
   "node_filesystem_avail_bytes", // node exporter (job node)
   "node_filesystem_size_bytes",
-  // The cluster's data plane (replication, anti-entropy), built apart: replication lag per peer,
-  // a name agreed with it (src/metrics/replication.ts there).
-  "stemedb_replication_lag_seconds",
 ]);
 
 /** Every series name the server exports: its registry's metrics, histograms expanded. */

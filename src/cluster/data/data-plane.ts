@@ -328,6 +328,7 @@ export class DataPlane {
   scrape(): ReplicationScrape {
     return {
       queues: () => this.replicator.depths().map(([peer, n]) => [this.nameOf(peer), n]),
+      behind: () => this.replicator.behind().map(([peer, s]) => [this.nameOf(peer), s]),
       shards: () => {
         const out: Record<string, number> = { syncing: 0, in_sync: 0, leaving: 0 };
         for (const [, held] of this.shards.localShards()) out[held.state] = (out[held.state] ?? 0) + 1;

@@ -58,6 +58,16 @@ class PeerQueue {
   items: Outgoing[] = [];
   head = 0;
   inFlight = 0;
+  /** Batches sent and not answered yet. */
+  readonly flying = new Set<Outgoing[]>();
+
+  /** When the oldest record still queued or in flight was acknowledged here; null when none is. */
+  oldestMs(): number | null {
+    let oldest: number | null = this.head < this.items.length ? (this.items[this.head] as Outgoing).acknowledgedMs : null;
+    for (const batch of this.flying)
+      for (const o of batch) if (oldest === null || o.acknowledgedMs < oldest) oldest = o.acknowledgedMs;
+    return oldest;
+  }
 
   get depth(): number {
     return this.items.length - this.head;
@@ -130,6 +140,19 @@ export class Replicator {
     return [...this.queues].map(([peer, q]) => [peer, q.depth]);
   }
 
+  /**
+   * How far behind each peer is, seconds: the age of the oldest record acknowledged here and
+   * not yet confirmed by it (queued or in flight); 0 when nothing is waiting. A peer that stops
+   * answering shows a number that grows until its pushes time out and anti-entropy takes over.
+   */
+  behind(): Array<[string, number]> {
+    const now = this.clock.now();
+    return [...this.queues].map(([peer, q]) => {
+      const oldest = q.oldestMs();
+      return [peer, oldest === null ? 0 : Math.max(0, now - oldest) / 1000];
+    });
+  }
+
   /** Forgets a peer that left the cluster (its queue goes; anti-entropy covers it if it comes back). */
   forget(peer: string): void {
     const q = this.queues.get(peer);
@@ -183,6 +206,7 @@ export class Replicator {
     while (q.inFlight < this.options.inFlightMax && q.depth > 0) {
       const batch = q.take(this.options.batchRecordsMax, this.options.batchBytesMax);
       q.inFlight++;
+      q.flying.add(batch);
       void this.send(peer, q, batch);
     }
   }
@@ -216,6 +240,7 @@ export class Replicator {
       for (const o of batch) this.failed(o.key, peer);
     } finally {
       q.inFlight--;
+      q.flying.delete(batch);
       if (this.queues.get(peer) === q) this.pump(peer, q);
     }
   }
