@@ -34,6 +34,12 @@ export interface PositionListPage {
   more: boolean;
 }
 
+/** The shards this index files subjects under (a subject is interned only with a record about it). */
+export function shardsOnDisk(index: IndexStore): number[] {
+  const rows = index.db.query("SELECT DISTINCT shard FROM subjects ORDER BY shard").all() as Array<{ shard: number }>;
+  return rows.map((r) => r.shard);
+}
+
 /** The ids of the assertions filed under `shard` (indexed ones: the caller adds what is pending). */
 export function shardIds(index: IndexStore, shard: number): Uint8Array[] {
   const rows = index.db

@@ -68,6 +68,8 @@ export interface AntiEntropyDeps {
   storeReplicated(records: readonly WireRecord[]): Promise<number>;
   /** A shard (or the globals) finished syncing. */
   synced(shard: number | "global"): void;
+  /** A leaver's records are with every current replica of its shard: the copy may be retired. */
+  handedOver(shard: number): void;
   metrics: ReplicationMetrics | undefined;
   logger: Logger;
 }
@@ -136,11 +138,12 @@ export class AntiEntropy {
     }, this.options.intervalMs);
   }
 
-  /** Compares every shared shard with every live peer once. */
+  /** Compares every shared shard with every live peer once (and hands over what leavers still hold). */
   async compareAll(): Promise<void> {
     if (this.comparing || this.stopped) return;
     this.comparing = true;
     try {
+      await this.handOffLeavers();
       const { shards } = this.deps;
       for (const peer of shards.live.map((m) => m.nodeId)) {
         if (peer === shards.selfId || this.stopped) continue;
@@ -189,10 +192,35 @@ export class AntiEntropy {
         if (this.stopped) return;
         if (!(await this.syncOne(shard))) left++;
       }
+      left += await this.handOffLeavers();
     } finally {
       this.syncing = false;
     }
     if (left > 0) this.syncSoon(this.options.syncRetryMs);
+  }
+
+  /**
+   * Gives each current replica of every shard this node holds as a leaver what this copy has
+   * and the replica lacks (a push-only repair): a copy can hold records no replica saw —
+   * writes taken on the other side of a partition, or by a replica that has since lost the
+   * shard — and it is retired only once every replica has them. Returns the shards left to do.
+   */
+  async handOffLeavers(): Promise<number> {
+    const { shards } = this.deps;
+    let left = 0;
+    for (const shard of shards.toHandOver()) {
+      if (this.stopped) return left;
+      const replicas = shards.placement.replicas(shard).filter((id) => id !== shards.selfId && shards.isLive(id));
+      if (replicas.length === 0) {
+        left++;
+        continue;
+      }
+      let done = true;
+      for (const peer of replicas) if ((await this.repair(peer, shard, "push")) === null) done = false;
+      if (done) this.deps.handedOver(shard);
+      else left++;
+    }
+    return left;
   }
 
   /** Syncs one shard; true when it is in sync now. */
@@ -217,11 +245,11 @@ export class AntiEntropy {
    * Diffs `shard` with `peer`, fetches what this node lacks and pushes what the peer lacks: the
    * ids the diff found missing each way and the records that moved, or null when it failed.
    */
-  async repair(peer: string, shard: number): Promise<Repair | null> {
+  async repair(peer: string, shard: number, direction: "both" | "push" = "both"): Promise<Repair | null> {
     const diff = new MerkleDiff(this.deps.trees.tree(shard), this.options.idsPerPrefixMax);
     try {
       for (let request = diff.next(); request; request = diff.next()) diff.receive(await this.ask(peer, shard, request));
-      const fetched = await this.fetch(peer, diff.localLacks);
+      const fetched = direction === "both" ? await this.fetch(peer, diff.localLacks) : 0;
       const pushed = await this.push(peer, diff.remoteLacks);
       const m = this.deps.metrics;
       m?.comparisonsTotal.inc({ result: diff.cost.rounds === 1 ? "equal" : "repaired" });

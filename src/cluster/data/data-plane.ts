@@ -17,6 +17,7 @@ import { StemeError } from "../../core/errors.ts";
 import { toHex } from "../../core/hex.ts";
 import type { Logger } from "../../core/logger.ts";
 import { fromCborSubmission, type SignedRecord } from "../../crypto/signed.ts";
+import { shardsOnDisk } from "../../index/shard-list.ts";
 import type { IndexEntry } from "../../index/store.ts";
 import type { Ingest, ItemResult } from "../../ingest/pipeline.ts";
 import type { ReplicationMetrics, ReplicationScrape } from "../../metrics/replication.ts";
@@ -192,6 +193,7 @@ export class DataPlane {
         rpc,
         storeReplicated,
         synced: (shard) => this.synced(shard),
+        handedOver: (shard) => this.handedOver(shard),
         metrics,
         logger,
       },
@@ -223,6 +225,13 @@ export class DataPlane {
     const { view } = this.deps;
     this.unsubscribe = view.onChange(() => this.membershipChanged());
     this.membershipChanged();
+    // Records of shards it no longer holds (it lost them while down, or stopped before handing
+    // them over) are handed to the current replicas like a leaver's.
+    const leftovers = this.shards.adoptLeftovers(shardsOnDisk(this.deps.store.index));
+    if (leftovers.length > 0)
+      this.deps.logger.info("cluster: records of shards this node does not hold; handing them over", {
+        shards: leftovers.length,
+      });
     this.tickNews();
     this.references.start();
     this.antiEntropy.start();
@@ -377,12 +386,22 @@ export class DataPlane {
     const held = new Set(
       this.shards
         .localShards()
-        .filter(([, h]) => h.state !== "leaving" || h.complete)
+        .filter(([, h]) => h.state !== "leaving" || h.complete || !h.handedOver)
         .map(([id]) => id),
     );
     this.trees.retain(held);
     this.tellNews(true);
     if (sync) this.antiEntropy.syncSoon();
+  }
+
+  /** A leaver's records are with every current replica: retire what may be retired now. */
+  private handedOver(shard: number): void {
+    this.shards.markHandedOver(shard);
+    this.deps.logger.debug("cluster: a leaver's records handed over", { shard });
+    if (this.shards.retireLeavers()) {
+      this.tellNews(false);
+      this.placementMoved(false);
+    }
   }
 
   private synced(shard: number | "global"): void {

@@ -40,6 +40,12 @@ export interface LocalShard {
   state: ShardState;
   /** Leaving with every record it had as an in-sync replica (a valid sync source and fallback reader). */
   complete: boolean;
+  /**
+   * Leaving, and every current replica has been given what this copy holds and it lacked
+   * (anti-entropy's hand-off). Until then the copy is not retired: it may hold records the
+   * replicas never saw (writes taken on the other side of a partition).
+   */
+  handedOver: boolean;
 }
 
 /** What a peer last told us. */
@@ -137,12 +143,12 @@ export class ShardMap {
     for (const shard of mine) {
       const held = this.local.get(shard);
       if (held?.state === "syncing" || held?.state === "in_sync") continue;
-      this.local.set(shard, { state: "syncing", complete: false });
+      this.local.set(shard, { state: "syncing", complete: false, handedOver: false });
       change.gained.push(shard);
     }
     for (const [shard, held] of this.local) {
       if (mine.has(shard) || held.state === "leaving") continue;
-      this.local.set(shard, { state: "leaving", complete: held.state === "in_sync" });
+      this.local.set(shard, { state: "leaving", complete: held.state === "in_sync", handedOver: false });
       change.lost.push(shard);
     }
     if (change.gained.length + change.lost.length > 0) this.version++;
@@ -160,6 +166,33 @@ export class ShardMap {
     if (held?.state !== "syncing") return;
     held.state = "in_sync";
     this.version++;
+  }
+
+  /**
+   * Shards this node has records of on disk but does not hold (found at start: what it held as
+   * a replica or leaver before it stopped): they become leavers — not complete, not handed over —
+   * so anti-entropy hands their records to the current replicas.
+   */
+  adoptLeftovers(shards: readonly number[]): number[] {
+    const adopted: number[] = [];
+    for (const shard of shards) {
+      if (this.local.has(shard)) continue;
+      this.local.set(shard, { state: "leaving", complete: false, handedOver: false });
+      adopted.push(shard);
+    }
+    if (adopted.length > 0) this.version++;
+    return adopted;
+  }
+
+  /** A leaver's hand-off is done: every current replica has what this copy held. */
+  markHandedOver(shard: number): void {
+    const held = this.local.get(shard);
+    if (held?.state === "leaving") held.handedOver = true;
+  }
+
+  /** Leavers whose records the current replicas have not been given yet. */
+  toHandOver(): number[] {
+    return [...this.local].filter(([, h]) => h.state === "leaving" && !h.handedOver).map(([id]) => id);
   }
 
   /** Every held shard back to syncing (a restart: what happened while it was down is unknown). */
@@ -240,7 +273,7 @@ export class ShardMap {
   retireLeavers(): boolean {
     let changed = false;
     for (const [shard, held] of this.local) {
-      if (held.state !== "leaving" || !held.complete) continue;
+      if (held.state !== "leaving" || !held.complete || !held.handedOver) continue;
       const replicas = this.placement.replicas(shard);
       if (replicas.length > 0 && replicas.every((id) => id !== this.selfId && this.codeOf(id, shard) === stateCodes.in_sync)) {
         held.complete = false;
