@@ -13,7 +13,7 @@
  * | --- | --- | --- | --- |
  * | `syncing` | a replica that may lack records: it gained the shard (a join, a death, a drain) or has just started | no | no |
  * | `in_sync` | a replica that compared its Merkle tree with a complete holder and fetched what it lacked | yes | yes |
- * | `leaving` | no longer a replica; it keeps its records until told otherwise | only when no replica is in sync, while current | yes, if it was in sync, while current |
+ * | `leaving` | no longer a replica; it keeps its records, and hands them to the current replicas (anti-entropy's push-only repair) before its copy retires | only when no replica is in sync, while current | yes, if it was in sync, while current |
  *
  * A leaver's copy is current while it is still pushed the shard's writes: while some replica is
  * not in sync (`pushTargets`). Once every replica says it is, the leaver retires its copy
