@@ -243,3 +243,27 @@ describe("leavers", () => {
     expect(res.headers.get("x-stemedb-answered-by")).not.toBeNull();
   });
 });
+
+describe("hand-off", () => {
+  test("a node that restarts with records of a shard it does not hold hands them to the shard's replicas", async () => {
+    cluster = await start(["n1", "n2", "n3"]);
+    const placement = cluster.node("n1").plane.shards.placement;
+    let subject = "";
+    for (let i = 0; subject === ""; i++)
+      if (!placement.replicas(shardOf(`left/${i}`, cluster.shardCount)).includes("n3")) subject = `left/${i}`;
+    const shard = shardOf(subject, cluster.shardCount);
+    const replicas = placement.replicas(shard);
+    // Only n3 has it, as it would after taking a write on its side of a partition and losing the shard since.
+    const lone = assertion(key, subject, "p", 1, t0);
+    await plant(cluster, cluster.node("n3"), [lone]);
+    await cluster.run(2_000);
+    expect(replicas.map((n) => cluster.node(n).store.lookupId(lone.id))).toEqual([null, null]); // nothing moves it while n3 runs
+    await cluster.crash("n3");
+    const n3 = await cluster.restart("n3");
+    expect(n3.plane.shards.localState(shard)?.state).toBe("leaving");
+    const held = () => replicas.every((n) => cluster.node(n).store.lookupId(lone.id) !== null);
+    await cluster.until(() => held() && n3.plane.shards.localState(shard)?.handedOver === true, 30_000, "handed over");
+    const got = await cluster.request("n1", "GET", `/v1/assertions/${toHex(lone.id)}`);
+    expect(got.status).toBe(200);
+  });
+});
