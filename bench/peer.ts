@@ -116,7 +116,22 @@ async function answersOf(t: Target, sample: number[]): Promise<Array<{ value: un
   return out;
 }
 
+/**
+ * Before anything is timed: a record whose signature has one bit flipped must be refused (so
+ * the server really verifies), and nothing of it stored.
+ */
+async function sanity(t: Target, data: Prepared): Promise<string[]> {
+  const good = data.singles.requests[0] as Uint8Array;
+  const bad = good.slice();
+  bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1; // the last byte of the CBOR {body, sig} is the signature's
+  const conn = await RawConnection.open("127.0.0.1", t.ports[0] as number);
+  const res = await conn.request(bad);
+  conn.close();
+  return res.status >= 400 && res.status < 500 ? [] : [`${t.name}: a tampered signature was answered ${res.status}, not 4xx`];
+}
+
 async function oneRun(cfg: Config, data: Prepared, t: Target, round_: number): Promise<RunResult> {
+  const problems = await sanity(t, data);
   const mem = new MemorySampler(t.pids);
   mem.start();
   const load0 = os.loadavg();
@@ -147,7 +162,6 @@ async function oneRun(cfg: Config, data: Prepared, t: Target, round_: number): P
   log(`${t.name}: ${cold.per_s}/s cold queries, p99 ${cold.p99_ms} ms; cross-check answers`);
   const answers = await answersOf(t, data.sample);
   mem.stop();
-  const problems: string[] = [];
   let disk = t.name === "PostgreSQL" ? await t.disk() : null;
   problems.push(...(await t.stop()));
   disk ??= await t.disk();

@@ -159,38 +159,96 @@ interface GroupRow {
   object: string;
   weight: number;
   n: string | number;
-  latest_id: Uint8Array;
+  ids: Uint8Array[];
   voices: string | number;
+  /** The winning record (the heaviest group's latest member); null on the other groups. */
+  w_id: Uint8Array | null;
+  w_agent: Uint8Array | null;
+  w_ts: string | number | null;
+  w_confidence: number | null;
+  w_body: Uint8Array | null;
+  w_sig: Uint8Array | null;
 }
 
 /**
  * One agent, one voice (each agent's latest claim by (ts, id)); groups by value; a group
  * weighs Σ confidence, summed in (ts, id) order as StemeDB sums it (so equal sums are equal
- * here too); heaviest first, ties to the group whose latest member is later.
+ * here too); heaviest first, ties to the group whose latest member is later; the winner is
+ * the first group's latest member, read back whole.
  */
-async function consensus(subject: string, predicate: string) {
-  const groups = (await sql`
+function groupsOf(subject: string, predicate: string): Promise<GroupRow[]> {
+  return sql`
     WITH voice AS (
       SELECT DISTINCT ON (agent) id, ts, object, confidence
       FROM assertions WHERE subject = ${subject} AND predicate = ${predicate}
-      ORDER BY agent, ts DESC, id DESC)
-    SELECT object,
-           sum(confidence ORDER BY ts, id) AS weight,
-           count(*) AS n,
-           (array_agg(id ORDER BY ts DESC, id DESC))[1] AS latest_id,
-           max(ts) AS latest_ts,
-           sum(count(*)) OVER () AS voices
-    FROM voice GROUP BY object
-    ORDER BY weight DESC, latest_ts DESC, latest_id DESC`) as GroupRow[];
+      ORDER BY agent, ts DESC, id DESC),
+    grp AS (
+      SELECT object,
+             sum(confidence ORDER BY ts, id) AS weight,
+             count(*) AS n,
+             array_agg(id ORDER BY ts, id) AS ids,
+             (array_agg(id ORDER BY ts DESC, id DESC))[1] AS latest_id,
+             max(ts) AS latest_ts,
+             sum(count(*)) OVER () AS voices
+      FROM voice GROUP BY object),
+    ranked AS (
+      SELECT *, row_number() OVER (ORDER BY weight DESC, latest_ts DESC, latest_id DESC) AS rank FROM grp)
+    SELECT r.object, r.weight, r.n, r.ids, r.voices,
+           w.id AS w_id, w.agent AS w_agent, w.ts AS w_ts, w.confidence AS w_confidence, w.body AS w_body, w.sig AS w_sig
+    FROM ranked r LEFT JOIN assertions w ON r.rank = 1 AND w.id = r.latest_id
+    ORDER BY r.rank` as Promise<GroupRow[]>;
+}
+
+/** κ (docs/SEMANTICS.md#the-conflict-score): 0 for one group, 1 for an even split. */
+function kappa(weights: number[]): number {
+  if (weights.length < 2) return 0;
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (total <= 0) return 0;
+  return Math.min(1, Math.max(0, (1 - Math.max(...weights) / total) / (1 - 1 / weights.length)));
+}
+
+/** The answer in StemeDB's shape: the winning record whole, the groups with their ids, κ, a short explanation. */
+async function consensus(subject: string, predicate: string) {
+  const groups = await groupsOf(subject, predicate);
   const top = groups[0];
   const total = groups.reduce((s, g) => s + g.weight, 0);
+  const conflict = kappa(groups.map((g) => g.weight));
+  const value = top ? JSON.parse(top.object) : null;
+  const winner =
+    top?.w_id && top.w_agent && top.w_body && top.w_sig
+      ? {
+          id: hex(top.w_id),
+          v: 1,
+          ts: Number(top.w_ts),
+          kind: "assertion",
+          agent: hex(top.w_agent),
+          object: value,
+          subject,
+          predicate,
+          confidence: top.w_confidence,
+          sig: hex(top.w_sig),
+          body: hex(top.w_body),
+        }
+      : null;
+  const voices = top ? Number(top.voices) : 0;
   return {
     lens: "consensus",
-    winner: top ? { id: hex(top.latest_id) } : null,
-    value: top ? JSON.parse(top.object) : null,
+    winner,
+    value,
     support: top && total > 0 ? top.weight / total : 0,
-    groups: groups.map((g) => ({ value: JSON.parse(g.object), weight: g.weight, count: Number(g.n) })),
-    candidates: top ? Number(top.voices) : 0,
+    conflict,
+    groups: groups.map((g) => ({ value: JSON.parse(g.object), weight: g.weight, count: Number(g.n), ids: g.ids.map(hex) })),
+    candidates: voices,
+    explain: top
+      ? [
+          `${voices} candidates`,
+          `${groups.length} values`,
+          `${top.object} has the largest Σ confidence: ${top.weight} of ${total}`,
+          `κ = ${conflict.toFixed(2)}`,
+        ]
+      : ["no candidates: nothing to resolve"],
+    subject,
+    predicate,
   };
 }
 
