@@ -26,6 +26,13 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds the whole machine spent busy (all cores, /proc/stat: everything but idle and iowait). */
+export function machineBusySeconds(): number {
+  const f = (fs.readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / clkTck;
+}
+
 /** Resident and proportional set of a process, bytes (PSS shares shared pages out fairly). */
 export function memoryOf(pid: number): { rss: number; pss: number } {
   try {
@@ -77,6 +84,8 @@ export interface PhaseResult {
   p99_ms: number;
   server_cores: number;
   loadgen_cores: number;
+  /** Cores busy with anything else on the machine meanwhile (other sessions' work): noise. */
+  other_cores: number;
   errors: string[];
 }
 
@@ -104,6 +113,7 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
   let records = 0;
   const cpu0 = pids().reduce((s, p) => s + cpuSeconds(p), 0);
   const self0 = process.cpuUsage();
+  const busy0 = machineBusySeconds();
   const t0 = performance.now();
   const deadline = t0 + phase.seconds * 1000;
   await Promise.all(
@@ -126,6 +136,8 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
   const seconds = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
   const cpu1 = pids().reduce((s, p) => s + cpuSeconds(p), 0);
+  const busy = machineBusySeconds() - busy0;
+  const selfSeconds = (self.user + self.system) / 1e6;
   for (const c of conns) c.close();
   const lat = latencies.subarray(0, done).sort();
   return {
@@ -138,7 +150,8 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
     p50_ms: round(quantile(lat, 0.5), 2),
     p99_ms: round(quantile(lat, 0.99), 2),
     server_cores: round((cpu1 - cpu0) / seconds, 2),
-    loadgen_cores: round((self.user + self.system) / 1e6 / seconds, 2),
+    loadgen_cores: round(selfSeconds / seconds, 2),
+    other_cores: round(Math.max(0, busy - (cpu1 - cpu0) - selfSeconds) / seconds, 2),
     errors,
   };
 }

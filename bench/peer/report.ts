@@ -164,6 +164,7 @@ function runTable(runs: RunResult[]): string[][] {
       fmt(r.cold.per_s),
       `${r.cold.p50_ms}/${r.cold.p99_ms}`,
       `${r.batch.server_cores}/${r.single.server_cores}/${r.cold.server_cores}`,
+      `${r.batch.other_cores}/${r.single.other_cores}/${r.cold.other_cores}`,
       fmt(r.disk.bytes_per_record),
       fmt(r.memory.peak_rss_mb),
       fmt(r.memory.peak_pss_mb),
