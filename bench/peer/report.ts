@@ -71,6 +71,10 @@ function crossCheck(data: Prepared, runs: RunResult[]) {
       as_data_set_says: asExpected,
     };
   });
+  if (data.sample.length < Math.min(200, data.L.pairs / 4))
+    problems.push(
+      `only ${data.sample.length} contested pairs to cross-check (at least 200 wanted: raise BENCH_SAMPLE or BENCH_RECORDS)`,
+    );
   for (const c of perRun)
     if (c.same_winner_id !== data.sample.length && c.same_value_as_stemedb === data.sample.length)
       problems.push(
@@ -149,6 +153,8 @@ function runTable(runs: RunResult[]): string[][] {
       "cold/s",
       "cold p50/p99",
       "cores b/s/q",
+      "CPU µs b/s/q",
+      "others b/s/q",
       "B/rec",
       "RSS MB",
       "PSS MB",
@@ -164,6 +170,7 @@ function runTable(runs: RunResult[]): string[][] {
       fmt(r.cold.per_s),
       `${r.cold.p50_ms}/${r.cold.p99_ms}`,
       `${r.batch.server_cores}/${r.single.server_cores}/${r.cold.server_cores}`,
+      [r.batch, r.single, r.cold].map((x) => Math.round((x.server_cores / Math.max(1, x.per_s)) * 1e6)).join("/"),
       `${r.batch.other_cores}/${r.single.other_cores}/${r.cold.other_cores}`,
       fmt(r.disk.bytes_per_record),
       fmt(r.memory.peak_rss_mb),
