@@ -15,10 +15,10 @@ export function quantile(sorted: Float64Array, q: number): number {
 
 const clkTck = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
 
-/** utime+stime of a process, seconds (0 once it is gone). */
-export function cpuSeconds(pid: number): number {
+/** utime+stime of a process (or, with `tid`, of one of its threads), seconds (0 once it is gone). */
+export function cpuSeconds(pid: number, tid?: number): number {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) / clkTck;
   } catch {
@@ -84,6 +84,8 @@ export interface PhaseResult {
   p99_ms: number;
   server_cores: number;
   loadgen_cores: number;
+  /** The first server process's main thread (JS's event loop), in cores: 1 is a thread that cannot go faster. */
+  main_thread_cores: number;
   /** Cores busy with anything else on the machine meanwhile (other sessions' work): noise. */
   other_cores: number;
   errors: string[];
@@ -114,6 +116,8 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
   const cpu0 = pids().reduce((s, p) => s + cpuSeconds(p), 0);
   const self0 = process.cpuUsage();
   const busy0 = machineBusySeconds();
+  const main = pids()[0] as number;
+  const main0 = cpuSeconds(main, main);
   const t0 = performance.now();
   const deadline = t0 + phase.seconds * 1000;
   await Promise.all(
@@ -137,6 +141,7 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
   const self = process.cpuUsage(self0);
   const cpu1 = pids().reduce((s, p) => s + cpuSeconds(p), 0);
   const busy = machineBusySeconds() - busy0;
+  const mainSeconds = cpuSeconds(main, main) - main0;
   const selfSeconds = (self.user + self.system) / 1e6;
   for (const c of conns) c.close();
   const lat = latencies.subarray(0, done).sort();
@@ -151,6 +156,7 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
     p99_ms: round(quantile(lat, 0.99), 2),
     server_cores: round((cpu1 - cpu0) / seconds, 2),
     loadgen_cores: round(selfSeconds / seconds, 2),
+    main_thread_cores: round(mainSeconds / seconds, 2),
     other_cores: round(Math.max(0, busy - (cpu1 - cpu0) - selfSeconds) / seconds, 2),
     errors,
   };
