@@ -110,8 +110,18 @@ async function insert(rows: Row[]): Promise<Set<string>> {
   return new Set((fresh as Array<{ id: Uint8Array }>).map((r) => hex(r.id)));
 }
 
+class Malformed extends Error {}
+
+async function decodeRequest(request: Request): Promise<unknown> {
+  try {
+    return decode(new Uint8Array(await request.arrayBuffer()));
+  } catch (e) {
+    throw new Malformed(`the body is not CBOR: ${(e as Error).message}`);
+  }
+}
+
 async function writeBatch(request: Request): Promise<Response> {
-  const envelope = decode(new Uint8Array(await request.arrayBuffer())) as { records?: unknown };
+  const envelope = (await decodeRequest(request)) as { records?: unknown };
   if (!Array.isArray(envelope?.records) || envelope.records.length === 0 || envelope.records.length > 10_000)
     return problem(400, "malformed_batch", "expected {records: [{body, sig}]} with 1–10,000 records");
   const checked = envelope.records.map((item: { body?: unknown; sig?: unknown }) => {
@@ -141,7 +151,7 @@ async function writeBatch(request: Request): Promise<Response> {
 }
 
 async function writeOne(request: Request): Promise<Response> {
-  const item = decode(new Uint8Array(await request.arrayBuffer())) as { body?: unknown; sig?: unknown };
+  const item = (await decodeRequest(request)) as { body?: unknown; sig?: unknown };
   let row: Row;
   try {
     row = checkRecord(item?.body, item?.sig);
@@ -282,6 +292,7 @@ if (import.meta.main) {
       try {
         return await route(request);
       } catch (e) {
+        if (e instanceof Malformed) return problem(400, "malformed_cbor", e.message);
         console.error(e);
         return problem(500, "internal", (e as Error).message);
       }
