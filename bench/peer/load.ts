@@ -84,6 +84,8 @@ export interface PhaseResult {
   p99_ms: number;
   server_cores: number;
   loadgen_cores: number;
+  /** 503 answers (load shed) retried after their Retry-After. */
+  shed_retries: number;
   /** The first server process's main thread (JS's event loop), in cores: 1 is a thread that cannot go faster. */
   main_thread_cores: number;
   /** Cores busy with anything else on the machine meanwhile (other sessions' work): noise. */
@@ -113,6 +115,7 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
   let done = 0;
   let ok = 0;
   let records = 0;
+  let shed = 0;
   const cpu0 = pids().reduce((s, p) => s + cpuSeconds(p), 0);
   const self0 = process.cpuUsage();
   const busy0 = machineBusySeconds();
@@ -125,7 +128,13 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
       while (next < phase.requests.length && performance.now() < deadline) {
         const i = next++;
         const started = performance.now();
-        const res = await conn.request(phase.requests[i] as Uint8Array);
+        let res = await conn.request(phase.requests[i] as Uint8Array);
+        // A server shedding load (503, retry_after_s) is retried as a client would: the wait counts.
+        for (let tries = 0; res.status === 503 && tries < 10; tries++) {
+          shed++;
+          await Bun.sleep(Math.min(5, Number(/"retry_after_s":\s*(\d+)/.exec(res.body.toString("latin1"))?.[1] ?? 1)) * 1000);
+          res = await conn.request(phase.requests[i] as Uint8Array);
+        }
         latencies[done++] = performance.now() - started;
         const verdict = phase.judge(res, i);
         if ("error" in verdict) {
@@ -157,6 +166,7 @@ export async function drive(ports: number[], pids: () => number[], phase: Phase)
     server_cores: round((cpu1 - cpu0) / seconds, 2),
     loadgen_cores: round(selfSeconds / seconds, 2),
     main_thread_cores: round(mainSeconds / seconds, 2),
+    shed_retries: shed,
     other_cores: round(Math.max(0, busy - (cpu1 - cpu0) - selfSeconds) / seconds, 2),
     errors,
   };

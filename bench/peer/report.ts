@@ -216,6 +216,16 @@ export function report(
     (c) =>
       `${c.target} ${c.round}: ${c.same_value_as_stemedb}/${check.pairs} same value as StemeDB 1, ${c.same_winner_id} same winning record, ${c.as_data_set_says} as the data set says`,
   );
+  for (const r of runs)
+    for (const [what, x] of [
+      ["batch", r.batch],
+      ["single", r.single],
+      ["cold", r.cold],
+    ] as const)
+      if (x.shed_retries > 0)
+        console.log(
+          `${r.target} ${r.round} ${what}: ${x.shed_retries} answers 503 (load shed), retried after their retry_after_s`,
+        );
   console.log(`answers on ${check.pairs} contested pairs — ${byRun.join("; ")}`);
   return { machine: m, stemedb: s, postgresql: p, cross_check: check, problems: check.problems };
 }
