@@ -15,7 +15,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect bench-peer clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench-changes     the change feed: ingest with 100 followers and without; acknowledgement → event delay at 5,000 records/s"
 	@echo "make bench-cluster     three cluster nodes and one single: ingest ratio, replication lag at 2,000 records/s, a joining node's sync"
 	@echo "make bench-arena       stemedb sim truth at 1,000 agents × 50 ticks: wall and CPU time, with the load"
+	@echo "make bench-peer        StemeDB against PostgreSQL and a small verifying service, alternated (issue 14)"
 	@echo "make bench-cluster-detect  cluster failure detection on real processes: kill -9 → dead on every other node (lan preset)"
 
 $(BUN): tools/package.json
@@ -169,6 +170,11 @@ bench-cluster: setup
 # Options through the environment: BENCH_NODES (5), BENCH_RUNS (5), BENCH_PRESET (lan).
 bench-cluster-detect: setup
 	$(BUN) bench/cluster-detect.ts
+
+# Starts its own PostgreSQL 15 (Debian's) as the postgres user. Options through the environment:
+# BENCH_RECORDS (200000; 1000000 for the issue's size), BENCH_ROUNDS, … (bench/README.md).
+bench-peer: setup
+	$(BUN) bench/peer.ts
 
 clean:
 	rm -rf dist .bench $(CKSM_SO)
