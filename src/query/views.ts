@@ -29,20 +29,37 @@ export interface View {
   /** The request the view answers (one lens), so a dropped hot view can be recomputed. */
   request: QueryRequest;
   answer: QueryAnswer;
-  /** The answer serialized once, for `GET /v1/query`. */
-  json: string | null;
+  /** The answer serialized once, for `GET /v1/query` (and to size the view). */
+  json: string;
   deps: AnswerDeps;
   usesTrust: boolean;
   /** When the view was last read (ms, monotonic). */
   readAtMs: number;
+  /** What the view is estimated to hold in memory (`viewBytes`). */
+  bytes: number;
 }
 
 /** What dropping a view leaves behind: the key, to recompute it if it was hot. */
 export type DropListener = (key: string, view: View) => void;
 
 export const viewsMaxDefault = 100_000;
+/**
+ * Memory the views may hold, by their estimated size (`viewBytes`). A cold query over a pair
+ * of ten claims leaves a view of ≈ 8–10 KiB, so without it a server that answers every pair
+ * once grows by the view count × that (≈ 0.8 GB at 100,000 views; docs/BENCHMARKS.md).
+ */
+export const viewsBytesMaxDefault = 64 * 1024 * 1024;
 /** A view read this recently survives eviction once more. */
 const secondChanceMs = 1000;
+
+/**
+ * A view's size in memory, estimated: the answer's object graph (≈ 2 bytes for each byte of
+ * its JSON, measured with `make bench-memory`), the JSON kept beside it, and the invalidation
+ * entries of its dependencies (a 64-character id string and a slot in a set, ≈ 150 bytes each).
+ */
+export function viewBytes(json: string, deps: AnswerDeps): number {
+  return 512 + 3 * json.length + 150 * deps.ids.length + 100 * deps.sources.length + 2 * deps.sp.length;
+}
 
 export class ViewCache {
   private readonly views = new Map<string, View>();
@@ -52,14 +69,21 @@ export class ViewCache {
   hits = 0;
   misses = 0;
   invalidations = 0;
+  private held = 0;
 
   constructor(
     readonly viewsMax: number,
     private readonly onDrop: DropListener = () => {},
+    readonly bytesMax = viewsBytesMaxDefault,
   ) {}
 
   get size(): number {
     return this.views.size;
+  }
+
+  /** The views' estimated size in memory (`viewBytes`), at most `bytesMax`. */
+  get bytes(): number {
+    return this.held;
   }
 
   has(key: string): boolean {
@@ -76,10 +100,14 @@ export class ViewCache {
   }
 
   put(key: string, request: QueryRequest, answer: QueryAnswer, deps: AnswerDeps, usesTrust: boolean, nowMs: number): void {
-    if (this.viewsMax <= 0) return;
+    if (this.viewsMax <= 0 || this.bytesMax <= 0) return;
     this.remove(key, false);
-    if (this.views.size >= this.viewsMax) this.evict(nowMs);
-    this.views.set(key, { request, answer, json: null, deps, usesTrust, readAtMs: nowMs });
+    const json = JSON.stringify(answer);
+    const bytes = viewBytes(json, deps);
+    if (bytes > this.bytesMax) return; // larger than every view together may be: resolved at each ask
+    while (this.views.size > 0 && (this.views.size >= this.viewsMax || this.held + bytes > this.bytesMax)) this.evict(nowMs);
+    this.views.set(key, { request, answer, json, deps, usesTrust, readAtMs: nowMs, bytes });
+    this.held += bytes;
     add(this.bySp, deps.sp, key);
     for (const id of deps.ids) add(this.byId, id, key);
     for (const s of deps.sources) add(this.bySource, s, key);
@@ -147,6 +175,7 @@ export class ViewCache {
     const view = this.views.get(key);
     if (!view) return;
     this.views.delete(key);
+    this.held -= view.bytes;
     del(this.bySp, view.deps.sp, key);
     for (const id of view.deps.ids) del(this.byId, id, key);
     for (const s of view.deps.sources) del(this.bySource, s, key);

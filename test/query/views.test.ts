@@ -130,6 +130,52 @@ describe("materialized views", () => {
     expect(off.views.size).toBe(0);
   });
 
+  test("views are bounded in bytes: past --views-bytes the oldest go, answers stay right, the count matches what is held", async () => {
+    const k = generateKeyPair();
+    const pairs = 12;
+    for (let i = 0; i < pairs; i++)
+      await submit(k, { kind: "assertion", subject: `b/${i}`, predicate: "p", object: i, confidence: 0.5 }, now - 100 + i);
+    const q = (i: number): QueryRequest => ({ subject: `b/${i}`, predicate: "p", lenses: ["consensus"] });
+    // Measure one view, then allow about four of them.
+    const probe = new QueryEngine(store, trust, { viewsMax: 100 });
+    await probe.query(q(0));
+    const one = probe.views.bytes;
+    probe.close();
+    expect(one).toBeGreaterThan(1000);
+    const bounded = new QueryEngine(store, trust, { viewsMax: 100, viewsBytesMax: Math.floor(one * 4.5), hotWindowMs: 0 });
+    for (let i = 0; i < pairs; i++) {
+      expect((await bounded.query(q(i))).answers.consensus?.value).toBe(i);
+      expect(bounded.views.bytes).toBeLessThanOrEqual(bounded.views.bytesMax);
+    }
+    expect(bounded.views.size).toBe(4);
+    // The newest is kept; which older ones went is the eviction's choice (all were just read).
+    expect(bounded.views.has(QueryEngine.keyOf(q(pairs - 1), "consensus"))).toBe(true);
+    expect((await bounded.query(q(pairs - 1))).fromViews).toBe(1);
+    const gone = Array.from({ length: pairs }, (_, i) => i).filter(
+      (i) => !bounded.views.has(QueryEngine.keyOf(q(i), "consensus")),
+    );
+    expect(gone.length).toBe(pairs - 4);
+    // A write drops its view and the bytes it held.
+    const before = bounded.views.bytes;
+    await submit(k, { kind: "assertion", subject: `b/${pairs - 1}`, predicate: "p", object: 99, confidence: 0.9 }, now - 1);
+    expect(bounded.views.has(QueryEngine.keyOf(q(pairs - 1), "consensus"))).toBe(false);
+    expect(bounded.views.size).toBe(3);
+    expect(bounded.views.bytes).toBeLessThan(before);
+    const evicted = gone[0] as number;
+    const again = await bounded.query(q(evicted));
+    expect(again.fromViews).toBe(0); // evicted: resolved again, and right
+    expect(again.answers.consensus?.value).toBe(evicted);
+    bounded.views.clear();
+    expect(bounded.views.bytes).toBe(0);
+    bounded.close();
+    // A budget smaller than one view keeps none, and every query still answers.
+    const tiny = new QueryEngine(store, trust, { viewsBytesMax: 100 });
+    expect((await tiny.query(q(3))).answers.consensus?.value).toBe(3);
+    expect((await tiny.query(q(3))).fromViews).toBe(0);
+    expect(tiny.views.size).toBe(0);
+    tiny.close();
+  });
+
   test("dropped hot views are recomputed in the background", async () => {
     const k = generateKeyPair();
     await submit(k, { kind: "assertion", subject: "v/a", predicate: "p", object: 1, confidence: 0.5 }, now - 10);
