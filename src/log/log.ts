@@ -313,7 +313,8 @@ export class Log {
     if (!(Number.isInteger(offset) && offset >= segmentHeaderBytes && offset + frameHeaderBytes <= s.bytes)) {
       throw new RangeError(`offset ${offset} is not a frame position in segment ${segment} (${s.bytes} bytes)`);
     }
-    const fd = s.sealed ? (s.readFd ??= fs.openSync(s.file.path, "r")) : this.fd;
+    if (s.sealed) s.readFd ??= fs.openSync(s.file.path, "r");
+    const fd = s.readFd ?? this.fd;
     const window = new Uint8Array(Math.min(readWindowBytes, s.bytes - offset));
     fs.readSync(fd, window, 0, window.length, offset);
     const frameBytes = frameHeaderBytes + new DataView(window.buffer).getUint32(0, true);
