@@ -9,7 +9,7 @@
  * (cold queries per variant, default 20,000), BENCH_CONCURRENCY (32), BENCH_SAMPLE_MS (2000),
  * BENCH_VARIANTS (servers to compare, `name=--flag value --flag value;name2@/other/tree=…`: a
  * name, optionally the source tree whose src/main.ts to run (default this one), and serve
- * flags; default `default=`), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
+ * flags; default `default=`), BENCH_LOAD_ARGS (serve flags of the loading server), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
  * keeps the data dir.
  *
  * The data set (the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
@@ -396,6 +396,8 @@ function readConfig() {
     sampleMs: num("BENCH_SAMPLE_MS", 2000),
     rounds: num("BENCH_ROUNDS", 1),
     variants,
+    /** Serve flags of the loading server (e.g. a small --segment-bytes, so a small store has sealed segments). */
+    loadArgs: (process.env.BENCH_LOAD_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
     keep: process.env.BENCH_KEEP === "1",
   };
 }
@@ -450,7 +452,7 @@ async function main() {
   const rows: Sample[] = [];
   const results: Array<Record<string, unknown>> = [];
   try {
-    const loader = await start(dataDir, [], "load", cfg.variants[0]?.root);
+    const loader = await start(dataDir, cfg.loadArgs, "load", cfg.variants[0]?.root);
     rows.push(await sample(loader, "load", "empty", 0));
     const loadS = await load(loader, requests);
     requests.length = 0;

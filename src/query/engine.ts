@@ -118,12 +118,11 @@ export class QueryEngine {
   /** A view answering `q` for its single lens, if one is current (for the serialized fast path). */
   peek(q: QueryRequest): { answer: QueryAnswer; json: () => string } | null {
     if (q.fresh || !QueryEngine.cacheable(q) || q.lenses.length !== 1) return null;
-    const view = this.views.get(QueryEngine.keyOf(q, q.lenses[0] as string), performance.now());
+    const key = QueryEngine.keyOf(q, q.lenses[0] as string);
+    const now = performance.now();
+    const view = this.views.get(key, now);
     if (!view) return null;
-    return {
-      answer: view.answer,
-      json: () => view.json,
-    };
+    return { answer: view.answer, json: () => this.views.json(key, view, now) };
   }
 
   /** Views answering every lens of `q`, or null when one is missing (for `POST /v1/query`). */

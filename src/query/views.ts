@@ -29,8 +29,8 @@ export interface View {
   /** The request the view answers (one lens), so a dropped hot view can be recomputed. */
   request: QueryRequest;
   answer: QueryAnswer;
-  /** The answer serialized once, for `GET /v1/query` (and to size the view). */
-  json: string;
+  /** The answer serialized at its first read, for `GET /v1/query` (its bytes are added then). */
+  json: string | null;
   deps: AnswerDeps;
   usesTrust: boolean;
   /** When the view was last read (ms, monotonic). */
@@ -45,21 +45,25 @@ export type DropListener = (key: string, view: View) => void;
 export const viewsMaxDefault = 100_000;
 /**
  * Memory the views may hold, by their estimated size (`viewBytes`). A cold query over a pair
- * of ten claims leaves a view of ≈ 8–10 KiB, so without it a server that answers every pair
- * once grows by the view count × that (≈ 0.8 GB at 100,000 views; docs/BENCHMARKS.md).
+ * of ten claims leaves a view of ≈ 8 KiB of heap (12 KiB once its JSON is kept), so bounded
+ * by count alone a server that answers every pair once grew by ≈ 1 GB at 100,000 views.
  */
 export const viewsBytesMaxDefault = 64 * 1024 * 1024;
 /** A view read this recently survives eviction once more. */
 const secondChanceMs = 1000;
 
 /**
- * A view's size in memory, estimated: the answer's object graph (≈ 2 bytes for each byte of
- * its JSON, measured with `make bench-memory`), the JSON kept beside it, and the invalidation
- * entries of its dependencies (a 64-character id string and a slot in a set, ≈ 150 bytes each).
+ * A view's size in memory, estimated from its answer's JSON length: the answer's object graph
+ * (≈ 3 bytes for each character of its JSON) and the invalidation entries of its dependencies
+ * (a 64-character id string and a slot in a set, ≈ 150 bytes each). Calibrated against the JS
+ * heap after a full collection: 8.3 KiB a view of a 10-claim pair, estimated 8.7 KiB.
  */
-export function viewBytes(json: string, deps: AnswerDeps): number {
-  return 512 + 3 * json.length + 150 * deps.ids.length + 100 * deps.sources.length + 2 * deps.sp.length;
+export function viewBytes(jsonChars: number, deps: AnswerDeps): number {
+  return 512 + 3 * jsonChars + 150 * deps.ids.length + 100 * deps.sources.length + 2 * deps.sp.length;
 }
+
+/** What keeping a view's serialized answer costs: JSC strings may hold 2 bytes a character. */
+export const jsonBytes = (json: string): number => 64 + 2 * json.length;
 
 export class ViewCache {
   private readonly views = new Map<string, View>();
@@ -102,15 +106,37 @@ export class ViewCache {
   put(key: string, request: QueryRequest, answer: QueryAnswer, deps: AnswerDeps, usesTrust: boolean, nowMs: number): void {
     if (this.viewsMax <= 0 || this.bytesMax <= 0) return;
     this.remove(key, false);
-    const json = JSON.stringify(answer);
-    const bytes = viewBytes(json, deps);
+    // Serialized only to be measured: most views of a cold workload are never read, and keeping
+    // every answer's JSON would double what they hold.
+    const bytes = viewBytes(JSON.stringify(answer).length, deps);
     if (bytes > this.bytesMax) return; // larger than every view together may be: resolved at each ask
-    while (this.views.size > 0 && (this.views.size >= this.viewsMax || this.held + bytes > this.bytesMax)) this.evict(nowMs);
-    this.views.set(key, { request, answer, json, deps, usesTrust, readAtMs: nowMs, bytes });
+    this.makeRoom(bytes, nowMs);
+    this.views.set(key, { request, answer, json: null, deps, usesTrust, readAtMs: nowMs, bytes });
     this.held += bytes;
     add(this.bySp, deps.sp, key);
     for (const id of deps.ids) add(this.byId, id, key);
     for (const s of deps.sources) add(this.bySource, s, key);
+  }
+
+  /** The answer of the view under `key` as JSON, serialized at its first read and kept (and counted) from then on. */
+  json(key: string, view: View, nowMs: number): string {
+    if (view.json !== null) return view.json;
+    const json = JSON.stringify(view.answer);
+    const more = jsonBytes(json);
+    if (this.views.get(key) !== view || view.bytes + more > this.bytesMax) return json;
+    // Out of eviction's reach while room is made; back as the newest (it was just read).
+    this.views.delete(key);
+    this.held -= view.bytes;
+    while (this.views.size > 0 && this.held + view.bytes + more > this.bytesMax) this.evict(nowMs);
+    view.json = json;
+    view.bytes += more;
+    this.views.set(key, view);
+    this.held += view.bytes;
+    return json;
+  }
+
+  private makeRoom(bytes: number, nowMs: number): void {
+    while (this.views.size > 0 && (this.views.size >= this.viewsMax || this.held + bytes > this.bytesMax)) this.evict(nowMs);
   }
 
   /** Would `record` (with id `id`) change a view with these deps? (For views computed behind the index.) */

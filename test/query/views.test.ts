@@ -13,6 +13,7 @@ import { signRecord } from "../../src/crypto/signed.ts";
 import { Ingest } from "../../src/ingest/pipeline.ts";
 import { lensNames } from "../../src/lens/index.ts";
 import { QueryEngine } from "../../src/query/engine.ts";
+import { jsonBytes } from "../../src/query/views.ts";
 import { type QueryAnswer, type QueryRequest, runQuery } from "../../src/query/query.ts";
 import { Store } from "../../src/store/store.ts";
 import { TrustService } from "../../src/trust/service.ts";
@@ -165,6 +166,18 @@ describe("materialized views", () => {
     const again = await bounded.query(q(evicted));
     expect(again.fromViews).toBe(0); // evicted: resolved again, and right
     expect(again.answers.consensus?.value).toBe(evicted);
+    // A view's JSON is made at its first read and counted from then on (room is made for it).
+    const key = QueryEngine.keyOf(q(evicted), "consensus");
+    const unread = bounded.views.get(key, performance.now())?.bytes ?? 0;
+    const read = bounded.peek(q(evicted));
+    expect(read?.answer.value).toBe(evicted);
+    const json = read?.json() ?? "";
+    expect(JSON.parse(json).value).toBe(evicted);
+    expect(bounded.views.get(key, performance.now())?.bytes).toBe(unread + jsonBytes(json));
+    expect(bounded.views.bytes).toBeLessThanOrEqual(bounded.views.bytesMax);
+    const held = bounded.views.bytes;
+    expect(bounded.peek(q(evicted))?.json()).toBe(json);
+    expect(bounded.views.bytes).toBe(held);
     bounded.views.clear();
     expect(bounded.views.bytes).toBe(0);
     bounded.close();
