@@ -9,7 +9,7 @@
  * (cold queries per variant, default 20,000), BENCH_CONCURRENCY (32), BENCH_SAMPLE_MS (2000),
  * BENCH_VARIANTS (servers to compare, `name=--flag value --flag value;name2@/other/tree=…`: a
  * name, optionally the source tree whose src/main.ts to run (default this one), and serve
- * flags; default `default=`), BENCH_LOAD_ARGS (serve flags of the loading server), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
+ * flags, `bun:FLAG` for the runtime's, e.g. `bun:--smol`; default `default=`), BENCH_LOAD_ARGS (serve flags of the loading server), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
  * keeps the data dir.
  *
  * The data set (the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
@@ -187,9 +187,13 @@ const thisTree = path.resolve(import.meta.dir, "..");
 
 async function start(dataDir: string, args: string[], name: string, root = thisTree): Promise<Server> {
   const port = await freePort();
+  // `bun:FLAG` arguments are the runtime's (e.g. `bun:--smol`), the rest are serve's.
+  const runtime = args.filter((a) => a.startsWith("bun:")).map((a) => a.slice(4));
+  const serve = args.filter((a) => !a.startsWith("bun:"));
   const proc = Bun.spawn(
     [
       process.execPath,
+      ...runtime,
       path.join(root, "src/main.ts"),
       "serve",
       "--data-dir",
@@ -204,7 +208,7 @@ async function start(dataDir: string, args: string[], name: string, root = thisT
       "0",
       "--log-level",
       "warn",
-      ...args,
+      ...serve,
     ],
     { cwd: root, stdout: Bun.file(`${dataDir}-${name}.log`), stderr: Bun.file(`${dataDir}-${name}.err`) },
   );
