@@ -80,6 +80,8 @@ export class Log {
   private closing: Promise<void> | null = null;
   private commits = 0;
   private readonly syncListeners: Array<(latencyMs: number) => void> = [];
+  /** The window every record read lands in first (`read`). */
+  private readonly readWindow = new Uint8Array(readWindowBytes);
 
   private constructor(
     private readonly settings: Settings,
@@ -315,9 +317,11 @@ export class Log {
     }
     if (s.sealed) s.readFd ??= fs.openSync(s.file.path, "r");
     const fd = s.readFd ?? this.fd;
-    const window = new Uint8Array(Math.min(readWindowBytes, s.bytes - offset));
+    // One window for every read (the frame's sig and body are copied out of it): a fresh 4 KiB
+    // buffer per record read was most of a cold query's garbage.
+    const window = this.readWindow.subarray(0, Math.min(readWindowBytes, s.bytes - offset));
     fs.readSync(fd, window, 0, window.length, offset);
-    const frameBytes = frameHeaderBytes + new DataView(window.buffer).getUint32(0, true);
+    const frameBytes = frameHeaderBytes + new DataView(window.buffer, window.byteOffset).getUint32(0, true);
     if (frameBytes <= window.length || offset + frameBytes > s.bytes) {
       return readEntryAt(window, offset, segment, s.file.path, offset);
     }

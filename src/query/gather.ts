@@ -17,6 +17,7 @@ import { kindCodes, relCodes } from "../index/schema.ts";
 import type { RecordLocation } from "../index/store.ts";
 import type { StoredRecord } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
+import { Doorkeeper } from "./doorkeeper.ts";
 
 /** A query reads at most this many records; past it, the answer would be too slow to give. */
 export const queryRecordsMax = 50_000;
@@ -62,6 +63,7 @@ export function decodedBytes(bodyBytes: number): number {
 export class DecodedRecords {
   private readonly byLsn = new Map<number, { stored: StoredRecord; bytes: number }>();
   private held = 0;
+  private readonly door = new Doorkeeper();
   hits = 0;
   misses = 0;
 
@@ -96,7 +98,7 @@ export class DecodedRecords {
   }
 
   private keep(lsn: number, stored: StoredRecord, bytes: number): void {
-    if (bytes > this.bytesMax) return;
+    if (bytes > this.bytesMax || !this.door.offer(lsn)) return; // kept at its second read (doorkeeper.ts)
     const old = this.byLsn.get(lsn);
     if (old !== undefined) {
       this.byLsn.delete(lsn);

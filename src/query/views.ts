@@ -23,6 +23,7 @@
  */
 import { toHex } from "../core/hex.ts";
 import type { StemeRecord } from "../core/record.ts";
+import { Doorkeeper } from "./doorkeeper.ts";
 import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
 
 export interface View {
@@ -74,6 +75,7 @@ export class ViewCache {
   misses = 0;
   invalidations = 0;
   private held = 0;
+  private readonly door = new Doorkeeper();
 
   constructor(
     readonly viewsMax: number,
@@ -106,6 +108,7 @@ export class ViewCache {
   put(key: string, request: QueryRequest, answer: QueryAnswer, deps: AnswerDeps, usesTrust: boolean, nowMs: number): void {
     if (this.viewsMax <= 0 || this.bytesMax <= 0) return;
     this.remove(key, false);
+    if (!this.door.offer(key)) return; // kept at its second ask (doorkeeper.ts)
     // Serialized only to be measured: most views of a cold workload are never read, and keeping
     // every answer's JSON would double what they hold.
     const bytes = viewBytes(JSON.stringify(answer).length, deps);
@@ -202,6 +205,7 @@ export class ViewCache {
     if (!view) return;
     this.views.delete(key);
     this.held -= view.bytes;
+    this.door.offer(key); // once kept, let back in at once (a dropped hot view is recomputed)
     del(this.bySp, view.deps.sp, key);
     for (const id of view.deps.ids) del(this.byId, id, key);
     for (const s of view.deps.sources) del(this.bySource, s, key);
