@@ -498,7 +498,8 @@ async function main() {
     results,
     samples: rows,
   };
-  fs.writeFileSync(path.join(benchDir, "memory-report.json"), `${JSON.stringify(report, null, 2)}\n`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  fs.writeFileSync(path.join(benchDir, `memory-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   console.log(table(rows));
   console.log();
   console.log(JSON.stringify({ machine: report.machine, results }, null, 2));
