@@ -10,7 +10,8 @@
  * BENCH_VARIANTS (servers to compare, `name=--flag value --flag value;name2@/other/tree=…`: a
  * name, optionally the source tree whose src/main.ts to run (default this one), and serve
  * flags, `bun:FLAG` for the runtime's, e.g. `bun:--smol`; default `default=`), BENCH_LOAD_ARGS (serve flags of the loading server), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
- * keeps the data dir.
+ * keeps the data dir, BENCH_IDLE_MS (a variant's server sits idle, sampled, this long before
+ * its first query; default 0).
  *
  * The data set (the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
  * from distinct agents; on 3 pairs in 4 about a third of the agents dissent (twice the number),
@@ -399,6 +400,8 @@ function readConfig() {
     concurrency: num("BENCH_CONCURRENCY", 32),
     sampleMs: num("BENCH_SAMPLE_MS", 2000),
     rounds: num("BENCH_ROUNDS", 1),
+    /** How long a variant's server sits idle (sampled) between ready and the first query. */
+    idleMs: process.env.BENCH_IDLE_MS ? num("BENCH_IDLE_MS", 0) : 0,
     variants,
     /** Serve flags of the loading server (e.g. a small --segment-bytes, so a small store has sealed segments). */
     loadArgs: (process.env.BENCH_LOAD_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
@@ -468,6 +471,10 @@ async function main() {
       for (const v of cfg.variants) {
         const s = await start(dataDir, v.args, v.name, v.root);
         rows.push(await sample(s, v.name, "ready", 0));
+        for (let idle = 0; idle < cfg.idleMs; idle += cfg.sampleMs) {
+          await Bun.sleep(cfg.sampleMs);
+          rows.push(await sample(s, v.name, "idle", 0));
+        }
         const q = await coldQueries(s, v.name, cfg, pairs, order, rows);
         await Bun.sleep(cfg.sampleMs);
         rows.push(await sample(s, v.name, "end", cfg.queries));

@@ -11,7 +11,7 @@ import { toHex } from "../core/hex.ts";
 import { recordId } from "../crypto/hash.ts";
 import { merkleRoot } from "../crypto/merkle.ts";
 import { openChecksummed } from "../index/checksum-vfs.ts";
-import { listSegmentFiles, logDirName, SegmentImage } from "../log/index.ts";
+import { listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile, SegmentImage } from "../log/index.ts";
 
 export interface RootReport {
   root: string;
@@ -37,7 +37,13 @@ export function dataDirRoot(dataDir: string): RootReport {
     }
   }
   let lsn = indexLsn;
-  for (const f of listSegmentFiles(path.join(dataDir, logDirName))) {
+  const files = listSegmentFiles(path.join(dataDir, logDirName));
+  for (const [i, f] of files.entries()) {
+    // A segment whose successor starts within the index holds no record past it: not read. Read
+    // whole, every segment every time the root was refreshed, a 1M-record log took ≈ 0.6 GB of
+    // transient buffers on this worker (docs/BENCHMARKS.md#memory-make-bench-memory).
+    const next = files[i + 1] ? readSegmentHeader(files[i + 1] as SegmentFile) : null;
+    if (next !== null && !("error" in next) && next.header.firstLsn <= indexLsn + 1) continue;
     const image = SegmentImage.read(f);
     if ("error" in image) break;
     image.walk((offset, frameLsn, end) => {
