@@ -13,7 +13,8 @@ import { generateKeyPair } from "../../src/crypto/sign.ts";
 import { merkleRoot } from "../../src/crypto/merkle.ts";
 import { signRecord } from "../../src/crypto/signed.ts";
 import { Ingest } from "../../src/ingest/pipeline.ts";
-import { SegmentImage } from "../../src/log/index.ts";
+import { recordId } from "../../src/crypto/hash.ts";
+import { Log, SegmentImage } from "../../src/log/index.ts";
 import { Store } from "../../src/store/store.ts";
 
 const dirs: string[] = [];
@@ -57,4 +58,13 @@ test("the root covers every record; only the segments past the index are read", 
   expect(report).toEqual({ root: toHex(merkleRoot(ids)), lsn: 120, records: 120 });
   expect(read.mock.calls.length).toBe(1); // the last segment only: the index holds every record
   read.mockRestore();
+  // Records the log holds past the index (appended behind its back) count too, merged in order.
+  const log = await Log.open(path.join(dir, "log"), { segmentBytesMax: 4096, sync: "none" });
+  for (let i = 0; i < 30; i++) {
+    const body = Uint8Array.from({ length: 40 }, (_, k) => (i * 7 + k * 13) % 256);
+    await log.append([{ body, sig: new Uint8Array(64), recordedAtMs: now }]);
+    ids.push(recordId(body));
+  }
+  await log.close();
+  expect(dataDirRoot(dir)).toEqual({ root: toHex(merkleRoot(ids)), lsn: 150, records: 150 });
 });
