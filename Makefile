@@ -15,7 +15,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect bench-peer clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-memory bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect bench-peer clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -30,6 +30,7 @@ help:
 	@echo "make check-deploy      deploy/: systemd-analyze verify, promtool check + test, nginx -t, dashboards, scratch image, promtool check metrics on a live /metrics"
 	@echo "make bench             ingest benchmark against a real server"
 	@echo "make bench-query       lens queries (cold, hot views) and ingest under views, 1M assertions (issue 3)"
+	@echo "make bench-memory      server RSS while 200,000 assertions load and cold queries run (BENCH_RECORDS, BENCH_VARIANTS; issue 14)"
 	@echo "make bench-cascade     a source retraction over 100,000 dependants (issue 4)"
 	@echo "make bench-bundle      export and verify-bundle of a 100,000-record audit bundle (issue 4)"
 	@echo "make bench-backup      backup, verify, restore of 1,000,000 records; ingest during a backup (issue 6)"
@@ -141,6 +142,10 @@ bench: setup
 # Options through the environment: BENCH_ASSERTIONS, BENCH_SUBJECTS, BENCH_SECONDS, … (bench/README.md).
 bench-query: setup
 	$(BUN) bench/query.ts
+
+# Options through the environment: BENCH_RECORDS, BENCH_QUERIES, BENCH_VARIANTS, BENCH_ROUNDS, … (bench/README.md).
+bench-memory: setup
+	flock /tmp/stemedb-bench.lock $(BUN) bench/memory.ts
 
 bench-cascade: setup
 	$(BUN) bench/cascade.ts

@@ -68,7 +68,12 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     gate: defense,
   });
   const trust = new TrustService(store, { intervalMs: config.trustIntervalMs, logger, now });
-  const engine = new QueryEngine(store, trust, { viewsMax: config.viewsMax, logger });
+  const engine = new QueryEngine(store, trust, {
+    viewsMax: config.viewsMax,
+    viewsBytesMax: config.viewsBytesMax,
+    recordCacheBytesMax: config.recordCacheBytesMax,
+    logger,
+  });
   const feed = new ChangeFeed(store, (q) => engine.answerWithDeps(q), {
     followersMax: config.changesFollowersMax,
     bufferEventsMax: config.changesBufferEventsMax,
@@ -80,6 +85,7 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   metrics.sampleAtScrape({
     changes: () => feed.gauges(),
     views: () => engine.views,
+    recordCache: () => engine.recordCache,
     trust: () => ({ lsn: trust.current.lsn, agents: trust.current.result.agents.size }),
     defense: () => defense.gauges(),
     backupStatus: () => readBackupStatus(store.dataDir.dir),

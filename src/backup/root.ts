@@ -9,9 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { toHex } from "../core/hex.ts";
 import { recordId } from "../crypto/hash.ts";
-import { merkleRoot } from "../crypto/merkle.ts";
+import { compareIds, MerkleBuilder, merkleRoot, sortIds } from "../crypto/merkle.ts";
 import { openChecksummed } from "../index/checksum-vfs.ts";
-import { listSegmentFiles, logDirName, SegmentImage } from "../log/index.ts";
+import { listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile, SegmentImage } from "../log/index.ts";
 
 export interface RootReport {
   root: string;
@@ -19,25 +19,55 @@ export interface RootReport {
   records: number;
 }
 
-/** Read-only, no lock: safe beside a running server (the answer is as of the moment read). */
+/**
+ * Read-only, no lock: safe beside a running server (the answer is as of the moment read). The
+ * index's ids are read in id order straight into the Merkle tree, merged with the few the log
+ * holds past the index: an array of a million ids and their sort took ≈ 235 MB on the root
+ * worker (docs/BENCHMARKS.md#memory-make-bench-memory).
+ */
 export function dataDirRoot(dataDir: string): RootReport {
-  const ids: Uint8Array[] = [];
-  let indexLsn = 0;
   const indexPath = path.join(dataDir, "index.sqlite");
-  if (fs.existsSync(indexPath)) {
-    const db = openChecksummed(indexPath, { readonly: true }); // a damaged page is an error, not a wrong root
-    try {
-      db.exec("BEGIN"); // one snapshot for both reads
-      indexLsn = (db.query("SELECT value FROM meta WHERE key = 'checkpoint_lsn'").get() as { value: number } | null)?.value ?? 0;
-      for (const r of db.query("SELECT id FROM records WHERE lsn <= ?").all(indexLsn) as Array<{ id: Uint8Array }>)
-        ids.push(r.id);
-      db.exec("COMMIT");
-    } finally {
-      db.close();
-    }
+  if (!fs.existsSync(indexPath)) {
+    const tail = logTail(dataDir, 0);
+    return { root: toHex(merkleRoot(tail.ids)), lsn: tail.lsn, records: tail.ids.length };
   }
+  const db = openChecksummed(indexPath, { readonly: true }); // a damaged page is an error, not a wrong root
+  try {
+    db.exec("BEGIN"); // one snapshot for the position and the ids
+    const indexLsn =
+      (db.query("SELECT value FROM meta WHERE key = 'checkpoint_lsn'").get() as { value: number } | null)?.value ?? 0;
+    const tail = logTail(dataDir, indexLsn);
+    const past = sortIds(tail.ids);
+    const tree = new MerkleBuilder();
+    let records = tail.ids.length;
+    let j = 0;
+    const rows = db.query("SELECT id FROM records WHERE lsn <= ? ORDER BY id").iterate(indexLsn) as IterableIterator<{
+      id: Uint8Array;
+    }>;
+    for (const { id } of rows) {
+      while (j < past.length && compareIds(past[j] as Uint8Array, id) < 0) tree.add(past[j++] as Uint8Array);
+      tree.add(id);
+      records++;
+    }
+    while (j < past.length) tree.add(past[j++] as Uint8Array);
+    db.exec("COMMIT");
+    return { root: toHex(tree.root()), lsn: tail.lsn, records };
+  } finally {
+    db.close();
+  }
+}
+
+/** The ids of the records the log holds past `indexLsn`, and the last LSN it holds. */
+function logTail(dataDir: string, indexLsn: number): { ids: Uint8Array[]; lsn: number } {
+  const ids: Uint8Array[] = [];
   let lsn = indexLsn;
-  for (const f of listSegmentFiles(path.join(dataDir, logDirName))) {
+  const files = listSegmentFiles(path.join(dataDir, logDirName));
+  for (const [i, f] of files.entries()) {
+    // A segment whose successor starts within the index holds no record past it: not read. Read
+    // whole, every segment every time the root was refreshed, a 1M-record log took ≈ 0.6 GB of
+    // transient buffers on the root worker (docs/BENCHMARKS.md#memory-make-bench-memory).
+    const next = files[i + 1] ? readSegmentHeader(files[i + 1] as SegmentFile) : null;
+    if (next !== null && !("error" in next) && next.header.firstLsn <= indexLsn + 1) continue;
     const image = SegmentImage.read(f);
     if ("error" in image) break;
     image.walk((offset, frameLsn, end) => {
@@ -46,7 +76,7 @@ export function dataDirRoot(dataDir: string): RootReport {
       lsn = frameLsn;
     });
   }
-  return { root: toHex(merkleRoot(ids)), lsn, records: ids.length };
+  return { ids, lsn };
 }
 
 /** The root of the ids an open index holds (the server: call after the index caught up). */

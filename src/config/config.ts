@@ -27,6 +27,9 @@ export interface Config {
   httpTimeoutSecs: number;
   verifyThreads: number;
   viewsMax: number;
+  viewsBytesMax: number;
+  recordCacheBytesMax: number;
+  indexCacheBytes: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
   auditRetentionDays: number;
@@ -187,6 +190,27 @@ export const settings: Setting[] = [
     env: "STEMEDB_VIEWS_MAX",
     default: "100000",
     help: "materialized views kept in memory (0: off)",
+  },
+  {
+    key: "viewsBytesMax",
+    flag: "views-bytes",
+    env: "STEMEDB_VIEWS_BYTES_MAX",
+    default: String(64 * 1024 * 1024),
+    help: "memory materialized views may hold, bytes (estimated; the least recently read go first; 0: views off)",
+  },
+  {
+    key: "recordCacheBytesMax",
+    flag: "record-cache-bytes",
+    env: "STEMEDB_RECORD_CACHE_BYTES_MAX",
+    default: String(32 * 1024 * 1024),
+    help: "memory decoded records kept for queries to read again may hold, bytes (estimated; 0: none kept)",
+  },
+  {
+    key: "indexCacheBytes",
+    flag: "index-cache-bytes",
+    env: "STEMEDB_INDEX_CACHE_BYTES",
+    default: String(64 * 1024 * 1024),
+    help: "SQLite page cache of the index, bytes",
   },
   {
     key: "trustIntervalMs",
@@ -550,6 +574,9 @@ const numeric = new Set<keyof Config>([
   "httpTimeoutSecs",
   "verifyThreads",
   "viewsMax",
+  "viewsBytesMax",
+  "recordCacheBytesMax",
+  "indexCacheBytes",
   "trustIntervalMs",
   "auditEntriesMax",
   "auditRetentionDays",
@@ -569,7 +596,15 @@ const numeric = new Set<keyof Config>([
   "shards",
 ]);
 /** Numeric settings where 0 means "off". */
-const zeroAllowed = new Set<keyof Config>(["viewsMax", "auditEntriesMax", "rateRead", "rateWrite", "rateAdmin"]);
+const zeroAllowed = new Set<keyof Config>([
+  "viewsMax",
+  "viewsBytesMax",
+  "recordCacheBytesMax",
+  "auditEntriesMax",
+  "rateRead",
+  "rateWrite",
+  "rateAdmin",
+]);
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
 export function loadConfig(

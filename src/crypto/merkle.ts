@@ -104,3 +104,57 @@ function sameId(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 31; i >= 0; i--) if (a[i] !== b[i]) return false; // uniform hashes differ at the end as surely as at the start
   return true;
 }
+
+/**
+ * The same root built from ids given one at a time in bytewise order (duplicates once), holding
+ * one node per level: for ids read in order from an index, without an array of them. Complete
+ * subtrees pair as they fill; at the end the last node is carried up to the level of the node on
+ * its left and paired with it, right to left — what `rootOfLeaves` does level by level.
+ */
+export class MerkleBuilder {
+  private readonly nodes: Uint8Array[] = [];
+  private readonly levels: number[] = [];
+  private readonly leafInput = new Uint8Array(33);
+  private readonly parentInput = new Uint8Array(65);
+  private last: Uint8Array | null = null;
+  count = 0;
+
+  constructor() {
+    this.parentInput[0] = 1;
+  }
+
+  /** Adds the next id; it must not sort before the one added last (an equal one is skipped). */
+  add(id: Uint8Array): void {
+    if (id.length !== 32) throw new RangeError(`a record id is 32 bytes, got ${id.length}`);
+    if (this.last !== null) {
+      const order = compareIds(this.last, id);
+      if (order === 0) return;
+      if (order > 0) throw new RangeError("ids must be added in bytewise order");
+    }
+    this.last = id.slice();
+    this.count++;
+    this.leafInput.set(id, 1);
+    let node = blake3_256(this.leafInput);
+    let level = 0;
+    while (this.levels.length > 0 && this.levels[this.levels.length - 1] === level) {
+      node = this.parent(this.nodes.pop() as Uint8Array, node);
+      this.levels.pop();
+      level++;
+    }
+    this.nodes.push(node);
+    this.levels.push(level);
+  }
+
+  root(): Uint8Array {
+    if (this.nodes.length === 0) return blake3_256(new Uint8Array(0));
+    let node = this.nodes[this.nodes.length - 1] as Uint8Array;
+    for (let i = this.nodes.length - 2; i >= 0; i--) node = this.parent(this.nodes[i] as Uint8Array, node);
+    return node;
+  }
+
+  private parent(left: Uint8Array, right: Uint8Array): Uint8Array {
+    this.parentInput.set(left, 1);
+    this.parentInput.set(right, 33);
+    return blake3_256(this.parentInput);
+  }
+}

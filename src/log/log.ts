@@ -27,7 +27,7 @@ import { GroupCommitQueue } from "./writer.ts";
 export const segmentBytesMaxDefault = 64 * 1024 * 1024;
 /** A group commit stops taking queued requests past this size, to bound its buffer. */
 export const batchBytesMax = 16 * 1024 * 1024;
-/** First pread of a record in the active segment; most records fit, larger ones take a second read. */
+/** First pread of a record; most records fit, larger ones take a second read. */
 const readWindowBytes = 4096;
 
 export interface LogOptions {
@@ -57,7 +57,8 @@ interface Segment {
   /** Durable size in bytes: written and (with sync=batch) synced. */
   bytes: number;
   sealed: boolean;
-  mapping?: Uint8Array;
+  /** A sealed segment's read-only descriptor, opened at its first read and kept. */
+  readFd?: number;
 }
 
 interface Settings {
@@ -79,6 +80,8 @@ export class Log {
   private closing: Promise<void> | null = null;
   private commits = 0;
   private readonly syncListeners: Array<(latencyMs: number) => void> = [];
+  /** The window every record read lands in first (`read`). */
+  private readonly readWindow = new Uint8Array(readWindowBytes);
 
   private constructor(
     private readonly settings: Settings,
@@ -300,28 +303,38 @@ export class Log {
     this.updateGauges();
   }
 
-  /** The record at a position returned by `append`. Re-checks its CRC. */
+  /**
+   * The record at a position returned by `append`. Re-checks its CRC. Read with pread, sealed
+   * segments too: a segment kept mapped puts every page a read touches into the process's
+   * resident set for good (Bun unmaps only when the mapping is collected), so cold queries
+   * over a 1M-record store grew the server's RSS by the size of its log (docs/BENCHMARKS.md);
+   * the kernel's page cache keeps the pages either way.
+   */
   read(segment: number, offset: number): LogEntry {
     const s = this.segmentAt(segment);
     if (!(Number.isInteger(offset) && offset >= segmentHeaderBytes && offset + frameHeaderBytes <= s.bytes)) {
       throw new RangeError(`offset ${offset} is not a frame position in segment ${segment} (${s.bytes} bytes)`);
     }
-    if (s.sealed) return readEntryAt(this.mapping(s), offset, segment, s.file.path);
-    const window = new Uint8Array(Math.min(readWindowBytes, s.bytes - offset));
-    fs.readSync(this.fd, window, 0, window.length, offset);
-    const frameBytes = frameHeaderBytes + new DataView(window.buffer).getUint32(0, true);
+    if (s.sealed) s.readFd ??= fs.openSync(s.file.path, "r");
+    const fd = s.readFd ?? this.fd;
+    // One window for every read (the frame's sig and body are copied out of it): a fresh 4 KiB
+    // buffer per record read was most of a cold query's garbage.
+    const window = this.readWindow.subarray(0, Math.min(readWindowBytes, s.bytes - offset));
+    fs.readSync(fd, window, 0, window.length, offset);
+    const frameBytes = frameHeaderBytes + new DataView(window.buffer, window.byteOffset).getUint32(0, true);
     if (frameBytes <= window.length || offset + frameBytes > s.bytes) {
       return readEntryAt(window, offset, segment, s.file.path, offset);
     }
     const whole = new Uint8Array(frameBytes);
-    fs.readSync(this.fd, whole, 0, frameBytes, offset);
+    fs.readSync(fd, whole, 0, frameBytes, offset);
     return readEntryAt(whole, offset, segment, s.file.path, offset);
   }
 
   /**
    * Every durable record from `fromLsn` on, in LSN order, across segments. Sealed segments are
-   * read through their mapping, the active one with one read; records appended after the scan
-   * began are not included.
+   * read through a mapping made for the scan (unmapped once the scan and what it handed out are
+   * collected), the active one with one read; records appended after the scan began are not
+   * included.
    */
   *scan(fromLsn = 1): Generator<LogEntry> {
     const snapshot = this.segments.map((s) => ({ s, bytes: s.bytes, lastLsn: s.lastLsn }));
@@ -340,6 +353,11 @@ export class Log {
       } catch {
         // Already closed by a failed rotation.
       }
+      for (const s of this.segments) {
+        if (s.readFd === undefined) continue;
+        fs.closeSync(s.readFd);
+        s.readFd = undefined;
+      }
     });
     return this.closing;
   }
@@ -351,14 +369,8 @@ export class Log {
     return s;
   }
 
-  /** Sealed segments are mapped once and kept: Bun has no munmap, and they never change. */
-  private mapping(s: Segment): Uint8Array {
-    s.mapping ??= Bun.mmap(s.file.path);
-    return s.mapping;
-  }
-
   private segmentBytes(s: Segment, bytes: number): Uint8Array {
-    if (s.sealed) return this.mapping(s).subarray(0, bytes);
+    if (s.sealed) return Bun.mmap(s.file.path).subarray(0, bytes);
     const buffer = new Uint8Array(bytes);
     fs.readSync(this.fd, buffer, 0, bytes, 0);
     return buffer;

@@ -22,8 +22,6 @@ export interface RecoveredSegment {
   /** `firstLsn - 1` when the segment holds no record. */
   lastLsn: number;
   bytes: number;
-  /** The `Bun.mmap` of a sealed segment, kept for reads. */
-  mapping?: Uint8Array;
 }
 
 export interface Recovery {
@@ -65,9 +63,9 @@ function recoverSegments(dir: string, logger: Logger, metrics?: Metrics): Recove
       outcome = "torn_tail";
       end = walk.goodEnd;
     }
-    const recovered: RecoveredSegment = { file, firstLsn: segment.firstLsn, lastLsn: walk.lastLsn, bytes: end };
-    if (!last) recovered.mapping = segment.bytes;
-    segments.push(recovered);
+    // Not the mapping: kept, every page the walk touched would stay in the resident set (the
+    // log reads records with pread); dropped, it is unmapped when collected.
+    segments.push({ file, firstLsn: segment.firstLsn, lastLsn: walk.lastLsn, bytes: end });
     nextLsn = walk.lastLsn + 1;
   }
   return { segments, lastLsn: nextLsn - 1, outcome };
@@ -102,8 +100,8 @@ function removeUnfinishedSegment(dir: string, files: SegmentFile[], logger: Logg
 }
 
 /**
- * Reads one segment and checks its header. Sealed segments are mmapped (they are never cut,
- * so the mapping stays valid); the last one is read into memory because recovery may cut it.
+ * Reads one segment and checks its header. Sealed segments are mmapped for the walk (they are
+ * never cut); the last one is read into memory because recovery may cut it.
  */
 function readSegment(file: SegmentFile, last: boolean, expectedFirstLsn: number | null): { bytes: Uint8Array; firstLsn: number } {
   const size = fs.statSync(file.path).size;

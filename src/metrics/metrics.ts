@@ -199,6 +199,24 @@ function readMetrics(registers: Registry[], scrape: ScrapeSamples) {
       },
     }),
     views: sampledGauge(registers, "stemedb_views", "materialized views held", () => scrape.read("views")?.size),
+    viewsBytes: sampledGauge(
+      registers,
+      "stemedb_views_bytes",
+      "memory the materialized views hold, estimated, bytes (bounded by --views-bytes)",
+      () => scrape.read("views")?.bytes,
+    ),
+    recordCacheRecords: sampledGauge(
+      registers,
+      "stemedb_record_cache_records",
+      "decoded records kept for queries to read again",
+      () => scrape.read("recordCache")?.records,
+    ),
+    recordCacheBytes: sampledGauge(
+      registers,
+      "stemedb_record_cache_bytes",
+      "memory the decoded records kept for queries hold, estimated, bytes (bounded by --record-cache-bytes)",
+      () => scrape.read("recordCache")?.bytes,
+    ),
     trustLsn: sampledGauge(registers, "stemedb_trust_lsn", "log position the current TrustRank reflects", () => {
       return scrape.read("trust")?.lsn;
     }),

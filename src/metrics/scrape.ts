@@ -16,8 +16,10 @@ export interface BackupTimes {
 
 /** What the server's parts report at scrape time; handed over once they exist (`sampleAtScrape`). */
 export interface ScrapeSources {
-  /** The view cache's counts since start (only grow) and the views it holds now. */
-  views(): { hits: number; misses: number; invalidations: number; size: number };
+  /** The view cache's counts since start (only grow), the views it holds now and their estimated bytes. */
+  views(): { hits: number; misses: number; invalidations: number; size: number; bytes: number };
+  /** The decoded records queries keep to read again (src/query/gather.ts), and their estimated bytes. */
+  recordCache(): { records: number; bytes: number };
   /** The current TrustRank: the log position it reflects and how many agents it ranks. */
   trust(): { lsn: number; agents: number };
   /** Content defense now: assertions in quarantine, per-agent breakers by state, the global breaker. */
@@ -54,6 +56,7 @@ export class ScrapeSamples {
   attach(sources: ScrapeSources): void {
     this.reads = {
       views: perScrape(() => sources.views()),
+      recordCache: perScrape(() => sources.recordCache()),
       trust: perScrape(() => sources.trust()),
       defense: perScrape(() => sources.defense()),
       backupStatus: perScrape(() => sources.backupStatus()),

@@ -28,11 +28,15 @@ import {
   trustLenses,
 } from "./query.ts";
 import { GatherCache } from "./gather.ts";
-import { ViewCache, viewsMaxDefault } from "./views.ts";
+import { ViewCache, viewsBytesMaxDefault, viewsMaxDefault } from "./views.ts";
 
 export interface EngineOptions {
   /** Views kept at most; 0 turns views off. */
   viewsMax?: number;
+  /** Memory the views may hold, estimated bytes (views.ts `viewBytes`); 0 turns views off. */
+  viewsBytesMax?: number;
+  /** Memory the decoded-record cache may hold, estimated bytes (gather.ts `DecodedRecords`); 0: none kept. */
+  recordCacheBytesMax?: number;
   /** A dropped view read within this window is recomputed in the background. */
   hotWindowMs?: number;
   logger?: Logger;
@@ -67,17 +71,26 @@ export class QueryEngine {
     options: EngineOptions = {},
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.gatherCache = new GatherCache(store);
+    this.gatherCache = new GatherCache(store, options.recordCacheBytesMax);
     this.hotWindowMs = options.hotWindowMs ?? hotWindowMsDefault;
-    this.views = new ViewCache(options.viewsMax ?? viewsMaxDefault, (key, view) => {
-      if (!this.closed && performance.now() - view.readAtMs < this.hotWindowMs) this.scheduleRefresh(key, view.request);
-    });
-    if (this.views.viewsMax > 0) {
+    this.views = new ViewCache(
+      options.viewsMax ?? viewsMaxDefault,
+      (key, view) => {
+        if (!this.closed && performance.now() - view.readAtMs < this.hotWindowMs) this.scheduleRefresh(key, view.request);
+      },
+      options.viewsBytesMax ?? viewsBytesMaxDefault,
+    );
+    if (this.views.viewsMax > 0 && this.views.bytesMax > 0) {
       store.onAcknowledged((entries) => {
         for (const e of entries) this.views.invalidate(toHex(e.id), e.record);
       });
       trust.onChange(() => this.views.invalidateTrust());
     }
+  }
+
+  /** The decoded-record cache's size now (the metrics read it). */
+  get recordCache(): { records: number; bytes: number } {
+    return { records: this.gatherCache.decoded.size, bytes: this.gatherCache.decoded.bytes };
   }
 
   close(): void {
@@ -105,15 +118,11 @@ export class QueryEngine {
   /** A view answering `q` for its single lens, if one is current (for the serialized fast path). */
   peek(q: QueryRequest): { answer: QueryAnswer; json: () => string } | null {
     if (q.fresh || !QueryEngine.cacheable(q) || q.lenses.length !== 1) return null;
-    const view = this.views.get(QueryEngine.keyOf(q, q.lenses[0] as string), performance.now());
+    const key = QueryEngine.keyOf(q, q.lenses[0] as string);
+    const now = performance.now();
+    const view = this.views.get(key, now);
     if (!view) return null;
-    return {
-      answer: view.answer,
-      json: () => {
-        view.json ??= JSON.stringify(view.answer);
-        return view.json;
-      },
-    };
+    return { answer: view.answer, json: () => this.views.json(key, view, now) };
   }
 
   /** Views answering every lens of `q`, or null when one is missing (for `POST /v1/query`). */

@@ -17,6 +17,7 @@ import { kindCodes, relCodes } from "../index/schema.ts";
 import type { RecordLocation } from "../index/store.ts";
 import type { StoredRecord } from "../state/index.ts";
 import type { Store } from "../store/store.ts";
+import { Doorkeeper } from "./doorkeeper.ts";
 
 /** A query reads at most this many records; past it, the answer would be too slow to give. */
 export const queryRecordsMax = 50_000;
@@ -34,8 +35,22 @@ export interface Gathered {
   lsn: number;
 }
 
-/** Decoded records kept at most (≈ 0.5–1 KiB each), oldest half dropped past it. */
-export const decodedRecordsMax = 100_000;
+/**
+ * Memory the decoded records may hold, by their estimated size (`decodedBytes`). Full, the
+ * oldest half is dropped. A query of a busy pair rereads its few thousand votes and claims,
+ * and cold queries of other pairs would otherwise push the cache to its bound and keep it
+ * there (≈ 60 MB of heap at the 100,000 records it once counted).
+ */
+export const recordCacheBytesMaxDefault = 32 * 1024 * 1024;
+
+/**
+ * A decoded record's size in memory, estimated from its canonical body: the record object with
+ * its strings and byte arrays (≈ 2 bytes for each byte of body), its hex id and the map slot.
+ * Calibrated against the JS heap after a full collection: 575 bytes for a 140-byte assertion.
+ */
+export function decodedBytes(bodyBytes: number): number {
+  return 300 + 2 * bodyBytes;
+}
 
 /**
  * Records decoded from the log, by LSN: a query of a busy pair reads the same few thousand
@@ -46,14 +61,25 @@ export const decodedRecordsMax = 100_000;
  * its checks report the damage.
  */
 export class DecodedRecords {
-  private readonly byLsn = new Map<number, StoredRecord>();
+  private readonly byLsn = new Map<number, { stored: StoredRecord; bytes: number }>();
+  private held = 0;
+  private readonly door = new Doorkeeper();
   hits = 0;
   misses = 0;
 
-  constructor(private readonly recordsMax = decodedRecordsMax) {}
+  constructor(private readonly bytesMax = recordCacheBytesMaxDefault) {}
+
+  get size(): number {
+    return this.byLsn.size;
+  }
+
+  /** Estimated bytes held (`decodedBytes`), at most `bytesMax`. */
+  get bytes(): number {
+    return this.held;
+  }
 
   read(store: Store, loc: RecordLocation, id: string): StoredRecord {
-    const hit = this.byLsn.get(loc.lsn);
+    const hit = this.byLsn.get(loc.lsn)?.stored;
     if (
       hit !== undefined &&
       hit.id === id &&
@@ -67,17 +93,27 @@ export class DecodedRecords {
     this.misses++;
     const read = store.read(loc);
     const stored = { id, record: read.record, recordedAt: read.recordedAt };
-    if (this.recordsMax > 0) {
-      if (this.byLsn.size >= this.recordsMax) {
-        let drop = Math.ceil(this.recordsMax / 2);
-        for (const lsn of this.byLsn.keys()) {
-          if (drop-- <= 0) break;
-          this.byLsn.delete(lsn);
-        }
-      }
-      this.byLsn.set(loc.lsn, stored);
-    }
+    this.keep(loc.lsn, stored, decodedBytes(read.body.length));
     return stored;
+  }
+
+  private keep(lsn: number, stored: StoredRecord, bytes: number): void {
+    if (bytes > this.bytesMax || !this.door.offer(lsn)) return; // kept at its second read (doorkeeper.ts)
+    const old = this.byLsn.get(lsn);
+    if (old !== undefined) {
+      this.byLsn.delete(lsn);
+      this.held -= old.bytes;
+    }
+    if (this.held + bytes > this.bytesMax) {
+      // Full: the oldest half goes (a Map iterates in insertion order).
+      for (const [k, v] of this.byLsn) {
+        if (this.held <= this.bytesMax / 2) break;
+        this.byLsn.delete(k);
+        this.held -= v.bytes;
+      }
+    }
+    this.byLsn.set(lsn, { stored, bytes });
+    this.held += bytes;
   }
 }
 
@@ -168,12 +204,16 @@ class Collector {
 export class GatherCache {
   private readonly sources = new Map<string, StoredRecord[]>();
   private epochs: StoredRecord[] | null = null;
-  readonly decoded = new DecodedRecords();
+  readonly decoded: DecodedRecords;
   /** The LSN of the last acknowledged source, source retraction or epoch. */
   private settledLsn = 0;
   private static readonly sourcesMax = 100_000;
 
-  constructor(private readonly store: Store) {
+  constructor(
+    private readonly store: Store,
+    recordCacheBytesMax = recordCacheBytesMaxDefault,
+  ) {
+    this.decoded = new DecodedRecords(recordCacheBytesMax);
     store.onAcknowledged((entries) => {
       for (const e of entries) {
         const r = e.record;

@@ -23,26 +23,48 @@
  */
 import { toHex } from "../core/hex.ts";
 import type { StemeRecord } from "../core/record.ts";
+import { Doorkeeper } from "./doorkeeper.ts";
 import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
 
 export interface View {
   /** The request the view answers (one lens), so a dropped hot view can be recomputed. */
   request: QueryRequest;
   answer: QueryAnswer;
-  /** The answer serialized once, for `GET /v1/query`. */
+  /** The answer serialized at its first read, for `GET /v1/query` (its bytes are added then). */
   json: string | null;
   deps: AnswerDeps;
   usesTrust: boolean;
   /** When the view was last read (ms, monotonic). */
   readAtMs: number;
+  /** What the view is estimated to hold in memory (`viewBytes`). */
+  bytes: number;
 }
 
 /** What dropping a view leaves behind: the key, to recompute it if it was hot. */
 export type DropListener = (key: string, view: View) => void;
 
 export const viewsMaxDefault = 100_000;
+/**
+ * Memory the views may hold, by their estimated size (`viewBytes`). A cold query over a pair
+ * of ten claims leaves a view of ≈ 8 KiB of heap (12 KiB once its JSON is kept), so bounded
+ * by count alone a server that answers every pair once grew by ≈ 1 GB at 100,000 views.
+ */
+export const viewsBytesMaxDefault = 64 * 1024 * 1024;
 /** A view read this recently survives eviction once more. */
 const secondChanceMs = 1000;
+
+/**
+ * A view's size in memory, estimated from its answer's JSON length: the answer's object graph
+ * (≈ 3 bytes for each character of its JSON) and the invalidation entries of its dependencies
+ * (a 64-character id string and a slot in a set, ≈ 150 bytes each). Calibrated against the JS
+ * heap after a full collection: 8.3 KiB a view of a 10-claim pair, estimated 8.7 KiB.
+ */
+export function viewBytes(jsonChars: number, deps: AnswerDeps): number {
+  return 512 + 3 * jsonChars + 150 * deps.ids.length + 100 * deps.sources.length + 2 * deps.sp.length;
+}
+
+/** What keeping a view's serialized answer costs: JSC strings may hold 2 bytes a character. */
+export const jsonBytes = (json: string): number => 64 + 2 * json.length;
 
 export class ViewCache {
   private readonly views = new Map<string, View>();
@@ -52,14 +74,22 @@ export class ViewCache {
   hits = 0;
   misses = 0;
   invalidations = 0;
+  private held = 0;
+  private readonly door = new Doorkeeper();
 
   constructor(
     readonly viewsMax: number,
     private readonly onDrop: DropListener = () => {},
+    readonly bytesMax = viewsBytesMaxDefault,
   ) {}
 
   get size(): number {
     return this.views.size;
+  }
+
+  /** The views' estimated size in memory (`viewBytes`), at most `bytesMax`. */
+  get bytes(): number {
+    return this.held;
   }
 
   has(key: string): boolean {
@@ -76,13 +106,40 @@ export class ViewCache {
   }
 
   put(key: string, request: QueryRequest, answer: QueryAnswer, deps: AnswerDeps, usesTrust: boolean, nowMs: number): void {
-    if (this.viewsMax <= 0) return;
+    if (this.viewsMax <= 0 || this.bytesMax <= 0) return;
     this.remove(key, false);
-    if (this.views.size >= this.viewsMax) this.evict(nowMs);
-    this.views.set(key, { request, answer, json: null, deps, usesTrust, readAtMs: nowMs });
+    if (!this.door.offer(key)) return; // kept at its second ask (doorkeeper.ts)
+    // Serialized only to be measured: most views of a cold workload are never read, and keeping
+    // every answer's JSON would double what they hold.
+    const bytes = viewBytes(JSON.stringify(answer).length, deps);
+    if (bytes > this.bytesMax) return; // larger than every view together may be: resolved at each ask
+    this.makeRoom(bytes, nowMs);
+    this.views.set(key, { request, answer, json: null, deps, usesTrust, readAtMs: nowMs, bytes });
+    this.held += bytes;
     add(this.bySp, deps.sp, key);
     for (const id of deps.ids) add(this.byId, id, key);
     for (const s of deps.sources) add(this.bySource, s, key);
+  }
+
+  /** The answer of the view under `key` as JSON, serialized at its first read and kept (and counted) from then on. */
+  json(key: string, view: View, nowMs: number): string {
+    if (view.json !== null) return view.json;
+    const json = JSON.stringify(view.answer);
+    const more = jsonBytes(json);
+    if (this.views.get(key) !== view || view.bytes + more > this.bytesMax) return json;
+    // Out of eviction's reach while room is made; back as the newest (it was just read).
+    this.views.delete(key);
+    this.held -= view.bytes;
+    while (this.views.size > 0 && this.held + view.bytes + more > this.bytesMax) this.evict(nowMs);
+    view.json = json;
+    view.bytes += more;
+    this.views.set(key, view);
+    this.held += view.bytes;
+    return json;
+  }
+
+  private makeRoom(bytes: number, nowMs: number): void {
+    while (this.views.size > 0 && (this.views.size >= this.viewsMax || this.held + bytes > this.bytesMax)) this.evict(nowMs);
   }
 
   /** Would `record` (with id `id`) change a view with these deps? (For views computed behind the index.) */
@@ -147,6 +204,8 @@ export class ViewCache {
     const view = this.views.get(key);
     if (!view) return;
     this.views.delete(key);
+    this.held -= view.bytes;
+    this.door.offer(key); // once kept, let back in at once (a dropped hot view is recomputed)
     del(this.bySp, view.deps.sp, key);
     for (const id of view.deps.ids) del(this.byId, id, key);
     for (const s of view.deps.sources) del(this.bySource, s, key);

@@ -34,6 +34,8 @@ export interface StoreOptions {
   onReplayProgress?: (done: number, total: number) => void;
   /** Shards the index files subjects under (a cluster's shard count; src/index/shard.ts). */
   shardCount?: number;
+  /** The index's SQLite page cache, KiB (IndexOptions.cacheKiB). */
+  indexCacheKiB?: number;
 }
 
 /** Records indexed per transaction while replaying the log. */
@@ -105,7 +107,7 @@ export class Store {
         ...(options.now ? { now: options.now } : {}),
       });
       if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
-      index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount);
+      index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount, options.indexCacheKiB);
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       store.startIndexWriter();
@@ -312,8 +314,19 @@ function idKey(id: Uint8Array): string {
  * records table, a marker left by a run that found damage), is derived data: it is rebuilt from
  * the log, which is CRC-framed and is the truth.
  */
-function openIndex(indexPath: string, logger: Logger, metrics: Metrics | undefined, shardCount?: number): IndexStore {
-  const options = { logger, ...(metrics ? { metrics } : {}), ...(shardCount !== undefined ? { shardCount } : {}) };
+function openIndex(
+  indexPath: string,
+  logger: Logger,
+  metrics: Metrics | undefined,
+  shardCount?: number,
+  cacheKiB?: number,
+): IndexStore {
+  const options = {
+    logger,
+    ...(metrics ? { metrics } : {}),
+    ...(shardCount !== undefined ? { shardCount } : {}),
+    ...(cacheKiB !== undefined ? { cacheKiB } : {}),
+  };
   try {
     return IndexStore.open(indexPath, options);
   } catch (err) {

@@ -11,13 +11,14 @@ import { mirroredCounter } from "../../src/metrics/scrape.ts";
 /** Sources whose values the test sets, counting how often each is read. */
 function fakeSources() {
   const state = {
-    views: { hits: 0, misses: 0, invalidations: 0, size: 0 },
+    views: { hits: 0, misses: 0, invalidations: 0, size: 0, bytes: 0 },
+    recordCache: { records: 0, bytes: 0 },
     trust: { lsn: 0, agents: 0 },
     defense: { quarantined: 0, breakers: { closed: 0, open: 0, half_open: 0 }, globalBreakerOpen: false },
     backup: {} as ReturnType<ScrapeSources["backupStatus"]>,
     changes: { followers: 0, bufferedEvents: 0, bufferedBytes: 0, sent: { record: 0, conflict: 0 } },
   };
-  const reads = { views: 0, trust: 0, defense: 0, backupStatus: 0, changes: 0 };
+  const reads = { views: 0, recordCache: 0, trust: 0, defense: 0, backupStatus: 0, changes: 0 };
   const counted =
     <K extends keyof typeof reads, T>(source: K, value: () => T) =>
     (): T => {
@@ -26,6 +27,7 @@ function fakeSources() {
     };
   const sources: ScrapeSources = {
     views: counted("views", () => state.views),
+    recordCache: counted("recordCache", () => state.recordCache),
     trust: counted("trust", () => state.trust),
     defense: counted("defense", () => state.defense),
     backupStatus: counted("backupStatus", () => state.backup),
@@ -51,6 +53,8 @@ describe("scrape-time metrics", () => {
     const { state, reads, sources } = fakeSources();
     metrics.sampleAtScrape(sources);
     state.views.size = 7;
+    state.views.bytes = 70_000;
+    state.recordCache = { records: 12, bytes: 9_000 };
     state.trust = { lsn: 40, agents: 3 };
     state.defense.quarantined = 2;
     state.defense.breakers.open = 1;
@@ -59,6 +63,9 @@ describe("scrape-time metrics", () => {
     state.changes = { followers: 3, bufferedEvents: 12, bufferedBytes: 3400, sent: { record: 90, conflict: 2 } };
     const s = await samples(metrics.registry);
     expect(s.get("stemedb_views")).toBe(7);
+    expect(s.get("stemedb_views_bytes")).toBe(70_000);
+    expect(s.get("stemedb_record_cache_records")).toBe(12);
+    expect(s.get("stemedb_record_cache_bytes")).toBe(9_000);
     expect(s.get("stemedb_trust_lsn")).toBe(40);
     expect(s.get("stemedb_trust_agents")).toBe(3);
     expect(s.get("stemedb_quarantined")).toBe(2);
@@ -72,10 +79,10 @@ describe("scrape-time metrics", () => {
     expect(s.get("stemedb_changes_buffered_bytes")).toBe(3400);
     expect(s.get('stemedb_changes_events_total{type="record"}')).toBe(90);
     expect(s.get('stemedb_changes_events_total{type="conflict"}')).toBe(2);
-    expect(reads).toEqual({ views: 1, trust: 1, defense: 1, backupStatus: 1, changes: 1 });
+    expect(reads).toEqual({ views: 1, recordCache: 1, trust: 1, defense: 1, backupStatus: 1, changes: 1 });
     state.trust = { lsn: 41, agents: 3 };
     expect((await samples(metrics.registry)).get("stemedb_trust_lsn")).toBe(41);
-    expect(reads).toEqual({ views: 2, trust: 2, defense: 2, backupStatus: 2, changes: 2 });
+    expect(reads).toEqual({ views: 2, recordCache: 2, trust: 2, defense: 2, backupStatus: 2, changes: 2 });
   });
 
   test("before the sources are attached the gauges stay as they are and nothing throws", async () => {
@@ -89,12 +96,12 @@ describe("scrape-time metrics", () => {
     const metrics = createMetrics({ processMetrics: false });
     const { state, sources } = fakeSources();
     metrics.sampleAtScrape(sources);
-    state.views = { hits: 5, misses: 2, invalidations: 1, size: 0 };
+    state.views = { hits: 5, misses: 2, invalidations: 1, size: 0, bytes: 0 };
     let s = await samples(metrics.registry);
     expect(s.get('stemedb_view_reads_total{result="hit"}')).toBe(5);
     expect(s.get('stemedb_view_reads_total{result="miss"}')).toBe(2);
     expect(s.get("stemedb_view_invalidations_total")).toBe(1);
-    state.views = { hits: 9, misses: 2, invalidations: 4, size: 0 };
+    state.views = { hits: 9, misses: 2, invalidations: 4, size: 0, bytes: 0 };
     s = await samples(metrics.registry);
     expect(s.get('stemedb_view_reads_total{result="hit"}')).toBe(9);
     expect(s.get("stemedb_view_invalidations_total")).toBe(4);

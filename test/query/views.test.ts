@@ -13,6 +13,7 @@ import { signRecord } from "../../src/crypto/signed.ts";
 import { Ingest } from "../../src/ingest/pipeline.ts";
 import { lensNames } from "../../src/lens/index.ts";
 import { QueryEngine } from "../../src/query/engine.ts";
+import { jsonBytes } from "../../src/query/views.ts";
 import { type QueryAnswer, type QueryRequest, runQuery } from "../../src/query/query.ts";
 import { Store } from "../../src/store/store.ts";
 import { TrustService } from "../../src/trust/service.ts";
@@ -72,12 +73,17 @@ const subjects = ["v/a", "v/b"];
 const predicates = ["p", "q"];
 
 describe("materialized views", () => {
-  test("a repeated query is answered from a view; a write to its pair drops the view", async () => {
+  test("a query asked again is kept as a view and answered from it; a write to its pair drops the view", async () => {
     const k = generateKeyPair();
     await submit(k, { kind: "assertion", subject: "v/a", predicate: "p", object: 1, confidence: 0.5 }, now - 10);
     const q: QueryRequest = { subject: "v/a", predicate: "p", lenses: ["consensus"] };
     const first = await engine.query(q);
     expect(first.fromViews).toBe(0);
+    // Asked once, nothing is kept (a cold workload fills no cache); asked again, it is.
+    expect(engine.views.size).toBe(0);
+    const second = await engine.query(q);
+    expect(second.fromViews).toBe(0);
+    expect(engine.views.size).toBe(1);
     const again = await engine.query(q);
     expect(again.fromViews).toBe(1);
     expect(again.answers).toEqual(first.answers);
@@ -85,6 +91,8 @@ describe("materialized views", () => {
     const after = await engine.query(q);
     expect(after.fromViews).toBe(0);
     expect(after.answers.consensus?.value).toBe(2);
+    // Once kept, a dropped view is kept again at its next ask.
+    expect((await engine.query(q)).fromViews).toBe(1);
     // fresh=true never reads a view.
     expect((await engine.query({ ...q, fresh: true })).fromViews).toBe(0);
     // as_of answers are never kept.
@@ -128,6 +136,65 @@ describe("materialized views", () => {
     await off.query(q);
     expect((await off.query(q)).fromViews).toBe(0);
     expect(off.views.size).toBe(0);
+  });
+
+  test("views are bounded in bytes: past --views-bytes the oldest go, answers stay right, the count matches what is held", async () => {
+    const k = generateKeyPair();
+    const pairs = 12;
+    for (let i = 0; i < pairs; i++)
+      await submit(k, { kind: "assertion", subject: `b/${i}`, predicate: "p", object: i, confidence: 0.5 }, now - 100 + i);
+    const q = (i: number): QueryRequest => ({ subject: `b/${i}`, predicate: "p", lenses: ["consensus"] });
+    // Measure one view, then allow about four of them.
+    const probe = new QueryEngine(store, trust, { viewsMax: 100 });
+    await probe.query(q(0));
+    await probe.query(q(0));
+    const one = probe.views.bytes;
+    probe.close();
+    expect(one).toBeGreaterThan(1000);
+    const bounded = new QueryEngine(store, trust, { viewsMax: 100, viewsBytesMax: Math.floor(one * 4.5), hotWindowMs: 0 });
+    for (let i = 0; i < pairs; i++) {
+      for (let ask = 0; ask < 2; ask++) expect((await bounded.query(q(i))).answers.consensus?.value).toBe(i);
+      expect(bounded.views.bytes).toBeLessThanOrEqual(bounded.views.bytesMax);
+    }
+    expect(bounded.views.size).toBe(4);
+    // The newest is kept; which older ones went is the eviction's choice (all were just read).
+    expect(bounded.views.has(QueryEngine.keyOf(q(pairs - 1), "consensus"))).toBe(true);
+    expect((await bounded.query(q(pairs - 1))).fromViews).toBe(1);
+    const gone = Array.from({ length: pairs }, (_, i) => i).filter(
+      (i) => !bounded.views.has(QueryEngine.keyOf(q(i), "consensus")),
+    );
+    expect(gone.length).toBe(pairs - 4);
+    // A write drops its view and the bytes it held.
+    const before = bounded.views.bytes;
+    await submit(k, { kind: "assertion", subject: `b/${pairs - 1}`, predicate: "p", object: 99, confidence: 0.9 }, now - 1);
+    expect(bounded.views.has(QueryEngine.keyOf(q(pairs - 1), "consensus"))).toBe(false);
+    expect(bounded.views.size).toBe(3);
+    expect(bounded.views.bytes).toBeLessThan(before);
+    const evicted = gone[0] as number;
+    const again = await bounded.query(q(evicted));
+    expect(again.fromViews).toBe(0); // evicted: resolved again, and right
+    expect(again.answers.consensus?.value).toBe(evicted);
+    // A view's JSON is made at its first read and counted from then on (room is made for it).
+    const key = QueryEngine.keyOf(q(evicted), "consensus");
+    const unread = bounded.views.get(key, performance.now())?.bytes ?? 0;
+    const read = bounded.peek(q(evicted));
+    expect(read?.answer.value).toBe(evicted);
+    const json = read?.json() ?? "";
+    expect(JSON.parse(json).value).toBe(evicted);
+    expect(bounded.views.get(key, performance.now())?.bytes).toBe(unread + jsonBytes(json));
+    expect(bounded.views.bytes).toBeLessThanOrEqual(bounded.views.bytesMax);
+    const held = bounded.views.bytes;
+    expect(bounded.peek(q(evicted))?.json()).toBe(json);
+    expect(bounded.views.bytes).toBe(held);
+    bounded.views.clear();
+    expect(bounded.views.bytes).toBe(0);
+    bounded.close();
+    // A budget smaller than one view keeps none, and every query still answers.
+    const tiny = new QueryEngine(store, trust, { viewsBytesMax: 100 });
+    expect((await tiny.query(q(3))).answers.consensus?.value).toBe(3);
+    expect((await tiny.query(q(3))).fromViews).toBe(0);
+    expect(tiny.views.size).toBe(0);
+    tiny.close();
   });
 
   test("dropped hot views are recomputed in the background", async () => {

@@ -1,0 +1,515 @@
+/**
+ * `make bench-memory`: what the server's memory does as the store fills and as cold queries
+ * run (issue 14, "memory that does not grow with the store or the queries"). See
+ * bench/README.md for what each number means.
+ *
+ *   bun bench/memory.ts
+ *
+ * Settings (environment): BENCH_RECORDS (assertions loaded, default 200,000), BENCH_QUERIES
+ * (cold queries per variant, default 20,000), BENCH_CONCURRENCY (32), BENCH_SAMPLE_MS (2000),
+ * BENCH_VARIANTS (servers to compare, `name=--flag value --flag value;name2@/other/tree=…`: a
+ * name, optionally the source tree whose src/main.ts to run (default this one), and serve
+ * flags, `bun:FLAG` for the runtime's, e.g. `bun:--smol`; default `default=`), BENCH_LOAD_ARGS (serve flags of the loading server), BENCH_ROUNDS (rounds over the variants, alternating, default 1), BENCH_KEEP=1
+ * keeps the data dir, BENCH_IDLE_MS (a variant's server sits idle, sampled, this long before
+ * its first query; default 0).
+ *
+ * The data set (the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
+ * from distinct agents; on 3 pairs in 4 about a third of the agents dissent (twice the number),
+ * so most pairs have two camps; 5 in 6 assertions cite one of 10 registered sources. Records are
+ * built and signed on worker threads before anything is timed.
+ *
+ * The run: one server (the first variant's tree, default settings) loads the records (1,000 a request, 4 concurrent) and its memory is read
+ * once the index has caught up. Then each variant, in turn, starts a server on that data dir
+ * and asks K cold queries — each (subject, predicate, lens) once; the consensus lens first, then
+ * authority, recency, … when K exceeds the pairs — 32 at a time, sampling the server's VmRSS and
+ * VmHWM (/proc/PID/status) and its own metrics every BENCH_SAMPLE_MS.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Subprocess } from "bun";
+import { encode as encodeCbor } from "cbor-x";
+import { validateRecord } from "../src/core/record.ts";
+import { recordId } from "../src/crypto/hash.ts";
+import { encodeBody } from "../src/crypto/signed.ts";
+import { encodeRequest, RawConnection } from "./http.ts";
+import { type BenchKey, benchSeeds, keyFromSeed } from "./records.ts";
+
+const host = "127.0.0.1";
+const predicates = ["risk_pct", "dose_mg", "half_life_h", "onset_min", "bleed_pct"] as const;
+const perPair = 10;
+const agents = 1000;
+const sourceCount = 10;
+const lensOrder = ["consensus", "authority", "recency", "vote", "skeptic"];
+const batchSize = 1000;
+const tsBase = Date.now() - 7 * 24 * 3600 * 1000;
+
+// ---------- the data set ----------
+
+function pairKey(pair: number) {
+  return {
+    subject: `bench/mem/drug/d${Math.floor(pair / predicates.length)}`,
+    predicate: predicates[pair % predicates.length] as string,
+  };
+}
+
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Record n: pair n mod pairs, its j-th agent (j = n div pairs), so a batch spreads over many subjects. */
+function fieldsOf(n: number, pairs: number, agentHex: string[]) {
+  const pair = n % pairs;
+  const j = Math.floor(n / pairs);
+  const agent = (pair * 7 + j * 97) % agents;
+  const base = 10 + (pair % 90);
+  const dissent = pair % 4 !== 0 && mix32(pair * 31 + j) % 3 === 0;
+  const s = (pair + j) % 6;
+  return {
+    agent,
+    fields: {
+      v: 1,
+      kind: "assertion",
+      agent: agentHex[agent],
+      ts: tsBase + n,
+      ...pairKey(pair),
+      object: dissent ? base * 2 : base,
+      confidence: Math.round((0.5 + 0.1 * ((pair + j) % 5)) * 100) / 100,
+      ...(s === 5 ? {} : { source: `bench-src-${(pair * 3 + j) % sourceCount}` }),
+    },
+  };
+}
+
+function signed(fields: object, key: BenchKey) {
+  const body = encodeBody(validateRecord(fields, "json"));
+  return { body, sig: new Uint8Array(crypto.sign(null, recordId(body), key.privateKey)) };
+}
+
+function batchRequest(records: Array<{ body: Uint8Array; sig: Uint8Array }>): Uint8Array {
+  return encodeRequest("POST", "/v1/assert/batch", host, "application/cbor", new Uint8Array(encodeCbor({ records })));
+}
+
+interface SignJob {
+  seeds: Uint8Array[];
+  pairs: number;
+  from: number;
+  to: number;
+}
+
+function signSlice(job: SignJob): Uint8Array[] {
+  const keys = job.seeds.map(keyFromSeed);
+  const agentHex = keys.map((k) => Buffer.from(k.publicKey).toString("hex"));
+  const out: Uint8Array[] = [];
+  for (let s = job.from; s < job.to; s += batchSize) {
+    const records = [];
+    for (let n = s; n < Math.min(job.to, s + batchSize); n++) {
+      const { agent, fields } = fieldsOf(n, job.pairs, agentHex);
+      records.push(signed(fields, keys[agent] as BenchKey));
+    }
+    out.push(batchRequest(records));
+  }
+  return out;
+}
+
+if (!Bun.isMainThread) {
+  const scope = globalThis as unknown as Worker;
+  scope.onmessage = (e: MessageEvent<SignJob>) => {
+    const out = signSlice(e.data);
+    scope.postMessage(out, out.map((r) => r.buffer) as Bun.Transferable[]);
+  };
+}
+
+async function signAll(seeds: Uint8Array[], records: number, pairs: number): Promise<Uint8Array[]> {
+  const threads = Math.max(1, os.availableParallelism());
+  const per = Math.ceil(records / batchSize / threads) * batchSize;
+  const parts = await Promise.all(
+    Array.from({ length: threads }, (_, t) => {
+      const from = t * per;
+      const to = Math.min(records, from + per);
+      if (from >= to) return Promise.resolve<Uint8Array[]>([]);
+      return new Promise<Uint8Array[]>((resolve, reject) => {
+        const w = new Worker(import.meta.url);
+        w.onmessage = (m: MessageEvent<Uint8Array[]>) => {
+          resolve(m.data);
+          w.terminate();
+        };
+        w.onerror = (err) => reject(new Error(`sign worker: ${err.message}`));
+        w.postMessage({ seeds, pairs, from, to } satisfies SignJob);
+      });
+    }),
+  );
+  return parts.flat();
+}
+
+function sourcesRequest(): Uint8Array {
+  const key = keyFromSeed(benchSeeds(1, "stemedb-bench-memory-authority")[0] as Uint8Array);
+  const agent = Buffer.from(key.publicKey).toString("hex");
+  const records = Array.from({ length: sourceCount }, (_, i) =>
+    signed(
+      {
+        v: 1,
+        kind: "source",
+        agent,
+        ts: tsBase - 1000 + i,
+        source_id: `bench-src-${i}`,
+        tier: 1 + (i % 5),
+        title: `bench source ${i}`,
+      },
+      key,
+    ),
+  );
+  return batchRequest(records);
+}
+
+// ---------- the server and what it holds ----------
+
+const log = (msg: string) => console.error(`[bench-memory] ${msg}`);
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+const mb = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : round(bytes / 1024 / 1024));
+
+interface Server {
+  proc: Subprocess;
+  port: number;
+  url: string;
+}
+
+async function freePort(): Promise<number> {
+  const l = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
+const thisTree = path.resolve(import.meta.dir, "..");
+
+async function start(dataDir: string, args: string[], name: string, root = thisTree): Promise<Server> {
+  const port = await freePort();
+  // `bun:FLAG` arguments are the runtime's (e.g. `bun:--smol`), the rest are serve's.
+  const runtime = args.filter((a) => a.startsWith("bun:")).map((a) => a.slice(4));
+  const serve = args.filter((a) => !a.startsWith("bun:"));
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      ...runtime,
+      path.join(root, "src/main.ts"),
+      "serve",
+      "--data-dir",
+      dataDir,
+      "--bind",
+      `${host}:${port}`,
+      "--sync",
+      "batch",
+      "--rate-read",
+      "0",
+      "--rate-write",
+      "0",
+      "--log-level",
+      "warn",
+      ...serve,
+    ],
+    { cwd: root, stdout: Bun.file(`${dataDir}-${name}.log`), stderr: Bun.file(`${dataDir}-${name}.err`) },
+  );
+  const url = `http://${host}:${port}`;
+  const deadline = performance.now() + 300_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}; see ${dataDir}-${name}.err`);
+    if (
+      await fetch(`${url}/v1/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { proc, port, url };
+    if (performance.now() > deadline) throw new Error("server not ready within 300 s");
+    await Bun.sleep(100);
+  }
+}
+
+async function stop(s: Server): Promise<void> {
+  s.proc.kill("SIGTERM");
+  const t = setTimeout(() => s.proc.kill("SIGKILL"), 30_000);
+  await s.proc.exited;
+  clearTimeout(t);
+}
+
+/**
+ * VmRSS and VmHWM of a process, MB, and VmRSS split: anonymous memory (heaps, SQLite's page
+ * cache) and file pages mapped into it (the log's sealed segments are read through mmap; the
+ * kernel can drop those clean pages when memory is short, it cannot drop anonymous ones).
+ */
+function vm(pid: number): { rss_mb: number; hwm_mb: number; anon_mb: number; file_mb: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
+  const mbOf = (k: string) => round(kb(k) / 1024);
+  return { rss_mb: mbOf("VmRSS"), hwm_mb: mbOf("VmHWM"), anon_mb: mbOf("RssAnon"), file_mb: mbOf("RssFile") };
+}
+
+async function metrics(s: Server): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.length === 0) continue;
+    const sp = line.lastIndexOf(" ");
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+async function waitIndexed(s: Server): Promise<void> {
+  for (;;) {
+    const h = (await (await fetch(`${s.url}/v1/health`)).json()) as { lsn: number; index_lsn: number };
+    if (h.index_lsn >= h.lsn) return;
+    await Bun.sleep(200);
+  }
+}
+
+/** Cache gauges the server exports (whichever of them this build has). */
+const cacheGauges: Array<[string, string]> = [
+  ["views", "stemedb_views"],
+  ["views_mb", "stemedb_views_bytes"],
+  ["records", "stemedb_record_cache_records"],
+  ["records_mb", "stemedb_record_cache_bytes"],
+  ["heap_mb", "nodejs_heap_size_used_bytes"],
+];
+
+interface Sample {
+  variant: string;
+  at: string;
+  queries: number;
+  rss_mb: number;
+  hwm_mb: number;
+  anon_mb: number;
+  file_mb: number;
+  [gauge: string]: string | number;
+}
+
+async function sample(s: Server, variant: string, at: string, queries: number): Promise<Sample> {
+  const m = await metrics(s);
+  const row: Sample = { variant, at, queries, ...vm(s.proc.pid) };
+  for (const [name, metric] of cacheGauges) {
+    const v = m.get(metric);
+    if (v !== undefined) row[name] = name.endsWith("_mb") ? mb(v) : v;
+  }
+  return row;
+}
+
+// ---------- the phases ----------
+
+async function load(s: Server, requests: Uint8Array[]): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: 4 }, () => RawConnection.open(host, s.port)));
+  const src = await (conns[0] as RawConnection).request(sourcesRequest());
+  if (src.status !== 200) throw new Error(`sources: ${src.status} ${src.body.toString().slice(0, 300)}`);
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    conns.map(async (c) => {
+      while (next < requests.length) {
+        const res = await c.request(requests[next++] as Uint8Array);
+        if (res.status !== 200) throw new Error(`load: ${res.status} ${res.body.toString().slice(0, 300)}`);
+      }
+    }),
+  );
+  for (const c of conns) c.close();
+  await waitIndexed(s);
+  return (performance.now() - t0) / 1000;
+}
+
+function queryRequest(k: number, pairs: number, order: Uint32Array): Uint8Array {
+  const { subject, predicate } = pairKey(order[k % pairs] as number);
+  const lens = lensOrder[Math.floor(k / pairs) % lensOrder.length];
+  return encodeRequest(
+    "GET",
+    `/v1/query?subject=${encodeURIComponent(subject)}&predicate=${predicate}&lens=${lens}`,
+    host,
+    "application/json",
+    "",
+  );
+}
+
+/** K cold queries, `concurrency` at a time; a sample every `sampleMs` and at every 5,000 answered. */
+async function coldQueries(s: Server, variant: string, cfg: Config, pairs: number, order: Uint32Array, out: Sample[]) {
+  const conns = await Promise.all(Array.from({ length: cfg.concurrency }, () => RawConnection.open(host, s.port)));
+  let next = 0;
+  let done = 0;
+  let failed = 0;
+  let mark = 5000;
+  let sampling = Promise.resolve();
+  const timer = setInterval(() => {
+    sampling = sampling.then(async () => {
+      out.push(await sample(s, variant, "tick", done));
+    });
+  }, cfg.sampleMs);
+  const t0 = performance.now();
+  await Promise.all(
+    conns.map(async (c) => {
+      while (next < cfg.queries) {
+        const res = await c.request(queryRequest(next++, pairs, order));
+        if (res.status !== 200) failed++;
+        if (++done >= mark) {
+          mark += 5000;
+          const at = done;
+          sampling = sampling.then(async () => {
+            out.push(await sample(s, variant, `${at} queries`, at));
+          });
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(timer);
+  await sampling;
+  for (const c of conns) c.close();
+  return { seconds, failed };
+}
+
+// ---------- configuration and report ----------
+
+function readConfig() {
+  const num = (env: string, dflt: number) => {
+    const raw = process.env[env];
+    const n = raw === undefined || raw === "" ? dflt : Number(raw);
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${env}: expected a positive integer, got ${raw}`);
+    return n;
+  };
+  const variants = (process.env.BENCH_VARIANTS ?? "default=")
+    .split(";")
+    .filter((v) => v.trim() !== "")
+    .map((v) => {
+      const eq = v.indexOf("=");
+      if (eq <= 0) throw new RangeError(`BENCH_VARIANTS: "${v}" is not name[@tree]=args`);
+      const [name, tree] = v.slice(0, eq).trim().split("@") as [string, string | undefined];
+      const root = path.resolve(tree ?? thisTree);
+      if (!fs.existsSync(path.join(root, "src/main.ts"))) throw new RangeError(`BENCH_VARIANTS: no src/main.ts under ${root}`);
+      return {
+        name,
+        root,
+        args: v
+          .slice(eq + 1)
+          .trim()
+          .split(/\s+/)
+          .filter((a) => a !== ""),
+      };
+    });
+  return {
+    records: num("BENCH_RECORDS", 200_000),
+    queries: num("BENCH_QUERIES", 20_000),
+    concurrency: num("BENCH_CONCURRENCY", 32),
+    sampleMs: num("BENCH_SAMPLE_MS", 2000),
+    rounds: num("BENCH_ROUNDS", 1),
+    /** How long a variant's server sits idle (sampled) between ready and the first query. */
+    idleMs: process.env.BENCH_IDLE_MS ? num("BENCH_IDLE_MS", 0) : 0,
+    variants,
+    /** Serve flags of the loading server (e.g. a small --segment-bytes, so a small store has sealed segments). */
+    loadArgs: (process.env.BENCH_LOAD_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
+    keep: process.env.BENCH_KEEP === "1",
+  };
+}
+type Config = ReturnType<typeof readConfig>;
+
+function shuffled(n: number): Uint32Array {
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = mix32(i * 2654435761) % (i + 1);
+    [out[i], out[j]] = [out[j] as number, out[i] as number];
+  }
+  return out;
+}
+
+function table(rows: Sample[]): string {
+  const cols = [
+    "variant",
+    "at",
+    "queries",
+    "rss_mb",
+    "hwm_mb",
+    "anon_mb",
+    "file_mb",
+    ...cacheGauges.map(([n]) => n).filter((n) => rows.some((r) => n in r)),
+  ];
+  const lines = [`| ${cols.join(" | ")} |`, `| ${cols.map(() => "---").join(" | ")} |`];
+  for (const r of rows) lines.push(`| ${cols.map((c) => String(r[c] ?? "")).join(" | ")} |`);
+  return lines.join("\n");
+}
+
+async function main() {
+  const cfg = readConfig();
+  if (cfg.records % (perPair * predicates.length) !== 0)
+    throw new RangeError(`BENCH_RECORDS: a multiple of ${perPair * predicates.length}`);
+  const pairs = cfg.records / perPair;
+  const benchDir = path.resolve(import.meta.dir, "../.bench");
+  fs.mkdirSync(benchDir, { recursive: true });
+  const dataDir = fs.mkdtempSync(path.join(benchDir, "memory-"));
+  const machine = {
+    nproc: os.availableParallelism(),
+    memory_gb: round(os.totalmem() / 2 ** 30),
+    bun: Bun.version,
+    loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
+  };
+  log(
+    `${cfg.records} assertions (${pairs / predicates.length} subjects × ${predicates.length} predicates × ${perPair}), ${cfg.queries} cold queries a variant at c=${cfg.concurrency}; load ${machine.loadavg_at_start.join(" ")}`,
+  );
+  const t = performance.now();
+  const requests = await signAll(benchSeeds(agents), cfg.records, pairs);
+  log(`signed in ${round((performance.now() - t) / 1000)} s`);
+  const rows: Sample[] = [];
+  const results: Array<Record<string, unknown>> = [];
+  try {
+    const loader = await start(dataDir, cfg.loadArgs, "load", cfg.variants[0]?.root);
+    rows.push(await sample(loader, "load", "empty", 0));
+    const loadS = await load(loader, requests);
+    requests.length = 0;
+    rows.push(await sample(loader, "load", "after load", 0));
+    log(`loaded in ${round(loadS)} s (${Math.round(cfg.records / loadS)}/s): ${JSON.stringify(rows.at(-1))}`);
+    await stop(loader);
+    const order = shuffled(pairs);
+    for (let round_ = 0; round_ < cfg.rounds; round_++) {
+      for (const v of cfg.variants) {
+        const s = await start(dataDir, v.args, v.name, v.root);
+        rows.push(await sample(s, v.name, "ready", 0));
+        for (let idle = 0; idle < cfg.idleMs; idle += cfg.sampleMs) {
+          await Bun.sleep(cfg.sampleMs);
+          rows.push(await sample(s, v.name, "idle", 0));
+        }
+        const q = await coldQueries(s, v.name, cfg, pairs, order, rows);
+        await Bun.sleep(cfg.sampleMs);
+        rows.push(await sample(s, v.name, "end", cfg.queries));
+        const mine = rows.filter((r) => r.variant === v.name && r.at !== "ready");
+        const peak = Math.max(...mine.map((r) => r.hwm_mb));
+        results.push({
+          variant: v.name,
+          round: round_ + 1,
+          args: v.args.join(" "),
+          queries_per_s: Math.round(cfg.queries / q.seconds),
+          failed: q.failed,
+          rss_end_mb: rows.at(-1)?.rss_mb,
+          peak_mb: peak,
+          loadavg: os.loadavg().map((x) => round(x, 2)),
+        });
+        log(`${v.name}: ${JSON.stringify(results.at(-1))}`);
+        await stop(s);
+      }
+    }
+  } finally {
+    if (!cfg.keep) fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const f of fs.readdirSync(benchDir))
+      if (f.startsWith(`${path.basename(dataDir)}-`) && !cfg.keep) fs.rmSync(path.join(benchDir, f), { force: true });
+  }
+  const report = {
+    machine: { ...machine, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) },
+    config: { ...cfg, pairs },
+    results,
+    samples: rows,
+  };
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  fs.writeFileSync(path.join(benchDir, `memory-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(table(rows));
+  console.log();
+  console.log(JSON.stringify({ machine: report.machine, results }, null, 2));
+}
+
+if (Bun.isMainThread) await main();
