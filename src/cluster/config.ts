@@ -34,7 +34,7 @@ export interface MembershipConfig {
   streamTimeoutMs: number;
   /** How often a node tries a push-pull with one member it holds dead (not left): how a healed partition rejoins. */
   reconnectIntervalMs: number;
-  /** A member dead for longer than this is no longer tried. */
+  /** A member dead for longer than this is no longer tried, and is forgotten (a left one too). */
   reconnectTimeoutMs: number;
 }
 

@@ -52,6 +52,8 @@ export interface MembershipOptions {
    * what the taker hands to `servePushPull` (channels.ts: push-pull and channels share the port).
    */
   acceptStream?: (stream: Stream) => void;
+  /** A member dead or left for longer than the reconnect timeout was forgotten. */
+  onReaped?: (member: Member) => void;
   /** A probe was answered after `ms`: the metrics' histogram. */
   onProbeRtt?: (ms: number) => void;
 }
@@ -384,6 +386,8 @@ export class Membership {
         (m) => m.state === "dead" && now - m.stateChangedMs < this.config.reconnectTimeoutMs,
       )[0];
       if (dead) this.pushPull.exchange(dead.cluster, false);
+      // Past the reconnect timeout a dead member is gone (and a left one's tombstone too): forget it.
+      for (const m of this.states.reap(now, this.config.reconnectTimeoutMs)) this.options.onReaped?.(m);
       this.scheduleReconnect(this.config.reconnectIntervalMs);
     }, delayMs);
   }

@@ -127,6 +127,14 @@ export class ClusterNode {
       keyring: options.keyring,
       config: options.config,
       onChange: (member, previous) => this.changed(member, previous),
+      onReaped: (member) => {
+        options.logger.info("cluster: forgot a member gone longer than the reconnect timeout", {
+          member: member.name,
+          state: member.state,
+          reconnect_timeout_ms: options.config.reconnectTimeoutMs,
+        });
+        this.notify(member, member.state);
+      },
       acceptStream: (stream) => this.channels.accept(stream),
       ...(options.onProbeRtt ? { onProbeRtt: options.onProbeRtt } : {}),
     });
@@ -423,6 +431,11 @@ export class ClusterNode {
 
   private changed(member: Member, previous: MemberState | null): void {
     if (member.name !== this.name && previous !== null) this.stateChanges[member.state]++;
+    this.notify(member, previous);
+  }
+
+  /** Recomputes the placement and tells the listeners (a member changed, or was forgotten). */
+  private notify(member: Member, previous: MemberState | null): void {
     const live = this.membership
       .members()
       .filter((m) => m.state === "alive" || m.state === "suspect")

@@ -216,6 +216,21 @@ export class MemberStates {
     }));
   }
 
+  /**
+   * Forgets the members dead or left for `afterMs` or longer (Serf's reaping of failed members
+   * and tombstones): they leave the table, the members endpoint and the metrics. A message about
+   * a member we do not know is ignored unless it is an `alive` one, so a reaped member stays
+   * gone until it (or a node taking its name) joins again. Returns the members forgotten.
+   */
+  reap(now: number, afterMs: number): Member[] {
+    const gone: Member[] = [];
+    for (const m of this.byName.values())
+      if (m.name !== this.self.name && (m.state === "dead" || m.state === "left") && now - m.stateChangedMs >= afterMs)
+        gone.push(m);
+    for (const m of gone) this.byName.delete(m.name);
+    return gone;
+  }
+
   /** We stop gracefully: we are `left`, and a dead message from ourselves spreads it. */
   leave(): MessageOf<"dead"> {
     const me = this.byName.get(this.self.name) as Member;

@@ -279,3 +279,30 @@ describe("loss", () => {
     expect(sim.converged()).toBe(true);
   });
 });
+
+describe("forgetting the gone", () => {
+  test("a member dead (or left) for longer than the reconnect timeout is forgotten by every member still running", () => {
+    const config = { ...presets.lan, reconnectTimeoutMs: 120_000 };
+    const sim = converged(5, { config });
+    sim.crash(4); // n05: dead after detection
+    sim.leave(3); // n04: left
+    sim.stop(3);
+    sim.run(60_000);
+    for (const n of sim.nodes.slice(0, 3)) {
+      expect(n.membership.member("n05")?.state).toBe("dead");
+      expect(n.membership.member("n04")?.state).toBe("left");
+    }
+    sim.run(120_000 + 2 * config.reconnectIntervalMs);
+    for (const n of sim.nodes.slice(0, 3)) {
+      expect(n.membership.member("n05")).toBeUndefined();
+      expect(n.membership.member("n04")).toBeUndefined();
+      expect(
+        n.membership
+          .members()
+          .map((m) => m.name)
+          .sort(),
+      ).toEqual(["n01", "n02", "n03"]);
+    }
+    expect(sim.falseDeaths).toBe(0);
+  });
+});
