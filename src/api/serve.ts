@@ -200,7 +200,7 @@ async function listen(
       fetch,
       ...(config.tlsCertPath ? { tls: tlsOptions(config) } : {}),
       maxRequestBodySize: Math.max(config.batchBodyBytesMax, config.writeBodyBytesMax) + 1024,
-      idleTimeout: Math.min(255, config.httpTimeoutSecs),
+      idleTimeout: idleTimeoutSecs(config.httpTimeoutSecs),
       error: (err) => {
         logger.error("server error", { err, stack: err.stack });
         return problemResponse(new StemeError("internal", "internal error"));
@@ -211,4 +211,14 @@ async function listen(
     if (err instanceof StemeError) throw err; // unreadable TLS files
     throw new StemeError("bind_failed", `cannot listen on ${config.bindHost}:${config.bindPort}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Bun's idle timeout for the server's connections: past our own deadline by more than Bun's
+ * timer tick (it checks idle sockets every few seconds, so an idle timeout of N s fires
+ * anywhere from about N − 4 s on). At equal times, a stalled body's connection was sometimes
+ * reset before the request path could answer `408` (docs/API.md#authentication-limits).
+ */
+export function idleTimeoutSecs(httpTimeoutSecs: number): number {
+  return Math.min(255, httpTimeoutSecs + 4);
 }
