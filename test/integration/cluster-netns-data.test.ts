@@ -18,11 +18,10 @@
  * elsewhere.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { generateKeyPair, type SignedRecord, signClaim, toHex, toJsonSubmission } from "../../src/client/index.ts";
 import { failureDetectionBoundMs, presets } from "../../src/cluster/config.ts";
 import { shardOf } from "../../src/cluster/placement.ts";
-import { allAlive, ClusterProc, killAll, randomKeyHex, statesAt, waitFor, writeKeyFile } from "../support/cluster-procs.ts";
+import { allAlive, type ClusterProc, killAll, labNodes, statesAt, waitFor } from "../support/cluster-procs.ts";
 import { labUnavailable, NetnsLab } from "../support/netns.ts";
 import { cleanupAll, mapLimit, prng, tempDir } from "./helpers.ts";
 
@@ -46,28 +45,10 @@ const key = generateKeyPair();
 
 /** Five nodes, one per namespace, the lan preset, anti-entropy every 2 s; all alive and in sync. */
 async function cluster(lab: NetnsLab): Promise<ClusterProc[]> {
-  const dir = tempDir("stemedb-netns-data-");
-  const keyFile = join(dir, "cluster.key");
-  writeKeyFile(keyFile, [randomKeyHex()]);
-  const seeds = [0, 1].map((i) => `${lab.host(i).ip}:18182`);
-  const nodes = lab.hosts.map(
-    (h) =>
-      new ClusterProc({
-        name: names[h.index] as string,
-        dataDir: join(dir, `n${h.index + 1}`),
-        keyFile,
-        apiHost: h.ip,
-        apiPort: 18180,
-        clusterHost: h.ip,
-        clusterPort: 18182,
-        seeds,
-        preset: "lan",
-        wrap: lab.wrap(h.index),
-        // a non-loopback API with no keys: fine on a private bridge
-        extra: ["--insecure", "--anti-entropy-interval-secs", String(antiEntropySecs)],
-      }),
-  );
-  await Promise.all(nodes.map((n) => n.listening()));
+  const nodes = await labNodes(lab, names, tempDir("stemedb-netns-data-"), [
+    "--anti-entropy-interval-secs",
+    String(antiEntropySecs),
+  ]);
   expect(await waitFor(() => settled(nodes), 60_000, 250)).toBe(true);
   return nodes;
 }

@@ -7,9 +7,8 @@
  * saying why, elsewhere (CI runs as root; make test-deps installs iptables).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { failureDetectionBoundMs, presets } from "../../src/cluster/config.ts";
-import { allAlive, ClusterProc, killAll, randomKeyHex, statesAt, waitFor, writeKeyFile } from "../support/cluster-procs.ts";
+import { allAlive, type ClusterProc, killAll, labNodes, statesAt, waitFor } from "../support/cluster-procs.ts";
 import { labUnavailable, NetnsLab } from "../support/netns.ts";
 import { cleanupAll, tempDir } from "./helpers.ts";
 
@@ -27,27 +26,7 @@ const names = ["n1", "n2", "n3", "n4", "n5"];
 
 /** Five nodes, one per namespace, each listing the first two as seeds; the lan preset. */
 async function cluster(lab: NetnsLab): Promise<ClusterProc[]> {
-  const dir = tempDir("stemedb-netns-");
-  const keyFile = join(dir, "cluster.key");
-  writeKeyFile(keyFile, [randomKeyHex()]);
-  const seeds = [0, 1].map((i) => `${lab.host(i).ip}:18182`);
-  const nodes = lab.hosts.map(
-    (h) =>
-      new ClusterProc({
-        name: names[h.index] as string,
-        dataDir: join(dir, `n${h.index + 1}`),
-        keyFile,
-        apiHost: h.ip,
-        apiPort: 18180,
-        clusterHost: h.ip,
-        clusterPort: 18182,
-        seeds,
-        preset: "lan",
-        wrap: lab.wrap(h.index),
-        extra: ["--insecure"], // a non-loopback API with no keys: fine on a private bridge
-      }),
-  );
-  await Promise.all(nodes.map((n) => n.listening()));
+  const nodes = await labNodes(lab, names, tempDir("stemedb-netns-"));
   expect(await waitFor(() => allAlive(nodes, names), 30_000)).toBe(true);
   return nodes;
 }

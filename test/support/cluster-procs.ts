@@ -241,3 +241,44 @@ function pumpLines(stream: ReadableStream<Uint8Array>, lines: string[]): Promise
     if (buf) lines.push(buf);
   })();
 }
+
+/** What `labNodes` needs of a network-namespace lab (test/support/netns.ts `NetnsLab`). */
+export interface NodeLab {
+  readonly hosts: ReadonlyArray<{ index: number; ip: string }>;
+  host(index: number): { ip: string };
+  wrap(index: number): string[];
+}
+
+/**
+ * One node per namespace of `lab`, named by `names`, on the lan preset, the first two as seeds,
+ * data and key file under `dir`; `--insecure` (a non-loopback API with no keys: fine on a
+ * private bridge) and `extra`. Resolves once every node listens.
+ */
+export async function labNodes(
+  lab: NodeLab,
+  names: readonly string[],
+  dir: string,
+  extra: string[] = [],
+): Promise<ClusterProc[]> {
+  const keyFile = path.join(dir, "cluster.key");
+  writeKeyFile(keyFile, [randomKeyHex()]);
+  const seeds = [0, 1].map((i) => `${lab.host(i).ip}:18182`);
+  const nodes = lab.hosts.map(
+    (h) =>
+      new ClusterProc({
+        name: names[h.index] as string,
+        dataDir: path.join(dir, `n${h.index + 1}`),
+        keyFile,
+        apiHost: h.ip,
+        apiPort: 18180,
+        clusterHost: h.ip,
+        clusterPort: 18182,
+        seeds,
+        preset: "lan",
+        wrap: lab.wrap(h.index),
+        extra: ["--insecure", ...extra],
+      }),
+  );
+  await Promise.all(nodes.map((n) => n.listening()));
+  return nodes;
+}
