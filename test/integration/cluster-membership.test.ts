@@ -10,7 +10,6 @@
  * document, and `stemedb admin cluster health` is run against the real nodes.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { join } from "node:path";
 import type { OpenApiDocument } from "../../src/api/openapi/types.ts";
@@ -27,6 +26,7 @@ import {
   writeKeyFile,
 } from "../support/cluster-procs.ts";
 import { validate } from "../support/json-schema.ts";
+import { makeCa, type TestCert } from "../support/tls.ts";
 import { cleanupAll, freePort, runCli, tempDir } from "./helpers.ts";
 
 afterAll(async () => {
@@ -256,74 +256,17 @@ describe("a cluster of real processes on loopback", () => {
 
   test("mutual TLS on the cluster port: three nodes form a cluster; a node whose certificate another CA signed cannot join", async () => {
     const dir = tempDir("stemedb-cluster-tls-");
-    const run = (args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
-    const ca = (name: string) => {
-      run([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        join(dir, `${name}.key`),
-        "-out",
-        join(dir, `${name}.pem`),
-        "-days",
-        "1",
-        "-subj",
-        `/CN=${name}`,
-      ]);
+    const certs = { ...makeCa(dir, "ca", ["n1", "n2", "n3"]), ...makeCa(dir, "rogue-ca", ["n4"]) };
+    const goodCa = (certs.n1 as TestCert).ca;
+    const tls = (name: string) => {
+      const c = certs[name] as TestCert;
+      return ["--cluster-tls-cert", c.cert, "--cluster-tls-key", c.key, "--cluster-tls-ca", goodCa];
     };
-    const cert = (name: string, by: string) => {
-      run([
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        join(dir, `${name}.key`),
-        "-out",
-        join(dir, `${name}.csr`),
-        "-subj",
-        `/CN=${name}`,
-      ]);
-      run([
-        "x509",
-        "-req",
-        "-in",
-        join(dir, `${name}.csr`),
-        "-CA",
-        join(dir, `${by}.pem`),
-        "-CAkey",
-        join(dir, `${by}.key`),
-        "-CAcreateserial",
-        "-out",
-        join(dir, `${name}.pem`),
-        "-days",
-        "1",
-      ]);
-    };
-    ca("ca");
-    ca("rogue-ca");
-    const tls = (name: string, caName = "ca") => [
-      "--cluster-tls-cert",
-      join(dir, `${name}.pem`),
-      "--cluster-tls-key",
-      join(dir, `${name}.key`),
-      "--cluster-tls-ca",
-      join(dir, `${caName}.pem`),
-    ];
-    for (const n of ["n1", "n2", "n3"]) cert(n, "ca");
-    cert("n4", "rogue-ca");
     const key = keyFileWith([randomKeyHex()]);
     const list = await specs(4, key, (i) => tls(`n${i}`));
     const nodes = await start(list.slice(0, 3));
     expect(await converged(nodes)).toBe(true);
-    const intruder = new ClusterProc({ ...(list[3] as NodeSpec), extra: tls("n4", "ca") });
+    const intruder = new ClusterProc({ ...(list[3] as NodeSpec), extra: tls("n4") });
     await intruder.listening();
     expect(intruder.logs().some((l) => String(l.msg).includes("no seed answered"))).toBe(true);
     expect(

@@ -5,8 +5,6 @@
  * UDP datagrams — every one counted and dropped, the member still working after.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
 import { presets } from "../../src/cluster/config.ts";
 import { systemClock, systemRandom } from "../../src/cluster/env.ts";
 import { Keyring } from "../../src/cluster/keyring.ts";
@@ -20,6 +18,7 @@ import { createLogger } from "../../src/core/logger.ts";
 import { transportConformance } from "../cluster/transport-conformance.ts";
 import { prng } from "../support/prng.ts";
 import { cleanupAll, freePort, sleep, tempDir } from "./helpers.ts";
+import { makeCa } from "../support/tls.ts";
 
 afterAll(cleanupAll);
 
@@ -50,53 +49,6 @@ function harness(tls?: ClusterTls) {
       },
     };
   };
-}
-
-/** A CA and a certificate it signed for each name, made with openssl (EC P-256). */
-function makeCa(dir: string, caName: string, names: string[]): Record<string, { cert: string; key: string; ca: string }> {
-  const run = (args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
-  const caKey = join(dir, `${caName}.key`);
-  const caCert = join(dir, `${caName}.pem`);
-  run([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    caKey,
-    "-out",
-    caCert,
-    "-days",
-    "1",
-    "-subj",
-    `/CN=${caName}`,
-  ]);
-  const out: Record<string, { cert: string; key: string; ca: string }> = {};
-  for (const name of names) {
-    const key = join(dir, `${name}.key`);
-    const csr = join(dir, `${name}.csr`);
-    const cert = join(dir, `${name}.pem`);
-    run([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      csr,
-      "-subj",
-      `/CN=${name}`,
-    ]);
-    run(["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "1"]);
-    out[name] = { cert, key, ca: caCert };
-  }
-  return out;
 }
 
 const certDir = tempDir("stemedb-cluster-tls-");

@@ -1,0 +1,60 @@
+/**
+ * Test certificates made with openssl: a CA and the certificates it signed (EC P-256, a day),
+ * for the cluster's mutual-TLS tests.
+ */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+
+export interface TestCert {
+  cert: string;
+  key: string;
+  /** The signing CA's certificate. */
+  ca: string;
+}
+
+/** A CA and a certificate it signed for each name, made with openssl (EC P-256). */
+export function makeCa(dir: string, caName: string, names: string[]): Record<string, TestCert> {
+  const run = (args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  const caKey = join(dir, `${caName}.key`);
+  const caCert = join(dir, `${caName}.pem`);
+  run([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    caKey,
+    "-out",
+    caCert,
+    "-days",
+    "1",
+    "-subj",
+    `/CN=${caName}`,
+  ]);
+  const out: Record<string, TestCert> = {};
+  for (const name of names) {
+    const key = join(dir, `${name}.key`);
+    const csr = join(dir, `${name}.csr`);
+    const cert = join(dir, `${name}.pem`);
+    run([
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      csr,
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    run(["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "1"]);
+    out[name] = { cert, key, ca: caCert };
+  }
+  return out;
+}
