@@ -291,16 +291,5 @@ export async function getJson(
   return { status: res.status, headers: res.headers, body };
 }
 
-/** Run `fn` over items with at most `n` in flight. */
-export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  return out;
-}
+/** Run `fn` over items with at most `n` in flight (the arena's own, src/sim/measure.ts). */
+export { mapLimit } from "../../src/sim/measure.ts";
