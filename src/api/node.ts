@@ -72,6 +72,8 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     viewsMax: config.viewsMax,
     viewsBytesMax: config.viewsBytesMax,
     recordCacheBytesMax: config.recordCacheBytesMax,
+    workers: config.queryWorkers,
+    workerIndexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 4 / 1024)),
     logger,
   });
   const feed = new ChangeFeed(store, (q) => engine.answerWithDeps(q), {
@@ -86,6 +88,11 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     changes: () => feed.gauges(),
     views: () => engine.views,
     recordCache: () => engine.recordCache,
+    queryWorkers: () => ({
+      answered: engine.pool?.answered ?? 0,
+      handedBack: engine.pool?.handedBack ?? 0,
+      ready: engine.pool?.ready ?? 0,
+    }),
     trust: () => ({ lsn: trust.current.lsn, agents: trust.current.result.agents.size }),
     defense: () => defense.gauges(),
     backupStatus: () => readBackupStatus(store.dataDir.dir),

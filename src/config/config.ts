@@ -30,6 +30,7 @@ export interface Config {
   viewsBytesMax: number;
   recordCacheBytesMax: number;
   indexCacheBytes: number;
+  queryWorkers: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
   auditRetentionDays: number;
@@ -204,6 +205,14 @@ export const settings: Setting[] = [
     env: "STEMEDB_RECORD_CACHE_BYTES_MAX",
     default: String(32 * 1024 * 1024),
     help: "memory decoded records kept for queries to read again may hold, bytes (estimated; 0: none kept)",
+  },
+  {
+    key: "queryWorkers",
+    flag: "query-workers",
+    env: "STEMEDB_QUERY_WORKERS",
+    default: String(navigator.hardwareConcurrency || 2),
+    shownDefault: "one per core",
+    help: "threads resolving cold queries beside the event loop (0: all on the event loop)",
   },
   {
     key: "indexCacheBytes",
@@ -577,6 +586,7 @@ const numeric = new Set<keyof Config>([
   "viewsBytesMax",
   "recordCacheBytesMax",
   "indexCacheBytes",
+  "queryWorkers",
   "trustIntervalMs",
   "auditEntriesMax",
   "auditRetentionDays",
@@ -600,6 +610,7 @@ const zeroAllowed = new Set<keyof Config>([
   "viewsMax",
   "viewsBytesMax",
   "recordCacheBytesMax",
+  "queryWorkers",
   "auditEntriesMax",
   "rateRead",
   "rateWrite",

@@ -66,6 +66,8 @@ export interface IndexOptions {
   cacheKiB?: number;
   /** Open without writing anything (`verify --index`): no checkpoint, no page scan, no schema. */
   readonly?: boolean;
+  /** Build the id table (default): `lookupId` works. Off for a reader that never looks ids up (a query worker). */
+  ids?: boolean;
   now?: () => number;
   /** Shards subjects are filed under (src/index/shard.ts); a different count than the file's rewrites the column. */
   shardCount?: number;
@@ -124,7 +126,7 @@ export class IndexStore implements DamageGuard {
     this.shardCount = options.shardCount ?? shardCountDefault;
     checkShardCount(this.shardCount);
     if (!options.readonly) this.fileShards();
-    this.ids = this.loadIds();
+    this.ids = options.ids === false ? new IdTable() : this.loadIds();
   }
 
   /**
@@ -270,6 +272,21 @@ export class IndexStore implements DamageGuard {
   /** Every record with an LSN at or below this is indexed. */
   get checkpointLsn(): number {
     return this.checkpoint;
+  }
+
+  /**
+   * `fn` inside one read transaction, with `checkpointLsn` read again first: a reader that
+   * another connection writes for (a query worker) sees one consistent cut of the index.
+   */
+  readAt<T>(fn: () => T): T {
+    this.assertSound();
+    this.sqlite.exec("BEGIN");
+    try {
+      this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
+      return fn();
+    } finally {
+      this.sqlite.exec("COMMIT");
+    }
   }
 
   private intern(table: InternTable, value: string, insertSql: string, selectSql: string, param: string | Uint8Array): number {

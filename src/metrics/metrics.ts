@@ -189,6 +189,22 @@ function readMetrics(registers: Registry[], scrape: ScrapeSamples) {
         return v && [[{ result: "hit" }, v.hits] as const, [{ result: "miss" }, v.misses] as const];
       },
     }),
+    queryWorkerQueriesTotal: mirroredCounter({
+      name: "stemedb_query_worker_queries_total",
+      help: "cold queries sent to query workers, by outcome: answered, handed_back (resolved on the event loop instead)",
+      labelNames: ["outcome"] as const,
+      registers,
+      counts: () => {
+        const w = scrape.read("queryWorkers");
+        return w && [[{ outcome: "answered" }, w.answered] as const, [{ outcome: "handed_back" }, w.handedBack] as const];
+      },
+    }),
+    queryWorkers: sampledGauge(
+      registers,
+      "stemedb_query_workers",
+      "query workers open and answering (--query-workers)",
+      () => scrape.read("queryWorkers")?.ready,
+    ),
     viewInvalidationsTotal: mirroredCounter({
       name: "stemedb_view_invalidations_total",
       help: "materialized views dropped because a record or TrustRank changed them",

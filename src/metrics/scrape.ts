@@ -20,6 +20,8 @@ export interface ScrapeSources {
   views(): { hits: number; misses: number; invalidations: number; size: number; bytes: number };
   /** The decoded records queries keep to read again (src/query/gather.ts), and their estimated bytes. */
   recordCache(): { records: number; bytes: number };
+  /** Cold queries since start: answered by a query worker, handed back to the event loop (docs/STORAGE.md#query-workers). */
+  queryWorkers(): { answered: number; handedBack: number; ready: number };
   /** The current TrustRank: the log position it reflects and how many agents it ranks. */
   trust(): { lsn: number; agents: number };
   /** Content defense now: assertions in quarantine, per-agent breakers by state, the global breaker. */
@@ -57,6 +59,7 @@ export class ScrapeSamples {
     this.reads = {
       views: perScrape(() => sources.views()),
       recordCache: perScrape(() => sources.recordCache()),
+      queryWorkers: perScrape(() => sources.queryWorkers()),
       trust: perScrape(() => sources.trust()),
       defense: perScrape(() => sources.defense()),
       backupStatus: perScrape(() => sources.backupStatus()),

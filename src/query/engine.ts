@@ -27,7 +27,8 @@ import {
   type TrustContext,
   trustLenses,
 } from "./query.ts";
-import { GatherCache } from "./gather.ts";
+import { GatherCache, recordCacheBytesMaxDefault } from "./gather.ts";
+import { type Resolved, ResolverPool } from "./resolver-pool.ts";
 import { ViewCache, viewsBytesMaxDefault, viewsMaxDefault } from "./views.ts";
 
 export interface EngineOptions {
@@ -39,6 +40,10 @@ export interface EngineOptions {
   recordCacheBytesMax?: number;
   /** A dropped view read within this window is recomputed in the background. */
   hotWindowMs?: number;
+  /** Query workers (resolver-pool.ts); none (0, the default here): every query is resolved on the event loop. */
+  workers?: number;
+  /** Each query worker's SQLite page cache, KiB. */
+  workerIndexCacheKiB?: number;
   logger?: Logger;
 }
 
@@ -49,6 +54,8 @@ export interface EngineAnswer {
 }
 
 const hotWindowMsDefault = 10_000;
+/** A query worker's SQLite page cache: a quarter of the node's (serve gives it `--index-cache-bytes` / 4). */
+export const workerIndexCacheKiBDefault = 16 * 1024;
 /** Views recomputed per turn of the event loop by the background refresher. */
 const refreshBatch = 16;
 /** CPU the background refresher may use, ms in each second (a tenth of a core). */
@@ -64,6 +71,8 @@ export class QueryEngine {
   private closed = false;
   private readonly logger: Logger;
   private readonly hotWindowMs: number;
+  /** Cold queries resolved on other threads, when there are workers. */
+  readonly pool: ResolverPool | null;
 
   constructor(
     private readonly store: Store,
@@ -80,6 +89,15 @@ export class QueryEngine {
       },
       options.viewsBytesMax ?? viewsBytesMaxDefault,
     );
+    this.pool =
+      (options.workers ?? 0) > 0
+        ? new ResolverPool(store, trust, {
+            workers: options.workers as number,
+            cacheKiB: options.workerIndexCacheKiB ?? workerIndexCacheKiBDefault,
+            recordCacheBytes: Math.floor((options.recordCacheBytesMax ?? recordCacheBytesMaxDefault) / 4),
+            logger: this.logger,
+          })
+        : null;
     if (this.views.viewsMax > 0 && this.views.bytesMax > 0) {
       store.onAcknowledged((entries) => {
         for (const e of entries) this.views.invalidate(toHex(e.id), e.record);
@@ -96,6 +114,7 @@ export class QueryEngine {
   close(): void {
     this.closed = true;
     this.refreshQueue.clear();
+    this.pool?.close();
   }
 
   /** One view per (lens, subject, predicate, parameters). */
@@ -156,7 +175,27 @@ export class QueryEngine {
     }
     await this.store.indexCaughtUp(); // every acknowledged record counts
     if (q.fresh) this.trust.refreshNow();
+    else if (cacheable && this.pool) {
+      const resolved = await this.resolveOnWorker(q);
+      if (resolved) return { answers: resolved.answers, fromViews: 0 };
+    }
     return { answers: this.resolveNow(q).answers, fromViews: 0 };
+  }
+
+  /**
+   * `q` resolved by a query worker, kept as views only when nothing it depends on could have
+   * moved since the worker's cut: the index is still at that cut, TrustRank at the position
+   * sent, and nothing acknowledged behind the index touches it. Null: resolve it here.
+   */
+  private async resolveOnWorker(q: QueryRequest): Promise<Resolved | null> {
+    const trustLsn = this.trust.current.lsn;
+    const resolved = await this.pool?.resolve(q, trustLsn);
+    if (!resolved) return null;
+    const lsn = this.store.index.checkpointLsn;
+    const first = resolved.answers[q.lenses[0] as string];
+    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn))
+      this.keepViews(q, resolved.answers, resolved.deps);
+    return resolved;
   }
 
   /** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */
@@ -199,15 +238,18 @@ export class QueryEngine {
       ? { trustOf: this.trust.current.trustOf, lsn: this.trust.current.lsn }
       : this.trust.at(cutOf(q));
     const { answers, deps } = answerNow(this.store, q, trust, this.gatherCache);
-    if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn)) {
-      const now = performance.now();
-      for (const lens of q.lenses) {
-        const request = { ...q, lenses: [lens], fresh: false };
-        delete request.escalate;
-        this.views.put(QueryEngine.keyOf(q, lens), request, answers[lens] as QueryAnswer, deps, trustLenses.has(lens), now);
-      }
-    }
+    if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn))
+      this.keepViews(q, answers, deps);
     return { answers, deps };
+  }
+
+  private keepViews(q: QueryRequest, answers: Record<string, QueryAnswer>, deps: AnswerDeps): void {
+    const now = performance.now();
+    for (const lens of q.lenses) {
+      const request = { ...q, lenses: [lens], fresh: false };
+      delete request.escalate;
+      this.views.put(QueryEngine.keyOf(q, lens), request, answers[lens] as QueryAnswer, deps, trustLenses.has(lens), now);
+    }
   }
 
   /** Records acknowledged past `lsn` (not in the index yet) that would change this answer. */

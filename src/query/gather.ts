@@ -16,6 +16,7 @@ import { mismatchOf } from "../index/match.ts";
 import { kindCodes, relCodes } from "../index/schema.ts";
 import type { RecordLocation } from "../index/store.ts";
 import type { StoredRecord } from "../state/index.ts";
+import type { ReadStore, StoredRead } from "../store/checked-read.ts";
 import type { Store } from "../store/store.ts";
 import { Doorkeeper } from "./doorkeeper.ts";
 
@@ -29,6 +30,8 @@ export interface Gathered {
   assertions: StoredRecord[];
   /** Where each gathered record read from the index lives (for the winner's record view). */
   locations: Map<string, RecordLocation>;
+  /** Assertions read from the log by this query, with body and signature (the rest came from the cache). */
+  reads: Map<string, StoredRead>;
   /** Everything, the assertions included, that derived state is computed from. */
   records: StoredRecord[];
   /** The log position the answer reflects. */
@@ -78,7 +81,8 @@ export class DecodedRecords {
     return this.held;
   }
 
-  read(store: Store, loc: RecordLocation, id: string): StoredRecord {
+  /** `onRead` is given the whole read (body and signature) when the record came from the log. */
+  read(store: ReadStore, loc: RecordLocation, id: string, onRead?: (read: StoredRead) => void): StoredRecord {
     const hit = this.byLsn.get(loc.lsn)?.stored;
     if (
       hit !== undefined &&
@@ -94,6 +98,7 @@ export class DecodedRecords {
     const read = store.read(loc);
     const stored = { id, record: read.record, recordedAt: read.recordedAt };
     this.keep(loc.lsn, stored, decodedBytes(read.body.length));
+    onRead?.(read);
     return stored;
   }
 
@@ -120,8 +125,10 @@ export class DecodedRecords {
 class Collector {
   readonly byId = new Map<string, StoredRecord>();
   readonly locations = new Map<string, RecordLocation>();
+  /** Assertions read from the log by this query, whole: the winner's record view is made from its read. */
+  readonly reads = new Map<string, StoredRead>();
   constructor(
-    private readonly store: Store,
+    private readonly store: ReadStore,
     private readonly decoded?: DecodedRecords,
   ) {}
 
@@ -139,9 +146,13 @@ class Collector {
       });
     }
     let stored: StoredRecord;
-    if (this.decoded) stored = this.decoded.read(this.store, loc, id);
+    const keepRead = (read: StoredRead) => {
+      if (read.record.kind === "assertion") this.reads.set(id, read);
+    };
+    if (this.decoded) stored = this.decoded.read(this.store, loc, id, keepRead);
     else {
       const read = this.store.read(loc);
+      keepRead(read);
       stored = { id, record: read.record, recordedAt: read.recordedAt };
     }
     this.byId.set(id, stored);
@@ -209,26 +220,43 @@ export class GatherCache {
   private settledLsn = 0;
   private static readonly sourcesMax = 100_000;
 
+  /**
+   * `store` tells the cache of each acknowledged record when it is the node's own store; a
+   * query worker's cache is told by the node instead (`acknowledged`, in the order the node saw them).
+   */
   constructor(
-    private readonly store: Store,
+    private readonly store: ReadStore & { onAcknowledged?: Store["onAcknowledged"] },
     recordCacheBytesMax = recordCacheBytesMaxDefault,
   ) {
     this.decoded = new DecodedRecords(recordCacheBytesMax);
-    store.onAcknowledged((entries) => {
-      for (const e of entries) {
-        const r = e.record;
-        if (r.kind === "source" || r.kind === "source_retraction") {
-          this.sources.delete(r.source_id);
-          this.settledLsn = Math.max(this.settledLsn, e.lsn);
-        } else if (r.kind === "epoch") {
-          this.epochs = null;
-          this.settledLsn = Math.max(this.settledLsn, e.lsn);
-        } else if (r.kind === "review" && r.action === "confirm_source") {
-          this.sources.clear();
-          this.settledLsn = Math.max(this.settledLsn, e.lsn);
-        }
-      }
+    store.onAcknowledged?.((entries) => {
+      for (const e of entries) this.acknowledged(e);
     });
+  }
+
+  /** Whether an acknowledged record concerns this cache (what `acknowledged` looks at is all a worker is sent). */
+  static concerns(r: StemeRecord): boolean {
+    return (
+      r.kind === "source" ||
+      r.kind === "source_retraction" ||
+      r.kind === "epoch" ||
+      (r.kind === "review" && r.action === "confirm_source")
+    );
+  }
+
+  /** Drops what an acknowledged record changes. */
+  acknowledged(e: { lsn: number; record: StemeRecord }): void {
+    const r = e.record;
+    if (r.kind === "source" || r.kind === "source_retraction") {
+      this.sources.delete(r.source_id);
+      this.settledLsn = Math.max(this.settledLsn, e.lsn);
+    } else if (r.kind === "epoch") {
+      this.epochs = null;
+      this.settledLsn = Math.max(this.settledLsn, e.lsn);
+    } else if (r.kind === "review" && r.action === "confirm_source") {
+      this.sources.clear();
+      this.settledLsn = Math.max(this.settledLsn, e.lsn);
+    }
   }
 
   private get fillable(): boolean {
@@ -254,7 +282,7 @@ export class GatherCache {
   }
 }
 
-function loadAll(store: Store, filter: Omit<ListFilter, "limit" | "afterLsn">): StoredRecord[] {
+function loadAll(store: ReadStore, filter: Omit<ListFilter, "limit" | "afterLsn">): StoredRecord[] {
   const out: StoredRecord[] = [];
   let afterLsn: number | undefined;
   for (;;) {
@@ -269,7 +297,7 @@ function loadAll(store: Store, filter: Omit<ListFilter, "limit" | "afterLsn">): 
 }
 
 /** A source's registrations and retractions, and the reviews (confirmations) of its registrations. */
-export function loadSource(store: Store, source: string): StoredRecord[] {
+export function loadSource(store: ReadStore, source: string): StoredRecord[] {
   const out = loadAll(store, { source, kinds: ["source", "source_retraction"] });
   for (const s of [...out]) {
     if (s.record.kind !== "source") continue;
@@ -285,7 +313,7 @@ export function loadSource(store: Store, source: string): StoredRecord[] {
 }
 
 /** Synchronous: the caller waits for the index first, so the answer reflects `lsn` exactly. */
-export function gather(store: Store, subject: string, predicate: string, cache?: GatherCache): Gathered {
+export function gather(store: ReadStore, subject: string, predicate: string, cache?: GatherCache): Gathered {
   const lsn = store.index.checkpointLsn;
   const c = new Collector(store, cache?.decoded);
   const assertions = c.addAll({ subject, predicate, kinds: ["assertion"] });
@@ -313,7 +341,7 @@ export function gather(store: Store, subject: string, predicate: string, cache?:
   }
   const loadEpochs = () => loadAll(store, { kinds: ["epoch"] });
   c.addKnown(cache ? cache.epochRecords(loadEpochs) : loadEpochs());
-  return { assertions, locations: c.locations, records: [...c.byId.values()], lsn };
+  return { assertions, locations: c.locations, reads: c.reads, records: [...c.byId.values()], lsn };
 }
 
 export function isAssertion(r: StemeRecord): r is Extract<StemeRecord, { kind: "assertion" }> {

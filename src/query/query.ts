@@ -7,9 +7,10 @@ import { toHex } from "../core/hex.ts";
 import type { Assertion, StemeRecord } from "../core/record.ts";
 import { type Candidate, type LensParams, type LensResult, lensNames, resolveLens } from "../lens/index.ts";
 import { blockingFlags, type Cut, deriveState, type Flag, withinCut } from "../state/index.ts";
+import { type ReadStore, type RecordView, viewOf } from "../store/checked-read.ts";
 import type { Store } from "../store/store.ts";
 import { trustFloor } from "../trust/rank.ts";
-import { type GatherCache, gather } from "./gather.ts";
+import { type GatherCache, type Gathered, gather } from "./gather.ts";
 
 export interface QueryRequest {
   subject: string;
@@ -83,7 +84,7 @@ export async function runQuery(
 
 /** The synchronous part of `runQuery`: the caller has waited for the index. */
 export function answerNow(
-  store: Store,
+  store: ReadStore,
   q: QueryRequest,
   trust: TrustContext,
   cache?: GatherCache,
@@ -130,8 +131,7 @@ export function answerNow(
   const out: Record<string, QueryAnswer> = {};
   for (const lens of q.lenses) {
     const result = resolveLens(lens, candidates, params);
-    const winnerLoc = result.winner ? gathered.locations.get(result.winner.id) : undefined;
-    const winner = winnerLoc ? store.view(winnerLoc) : null;
+    const winner = result.winner ? recordView(store, gathered, result.winner.id) : null;
     if (winner) winner.flags = state.assertions.get(result.winner?.id ?? "")?.flags ?? [];
     out[lens] = {
       ...result,
@@ -145,6 +145,14 @@ export function answerNow(
     };
   }
   return { answers: out, deps: depsOf(q, gathered.records) };
+}
+
+/** A gathered assertion as the API shows it: from this query's read of it, else read again (checked). */
+function recordView(store: ReadStore, gathered: Gathered, id: string): RecordView | null {
+  const read = gathered.reads.get(id);
+  if (read) return viewOf(read);
+  const loc = gathered.locations.get(id);
+  return loc ? store.view(loc) : null;
 }
 
 /**

@@ -5,19 +5,16 @@
  */
 import fs from "node:fs";
 import { invariant, StemeError } from "../core/errors.ts";
-import { bytesEqual, toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
-import { recordToJson, type StemeRecord } from "../core/record.ts";
 import { recordId } from "../crypto/hash.ts";
 import { decodeStoredBody } from "../crypto/signed.ts";
 import { damageMarkerPath } from "../index/damage.ts";
-import { mismatchOf } from "../index/match.ts";
-import { kindCodes } from "../index/schema.ts";
 import { type IndexEntry, IndexStore, locationOf, type RecordLocation } from "../index/store.ts";
 import { InlineIndexWriter, type IndexWriter } from "../index/writer.ts";
 import { Log } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { type DataDir, initDataDir, isInitialized, openDataDir } from "./datadir.ts";
+import { checkedRead, damageAt, type RecordView, type StoredRead, viewOf } from "./checked-read.ts";
 import { lockDataDir } from "./lock.ts";
 
 export interface StoreOptions {
@@ -41,27 +38,7 @@ export interface StoreOptions {
 /** Records indexed per transaction while replaying the log. */
 export const replayBatchRecords = 5000;
 
-/** A stored record as the API shows it (docs/API.md#get-v1assertionsid). */
-export interface RecordView {
-  id: string;
-  kind: string;
-  sig: string;
-  body: string;
-  lsn: number;
-  recorded_at: number;
-  flags: string[];
-  [field: string]: unknown;
-}
-
-/** A record read from the log through the index, checked (Store.read). */
-export interface StoredRead {
-  record: StemeRecord;
-  body: Uint8Array;
-  sig: Uint8Array;
-  id: Uint8Array;
-  lsn: number;
-  recordedAt: number;
-}
+export type { RecordView, StoredRead } from "./checked-read.ts";
 
 /** The index applies queued records at least this often, in one transaction. */
 export const indexFlushDelayMs = 50;
@@ -238,17 +215,7 @@ export class Store {
    */
   read(loc: RecordLocation): StoredRead {
     this.index.assertSound();
-    const entry = this.readFrame(loc);
-    const damaged = (what: string) =>
-      this.index.reportDamage(`the row for LSN ${loc.lsn} (segment ${loc.segment} offset ${loc.offset}) ${what}`);
-    if (entry.lsn !== loc.lsn) throw damaged(`points at LSN ${entry.lsn} in the log`);
-    const id = recordId(entry.body);
-    if (!bytesEqual(id, loc.id)) throw damaged(`says id ${toHex(loc.id)}; the body there hashes to ${toHex(id)}`);
-    const record = decodeStoredBody(entry.body);
-    if (kindCodes[record.kind] !== loc.kind) throw damaged(`says kind ${loc.kind}; the record is a ${record.kind}`);
-    const mismatch = loc.selectedBy ? mismatchOf(record, loc.selectedBy) : null;
-    if (mismatch !== null) throw damaged(`was selected by a filter the record does not fit: ${mismatch}`);
-    return { record, body: entry.body, sig: entry.sig, id, lsn: loc.lsn, recordedAt: entry.recordedAtMs };
+    return checkedRead(loc, this.readFrame(loc), (what) => this.index.reportDamage(damageAt(loc, what)));
   }
 
   /**
@@ -279,16 +246,7 @@ export class Store {
   }
 
   view(loc: RecordLocation): RecordView {
-    const r = this.read(loc);
-    return {
-      id: toHex(r.id),
-      ...recordToJson(r.record),
-      sig: toHex(r.sig),
-      body: toHex(r.body),
-      lsn: r.lsn,
-      recorded_at: r.recordedAt,
-      flags: [],
-    } as unknown as RecordView;
+    return viewOf(this.read(loc));
   }
 
   getById(id: Uint8Array): RecordView | null {

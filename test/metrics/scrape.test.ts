@@ -13,12 +13,13 @@ function fakeSources() {
   const state = {
     views: { hits: 0, misses: 0, invalidations: 0, size: 0, bytes: 0 },
     recordCache: { records: 0, bytes: 0 },
+    queryWorkers: { answered: 0, handedBack: 0, ready: 0 },
     trust: { lsn: 0, agents: 0 },
     defense: { quarantined: 0, breakers: { closed: 0, open: 0, half_open: 0 }, globalBreakerOpen: false },
     backup: {} as ReturnType<ScrapeSources["backupStatus"]>,
     changes: { followers: 0, bufferedEvents: 0, bufferedBytes: 0, sent: { record: 0, conflict: 0 } },
   };
-  const reads = { views: 0, recordCache: 0, trust: 0, defense: 0, backupStatus: 0, changes: 0 };
+  const reads = { views: 0, recordCache: 0, queryWorkers: 0, trust: 0, defense: 0, backupStatus: 0, changes: 0 };
   const counted =
     <K extends keyof typeof reads, T>(source: K, value: () => T) =>
     (): T => {
@@ -28,6 +29,7 @@ function fakeSources() {
   const sources: ScrapeSources = {
     views: counted("views", () => state.views),
     recordCache: counted("recordCache", () => state.recordCache),
+    queryWorkers: counted("queryWorkers", () => state.queryWorkers),
     trust: counted("trust", () => state.trust),
     defense: counted("defense", () => state.defense),
     backupStatus: counted("backupStatus", () => state.backup),
@@ -79,10 +81,10 @@ describe("scrape-time metrics", () => {
     expect(s.get("stemedb_changes_buffered_bytes")).toBe(3400);
     expect(s.get('stemedb_changes_events_total{type="record"}')).toBe(90);
     expect(s.get('stemedb_changes_events_total{type="conflict"}')).toBe(2);
-    expect(reads).toEqual({ views: 1, recordCache: 1, trust: 1, defense: 1, backupStatus: 1, changes: 1 });
+    expect(reads).toEqual({ views: 1, recordCache: 1, queryWorkers: 1, trust: 1, defense: 1, backupStatus: 1, changes: 1 });
     state.trust = { lsn: 41, agents: 3 };
     expect((await samples(metrics.registry)).get("stemedb_trust_lsn")).toBe(41);
-    expect(reads).toEqual({ views: 2, recordCache: 2, trust: 2, defense: 2, backupStatus: 2, changes: 2 });
+    expect(reads).toEqual({ views: 2, recordCache: 2, queryWorkers: 2, trust: 2, defense: 2, backupStatus: 2, changes: 2 });
   });
 
   test("before the sources are attached the gauges stay as they are and nothing throws", async () => {

@@ -1,0 +1,182 @@
+/**
+ * Query workers (resolver-worker.ts): cold queries resolved on other threads, so the event
+ * loop keeps to HTTP, views and the write path, and a node answers on every core
+ * (docs/STORAGE.md#query-workers).
+ *
+ * What the node keeps to itself: queries with `as_of` or `known_at` (TrustRank at a cut is
+ * computed here), `fresh` ones, and anything a worker hands back — an id lookup (the id table
+ * lives here) or a log read that failed (the node tells a damaged index from a damaged log).
+ * Damage a worker finds in a row is reported here, so every later read is refused.
+ *
+ * A worker learns what it needs in order on its port: the TrustRank table whenever it changes,
+ * and the acknowledged records its gather cache keeps state about, before any query sent later.
+ */
+import { StemeError, type ProblemCode } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { workerUrl } from "../core/worker-url.ts";
+import type { Store } from "../store/store.ts";
+import type { TrustService, TrustSnapshot } from "../trust/service.ts";
+import { GatherCache } from "./gather.ts";
+import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
+import type { FromWorker, ToWorker } from "./resolver-wire.ts";
+
+export interface ResolverPoolOptions {
+  workers: number;
+  /** Each worker's SQLite page cache, KiB. */
+  cacheKiB: number;
+  /** Each worker's decoded-record cache, bytes. */
+  recordCacheBytes: number;
+  logger: Logger;
+}
+
+export interface Resolved {
+  answers: Record<string, QueryAnswer>;
+  deps: AnswerDeps;
+}
+
+interface Slot {
+  worker: Worker;
+  open: boolean;
+  inFlight: number;
+}
+
+interface Pending {
+  slot: Slot;
+  resolve: (r: Resolved | null) => void;
+  reject: (e: Error) => void;
+}
+
+export class ResolverPool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private closed = false;
+  /** Queries answered by a worker, and handed back to the node. */
+  answered = 0;
+  handedBack = 0;
+
+  constructor(
+    private readonly store: Store,
+    trust: TrustService,
+    private readonly options: ResolverPoolOptions,
+  ) {
+    const open: ToWorker = {
+      type: "open",
+      store: {
+        indexPath: store.dataDir.indexPath,
+        logDir: store.dataDir.logDir,
+        authorities: store.dataDir.authorities,
+        cacheKiB: options.cacheKiB,
+      },
+      recordCacheBytes: options.recordCacheBytes,
+    };
+    const table = trustTable(trust.current);
+    for (let i = 0; i < options.workers; i++) {
+      const slot: Slot = { worker: new Worker(workerUrl(import.meta.url, "query/resolver-worker.ts")), open: false, inFlight: 0 };
+      slot.worker.onmessage = (event: MessageEvent<FromWorker>) => this.received(slot, event.data);
+      slot.worker.onerror = (event) => this.failed(slot, event.message);
+      slot.worker.postMessage(open);
+      slot.worker.postMessage(table);
+      this.slots.push(slot);
+    }
+    trust.onChange((snapshot) => this.broadcast(trustTable(snapshot)));
+    store.onAcknowledged((entries) => {
+      const concerning = entries.filter((e) => GatherCache.concerns(e.record)).map((e) => ({ lsn: e.lsn, record: e.record }));
+      if (concerning.length > 0) this.broadcast({ type: "acknowledged", entries: concerning });
+    });
+  }
+
+  /** Workers open and answering. */
+  get ready(): number {
+    return this.slots.filter((s) => s.open).length;
+  }
+
+  /**
+   * `q` resolved by the least busy worker, at the index's cut when the worker reads it (at
+   * least every record acknowledged before the call, when the caller waited for the index);
+   * null when the node must answer it itself.
+   */
+  resolve(q: QueryRequest, trustLsn: number): Promise<Resolved | null> {
+    let slot: Slot | undefined;
+    for (const s of this.slots) if (s.open && (slot === undefined || s.inFlight < slot.inFlight)) slot = s;
+    if (this.closed || slot === undefined) return Promise.resolve(null);
+    const seq = ++this.seq;
+    const chosen = slot;
+    chosen.inFlight++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(seq, { slot: chosen, resolve, reject });
+      const message: ToWorker = { type: "query", seq, q, trustLsn };
+      chosen.worker.postMessage(message);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.slots) s.worker.terminate();
+    for (const [seq, p] of this.pending) {
+      this.pending.delete(seq);
+      p.resolve(null);
+    }
+  }
+
+  private broadcast(m: ToWorker): void {
+    for (const s of this.slots) s.worker.postMessage(m);
+  }
+
+  private received(slot: Slot, m: FromWorker): void {
+    if (m.type === "opened") {
+      slot.open = m.ok;
+      if (!m.ok)
+        this.options.logger.warn("a query worker could not open the store; the node answers its share", { error: m.error });
+      return;
+    }
+    const p = this.pending.get(m.seq);
+    if (!p) return;
+    this.pending.delete(m.seq);
+    slot.inFlight--;
+    switch (m.type) {
+      case "answer":
+        this.answered++;
+        p.resolve({ answers: m.answers, deps: m.deps });
+        return;
+      case "node":
+        this.handedBack++;
+        p.resolve(null);
+        return;
+      case "damage":
+        p.reject(this.store.index.reportDamage(m.found));
+        return;
+      case "error":
+        p.reject(
+          new StemeError(m.code as ProblemCode, m.message, {
+            ...(m.hint ? { hint: m.hint } : {}),
+            ...(m.extra ? { extra: m.extra } : {}),
+          }),
+        );
+        return;
+      case "bug": {
+        const err = new Error(`query worker: ${m.message}`);
+        if (m.stack) err.stack = m.stack;
+        p.reject(err);
+        return;
+      }
+    }
+  }
+
+  /** A worker died: what it held is answered by the node, and it takes no more. */
+  private failed(slot: Slot, message: string): void {
+    if (!slot.open && this.closed) return;
+    slot.open = false;
+    this.options.logger.error("a query worker failed; the node answers its share", { error: message });
+    for (const [seq, p] of this.pending) {
+      if (p.slot !== slot) continue;
+      this.pending.delete(seq);
+      p.resolve(null);
+    }
+    slot.inFlight = 0;
+  }
+}
+
+function trustTable(snapshot: TrustSnapshot): ToWorker {
+  return { type: "trust", agents: [...snapshot.result.agents].map(([agent, a]) => [agent, a.trust]) };
+}

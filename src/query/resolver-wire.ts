@@ -1,0 +1,26 @@
+/**
+ * The messages between the node and its query workers (resolver-pool.ts, resolver-worker.ts).
+ * A port delivers in order, so a query sent after a trust table or an acknowledged source is
+ * answered with them.
+ */
+import type { StemeRecord } from "../core/record.ts";
+import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
+import type { WorkerStoreOptions } from "./worker-store.ts";
+
+export type ToWorker =
+  | { type: "open"; store: WorkerStoreOptions; recordCacheBytes: number }
+  /** τ of every agent the trust computation knows; the rest have the floor (authorities: 1). */
+  | { type: "trust"; agents: Array<[string, number]> }
+  /** Acknowledged records the gather cache keeps state about (`GatherCache.concerns`). */
+  | { type: "acknowledged"; entries: Array<{ lsn: number; record: StemeRecord }> }
+  | { type: "query"; seq: number; q: QueryRequest; trustLsn: number };
+
+export type FromWorker =
+  | { type: "opened"; ok: true }
+  | { type: "opened"; ok: false; error: string }
+  | { type: "answer"; seq: number; answers: Record<string, QueryAnswer>; deps: AnswerDeps }
+  /** The node answers it (an id lookup, a failed log read). */
+  | { type: "node"; seq: number; why: string }
+  | { type: "damage"; seq: number; found: string }
+  | { type: "error"; seq: number; code: string; message: string; hint?: string; extra?: Record<string, unknown> }
+  | { type: "bug"; seq: number; message: string; stack?: string };

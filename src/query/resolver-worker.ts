@@ -1,0 +1,75 @@
+/**
+ * A query worker: resolves cold queries on its own thread, from the index and the log of the
+ * node's data directory, so a node answers on every core (resolver-pool.ts). Each query reads
+ * one consistent cut of the index (`IndexStore.readAt`) and checks every record it reads
+ * against its row, as the node does.
+ */
+import { StemeError } from "../core/errors.ts";
+import { trustFloor } from "../trust/rank.ts";
+import { GatherCache } from "./gather.ts";
+import { answerNow, type QueryRequest } from "./query.ts";
+import type { FromWorker, ToWorker } from "./resolver-wire.ts";
+import { DamageFound, NodeAnswers, WorkerStore } from "./worker-store.ts";
+
+declare const self: Worker;
+
+let store: WorkerStore | null = null;
+let cache: GatherCache | null = null;
+let authorities: ReadonlySet<string> = new Set();
+/** τ by agent (`trustOf` in trust/rank.ts: authorities 1, agents not in the table the floor). */
+let agents = new Map<string, number>();
+
+const send = (m: FromWorker) => self.postMessage(m);
+
+function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
+  if (!store || !cache) return { type: "node", seq, why: "the worker has no store open" };
+  const s = store;
+  const c = cache;
+  const trust = {
+    trustOf: (agent: string) => (authorities.has(agent) ? 1 : (agents.get(agent) ?? trustFloor)),
+    lsn: trustLsn,
+  };
+  try {
+    const { answers, deps } = s.index.readAt(() => answerNow(s, q, trust, c));
+    return { type: "answer", seq, answers, deps };
+  } catch (err) {
+    if (err instanceof NodeAnswers) return { type: "node", seq, why: err.message };
+    if (err instanceof DamageFound) return { type: "damage", seq, found: err.message };
+    if (err instanceof StemeError)
+      return {
+        type: "error",
+        seq,
+        code: err.code,
+        message: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+        extra: err.extra,
+      };
+    const e = err as Error;
+    return { type: "bug", seq, message: String(e?.message ?? e), ...(e?.stack ? { stack: e.stack } : {}) };
+  }
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const m = event.data;
+  switch (m.type) {
+    case "open":
+      try {
+        store = new WorkerStore(m.store);
+        cache = new GatherCache(store, m.recordCacheBytes);
+        authorities = new Set(m.store.authorities);
+        send({ type: "opened", ok: true });
+      } catch (err) {
+        send({ type: "opened", ok: false, error: (err as Error).message });
+      }
+      return;
+    case "trust":
+      agents = new Map(m.agents);
+      return;
+    case "acknowledged":
+      for (const e of m.entries) cache?.acknowledged(e);
+      return;
+    case "query":
+      send(answer(m.seq, m.q, m.trustLsn));
+      return;
+  }
+};

@@ -1,0 +1,212 @@
+/**
+ * Query workers (docs/STORAGE.md#query-workers): a cold query resolved on a worker thread must
+ * be the answer the event loop gives — same records, same checks, same TrustRank, same caches
+ * kept current — and what a worker cannot settle (an id lookup, damage) goes to the node.
+ * The workers are real threads over the real data directory; no sockets.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { StemeError } from "../../src/core/errors.ts";
+import { toHex } from "../../src/core/hex.ts";
+import { generateKeyPair, type KeyPair } from "../../src/crypto/sign.ts";
+import { signRecord } from "../../src/crypto/signed.ts";
+import { damageMarkerPath } from "../../src/index/damage.ts";
+import { Ingest } from "../../src/ingest/pipeline.ts";
+import { QueryEngine } from "../../src/query/engine.ts";
+import type { QueryRequest } from "../../src/query/query.ts";
+import { Store } from "../../src/store/store.ts";
+import { TrustService } from "../../src/trust/service.ts";
+import { buildIndexFixture, copyFixture, type IndexFixture, tamper } from "../support/index-fixture.ts";
+
+const now = Date.now();
+const lenses = ["consensus", "recency", "authority", "skeptic", "vote", "trust"];
+const cleanup: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function open(dir: string, create = false) {
+  const store = await Store.open(dir, { create, sync: "none", now: () => now });
+  const trust = new TrustService(store, { now: () => now });
+  trust.refreshNow();
+  const onLoop = new QueryEngine(store, trust, { viewsMax: 0 });
+  const onWorkers = new QueryEngine(store, trust, { viewsMax: 0, workers: 2 });
+  cleanup.push(async () => {
+    onWorkers.close();
+    onLoop.close();
+    await store.close();
+  });
+  while ((onWorkers.pool?.ready ?? 0) < 2) await Bun.sleep(5);
+  const ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 100_000, now: () => now });
+  const submit = async (key: KeyPair, fields: Record<string, unknown>, ts = now - 1000): Promise<string> => {
+    const signed = signRecord({ v: 1, agent: toHex(key.publicKey), ts, ...fields }, key.secretKey, "json");
+    const [r] = await ingest.submit([{ shape: "cbor", body: signed.body, sig: signed.sig }]);
+    if (!r?.ok) throw new Error(`write refused: ${r?.ok === false ? r.error.message : "?"}`);
+    return toHex(signed.id);
+  };
+  return { store, trust, onLoop, onWorkers, submit };
+}
+
+type Opened = Awaited<ReturnType<typeof open>>;
+
+/** Every lens of (subject, predicate), on the event loop and on the workers: equal, or the test fails. */
+async function expectSame(o: Opened, subject: string, predicate: string, extra: Partial<QueryRequest> = {}) {
+  const q: QueryRequest = { subject, predicate, lenses, ...extra };
+  const loop = await o.onLoop.query(q);
+  const workers = await o.onWorkers.query(q);
+  expect(workers.answers).toEqual(loop.answers);
+  return workers.answers;
+}
+
+describe("answers from query workers", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-pool-"));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("equal the event loop's, for every lens, on pairs with sources, votes, retractions, supersession and epochs", async () => {
+    const o = await open(dir, true);
+    const agents = Array.from({ length: 8 }, () => generateKeyPair());
+    let ts = now - 500_000;
+    for (let s = 0; s < 3; s++)
+      await o.submit(agents[0] as KeyPair, { kind: "source", source_id: `src/${s}`, title: `S${s}`, tier: s + 1 }, ts++);
+    const ids: string[][] = [];
+    for (let pair = 0; pair < 12; pair++) {
+      const mine: string[] = [];
+      for (let a = 0; a < 2 + (pair % 5); a++) {
+        const fields: Record<string, unknown> = {
+          kind: "assertion",
+          subject: `pool/drug/d${pair >> 1}`,
+          predicate: pair % 2 === 0 ? "risk" : "dose",
+          object: (pair + a) % 3,
+          confidence: 0.5 + ((a * 7) % 5) / 10,
+        };
+        if (a % 3 !== 2) fields.source = `src/${a % 3}`;
+        mine.push(await o.submit(agents[a] as KeyPair, fields, ts++));
+      }
+      ids.push(mine);
+    }
+    const [p0, p1, p2, p3] = ids as [string[], string[], string[], string[]];
+    await o.submit(agents[5] as KeyPair, { kind: "vote", target: p0[0], value: 1 }, ts++);
+    await o.submit(agents[6] as KeyPair, { kind: "vote", target: p0[1], value: -1 }, ts++);
+    await o.submit(agents[1] as KeyPair, { kind: "retraction", target: p1[1] }, ts++);
+    await o.submit(
+      agents[0] as KeyPair,
+      {
+        kind: "assertion",
+        subject: "pool/drug/d1",
+        predicate: "risk",
+        object: 9,
+        confidence: 0.9,
+        supersedes: p2[0],
+      },
+      ts++,
+    );
+    await o.submit(agents[0] as KeyPair, { kind: "source_retraction", source_id: "src/1" }, ts++);
+    await o.submit(agents[0] as KeyPair, { kind: "epoch", name: "e1", starts_at: ts - 10 }, ts++);
+    expect(p3.length).toBeGreaterThan(0);
+    await o.store.indexCaughtUp();
+    o.trust.refreshNow();
+    for (let pair = 0; pair < 12; pair++) await expectSame(o, `pool/drug/d${pair >> 1}`, pair % 2 === 0 ? "risk" : "dose");
+    await expectSame(o, "pool/drug/d0", "risk", { tolerance: 0.5, validAt: now });
+    await expectSame(o, "pool/drug/d1", "risk", { include: ["superseded", "retracted"] });
+    await expectSame(o, "pool/drug/nothing", "risk");
+    expect(o.onWorkers.pool?.answered).toBe(15);
+    expect(o.onWorkers.pool?.handedBack).toBe(0);
+  });
+
+  test("a depends_on chain needs the node's id table: handed back, and still the same answer", async () => {
+    const o = await open(dir);
+    const k = generateKeyPair();
+    const root = await o.submit(k, { kind: "assertion", subject: "pool/chain/0", predicate: "p", object: 0, confidence: 0.9 });
+    await o.submit(k, {
+      kind: "assertion",
+      subject: "pool/chain/1",
+      predicate: "p",
+      object: 1,
+      confidence: 0.9,
+      depends_on: [root],
+    });
+    await o.submit(k, { kind: "retraction", target: root });
+    const answers = await expectSame(o, "pool/chain/1", "p");
+    expect(answers.consensus?.winner).toBeNull(); // the cascade reached it
+    expect(o.onWorkers.pool?.handedBack).toBeGreaterThanOrEqual(1);
+  });
+
+  test("reflect every record acknowledged before the query, and a TrustRank change before the next one", async () => {
+    const o = await open(dir);
+    const [a, b] = [generateKeyPair(), generateKeyPair()];
+    const first = await o.submit(a, { kind: "assertion", subject: "pool/fresh", predicate: "p", object: 1, confidence: 0.6 });
+    expect(
+      (await o.onWorkers.query({ subject: "pool/fresh", predicate: "p", lenses: ["consensus"] })).answers.consensus?.winner?.id,
+    ).toBe(first);
+    const second = await o.submit(b, { kind: "assertion", subject: "pool/fresh", predicate: "p", object: 2, confidence: 0.9 });
+    // Not waited for: the engine waits for the index, the worker reads past it.
+    const now2 = await o.onWorkers.query({ subject: "pool/fresh", predicate: "p", lenses: ["consensus"] });
+    expect(now2.answers.consensus?.winner?.id).toBe(second);
+    // An authority's endorsement moves a's τ: the trust lens on a worker must see the new table.
+    const before = await expectSame(o, "pool/fresh", "p");
+    await o.submit(o.store.dataDir.nodeKey, { kind: "vote", target: first, value: 1 });
+    await o.store.indexCaughtUp();
+    o.trust.refreshNow();
+    const after = await expectSame(o, "pool/fresh", "p");
+    expect(after.trust?.groups).not.toEqual(before.trust?.groups);
+  });
+
+  test("a source retracted after a worker cached it counts at the next query", async () => {
+    const o = await open(dir);
+    const k = generateKeyPair();
+    await o.submit(k, { kind: "source", source_id: "src/late", title: "Late", tier: 1 });
+    await o.submit(k, {
+      kind: "assertion",
+      subject: "pool/late",
+      predicate: "p",
+      object: 1,
+      confidence: 0.9,
+      source: "src/late",
+    });
+    await o.submit(generateKeyPair(), { kind: "assertion", subject: "pool/late", predicate: "p", object: 2, confidence: 0.5 });
+    for (let i = 0; i < 4; i++) expect((await expectSame(o, "pool/late", "p")).authority?.value).toBe(1); // every worker has it cached
+    await o.submit(k, { kind: "source_retraction", source_id: "src/late" });
+    for (let i = 0; i < 4; i++) expect((await expectSame(o, "pool/late", "p")).authority?.value).toBe(2);
+  });
+});
+
+describe("damage a worker meets", () => {
+  let fixture: IndexFixture;
+  beforeAll(async () => {
+    fixture = await buildIndexFixture();
+  }, 30_000);
+  afterAll(() => fs.rmSync(fixture.dir, { recursive: true, force: true }));
+
+  test("is reported by the node: index_damaged, the marker written, and every later read refused", async () => {
+    const dir = copyFixture(fixture);
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    // a2's row points at a1's frame (both drug/aspirin risk): the LSN there disagrees.
+    tamper(
+      dir,
+      "UPDATE records SET offset = (SELECT offset FROM records WHERE lsn = ?) WHERE lsn = ?",
+      fixture.lsn("a1"),
+      fixture.lsn("a2"),
+    );
+    const o = await open(dir);
+    let caught: unknown;
+    try {
+      await o.onWorkers.query({ subject: "drug/aspirin", predicate: "risk", lenses: ["consensus"] });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(StemeError);
+    expect((caught as StemeError).code).toBe("index_damaged");
+    expect((caught as StemeError).message).toMatch(/points at LSN 2 in the log/);
+    expect(o.store.index.damaged).not.toBeNull();
+    expect(fs.existsSync(damageMarkerPath(path.join(dir, "index.sqlite")))).toBe(true);
+    await expect(o.onWorkers.query({ subject: "other/thing", predicate: "size", lenses: ["consensus"] })).rejects.toMatchObject({
+      code: "index_damaged",
+    });
+  });
+});
