@@ -285,7 +285,8 @@ export class IndexStore implements DamageGuard {
       this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
       return fn();
     } finally {
-      this.sqlite.exec("COMMIT");
+      // An I/O error (a page failing its checksum) ends the transaction itself: its error is the one to see.
+      if (this.sqlite.inTransaction) this.sqlite.exec("COMMIT");
     }
   }
 

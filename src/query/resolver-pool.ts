@@ -137,7 +137,7 @@ export class ResolverPool {
     switch (m.type) {
       case "answer":
         this.answered++;
-        p.resolve({ answers: m.answers, deps: m.deps });
+        p.resolve(JSON.parse(m.json) as Resolved);
         return;
       case "node":
         this.handedBack++;

@@ -4,7 +4,7 @@
  * answered with them.
  */
 import type { StemeRecord } from "../core/record.ts";
-import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
+import type { QueryRequest } from "./query.ts";
 import type { WorkerStoreOptions } from "./worker-store.ts";
 
 export type ToWorker =
@@ -18,7 +18,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "opened"; ok: true }
   | { type: "opened"; ok: false; error: string }
-  | { type: "answer"; seq: number; answers: Record<string, QueryAnswer>; deps: AnswerDeps }
+  /** `json`: `{answers, deps}` as JSON text — half the cost of posting the objects (structured clone). */
+  | { type: "answer"; seq: number; json: string }
   /** The node answers it (an id lookup, a failed log read). */
   | { type: "node"; seq: number; why: string }
   | { type: "damage"; seq: number; found: string }

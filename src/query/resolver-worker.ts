@@ -5,6 +5,7 @@
  * against its row, as the node does.
  */
 import { StemeError } from "../core/errors.ts";
+import { isIndexDamaged, isSqliteDamage } from "../index/damage.ts";
 import { trustFloor } from "../trust/rank.ts";
 import { GatherCache } from "./gather.ts";
 import { answerNow, type QueryRequest } from "./query.ts";
@@ -31,22 +32,23 @@ function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
   };
   try {
     const { answers, deps } = s.index.readAt(() => answerNow(s, q, trust, c));
-    return { type: "answer", seq, answers, deps };
+    return { type: "answer", seq, json: JSON.stringify({ answers, deps }) };
   } catch (err) {
-    if (err instanceof NodeAnswers) return { type: "node", seq, why: err.message };
-    if (err instanceof DamageFound) return { type: "damage", seq, found: err.message };
-    if (err instanceof StemeError)
-      return {
-        type: "error",
-        seq,
-        code: err.code,
-        message: err.message,
-        ...(err.hint ? { hint: err.hint } : {}),
-        extra: err.extra,
-      };
-    const e = err as Error;
-    return { type: "bug", seq, message: String(e?.message ?? e), ...(e?.stack ? { stack: e.stack } : {}) };
+    return failure(seq, err);
   }
+}
+
+/** What a failed query tells the node: damage is the node's to report, anything unexpected the node's to answer. */
+function failure(seq: number, err: unknown): FromWorker {
+  if (err instanceof NodeAnswers) return { type: "node", seq, why: err.message };
+  if (err instanceof DamageFound) return { type: "damage", seq, found: err.message };
+  // This connection's own guard met it first (a page checksum, SQLITE_CORRUPT): same damage.
+  if (isIndexDamaged(err)) return { type: "damage", seq, found: err.message.replace(/^the index is damaged: /, "") };
+  if (isSqliteDamage(err)) return { type: "damage", seq, found: `${err.code} (${err.message}) in a query worker` };
+  if (err instanceof StemeError)
+    return { type: "error", seq, code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), extra: err.extra };
+  const e = err as Error;
+  return { type: "bug", seq, message: String(e?.message ?? e), ...(e?.stack ? { stack: e.stack } : {}) };
 }
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
