@@ -46,7 +46,14 @@ function failure(seq: number, err: unknown): FromWorker {
   if (isIndexDamaged(err)) return { type: "damage", seq, found: err.message.replace(/^the index is damaged: /, "") };
   if (isSqliteDamage(err)) return { type: "damage", seq, found: `${err.code} (${err.message}) in a query worker` };
   if (err instanceof StemeError)
-    return { type: "error", seq, code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), extra: err.extra };
+    return {
+      type: "error",
+      seq,
+      code: err.code,
+      message: err.message,
+      ...(err.hint ? { hint: err.hint } : {}),
+      extra: err.extra,
+    };
   const e = err as Error;
   return { type: "bug", seq, message: String(e?.message ?? e), ...(e?.stack ? { stack: e.stack } : {}) };
 }
