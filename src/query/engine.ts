@@ -19,6 +19,7 @@ import type { Store } from "../store/store.ts";
 import type { TrustService } from "../trust/service.ts";
 import {
   type AnswerDeps,
+  type AnswerSummary,
   answerNow,
   checkLens,
   cutOf,
@@ -51,6 +52,26 @@ export interface EngineAnswer {
   answers: Record<string, QueryAnswer>;
   /** Lenses answered from a view. */
   fromViews: number;
+  /**
+   * From a query worker: each lens's answer as JSON text and what the audit trail keeps of it,
+   * so a response can be sent without a parse and a serialization (`answers` parses on first use).
+   */
+  json?: Record<string, string>;
+  summaries?: Record<string, AnswerSummary>;
+}
+
+/** A worker's answer as the engine gives it: `answers` parsed from the text only when asked for. */
+function fromWorker(r: Resolved): EngineAnswer {
+  let parsed: Record<string, QueryAnswer> | null = null;
+  return {
+    fromViews: 0,
+    json: r.json,
+    summaries: r.summaries,
+    get answers() {
+      parsed ??= Object.fromEntries(Object.entries(r.json).map(([lens, text]) => [lens, JSON.parse(text) as QueryAnswer]));
+      return parsed;
+    },
+  };
 }
 
 const hotWindowMsDefault = 10_000;
@@ -177,7 +198,7 @@ export class QueryEngine {
     if (q.fresh) this.trust.refreshNow();
     else if (cacheable && this.pool) {
       const resolved = await this.resolveOnWorker(q);
-      if (resolved) return { answers: resolved.answers, fromViews: 0 };
+      if (resolved) return fromWorker(resolved);
     }
     return { answers: this.resolveNow(q).answers, fromViews: 0 };
   }
@@ -192,9 +213,11 @@ export class QueryEngine {
     const resolved = await this.pool?.resolve(q, trustLsn);
     if (!resolved) return null;
     const lsn = this.store.index.checkpointLsn;
-    const first = resolved.answers[q.lenses[0] as string];
-    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn))
-      this.keepViews(q, resolved.answers, resolved.deps);
+    const first = resolved.summaries[q.lenses[0] as string];
+    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn)) {
+      const parsed = fromWorker(resolved);
+      this.keepViews(q, (lens) => parsed.answers[lens] as QueryAnswer, resolved.deps, resolved.json);
+    }
     return resolved;
   }
 
@@ -239,16 +262,22 @@ export class QueryEngine {
       : this.trust.at(cutOf(q));
     const { answers, deps } = answerNow(this.store, q, trust, this.gatherCache);
     if (QueryEngine.cacheable(q) && !this.changedBehindIndex(deps, this.store.index.checkpointLsn))
-      this.keepViews(q, answers, deps);
+      this.keepViews(q, (lens) => answers[lens] as QueryAnswer, deps);
     return { answers, deps };
   }
 
-  private keepViews(q: QueryRequest, answers: Record<string, QueryAnswer>, deps: AnswerDeps): void {
+  /** `answerOf` is asked only for the views the cache admits; `json`, when given, is each answer's text. */
+  private keepViews(
+    q: QueryRequest,
+    answerOf: (lens: string) => QueryAnswer,
+    deps: AnswerDeps,
+    json?: Record<string, string>,
+  ): void {
     const now = performance.now();
     for (const lens of q.lenses) {
       const request = { ...q, lenses: [lens], fresh: false };
       delete request.escalate;
-      this.views.put(QueryEngine.keyOf(q, lens), request, answers[lens] as QueryAnswer, deps, trustLenses.has(lens), now);
+      this.views.put(QueryEngine.keyOf(q, lens), request, () => answerOf(lens), deps, trustLenses.has(lens), now, json?.[lens]);
     }
   }
 

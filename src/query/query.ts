@@ -63,6 +63,20 @@ export interface QueryAnswer extends Omit<LensResult, "winner"> {
   known_at?: number;
 }
 
+/** What the query audit trail keeps of an answer (src/audit/query-log.ts). */
+export interface AnswerSummary {
+  winner: string | null;
+  value: unknown;
+  conflict: number;
+  support: number;
+  lsn: number;
+}
+
+export function summaryOf(a: QueryAnswer): AnswerSummary {
+  const winner = typeof a.winner?.id === "string" ? a.winner.id : null;
+  return { winner, value: a.value, conflict: a.conflict, support: a.support, lsn: a.lsn };
+}
+
 export function checkLens(name: string): void {
   if (!lensNames.includes(name))
     throw invalid("unknown_lens", `lens "${name}" does not exist; lenses: ${lensNames.join(", ")}`, { field: "lens" });

@@ -17,7 +17,7 @@ import { workerUrl } from "../core/worker-url.ts";
 import type { Store } from "../store/store.ts";
 import type { TrustService, TrustSnapshot } from "../trust/service.ts";
 import { GatherCache } from "./gather.ts";
-import type { AnswerDeps, QueryAnswer, QueryRequest } from "./query.ts";
+import type { AnswerDeps, AnswerSummary, QueryRequest } from "./query.ts";
 import type { FromWorker, ToWorker } from "./resolver-wire.ts";
 
 export interface ResolverPoolOptions {
@@ -30,7 +30,9 @@ export interface ResolverPoolOptions {
 }
 
 export interface Resolved {
-  answers: Record<string, QueryAnswer>;
+  /** Each lens's answer as JSON text. */
+  json: Record<string, string>;
+  summaries: Record<string, AnswerSummary>;
   deps: AnswerDeps;
 }
 
@@ -137,7 +139,7 @@ export class ResolverPool {
     switch (m.type) {
       case "answer":
         this.answered++;
-        p.resolve(JSON.parse(m.json) as Resolved);
+        p.resolve({ json: m.answers, summaries: m.summaries, deps: JSON.parse(m.deps) as AnswerDeps });
         return;
       case "node":
         this.handedBack++;

@@ -4,7 +4,7 @@
  * answered with them.
  */
 import type { StemeRecord } from "../core/record.ts";
-import type { QueryRequest } from "./query.ts";
+import type { AnswerSummary, QueryRequest } from "./query.ts";
 import type { WorkerStoreOptions } from "./worker-store.ts";
 
 export type ToWorker =
@@ -18,8 +18,11 @@ export type ToWorker =
 export type FromWorker =
   | { type: "opened"; ok: true }
   | { type: "opened"; ok: false; error: string }
-  /** `json`: `{answers, deps}` as JSON text — half the cost of posting the objects (structured clone). */
-  | { type: "answer"; seq: number; json: string }
+  /**
+   * Each lens's answer as JSON text (the response body as it is), what the audit trail keeps of
+   * it, and the deps as JSON: text crosses at a fraction of a structured clone's cost.
+   */
+  | { type: "answer"; seq: number; answers: Record<string, string>; summaries: Record<string, AnswerSummary>; deps: string }
   /** The node answers it (an id lookup, a failed log read). */
   | { type: "node"; seq: number; why: string }
   | { type: "damage"; seq: number; found: string }

@@ -8,7 +8,7 @@ import { StemeError } from "../core/errors.ts";
 import { isIndexDamaged, isSqliteDamage } from "../index/damage.ts";
 import { trustFloor } from "../trust/rank.ts";
 import { GatherCache } from "./gather.ts";
-import { answerNow, type QueryRequest } from "./query.ts";
+import { type AnswerSummary, answerNow, type QueryRequest, summaryOf } from "./query.ts";
 import type { FromWorker, ToWorker } from "./resolver-wire.ts";
 import { DamageFound, NodeAnswers, WorkerStore } from "./worker-store.ts";
 
@@ -32,7 +32,13 @@ function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
   };
   try {
     const { answers, deps } = s.index.readAt(() => answerNow(s, q, trust, c));
-    return { type: "answer", seq, json: JSON.stringify({ answers, deps }) };
+    const texts: Record<string, string> = {};
+    const summaries: Record<string, AnswerSummary> = {};
+    for (const [lens, a] of Object.entries(answers)) {
+      texts[lens] = JSON.stringify(a);
+      summaries[lens] = summaryOf(a);
+    }
+    return { type: "answer", seq, answers: texts, summaries, deps: JSON.stringify(deps) };
   } catch (err) {
     return failure(seq, err);
   }

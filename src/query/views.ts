@@ -105,16 +105,30 @@ export class ViewCache {
     return view;
   }
 
-  put(key: string, request: QueryRequest, answer: QueryAnswer, deps: AnswerDeps, usesTrust: boolean, nowMs: number): void {
+  /**
+   * `answer` is asked for only when the view is kept; `json`, when the answer already exists as
+   * text (from a query worker), is kept with it and counted.
+   */
+  put(
+    key: string,
+    request: QueryRequest,
+    answer: QueryAnswer | (() => QueryAnswer),
+    deps: AnswerDeps,
+    usesTrust: boolean,
+    nowMs: number,
+    json?: string,
+  ): void {
     if (this.viewsMax <= 0 || this.bytesMax <= 0) return;
     this.remove(key, false);
     if (!this.door.offer(key)) return; // kept at its second ask (doorkeeper.ts)
-    // Serialized only to be measured: most views of a cold workload are never read, and keeping
-    // every answer's JSON would double what they hold.
-    const bytes = viewBytes(JSON.stringify(answer).length, deps);
+    const value = typeof answer === "function" ? answer() : answer;
+    // Serialized only to be measured (unless it came as text): most views of a cold workload are
+    // never read, and keeping every answer's JSON would double what they hold.
+    const bytes =
+      json === undefined ? viewBytes(JSON.stringify(value).length, deps) : viewBytes(json.length, deps) + jsonBytes(json);
     if (bytes > this.bytesMax) return; // larger than every view together may be: resolved at each ask
     this.makeRoom(bytes, nowMs);
-    this.views.set(key, { request, answer, json: null, deps, usesTrust, readAtMs: nowMs, bytes });
+    this.views.set(key, { request, answer: value, json: json ?? null, deps, usesTrust, readAtMs: nowMs, bytes });
     this.held += bytes;
     add(this.bySp, deps.sp, key);
     for (const id of deps.ids) add(this.byId, id, key);

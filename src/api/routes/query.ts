@@ -8,7 +8,7 @@ import type { Escalations } from "../../decisions/escalations.ts";
 import { lensNames } from "../../lens/index.ts";
 import type { Metrics } from "../../metrics/index.ts";
 import type { QueryEngine } from "../../query/engine.ts";
-import type { QueryAnswer, QueryRequest } from "../../query/query.ts";
+import { type AnswerSummary, type QueryAnswer, type QueryRequest, summaryOf } from "../../query/query.ts";
 import type { Store } from "../../store/store.ts";
 import { type BodyLimit, parseJson, readBody } from "../body.ts";
 import { jsonBodyCodes, json as jsonContent, lensParams, pathParam, query } from "../openapi/operation.ts";
@@ -51,24 +51,35 @@ async function answerQueryTimed(deps: QueryDeps, request: Request, q: QueryReque
     if (!multi) {
       const view = deps.engine.peek(q);
       if (view) {
-        audit(deps, request, q, q.lenses[0] as string, view.answer, true);
+        audit(deps, request, q, q.lenses[0] as string, summaryOf(view.answer), true);
         return new Response(view.json(), { headers: jsonHeaders });
       }
     } else {
       const views = deps.engine.peekAll(q);
       if (views) {
-        for (const v of views) audit(deps, request, q, v.lens, v.answer, true);
+        for (const v of views) audit(deps, request, q, v.lens, summaryOf(v.answer), true);
         const body = `{"results":{${views.map((v) => `${JSON.stringify(v.lens)}:${v.json()}`).join(",")}}}`;
         return new Response(body, { headers: jsonHeaders });
       }
     }
   }
-  const { answers, fromViews } = await deps.engine.query(q);
+  const result = await deps.engine.query(q);
+  if (!multi && q.escalate === undefined && q.explain !== false) {
+    // A query worker's answer is sent as the text it came as.
+    const lens = q.lenses[0] as string;
+    const text = result.json?.[lens];
+    const summary = result.summaries?.[lens];
+    if (text !== undefined && summary !== undefined) {
+      audit(deps, request, q, lens, summary, false);
+      return new Response(text, { headers: jsonHeaders });
+    }
+  }
+  const { answers, fromViews } = result;
   const out: Record<string, QueryAnswer> = {};
   for (const lens of q.lenses) {
     let answer = answers[lens] as QueryAnswer;
     if (q.escalate !== undefined) answer = await maybeEscalate(deps, request, q, lens, answer);
-    audit(deps, request, q, lens, answer, fromViews === q.lenses.length);
+    audit(deps, request, q, lens, summaryOf(answer), fromViews === q.lenses.length);
     if (q.explain === false) {
       const { explain: _explain, ...rest } = answer;
       answer = rest as QueryAnswer;
@@ -101,7 +112,7 @@ async function maybeEscalate(
   return { ...answer, escalation: { id, target: winnerId, opened } } as QueryAnswer;
 }
 
-function audit(deps: QueryDeps, request: Request, q: QueryRequest, lens: string, answer: QueryAnswer, fromView: boolean): void {
+function audit(deps: QueryDeps, request: Request, q: QueryRequest, lens: string, answer: AnswerSummary, fromView: boolean): void {
   if (!deps.audit) return;
   const params: Record<string, unknown> = {};
   if (q.asOf !== undefined) params.as_of = q.asOf;
@@ -120,7 +131,7 @@ function audit(deps: QueryDeps, request: Request, q: QueryRequest, lens: string,
     predicate: q.predicate,
     lens,
     params,
-    winner: typeof answer.winner?.id === "string" ? answer.winner.id : null,
+    winner: answer.winner,
     value: answer.value,
     conflict: answer.conflict,
     support: answer.support,
