@@ -346,6 +346,6 @@ function openIndex(
 }
 
 function removeIndexFiles(indexPath: string): void {
-  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
+  for (const suffix of ["", "-wal", "-shm", ".ids", ".ids.tmp"]) fs.rmSync(indexPath + suffix, { force: true });
   fs.rmSync(damageMarkerPath(indexPath), { force: true }); // last: a crash before it rebuilds again
 }
