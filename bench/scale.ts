@@ -92,8 +92,9 @@ function startupPhases(file: string): Record<string, number> {
   for (const line of fs.readFileSync(file, "utf8").split("\n")) {
     if (!line.startsWith("{")) continue;
     try {
-      const e = JSON.parse(line) as { msg?: string; ms?: number };
-      if (typeof e.ms === "number" && e.msg) out[e.msg] = e.ms;
+      const e = JSON.parse(line) as Record<string, unknown>;
+      if (typeof e.msg !== "string") continue;
+      for (const [k, v] of Object.entries(e)) if (k.endsWith("ms") && typeof v === "number") out[`${e.msg} ${k}`] = v;
     } catch {}
   }
   return out;

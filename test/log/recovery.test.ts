@@ -238,3 +238,69 @@ describe("damage before good records", () => {
     expect(err.message).toContain("0000000002.seg at byte 16");
   });
 });
+
+describe("segments larger than recovery's read chunk (4 MiB)", () => {
+  const big = (n: number) => entry(n, 30_000 + (n % 97) * 11); // ~30 KB frames: many straddle a chunk boundary
+  const segBytes = 9 * 1024 * 1024;
+
+  /** Two sealed segments and an active one, each over two chunks long. */
+  async function bigLog(dir: string): Promise<LogPosition[]> {
+    const log = await Log.open(dir, { segmentBytesMax: segBytes });
+    const positions: LogPosition[] = [];
+    for (let n = 1; n <= 880; n += 20) positions.push(...(await log.append(Array.from({ length: 20 }, (_, i) => big(n + i)))));
+    await log.close();
+    return positions;
+  }
+
+  test("a clean log recovers whole: every record, no warning", async () => {
+    const dir = tempDir();
+    const positions = await bigLog(dir);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).length).toBe(3);
+    expect(fs.statSync(join(dir, "0000000003.seg")).size).toBeGreaterThan(8 * 1024 * 1024);
+    const { logger, lines } = captureLogger();
+    const log = await Log.open(dir, { logger, segmentBytesMax: segBytes });
+    expect(log.lastLsn).toBe(880);
+    expect(lines.filter((l) => l.level === "warn")).toEqual([]);
+    for (const p of positions.filter((_, i) => i % 37 === 0)) expect(log.read(p.segment, p.offset).body).toEqual(big(p.lsn).body);
+    await log.close();
+  });
+
+  test("a torn tail past the first chunk is cut at its frame, in file offsets", async () => {
+    const dir = tempDir();
+    const positions = await bigLog(dir);
+    const lastSeg = positions.filter((p) => p.segment === 3);
+    const victim = lastSeg.find((p) => p.offset > 4 * 1024 * 1024 + 100_000) as LogPosition;
+    const path = join(dir, "0000000003.seg");
+    fs.truncateSync(path, victim.offset + 5000);
+    const { logger, lines } = captureLogger();
+    const log = await Log.open(dir, { logger, segmentBytesMax: segBytes });
+    expect(log.lastLsn).toBe(victim.lsn - 1);
+    expect(lines.filter((l) => l.msg === "log: cut torn tail")).toEqual([
+      expect.objectContaining({ offset: victim.offset, bytes_dropped: 5000 }),
+    ]);
+    expect(fs.statSync(path).size).toBe(victim.offset);
+    await log.close();
+  });
+
+  test("a flipped byte past the first chunk: refused at that frame's offset (sealed), or as damage before good frames (last)", async () => {
+    const dir = tempDir();
+    const positions = await bigLog(dir);
+    const sealed = positions.find((p) => p.segment === 2 && p.offset > 4 * 1024 * 1024 + 50_000) as LogPosition;
+    const work = join(tempDir(), "a");
+    copyDir(dir, work);
+    flipByte(join(work, "0000000002.seg"), sealed.offset + 200);
+    const err = await openError(work);
+    expect(err.code).toBe("log_corrupt");
+    expect(err.extra).toEqual({ file: join(work, "0000000002.seg"), offset: sealed.offset });
+
+    const inLast = positions.filter((p) => p.segment === 3 && p.offset > 4 * 1024 * 1024);
+    const victim = inLast[1] as LogPosition;
+    const next = inLast[2] as LogPosition;
+    flipByte(join(dir, "0000000003.seg"), victim.offset + 200);
+    const before = snapshot(dir);
+    const err2 = await openError(dir);
+    expect(err2.code).toBe("log_corrupt");
+    expect(err2.message).toContain(`followed by a good frame at byte ${next.offset}`);
+    expect(snapshot(dir)).toEqual(before);
+  });
+});
