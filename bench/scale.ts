@@ -75,9 +75,16 @@ async function load(s: Server, files: string[], first: boolean): Promise<number>
   return (performance.now() - t0) / 1000;
 }
 
-/** Stops the server, starts it again and times spawn → `/v1/ready` answering 200. */
-async function restart(s: Server, dataDir: string, cfg: Config, name: string) {
-  await stop(s);
+/**
+ * Stops the server (SIGTERM, a clean stop; or SIGKILL, a crash), starts it again and times
+ * spawn → `/v1/ready` answering 200.
+ */
+async function restart(s: Server, dataDir: string, cfg: Config, name: string, how: "stop" | "kill" = "stop") {
+  if (how === "stop") await stop(s);
+  else {
+    s.proc.kill("SIGKILL");
+    await s.proc.exited;
+  }
   const t0 = performance.now();
   const next = await start(dataDir, cfg.args, name, { readyPath: "/v1/ready", pollMs: 10, logLevel: "info" });
   const seconds = (performance.now() - t0) / 1000;
@@ -158,6 +165,9 @@ async function step(s: Server, dataDir: string, cfg: Config, from: number, to: n
   await Bun.sleep(1000);
   const after = { ...vm(r.server.proc.pid), heap_mb: await heapMb(r.server) };
   const disk = diskBytes(dataDir);
+  // A crash restart: no id table file (the table is built from the index), recovery, replay.
+  const k = await restart(r.server, dataDir, cfg, `n${to}-kill`, "kill");
+  log(`${to}: restarted after SIGKILL in ${round(k.seconds, 2)} s, ${JSON.stringify(k.ready)} ${JSON.stringify(k.phases)}`);
   const row = {
     assertions: to,
     ingest_per_s: Math.round((to - from) / loadS),
@@ -173,12 +183,23 @@ async function step(s: Server, dataDir: string, cfg: Config, from: number, to: n
     anon_after_queries_mb: after.anon_mb,
     peak_mb: after.hwm_mb,
     disk_bytes_per_record: Math.round(disk / to),
+    restart_after_kill_s: round(k.seconds, 2),
+    kill_restart_peak_mb: k.ready.hwm_mb,
     loadavg_before: uptimeBefore.join(" "),
     loadavg_after: loadavg().join(" "),
-    detail: { loaded, ready: r.ready, after, startup_phases: r.phases, disk_bytes: disk, queries: q },
+    detail: {
+      loaded,
+      ready: r.ready,
+      after,
+      startup_phases: r.phases,
+      disk_bytes: disk,
+      queries: q,
+      kill_ready: k.ready,
+      kill_startup_phases: k.phases,
+    },
   };
   log(`${to}: ${JSON.stringify(row)}`);
-  return { server: r.server, row };
+  return { server: k.server, row };
 }
 
 async function main() {

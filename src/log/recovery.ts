@@ -9,7 +9,9 @@
  * policy and PostgreSQL's refusal to start on a damaged WAL before its end).
  */
 import * as fs from "node:fs";
+import { StemeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { workerUrl } from "../core/worker-url.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { syncDir } from "./disk.ts";
 import { decodeSegmentHeader, segmentHeaderBytes } from "./format.ts";
@@ -30,9 +32,25 @@ export interface Recovery {
   outcome: "clean" | "torn_tail";
 }
 
-export function recoverLog(dir: string, logger: Logger, metrics?: Metrics): Recovery {
+export interface RecoveryOptions {
+  /**
+   * Sealed segments of at least this many bytes in all are walked on a worker thread
+   * (recovery-worker.ts), so the caller's thread can do other start-up work meanwhile (Store
+   * opens the index: its page scan). Default 256 MiB; below it the walk is not worth a thread.
+   */
+  workerBytesMin?: number;
+}
+
+export const recoveryWorkerBytesMin = 256 * 1024 * 1024;
+
+export async function recoverLog(
+  dir: string,
+  logger: Logger,
+  metrics?: Metrics,
+  options: RecoveryOptions = {},
+): Promise<Recovery> {
   try {
-    const recovery = recoverSegments(dir, logger, metrics);
+    const recovery = await recoverSegments(dir, logger, metrics, options.workerBytesMin ?? recoveryWorkerBytesMin);
     metrics?.walRecoveriesTotal.inc({ outcome: recovery.outcome });
     return recovery;
   } catch (err) {
@@ -41,34 +59,91 @@ export function recoverLog(dir: string, logger: Logger, metrics?: Metrics): Reco
   }
 }
 
-function recoverSegments(dir: string, logger: Logger, metrics?: Metrics): Recovery {
+async function recoverSegments(
+  dir: string,
+  logger: Logger,
+  metrics: Metrics | undefined,
+  workerBytesMin: number,
+): Promise<Recovery> {
   const files = listSegmentFiles(dir);
   checkNumbering(files);
   let outcome: Recovery["outcome"] = removeUnfinishedSegment(dir, files, logger) ? "torn_tail" : "clean";
+  const lastFile = files.pop();
+  if (lastFile === undefined) return { segments: [], lastLsn: 0, outcome };
+  const sealedBytes = files.reduce((n, f) => n + fs.statSync(f.path).size, 0);
+  const sealed = sealedBytes >= workerBytesMin && files.length > 0 ? await walkSealedOnWorker(files, logger) : walkSealed(files);
+  const segments = sealed.segments;
+  const segment = walkSegment(lastFile, sealed.nextLsn, new Uint8Array(walkChunkBytes));
+  const { walk } = segment;
+  let end = segment.size;
+  if (walk.damage) {
+    const { offset, message } = walk.damage;
+    const rest = readRange(lastFile.path, offset, segment.size); // the last segment past the damage: rare, and at most a segment
+    const after = findFrameAfter(rest, 1, walk.lastLsn + 1);
+    if (after >= 0)
+      throw logCorruptError(lastFile.path, offset, `${message}, followed by a good frame at byte ${offset + after}`);
+    const dropped = cutSegmentAt(lastFile.path, walk.goodEnd);
+    logger.warn("log: cut torn tail", { segment: lastFile.name, offset: walk.goodEnd, bytes_dropped: dropped, reason: message });
+    metrics?.walRecoveryTruncatedBytesTotal.inc(dropped);
+    outcome = "torn_tail";
+    end = walk.goodEnd;
+  }
+  segments.push({ file: lastFile, firstLsn: segment.firstLsn, lastLsn: walk.lastLsn, bytes: end });
+  return { segments, lastLsn: walk.lastLsn, outcome };
+}
+
+/**
+ * Walks the sealed segments in order (each must start at the LSN after the one before, the
+ * first at 1 or wherever its header says when it is not segment 1). Any damage in one throws
+ * `log_corrupt`: a sealed segment is never cut. Returns them and the LSN the next must start at
+ * (null when there are none).
+ */
+export function walkSealed(files: SegmentFile[]): { segments: RecoveredSegment[]; nextLsn: number | null } {
   const segments: RecoveredSegment[] = [];
-  let nextLsn = 1;
+  let nextLsn: number | null = null;
   const buffer = new Uint8Array(walkChunkBytes);
-  for (const [i, file] of files.entries()) {
-    const last = i === files.length - 1;
-    const segment = walkSegment(file, i === 0 ? null : nextLsn, buffer);
-    const { walk } = segment;
-    let end = segment.size;
-    if (walk.damage) {
-      const { offset, message } = walk.damage;
-      if (!last) throw logCorruptError(file.path, offset, `${message} in a sealed segment`);
-      const rest = readRange(file.path, offset, segment.size); // the last segment past the damage: rare, and at most a segment
-      const after = findFrameAfter(rest, 1, walk.lastLsn + 1);
-      if (after >= 0) throw logCorruptError(file.path, offset, `${message}, followed by a good frame at byte ${offset + after}`);
-      const dropped = cutSegmentAt(file.path, walk.goodEnd);
-      logger.warn("log: cut torn tail", { segment: file.name, offset: walk.goodEnd, bytes_dropped: dropped, reason: message });
-      metrics?.walRecoveryTruncatedBytesTotal.inc(dropped);
-      outcome = "torn_tail";
-      end = walk.goodEnd;
-    }
-    segments.push({ file, firstLsn: segment.firstLsn, lastLsn: walk.lastLsn, bytes: end });
+  for (const file of files) {
+    const { firstLsn, size, walk } = walkSegment(file, nextLsn, buffer);
+    if (walk.damage) throw logCorruptError(file.path, walk.damage.offset, `${walk.damage.message} in a sealed segment`);
+    segments.push({ file, firstLsn, lastLsn: walk.lastLsn, bytes: size });
     nextLsn = walk.lastLsn + 1;
   }
-  return { segments, lastLsn: nextLsn - 1, outcome };
+  return { segments, nextLsn };
+}
+
+/** What the worker answers: the walk, or the `log_corrupt` it threw. */
+export type SealedWalkReply =
+  | { ok: true; segments: RecoveredSegment[]; nextLsn: number | null }
+  | { ok: false; code: string; message: string; hint?: string; extra?: Record<string, unknown> };
+
+/** `walkSealed` on a worker thread; if the thread itself fails (not the log), here after all. */
+async function walkSealedOnWorker(
+  files: SegmentFile[],
+  logger: Logger,
+): Promise<{ segments: RecoveredSegment[]; nextLsn: number | null }> {
+  try {
+    return await new Promise((resolve, reject) => {
+      const worker = new Worker(workerUrl(import.meta.url, "log/recovery-worker.ts"));
+      const done = () => worker.terminate();
+      worker.onmessage = (event: MessageEvent<SealedWalkReply>) => {
+        done();
+        const r = event.data;
+        if (r.ok) resolve({ segments: r.segments, nextLsn: r.nextLsn });
+        else if (r.code === "log_corrupt")
+          reject(new StemeError("log_corrupt", r.message, { ...(r.hint ? { hint: r.hint } : {}), extra: r.extra ?? {} }));
+        else reject(new Error(`log recovery worker: ${r.message}`));
+      };
+      worker.onerror = (event) => {
+        done();
+        reject(new Error(`log recovery worker failed: ${event.message}`));
+      };
+      worker.postMessage({ files });
+    });
+  } catch (err) {
+    if (err instanceof StemeError) throw err;
+    logger.warn("log: the recovery thread failed; checking the segments on this one", { reason: (err as Error).message });
+    return walkSealed(files);
+  }
 }
 
 /** Segment numbers must run without gaps: a missing file is missing records. */

@@ -100,26 +100,35 @@ export class Store {
     let index: IndexStore | undefined;
     try {
       const started = performance.now();
-      log = await Log.open(dataDir.logDir, {
+      // The log's sealed segments are checked on a worker thread (recovery.ts) while this one
+      // opens the index and checks its pages: at 10M records each takes seconds.
+      const opening = Log.open(dataDir.logDir, {
         sync: options.sync ?? "batch",
         logger,
         ...(options.segmentBytesMax ? { segmentBytesMax: options.segmentBytesMax } : {}),
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.now ? { now: options.now } : {}),
       });
-      if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
-      const recovered = performance.now();
-      index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount, options.indexCacheKiB);
+      opening.catch(() => {}); // awaited below; an index failure first must not leave it unhandled
+      try {
+        if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
+        index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount, options.indexCacheKiB);
+      } catch (err) {
+        log = await opening.catch(() => undefined);
+        throw err;
+      }
       const indexOpened = performance.now();
+      log = await opening;
+      const recovered = performance.now();
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       store.startIndexWriter();
       logger.info("store: opened", {
         lsn: log.lastLsn,
         ms: Math.round(performance.now() - started),
-        log_ms: Math.round(recovered - started), // recovery: every segment's frames checked
-        index_ms: Math.round(indexOpened - recovered), // every index page checked, the id table
-        catch_up_ms: Math.round(performance.now() - indexOpened),
+        index_ms: Math.round(indexOpened - started), // every index page checked, the id table
+        log_wait_ms: Math.round(recovered - indexOpened), // recovery (every segment's frames checked) past the index's open
+        catch_up_ms: Math.round(performance.now() - recovered),
       });
       return store;
     } catch (err) {

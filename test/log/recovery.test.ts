@@ -252,18 +252,54 @@ describe("segments larger than recovery's read chunk (4 MiB)", () => {
     return positions;
   }
 
-  test("a clean log recovers whole: every record, no warning", async () => {
-    const dir = tempDir();
-    const positions = await bigLog(dir);
-    expect(fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).length).toBe(3);
-    expect(fs.statSync(join(dir, "0000000003.seg")).size).toBeGreaterThan(8 * 1024 * 1024);
-    const { logger, lines } = captureLogger();
-    const log = await Log.open(dir, { logger, segmentBytesMax: segBytes });
-    expect(log.lastLsn).toBe(880);
-    expect(lines.filter((l) => l.level === "warn")).toEqual([]);
-    for (const p of positions.filter((_, i) => i % 37 === 0)) expect(log.read(p.segment, p.offset).body).toEqual(big(p.lsn).body);
-    await log.close();
-  });
+  for (const where of ["here", "on a worker thread"]) {
+    const opts = where === "here" ? {} : { recoveryWorkerBytesMin: 0 };
+    test(`a clean log recovers whole: every record, no warning (sealed segments walked ${where})`, async () => {
+      const dir = tempDir();
+      const positions = await bigLog(dir);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).length).toBe(3);
+      expect(fs.statSync(join(dir, "0000000003.seg")).size).toBeGreaterThan(8 * 1024 * 1024);
+      const { logger, lines } = captureLogger();
+      const log = await Log.open(dir, { logger, segmentBytesMax: segBytes, ...opts });
+      expect(log.lastLsn).toBe(880);
+      expect(lines.filter((l) => l.level === "warn")).toEqual([]);
+      for (const p of positions.filter((_, i) => i % 37 === 0))
+        expect(log.read(p.segment, p.offset).body).toEqual(big(p.lsn).body);
+      const [next] = await log.append([big(881)]);
+      expect(next?.lsn).toBe(881);
+      await log.close();
+    });
+
+    test(`damage in a sealed segment past the first chunk, or a gap in LSNs, is log_corrupt (walked ${where})`, async () => {
+      const dir = tempDir();
+      const positions = await bigLog(dir);
+      const sealed = positions.find((p) => p.segment === 2 && p.offset > 4 * 1024 * 1024 + 50_000) as LogPosition;
+      const work = join(tempDir(), "a");
+      copyDir(dir, work);
+      flipByte(join(work, "0000000002.seg"), sealed.offset + 200);
+      const before = snapshot(work);
+      const err = await Log.open(work, { segmentBytesMax: segBytes, ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StemeError);
+      expect((err as StemeError).code).toBe("log_corrupt");
+      expect((err as StemeError).extra).toEqual({ file: join(work, "0000000002.seg"), offset: sealed.offset });
+      expect((err as StemeError).hint).toContain("stemedb repair");
+      expect(snapshot(work)).toEqual(before);
+      // Segment 1 cut short at a frame boundary: segment 2 no longer follows it.
+      const gap = join(tempDir(), "b");
+      copyDir(dir, gap);
+      const lastOf1 = positions.filter((p) => p.segment === 1).at(-1) as LogPosition;
+      fs.truncateSync(join(gap, seg1), lastOf1.offset);
+      const err2 = await Log.open(gap, { segmentBytesMax: segBytes, ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect((err2 as StemeError).code).toBe("log_corrupt");
+      expect((err2 as StemeError).message).toContain(`header first LSN ${lastOf1.lsn + 1}, expected ${lastOf1.lsn}`);
+    });
+  }
 
   test("a torn tail past the first chunk is cut at its frame, in file offsets", async () => {
     const dir = tempDir();
