@@ -5,16 +5,16 @@
  *
  * It is derived data and trusted only when everything says it is this index's table as of now:
  * the file's checksum (xxHash64, chained over the header and the arrays), its magic and version,
- * the table's own invariants (id-table.ts `checkArrays`), the index file exactly as the clean
- * stop left it (the same inode, size, modification and change times, taken after SQLite closed
- * it, and no WAL beside it) and the index's checkpoint LSN equal to the one the table was
- * written at. Any write to the index since — a batch, a truncation, a crash, an edit, a restore
+ * the table's own invariants (id-table.ts `checkArrays`), the index file and its WAL exactly as
+ * the clean stop left them (the same inode, size, modification and change times, taken after
+ * SQLite closed the index; a WAL normally goes with the close) and the index's checkpoint LSN
+ * equal to the one the table was written at. Any write to the index since — a batch, a truncation, a crash, an edit, a restore
  * over it — changes its times. The file is removed when the index opens, used or not. Anything
  * amiss: the table is built from the records table, with one info line saying why.
  *
  * Layout (little-endian): magic `STEMEIDT` (8), version u32 = 1, reserved u32, capacity f64,
  * size f64, checkpoint LSN f64, the index file's inode, size, mtime and ctime (ns) u64 each,
- * then the arrays (tags u32 × slots, LSN low words u32 × slots, LSN high bytes u8 × slots,
+ * the same of its WAL (zeros: none), then the arrays (tags u32 × slots, LSN low words u32 × slots, LSN high bytes u8 × slots,
  * slots = capacity + tail), then the checksum u64.
  */
 import fs from "node:fs";
@@ -22,27 +22,45 @@ import { checkArrays, IdTable } from "./id-table.ts";
 
 const magic = "STEMEIDT";
 const version = 1;
-const headerBytes = 72;
+const headerBytes = 104;
 
-/** What identifies the index file as a clean stop left it. */
-export interface FileIdentity {
+/** One file's identity: inode, size, modification and change times (ns); all 0 when it does not exist. */
+interface StatIdentity {
   ino: bigint;
   size: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
 }
 
-/** The index file's identity, or null when it is missing or a WAL beside it holds anything. */
+/** What identifies the index as a clean stop left it: the file and its WAL (which may outlive the close). */
+export interface FileIdentity {
+  main: StatIdentity;
+  wal: StatIdentity;
+}
+
+function statIdentity(file: string): StatIdentity | null {
+  const st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+  return st ? { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs } : null;
+}
+
+const none: StatIdentity = { ino: 0n, size: 0n, mtimeNs: 0n, ctimeNs: 0n };
+
+/**
+ * The index file's identity and its WAL's, or null when the index file is missing. A WAL is
+ * normally gone after a clean stop; another connection still open (a reader the stop
+ * interrupted) leaves it behind, and then its identity counts too.
+ */
 export function fileIdentity(indexPath: string): FileIdentity | null {
-  const st = fs.statSync(indexPath, { bigint: true, throwIfNoEntry: false });
-  if (!st) return null;
-  const wal = fs.statSync(`${indexPath}-wal`, { bigint: true, throwIfNoEntry: false });
-  if (wal && wal.size > 0n) return null;
-  return { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const main = statIdentity(indexPath);
+  if (main === null) return null;
+  const wal = statIdentity(`${indexPath}-wal`);
+  return { main, wal: wal === null || wal.size === 0n ? none : wal }; // an empty WAL holds nothing
 }
 
 export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+  const same = (x: StatIdentity, y: StatIdentity) =>
+    x.ino === y.ino && x.size === y.size && x.mtimeNs === y.mtimeNs && x.ctimeNs === y.ctimeNs;
+  return same(a.main, b.main) && same(a.wal, b.wal);
 }
 
 export function idTableFilePath(indexPath: string): string {
@@ -76,10 +94,12 @@ export function writeIdTableFile(file: string, table: IdTable, checkpointLsn: nu
   v.setFloat64(16, a.capacity, true);
   v.setFloat64(24, a.size, true);
   v.setFloat64(32, checkpointLsn, true);
-  v.setBigUint64(40, index.ino, true);
-  v.setBigUint64(48, index.size, true);
-  v.setBigUint64(56, index.mtimeNs, true);
-  v.setBigUint64(64, index.ctimeNs, true);
+  [index.main, index.wal].forEach((f, i) => {
+    v.setBigUint64(40 + i * 32, f.ino, true);
+    v.setBigUint64(48 + i * 32, f.size, true);
+    v.setBigUint64(56 + i * 32, f.mtimeNs, true);
+    v.setBigUint64(64 + i * 32, f.ctimeNs, true);
+  });
   const parts = [header, bytesOf(a.tags), bytesOf(a.lsnLo), bytesOf(a.lsnHi)];
   const sum = new Uint8Array(8);
   new DataView(sum.buffer).setBigUint64(0, checksum(parts), true);
@@ -145,10 +165,18 @@ export function readIdTableFile(file: string): IdTableFileRead | { error: string
     table: IdTable.fromArrays(arrays),
     checkpointLsn: v.getFloat64(32, true),
     index: {
-      ino: v.getBigUint64(40, true),
-      size: v.getBigUint64(48, true),
-      mtimeNs: v.getBigUint64(56, true),
-      ctimeNs: v.getBigUint64(64, true),
+      main: {
+        ino: v.getBigUint64(40, true),
+        size: v.getBigUint64(48, true),
+        mtimeNs: v.getBigUint64(56, true),
+        ctimeNs: v.getBigUint64(64, true),
+      },
+      wal: {
+        ino: v.getBigUint64(72, true),
+        size: v.getBigUint64(80, true),
+        mtimeNs: v.getBigUint64(88, true),
+        ctimeNs: v.getBigUint64(96, true),
+      },
     },
   };
 }

@@ -550,7 +550,7 @@ export class IndexStore implements DamageGuard {
     const started = performance.now();
     try {
       const identity = fileIdentity(this.path);
-      if (identity === null) throw new Error("the index file is missing or its WAL outlived the close");
+      if (identity === null) throw new Error("the index file is missing");
       writeIdTableFile(idTableFilePath(this.path), this.ids, this.checkpoint, identity);
       this.logger.info("index: id table kept for the next start", {
         records: this.ids.size,

@@ -175,6 +175,35 @@ describe("the id table file", () => {
     store.close();
   });
 
+  test("a WAL that outlives the close (a reader still open) counts: kept as it was, the file is used; written to, it is not", () => {
+    for (const writeAfter of [false, true]) {
+      const store = open();
+      store.applyBatch(entries(1, 200));
+      const reader = openChecksummed(indexPath, { readonly: true });
+      reader.exec("BEGIN");
+      reader.query("SELECT count(*) FROM records").get(); // a snapshot at 200: the checkpoint cannot pass it
+      store.applyBatch(entries(201, 250));
+      store.close();
+      expect(fs.statSync(`${indexPath}-wal`).size).toBeGreaterThan(0);
+      reader.exec("COMMIT"); // the reader stays open, as one a stop interrupted does
+      if (writeAfter) {
+        const writer = openChecksummed(indexPath);
+        writer.query("INSERT INTO meta (key, value) VALUES ('x', 1)").run();
+        writer.close();
+      }
+      lines = [];
+      const again = open();
+      expect(how()).toEqual(
+        writeAfter ? { read: false, reason: "the index changed since the file was written" } : { read: true },
+      );
+      expectAllFound(again, 250);
+      again.close();
+      reader.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+    }
+  });
+
   test("a read-only open neither uses nor removes it", () => {
     cleanStop();
     const ro = IndexStore.open(indexPath, { readonly: true });
