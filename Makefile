@@ -3,7 +3,7 @@
 
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
-WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts src/query/resolver-worker.ts
+WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts src/log/recovery-worker.ts src/query/resolver-worker.ts
 # The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it
 # (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
 CKSM_SO := native/stemedb_cksm.so
@@ -15,7 +15,7 @@ DATA_DIR ?= ./data
 BIND ?= 127.0.0.1:18180
 JUNIT ?=
 
-.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-memory bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect bench-peer clean deploy-tools check-deploy
+.PHONY: help setup run demo test test-unit test-integration test-deps check fmt docs build client bench bench-query bench-memory bench-cascade bench-bundle bench-backup bench-guard bench-schemas bench-index bench-mcp bench-changes bench-arena bench-cluster bench-cluster-detect bench-peer bench-scale clean deploy-tools check-deploy
 
 help:
 	@echo "make run               set up, then serve on $(BIND) with data in $(DATA_DIR)"
@@ -42,6 +42,7 @@ help:
 	@echo "make bench-cluster     three cluster nodes and one single: ingest ratio, replication lag at 2,000 records/s, a joining node's sync"
 	@echo "make bench-arena       stemedb sim truth at 1,000 agents × 50 ticks: wall and CPU time, with the load"
 	@echo "make bench-peer        StemeDB against PostgreSQL and a small verifying service, alternated (issue 14)"
+	@echo "make bench-scale       the scale curve: one store grown step by step (BENCH_SIZES, documented: 1M,2M,5M,10M); ingest, restart, cold queries, RSS at each (issue 14)"
 	@echo "make bench-cluster-detect  cluster failure detection on real processes: kill -9 → dead on every other node (lan preset)"
 
 $(BUN): tools/package.json
@@ -146,6 +147,11 @@ bench-query: setup
 # Options through the environment: BENCH_RECORDS, BENCH_QUERIES, BENCH_VARIANTS, BENCH_ROUNDS, … (bench/README.md).
 bench-memory: setup
 	flock /tmp/stemedb-bench.lock $(BUN) bench/memory.ts
+
+# A quick run by default (200k, 500k); the documented one is BENCH_SIZES=1000000,2000000,5000000,10000000
+# (about 20 minutes, 2.4 GB of signed requests cached in .bench/scale-cache, ≈ 4.5 GB of data while it runs).
+bench-scale: setup
+	flock /tmp/stemedb-bench.lock $(BUN) bench/scale.ts
 
 bench-cascade: setup
 	$(BUN) bench/cascade.ts

@@ -13,7 +13,7 @@
  * keeps the data dir, BENCH_IDLE_MS (a variant's server sits idle, sampled, this long before
  * its first query; default 0).
  *
- * The data set (the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
+ * The data set (bench/claims.ts, the issue's shape): 1,000 agents, subjects × 5 predicates, 10 assertions a pair
  * from distinct agents; on 3 pairs in 4 about a third of the agents dissent (twice the number),
  * so most pairs have two camps; 5 in 6 assertions cite one of 10 registered sources. Records are
  * built and signed on worker threads before anything is timed.
@@ -24,248 +24,16 @@
  * authority, recency, … when K exceeds the pairs — 32 at a time, sampling the server's VmRSS and
  * VmHWM (/proc/PID/status) and its own metrics every BENCH_SAMPLE_MS.
  */
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Subprocess } from "bun";
-import { encode as encodeCbor } from "cbor-x";
-import { validateRecord } from "../src/core/record.ts";
-import { recordId } from "../src/crypto/hash.ts";
-import { encodeBody } from "../src/crypto/signed.ts";
+import { agents, benchSeeds, host, pairKey, perPair, predicates, shuffled, signAll, sourcesRequest } from "./claims.ts";
 import { encodeRequest, RawConnection } from "./http.ts";
-import { type BenchKey, benchSeeds, keyFromSeed } from "./records.ts";
+import { mb, metrics, round, type Server, start as startServer, stop, thisTree, vm, waitIndexed } from "./serve-proc.ts";
 
-const host = "127.0.0.1";
-const predicates = ["risk_pct", "dose_mg", "half_life_h", "onset_min", "bleed_pct"] as const;
-const perPair = 10;
-const agents = 1000;
-const sourceCount = 10;
 const lensOrder = ["consensus", "authority", "recency", "vote", "skeptic"];
-const batchSize = 1000;
-const tsBase = Date.now() - 7 * 24 * 3600 * 1000;
-
-// ---------- the data set ----------
-
-function pairKey(pair: number) {
-  return {
-    subject: `bench/mem/drug/d${Math.floor(pair / predicates.length)}`,
-    predicate: predicates[pair % predicates.length] as string,
-  };
-}
-
-function mix32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Record n: pair n mod pairs, its j-th agent (j = n div pairs), so a batch spreads over many subjects. */
-function fieldsOf(n: number, pairs: number, agentHex: string[]) {
-  const pair = n % pairs;
-  const j = Math.floor(n / pairs);
-  const agent = (pair * 7 + j * 97) % agents;
-  const base = 10 + (pair % 90);
-  const dissent = pair % 4 !== 0 && mix32(pair * 31 + j) % 3 === 0;
-  const s = (pair + j) % 6;
-  return {
-    agent,
-    fields: {
-      v: 1,
-      kind: "assertion",
-      agent: agentHex[agent],
-      ts: tsBase + n,
-      ...pairKey(pair),
-      object: dissent ? base * 2 : base,
-      confidence: Math.round((0.5 + 0.1 * ((pair + j) % 5)) * 100) / 100,
-      ...(s === 5 ? {} : { source: `bench-src-${(pair * 3 + j) % sourceCount}` }),
-    },
-  };
-}
-
-function signed(fields: object, key: BenchKey) {
-  const body = encodeBody(validateRecord(fields, "json"));
-  return { body, sig: new Uint8Array(crypto.sign(null, recordId(body), key.privateKey)) };
-}
-
-function batchRequest(records: Array<{ body: Uint8Array; sig: Uint8Array }>): Uint8Array {
-  return encodeRequest("POST", "/v1/assert/batch", host, "application/cbor", new Uint8Array(encodeCbor({ records })));
-}
-
-interface SignJob {
-  seeds: Uint8Array[];
-  pairs: number;
-  from: number;
-  to: number;
-}
-
-function signSlice(job: SignJob): Uint8Array[] {
-  const keys = job.seeds.map(keyFromSeed);
-  const agentHex = keys.map((k) => Buffer.from(k.publicKey).toString("hex"));
-  const out: Uint8Array[] = [];
-  for (let s = job.from; s < job.to; s += batchSize) {
-    const records = [];
-    for (let n = s; n < Math.min(job.to, s + batchSize); n++) {
-      const { agent, fields } = fieldsOf(n, job.pairs, agentHex);
-      records.push(signed(fields, keys[agent] as BenchKey));
-    }
-    out.push(batchRequest(records));
-  }
-  return out;
-}
-
-if (!Bun.isMainThread) {
-  const scope = globalThis as unknown as Worker;
-  scope.onmessage = (e: MessageEvent<SignJob>) => {
-    const out = signSlice(e.data);
-    scope.postMessage(out, out.map((r) => r.buffer) as Bun.Transferable[]);
-  };
-}
-
-async function signAll(seeds: Uint8Array[], records: number, pairs: number): Promise<Uint8Array[]> {
-  const threads = Math.max(1, os.availableParallelism());
-  const per = Math.ceil(records / batchSize / threads) * batchSize;
-  const parts = await Promise.all(
-    Array.from({ length: threads }, (_, t) => {
-      const from = t * per;
-      const to = Math.min(records, from + per);
-      if (from >= to) return Promise.resolve<Uint8Array[]>([]);
-      return new Promise<Uint8Array[]>((resolve, reject) => {
-        const w = new Worker(import.meta.url);
-        w.onmessage = (m: MessageEvent<Uint8Array[]>) => {
-          resolve(m.data);
-          w.terminate();
-        };
-        w.onerror = (err) => reject(new Error(`sign worker: ${err.message}`));
-        w.postMessage({ seeds, pairs, from, to } satisfies SignJob);
-      });
-    }),
-  );
-  return parts.flat();
-}
-
-function sourcesRequest(): Uint8Array {
-  const key = keyFromSeed(benchSeeds(1, "stemedb-bench-memory-authority")[0] as Uint8Array);
-  const agent = Buffer.from(key.publicKey).toString("hex");
-  const records = Array.from({ length: sourceCount }, (_, i) =>
-    signed(
-      {
-        v: 1,
-        kind: "source",
-        agent,
-        ts: tsBase - 1000 + i,
-        source_id: `bench-src-${i}`,
-        tier: 1 + (i % 5),
-        title: `bench source ${i}`,
-      },
-      key,
-    ),
-  );
-  return batchRequest(records);
-}
-
-// ---------- the server and what it holds ----------
-
 const log = (msg: string) => console.error(`[bench-memory] ${msg}`);
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-const mb = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : round(bytes / 1024 / 1024));
-
-interface Server {
-  proc: Subprocess;
-  port: number;
-  url: string;
-}
-
-async function freePort(): Promise<number> {
-  const l = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
-  const port = l.port;
-  l.stop(true);
-  return port;
-}
-
-const thisTree = path.resolve(import.meta.dir, "..");
-
-async function start(dataDir: string, args: string[], name: string, root = thisTree): Promise<Server> {
-  const port = await freePort();
-  // `bun:FLAG` arguments are the runtime's (e.g. `bun:--smol`), the rest are serve's.
-  const runtime = args.filter((a) => a.startsWith("bun:")).map((a) => a.slice(4));
-  const serve = args.filter((a) => !a.startsWith("bun:"));
-  const proc = Bun.spawn(
-    [
-      process.execPath,
-      ...runtime,
-      path.join(root, "src/main.ts"),
-      "serve",
-      "--data-dir",
-      dataDir,
-      "--bind",
-      `${host}:${port}`,
-      "--sync",
-      "batch",
-      "--rate-read",
-      "0",
-      "--rate-write",
-      "0",
-      "--log-level",
-      "warn",
-      ...serve,
-    ],
-    { cwd: root, stdout: Bun.file(`${dataDir}-${name}.log`), stderr: Bun.file(`${dataDir}-${name}.err`) },
-  );
-  const url = `http://${host}:${port}`;
-  const deadline = performance.now() + 300_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}; see ${dataDir}-${name}.err`);
-    if (
-      await fetch(`${url}/v1/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { proc, port, url };
-    if (performance.now() > deadline) throw new Error("server not ready within 300 s");
-    await Bun.sleep(100);
-  }
-}
-
-async function stop(s: Server): Promise<void> {
-  s.proc.kill("SIGTERM");
-  const t = setTimeout(() => s.proc.kill("SIGKILL"), 30_000);
-  await s.proc.exited;
-  clearTimeout(t);
-}
-
-/**
- * VmRSS and VmHWM of a process, MB, and VmRSS split: anonymous memory (heaps, SQLite's page
- * cache) and file pages mapped into it (the log's sealed segments are read through mmap; the
- * kernel can drop those clean pages when memory is short, it cannot drop anonymous ones).
- */
-function vm(pid: number): { rss_mb: number; hwm_mb: number; anon_mb: number; file_mb: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
-  const mbOf = (k: string) => round(kb(k) / 1024);
-  return { rss_mb: mbOf("VmRSS"), hwm_mb: mbOf("VmHWM"), anon_mb: mbOf("RssAnon"), file_mb: mbOf("RssFile") };
-}
-
-async function metrics(s: Server): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const text = await (await fetch(`${s.url}/metrics`)).text();
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || line.length === 0) continue;
-    const sp = line.lastIndexOf(" ");
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
-
-async function waitIndexed(s: Server): Promise<void> {
-  for (;;) {
-    const h = (await (await fetch(`${s.url}/v1/health`)).json()) as { lsn: number; index_lsn: number };
-    if (h.index_lsn >= h.lsn) return;
-    await Bun.sleep(200);
-  }
-}
+const start = (dataDir: string, args: string[], name: string, root = thisTree) => startServer(dataDir, args, name, { root });
 
 /** Cache gauges the server exports (whichever of them this build has). */
 const cacheGauges: Array<[string, string]> = [
@@ -409,16 +177,6 @@ function readConfig() {
   };
 }
 type Config = ReturnType<typeof readConfig>;
-
-function shuffled(n: number): Uint32Array {
-  const out = new Uint32Array(n);
-  for (let i = 0; i < n; i++) out[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = mix32(i * 2654435761) % (i + 1);
-    [out[i], out[j]] = [out[j] as number, out[i] as number];
-  }
-  return out;
-}
 
 function table(rows: Sample[]): string {
   const cols = [

@@ -15,6 +15,14 @@ import { openChecksummed, scanPages } from "./checksum-vfs.ts";
 import { indexDamaged, isSqliteDamage, readDamageMarker, writeDamageMarker } from "./damage.ts";
 import { type DamageGuard, GuardedDb } from "./guarded-db.ts";
 import { IdTable } from "./id-table.ts";
+import {
+  type FileIdentity,
+  fileIdentity,
+  idTableFilePath,
+  readIdTableFile,
+  sameIdentity,
+  writeIdTableFile,
+} from "./id-table-file.ts";
 import type { RecordMatch } from "./match.ts";
 import { checkHeader } from "./page-checksum.ts";
 import { indexFormatVersion, kindCodes, relCodes, schemaSql } from "./schema.ts";
@@ -101,6 +109,8 @@ export class IndexStore implements DamageGuard {
   private readonly setMeta: Statement;
   private checkpoint: number;
   private damage: StemeError | null = null;
+  private readonly readonly: boolean;
+  private closed = false;
   /** The shard count subjects are filed under. */
   readonly shardCount: number;
 
@@ -108,6 +118,8 @@ export class IndexStore implements DamageGuard {
     db: Database,
     readonly path: string,
     options: IndexOptions,
+    /** The index file as found before SQLite opened it (id-table-file.ts), when there was no WAL. */
+    found: FileIdentity | null,
   ) {
     this.sqlite = db;
     this.db = new GuardedDb(db, this);
@@ -123,10 +135,11 @@ export class IndexStore implements DamageGuard {
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
     this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
+    this.readonly = options.readonly === true;
     this.shardCount = options.shardCount ?? shardCountDefault;
     checkShardCount(this.shardCount);
     if (!options.readonly) this.fileShards();
-    this.ids = options.ids === false ? new IdTable() : this.loadIds();
+    this.ids = options.ids === false ? new IdTable() : this.loadIds(found);
   }
 
   /**
@@ -153,20 +166,54 @@ export class IndexStore implements DamageGuard {
       });
   }
 
-  /** Build the id table from the records table (≈ 1–2 M rows a second); reads every page of it. */
-  private loadIds(): IdTable {
+  /**
+   * The id table: read back from the file a clean stop left, when it is this index's as of its
+   * checkpoint (id-table-file.ts says what is checked), else built from the records table. The
+   * file is removed either way (a read-only open leaves it).
+   */
+  private loadIds(found: FileIdentity | null): IdTable {
     const started = performance.now();
-    const count = (this.sqlite.query("SELECT count(*) AS n FROM records").get() as { n: number }).n;
-    const table = new IdTable(count);
-    for (const row of this.sqlite.query("SELECT lsn, id FROM records").iterate() as IterableIterator<{
-      lsn: number;
-      id: Uint8Array;
-    }>) {
-      table.add(row.id, row.lsn);
+    if (!this.readonly) {
+      const file = idTableFilePath(this.path);
+      const read = fs.existsSync(file) ? readIdTableFile(file) : null;
+      fs.rmSync(file, { force: true });
+      let why = read === null ? "no file" : "error" in read ? read.error : null;
+      if (read !== null && !("error" in read)) {
+        if (found === null || !sameIdentity(found, read.index)) why = "the index changed since the file was written";
+        else if (read.checkpointLsn !== this.checkpoint)
+          why = `written at LSN ${read.checkpointLsn}, the index is at ${this.checkpoint}`;
+        else {
+          this.logger.info("index: id table read back", {
+            records: read.table.size,
+            ms: Math.round(performance.now() - started),
+            bytes: read.table.bytes,
+          });
+          return read.table;
+        }
+      }
+      if (this.checkpoint > 0) this.logger.info("index: id table file not used; building the table", { reason: why });
     }
-    if (count > 0)
-      this.logger.info("index: id table loaded", {
-        records: count,
+    return this.buildIds(started);
+  }
+
+  /**
+   * Build the id table from the records table (reads every page of it), a page of rows at a
+   * time as arrays: no object per row, and memory bounded by the page.
+   */
+  private buildIds(started: number): IdTable {
+    const last = (this.sqlite.query("SELECT max(lsn) AS n FROM records").get() as { n: number | null }).n ?? 0;
+    const table = new IdTable(last);
+    const page = this.sqlite.prepare("SELECT lsn, id FROM records WHERE lsn > ? ORDER BY lsn LIMIT 16384");
+    for (let after = 0; ; ) {
+      const rows = page.values(after) as Array<[number, Uint8Array]>;
+      for (const [lsn, id] of rows) table.add(id, lsn);
+      if (rows.length < 16384) break;
+      after = (rows[rows.length - 1] as [number, Uint8Array])[0];
+    }
+    page.finalize();
+    if (table.size > 0)
+      this.logger.info("index: id table built", {
+        records: table.size,
         ms: Math.round(performance.now() - started),
         bytes: table.bytes,
       });
@@ -183,6 +230,7 @@ export class IndexStore implements DamageGuard {
     const marker = options.readonly ? null : readDamageMarker(path);
     if (marker !== null) throw indexDamaged(`an earlier run found damage: ${marker}`);
     checkExistingHeader(path);
+    const found = options.readonly ? null : fileIdentity(path);
     let db: Database;
     try {
       db = openChecksummed(path, { readonly: options.readonly === true });
@@ -191,7 +239,7 @@ export class IndexStore implements DamageGuard {
       throw openFailed(path, cause);
     }
     try {
-      return IndexStore.prepare(db, path, options);
+      return IndexStore.prepare(db, path, options, found);
     } catch (err) {
       db.close();
       if (isSqliteDamage(err)) throw indexDamaged(`${err.code} while opening ${path}: ${err.message}`, err);
@@ -200,7 +248,7 @@ export class IndexStore implements DamageGuard {
     }
   }
 
-  private static prepare(db: Database, path: string, options: IndexOptions): IndexStore {
+  private static prepare(db: Database, path: string, options: IndexOptions, found: FileIdentity | null): IndexStore {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
     db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
     // SQLite's own WAL checkpoint interval (~4 MiB). A 40 MiB interval was measured too: no
@@ -225,7 +273,7 @@ export class IndexStore implements DamageGuard {
         hint: "run `stemedb reindex` to rebuild it from the log",
       });
     if (!options.readonly) db.exec(schemaSql);
-    const store = new IndexStore(db, path, options);
+    const store = new IndexStore(db, path, options, found);
     if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     return store;
   }
@@ -510,15 +558,39 @@ export class IndexStore implements DamageGuard {
     return out;
   }
 
+  /**
+   * Keep the id table for the next start (id-table-file.ts), once SQLite has closed the index:
+   * the file records the index file as that left it. Not from a damaged index or a read-only
+   * one; a failure costs the next start a build, nothing else.
+   */
+  private saveIds(): void {
+    if (this.readonly || this.damage !== null || this.ids.size === 0) return;
+    const started = performance.now();
+    try {
+      const identity = fileIdentity(this.path);
+      if (identity === null) throw new Error("the index file is missing");
+      writeIdTableFile(idTableFilePath(this.path), this.ids, this.checkpoint, identity);
+      this.logger.info("index: id table kept for the next start", {
+        records: this.ids.size,
+        ms: Math.round(performance.now() - started),
+      });
+    } catch (err) {
+      this.logger.warn("index: id table not kept; the next start builds it", { reason: (err as Error).message });
+    }
+  }
+
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     try {
       // Prepared statements left open would defer the close, and with it SQLite's final
       // checkpoint: the WAL would outlive a clean stop.
       for (const s of [this.insertRecord, this.insertRef, this.byLsn, this.setMeta]) s.finalize();
       this.sqlite.close();
     } catch {
-      // closing twice is harmless
+      return; // closing twice is harmless
     }
+    this.saveIds();
   }
 }
 

@@ -40,6 +40,8 @@ export interface LogOptions {
   now?: () => number;
   /** Fault injection for tests; defaults to the real disk. */
   disk?: Partial<LogDisk>;
+  /** Sealed segments this large in all are checked on a worker thread at open (recovery.ts). */
+  recoveryWorkerBytesMin?: number;
 }
 
 /** Where an appended record landed. */
@@ -112,7 +114,12 @@ export class Log {
       fs.mkdirSync(settings.dir, { recursive: true });
       syncDir(dirname(settings.dir));
     }
-    const recovery = recoverLog(settings.dir, settings.logger, settings.metrics);
+    const recovery = await recoverLog(
+      settings.dir,
+      settings.logger,
+      settings.metrics,
+      options.recoveryWorkerBytesMin === undefined ? {} : { workerBytesMin: options.recoveryWorkerBytesMin },
+    );
     const segments: Segment[] = recovery.segments.map((s, i) => ({ ...s, sealed: i < recovery.segments.length - 1 }));
     const last = segments[segments.length - 1];
     if (last) return new Log(settings, segments, fs.openSync(last.file.path, "r+"));

@@ -76,18 +76,37 @@ export class Store {
     let log: Log | undefined;
     let index: IndexStore | undefined;
     try {
-      log = await Log.open(dataDir.logDir, {
+      const started = performance.now();
+      // The log's sealed segments are checked on a worker thread (recovery.ts) while this one
+      // opens the index and checks its pages: at 10M records each takes seconds.
+      const opening = Log.open(dataDir.logDir, {
         sync: options.sync ?? "batch",
         logger,
         ...(options.segmentBytesMax ? { segmentBytesMax: options.segmentBytesMax } : {}),
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.now ? { now: options.now } : {}),
       });
-      if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
-      index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount, options.indexCacheKiB);
+      opening.catch(() => {}); // awaited below; an index failure first must not leave it unhandled
+      try {
+        if (options.rebuildIndex) removeIndexFiles(dataDir.indexPath);
+        index = openIndex(dataDir.indexPath, logger, options.metrics, options.shardCount, options.indexCacheKiB);
+      } catch (err) {
+        log = await opening.catch(() => undefined);
+        throw err;
+      }
+      const indexOpened = performance.now();
+      log = await opening;
+      const recovered = performance.now();
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       store.startIndexWriter();
+      logger.info("store: opened", {
+        lsn: log.lastLsn,
+        ms: Math.round(performance.now() - started),
+        index_ms: Math.round(indexOpened - started), // every index page checked, the id table
+        log_wait_ms: Math.round(recovered - indexOpened), // recovery (every segment's frames checked) past the index's open
+        catch_up_ms: Math.round(performance.now() - recovered),
+      });
       return store;
     } catch (err) {
       index?.close();
@@ -304,6 +323,6 @@ function openIndex(
 }
 
 function removeIndexFiles(indexPath: string): void {
-  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(indexPath + suffix, { force: true });
+  for (const suffix of ["", "-wal", "-shm", ".ids", ".ids.tmp"]) fs.rmSync(indexPath + suffix, { force: true });
   fs.rmSync(damageMarkerPath(indexPath), { force: true }); // last: a crash before it rebuilds again
 }

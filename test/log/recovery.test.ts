@@ -238,3 +238,105 @@ describe("damage before good records", () => {
     expect(err.message).toContain("0000000002.seg at byte 16");
   });
 });
+
+describe("segments larger than recovery's read chunk (4 MiB)", () => {
+  const big = (n: number) => entry(n, 30_000 + (n % 97) * 11); // ~30 KB frames: many straddle a chunk boundary
+  const segBytes = 9 * 1024 * 1024;
+
+  /** Two sealed segments and an active one, each over two chunks long. */
+  async function bigLog(dir: string): Promise<LogPosition[]> {
+    const log = await Log.open(dir, { segmentBytesMax: segBytes });
+    const positions: LogPosition[] = [];
+    for (let n = 1; n <= 880; n += 20) positions.push(...(await log.append(Array.from({ length: 20 }, (_, i) => big(n + i)))));
+    await log.close();
+    return positions;
+  }
+
+  for (const where of ["here", "on a worker thread"]) {
+    const opts = where === "here" ? {} : { recoveryWorkerBytesMin: 0 };
+    test(`a clean log recovers whole: every record, no warning (sealed segments walked ${where})`, async () => {
+      const dir = tempDir();
+      const positions = await bigLog(dir);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).length).toBe(3);
+      expect(fs.statSync(join(dir, "0000000003.seg")).size).toBeGreaterThan(8 * 1024 * 1024);
+      const { logger, lines } = captureLogger();
+      const log = await Log.open(dir, { logger, segmentBytesMax: segBytes, ...opts });
+      expect(log.lastLsn).toBe(880);
+      expect(lines.filter((l) => l.level === "warn")).toEqual([]);
+      for (const p of positions.filter((_, i) => i % 37 === 0))
+        expect(log.read(p.segment, p.offset).body).toEqual(big(p.lsn).body);
+      const [next] = await log.append([big(881)]);
+      expect(next?.lsn).toBe(881);
+      await log.close();
+    });
+
+    test(`damage in a sealed segment past the first chunk, or a gap in LSNs, is log_corrupt (walked ${where})`, async () => {
+      const dir = tempDir();
+      const positions = await bigLog(dir);
+      const sealed = positions.find((p) => p.segment === 2 && p.offset > 4 * 1024 * 1024 + 50_000) as LogPosition;
+      const work = join(tempDir(), "a");
+      copyDir(dir, work);
+      flipByte(join(work, "0000000002.seg"), sealed.offset + 200);
+      const before = snapshot(work);
+      const err = await Log.open(work, { segmentBytesMax: segBytes, ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StemeError);
+      expect((err as StemeError).code).toBe("log_corrupt");
+      expect((err as StemeError).extra).toEqual({ file: join(work, "0000000002.seg"), offset: sealed.offset });
+      expect((err as StemeError).hint).toContain("stemedb repair");
+      expect(snapshot(work)).toEqual(before);
+      // Segment 1 cut short at a frame boundary: segment 2 no longer follows it.
+      const gap = join(tempDir(), "b");
+      copyDir(dir, gap);
+      const lastOf1 = positions.filter((p) => p.segment === 1).at(-1) as LogPosition;
+      fs.truncateSync(join(gap, seg1), lastOf1.offset);
+      const err2 = await Log.open(gap, { segmentBytesMax: segBytes, ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect((err2 as StemeError).code).toBe("log_corrupt");
+      expect((err2 as StemeError).message).toContain(`header first LSN ${lastOf1.lsn + 1}, expected ${lastOf1.lsn}`);
+    });
+  }
+
+  test("a torn tail past the first chunk is cut at its frame, in file offsets", async () => {
+    const dir = tempDir();
+    const positions = await bigLog(dir);
+    const lastSeg = positions.filter((p) => p.segment === 3);
+    const victim = lastSeg.find((p) => p.offset > 4 * 1024 * 1024 + 100_000) as LogPosition;
+    const path = join(dir, "0000000003.seg");
+    fs.truncateSync(path, victim.offset + 5000);
+    const { logger, lines } = captureLogger();
+    const log = await Log.open(dir, { logger, segmentBytesMax: segBytes });
+    expect(log.lastLsn).toBe(victim.lsn - 1);
+    expect(lines.filter((l) => l.msg === "log: cut torn tail")).toEqual([
+      expect.objectContaining({ offset: victim.offset, bytes_dropped: 5000 }),
+    ]);
+    expect(fs.statSync(path).size).toBe(victim.offset);
+    await log.close();
+  });
+
+  test("a flipped byte past the first chunk: refused at that frame's offset (sealed), or as damage before good frames (last)", async () => {
+    const dir = tempDir();
+    const positions = await bigLog(dir);
+    const sealed = positions.find((p) => p.segment === 2 && p.offset > 4 * 1024 * 1024 + 50_000) as LogPosition;
+    const work = join(tempDir(), "a");
+    copyDir(dir, work);
+    flipByte(join(work, "0000000002.seg"), sealed.offset + 200);
+    const err = await openError(work);
+    expect(err.code).toBe("log_corrupt");
+    expect(err.extra).toEqual({ file: join(work, "0000000002.seg"), offset: sealed.offset });
+
+    const inLast = positions.filter((p) => p.segment === 3 && p.offset > 4 * 1024 * 1024);
+    const victim = inLast[1] as LogPosition;
+    const next = inLast[2] as LogPosition;
+    flipByte(join(dir, "0000000003.seg"), victim.offset + 200);
+    const before = snapshot(dir);
+    const err2 = await openError(dir);
+    expect(err2.code).toBe("log_corrupt");
+    expect(err2.message).toContain(`followed by a good frame at byte ${next.offset}`);
+    expect(snapshot(dir)).toEqual(before);
+  });
+});
