@@ -29,7 +29,18 @@ import os from "node:os";
 import path from "node:path";
 import { agents, benchSeeds, host, pairKey, perPair, predicates, shuffled, signAll, sourcesRequest } from "./claims.ts";
 import { encodeRequest, RawConnection } from "./http.ts";
-import { mb, metrics, round, type Server, start as startServer, stop, thisTree, vm, waitIndexed } from "./serve-proc.ts";
+import {
+  cpuSeconds,
+  mb,
+  metrics,
+  round,
+  type Server,
+  start as startServer,
+  stop,
+  thisTree,
+  vm,
+  waitIndexed,
+} from "./serve-proc.ts";
 
 const lensOrder = ["consensus", "authority", "recency", "vote", "skeptic"];
 const log = (msg: string) => console.error(`[bench-memory] ${msg}`);
@@ -111,11 +122,16 @@ async function coldQueries(s: Server, variant: string, cfg: Config, pairs: numbe
       out.push(await sample(s, variant, "tick", done));
     });
   }, cfg.sampleMs);
+  const latencies = new Float64Array(cfg.queries);
+  const cpu0 = cpuSeconds(s.proc.pid);
   const t0 = performance.now();
   await Promise.all(
     conns.map(async (c) => {
       while (next < cfg.queries) {
-        const res = await c.request(queryRequest(next++, pairs, order));
+        const k = next++;
+        const asked = performance.now();
+        const res = await c.request(queryRequest(k, pairs, order));
+        latencies[k] = performance.now() - asked;
         if (res.status !== 200) failed++;
         if (++done >= mark) {
           mark += 5000;
@@ -128,10 +144,19 @@ async function coldQueries(s: Server, variant: string, cfg: Config, pairs: numbe
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(s.proc.pid);
   clearInterval(timer);
   await sampling;
   for (const c of conns) c.close();
-  return { seconds, failed };
+  latencies.sort();
+  return {
+    seconds,
+    failed,
+    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
+    /** Server CPU per query, µs: every thread, and the event loop's alone. */
+    cpuUs: ((cpu1.all - cpu0.all) / cfg.queries) * 1e6,
+    mainCpuUs: ((cpu1.main - cpu0.main) / cfg.queries) * 1e6,
+  };
 }
 
 // ---------- configuration and report ----------
@@ -243,6 +268,9 @@ async function main() {
           round: round_ + 1,
           args: v.args.join(" "),
           queries_per_s: Math.round(cfg.queries / q.seconds),
+          p99_ms: round(q.p99Ms),
+          cpu_us_per_query: Math.round(q.cpuUs),
+          event_loop_cpu_us_per_query: Math.round(q.mainCpuUs),
           failed: q.failed,
           rss_end_mb: rows.at(-1)?.rss_mb,
           peak_mb: peak,

@@ -95,6 +95,18 @@ export async function stop(s: Server): Promise<void> {
  * cache) and file pages mapped into it (the log's sealed segments are read through mmap; the
  * kernel can drop those clean pages when memory is short, it cannot drop anonymous ones).
  */
+/**
+ * CPU seconds a process has used (user + system, every thread) and its first thread's — the
+ * event loop — from /proc (clock ticks of 1/100 s).
+ */
+export function cpuSeconds(pid: number): { all: number; main: number } {
+  const of = (file: string) => {
+    const fields = (fs.readFileSync(file, "utf8").split(") ")[1] ?? "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  return { all: of(`/proc/${pid}/stat`), main: of(`/proc/${pid}/task/${pid}/stat`) };
+}
+
 export function vm(pid: number): { rss_mb: number; hwm_mb: number; anon_mb: number; file_mb: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
