@@ -25,6 +25,8 @@ import { createSegmentFile, type SegmentFile } from "./segment.ts";
 import { GroupCommitQueue, SyncPipeline } from "./writer.ts";
 
 export const segmentBytesMaxDefault = 64 * 1024 * 1024;
+/** A batch larger than this is written only when no sync runs (it does not overlap one). */
+export const overlapBytesMax = 64 * 1024;
 /** fdatasyncs of the log in flight at once (LogOptions.syncsInFlight). */
 export const syncsInFlightDefault = 2;
 /** A group commit stops taking queued requests past this size, to bound its buffer. */
@@ -119,7 +121,9 @@ export class Log {
     this.queue = new GroupCommitQueue(
       (items, bytes) => this.commit(items, bytes),
       batchBytesMax,
-      () => (settings.sync === "batch" ? this.syncs.whenSlotFree() : null),
+      // A large batch waits for every running sync: overlapping pays for small syncs (a lone
+      // one waits for the host), not for large ones (they share the disk's bandwidth).
+      (bytes) => (settings.sync === "none" ? null : this.syncs.whenSlotFree(bytes > overlapBytesMax ? 1 : Infinity)),
     );
     this.syncs = new SyncPipeline((slot) => this.syncSlot(slot), settings.syncsInFlight, {
       synced: (ms) => this.synced(ms),

@@ -50,10 +50,11 @@ export class GroupCommitQueue<T, R> {
     /** A batch stops growing past this many bytes (one request is never split). */
     private readonly batchBytesMax: number,
     /**
-     * Before each batch is taken: null to take it now, or a promise to wait for first (the
-     * log's: until a sync slot is free, so a batch that could not be synced yet keeps growing).
+     * Before each batch is taken, with the bytes it would hold: null to take it now, or a
+     * promise to wait for, then ask again (the log's: until a sync may start, so a batch that
+     * could not be synced yet keeps growing).
      */
-    private readonly ready: () => Promise<void> | null = () => null,
+    private readonly ready: (bytes: number) => Promise<void> | null = () => null,
   ) {}
 
   /** Queues `items` (`bytes` is their encoded size) and resolves once they are durable. */
@@ -76,8 +77,7 @@ export class GroupCommitQueue<T, R> {
 
   private async run(): Promise<void> {
     while (this.queue.length > 0) {
-      const wait = this.ready();
-      if (wait) await wait;
+      for (let wait = this.ready(this.nextBatchBytes()); wait; wait = this.ready(this.nextBatchBytes())) await wait;
       const batch = this.takeBatch();
       const items = batch.flatMap((r) => r.items);
       const bytes = batch.reduce((sum, r) => sum + r.bytes, 0);
@@ -118,6 +118,16 @@ export class GroupCommitQueue<T, R> {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /** The bytes `takeBatch` would take now. */
+  private nextBatchBytes(): number {
+    let bytes = 0;
+    for (const r of this.queue) {
+      if (bytes > 0 && bytes + r.bytes > this.batchBytesMax) break;
+      bytes += r.bytes;
+    }
+    return bytes;
   }
 
   private takeBatch(): Request<T, R>[] {
@@ -187,9 +197,12 @@ export class SyncPipeline {
     return { seq, durable };
   }
 
-  /** Null when a sync could start now (or none ever will: failed); else resolves once one can. */
-  whenSlotFree(): Promise<void> | null {
-    if (this.free.length > 0 || this.failure !== null) return null;
+  /**
+   * Null when fewer than `limit` syncs run (or none ever will: failed); else resolves when one
+   * returns (ask again then).
+   */
+  whenSlotFree(limit = this.slots): Promise<void> | null {
+    if (this.inFlight < Math.min(limit, this.slots) || this.failure !== null) return null;
     return new Promise((resolve) => this.slotWaiters.push(resolve));
   }
 

@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { Log, type LogDisk } from "../../src/log/index.ts";
+import { overlapBytesMax } from "../../src/log/log.ts";
 import { prng } from "../support/prng.ts";
 import { captureLogger, entry, tempDir } from "./helpers.ts";
 
@@ -90,6 +91,28 @@ describe("pipelined group commit", () => {
     expect(acked).toEqual([1, 2, 3]);
     const closing = log.close();
     await closing;
+  });
+
+  test("a batch over overlapBytesMax is written only once no sync runs; small ones overlap", async () => {
+    const held = heldDisk();
+    const log = await Log.open(tempDir(), { disk: held.disk, syncsInFlight: 2 });
+    held.hold();
+    const small = log.append([entry(1)]);
+    await turns();
+    expect(held.running.length).toBe(1);
+    // ~80 KiB in one batch: larger than overlapBytesMax, so it waits for the running sync.
+    const big = log.append(Array.from({ length: 80 }, (_, i) => entry(2 + i, 1000)));
+    await turns();
+    expect(held.running.length).toBe(1);
+    const sizeBefore = held.running[0]?.sizeAtStart ?? 0;
+    held.running.shift()?.release();
+    await small;
+    await turns();
+    expect(held.running.length).toBe(1); // now written, and its sync alone
+    expect(held.running[0]?.sizeAtStart).toBeGreaterThan(sizeBefore + overlapBytesMax);
+    held.running.shift()?.release();
+    expect((await big).length).toBe(80);
+    await log.close();
   });
 
   test("a failed sync rejects every unacknowledged append, also those an overlapping sync covers, and reports once", async () => {
