@@ -55,6 +55,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const store = await Store.open(config.dataDir, {
     create: true,
     sync: config.sync,
+    syncsInFlight: config.syncsInFlight,
     segmentBytesMax: config.segmentBytesMax,
     shardCount: config.shards, // the index files subjects under the cluster's shards (docs/STORAGE.md)
     indexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 1024)),

@@ -18,6 +18,7 @@ export interface Config {
   bindHost: string;
   bindPort: number;
   sync: "batch" | "none";
+  syncsInFlight: number;
   segmentBytesMax: number;
   clockSkewMs: number;
   queueRecordsMax: number;
@@ -127,6 +128,13 @@ export const settings: Setting[] = [
     env: "STEMEDB_SYNC",
     default: "batch",
     help: '"batch": ack after fdatasync (group commit); "none": never sync (benchmarks only)',
+  },
+  {
+    key: "syncsInFlight",
+    flag: "syncs-in-flight",
+    env: "STEMEDB_SYNCS_IN_FLIGHT",
+    default: "2",
+    help: "log fdatasyncs running at once (pipelined group commit; each acknowledges what was written before it began; 1: one at a time)",
   },
   {
     key: "segmentBytesMax",
@@ -574,6 +582,7 @@ function clusterSettings(): Setting[] {
 }
 
 const numeric = new Set<keyof Config>([
+  "syncsInFlight",
   "segmentBytesMax",
   "clockSkewMs",
   "queueRecordsMax",

@@ -31,7 +31,13 @@ export interface VerifyPoolOptions {
   flushDelayMs?: number;
   /** Send at once when this many are queued. */
   flushItemsMax?: number;
-  /** Below this many queued, check on the runtime's pool instead of the workers. */
+  /**
+   * Below this many queued, check on the runtime's pool instead of the workers (default 0:
+   * always the workers). Measured under 64 concurrent single-record writes
+   * (docs/BENCHMARKS.md#single-record-ingest-issue-14): a check on the runtime's pool costs the
+   * event loop ≈ 11 µs against ≈ 1 µs in a packed message, and it queues ahead of the log's
+   * fdatasync on that pool.
+   */
   directItemsMax?: number;
 }
 
@@ -51,7 +57,7 @@ export class VerifyPool {
   constructor(threads: number, options: VerifyPoolOptions = {}) {
     this.flushDelayMs = options.flushDelayMs ?? 0;
     this.flushItemsMax = options.flushItemsMax ?? 256;
-    this.directItemsMax = options.directItemsMax ?? 32;
+    this.directItemsMax = options.directItemsMax ?? 0;
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(workerUrl(import.meta.url, "crypto/verify-worker.ts"));
       worker.onmessage = (event: MessageEvent<{ seq: number; ok: Uint8Array }>) => this.settle(event.data.seq, event.data.ok);
@@ -85,8 +91,7 @@ export class VerifyPool {
     if (this.queue.length === 0) return;
     const queue = this.queue;
     this.queue = [];
-    // A few checks cost less on the runtime's pool than a round trip through the workers, and
-    // are too few to hold up the log's fdatasync there.
+    // Only when asked for (directItemsMax): a few checks on the runtime's pool.
     if (queue.length < this.directItemsMax) {
       for (const p of queue) verifyIdAsync(p.sig, p.id, p.agent).then(p.resolve, p.reject);
       return;

@@ -69,7 +69,7 @@ export class GlobalBreaker {
     this.latencyMs[this.next] = latencyMs;
     this.next = (this.next + 1) % fsyncSamplesMax;
     this.stored = Math.min(this.stored + 1, fsyncSamplesMax);
-    if (this.openedAtMs !== null) return;
+    if (this.openedAtMs !== null || !this.p99Above(nowMs)) return;
     const p99 = this.p99(nowMs);
     if (p99 !== null && p99 > this.options.fsyncP99MsMax) {
       this.openedAtMs = nowMs;
@@ -109,6 +109,24 @@ export class GlobalBreaker {
     for (let i = 0; i < this.stored; i++)
       if ((this.atMs[i] as number) > nowMs - this.windowMs) out.push(this.latencyMs[i] as number);
     return out;
+  }
+
+  /**
+   * Whether the window's p99 is above the bound, without sorting (this runs on every sync):
+   * with n samples, the nearest-rank p99 is the (n − ⌊n/100⌋)-th smallest, so it is above the
+   * bound exactly when more than ⌊n/100⌋ samples are.
+   */
+  private p99Above(nowMs: number): boolean {
+    const bound = this.options.fsyncP99MsMax;
+    const since = nowMs - this.windowMs;
+    let n = 0;
+    let above = 0;
+    for (let i = 0; i < this.stored; i++) {
+      if ((this.atMs[i] as number) <= since) continue;
+      n++;
+      if ((this.latencyMs[i] as number) > bound) above++;
+    }
+    return n >= this.samplesMin && n > 0 && above > Math.floor(n / 100);
   }
 
   /** Nearest-rank p99 of the window's samples, or null with too few. */

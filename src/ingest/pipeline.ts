@@ -294,6 +294,9 @@ export class Ingest {
     return positions;
   }
 
+  /** Counter children by label, looked up once: prom-client hashes a label object on every `inc` otherwise. */
+  private readonly counted = new Map<string, { inc(): void }>();
+
   private count(verified: Array<SignedRecord | StemeError>, results: ItemResult[]): void {
     const m = this.options.metrics;
     if (!m) return;
@@ -301,7 +304,13 @@ export class Ingest {
       const v = verified[i];
       const kind: Kind | "unknown" = v instanceof StemeError || v === undefined ? "unknown" : v.record.kind;
       const outcome = r.ok ? (r.result.duplicate ? "duplicate" : r.result.status) : "rejected";
-      m.ingestRecordsTotal.inc({ kind, result: outcome });
+      const key = `${kind} ${outcome}`;
+      let child = this.counted.get(key);
+      if (!child) {
+        child = m.ingestRecordsTotal.labels(kind, outcome);
+        this.counted.set(key, child);
+      }
+      child.inc();
       if ((outcome === "accepted" || outcome === "quarantined") && kind === "assertion") m.assertionsIngestedTotal.inc();
       if (!r.ok) m.errorsTotal.inc({ code: r.error.code, layer: "ingest" });
     });

@@ -22,9 +22,13 @@ import {
 import { entriesIn, readEntryAt } from "./reader.ts";
 import { recoverLog } from "./recovery.ts";
 import { createSegmentFile, type SegmentFile } from "./segment.ts";
-import { GroupCommitQueue } from "./writer.ts";
+import { GroupCommitQueue, SyncPipeline } from "./writer.ts";
 
 export const segmentBytesMaxDefault = 64 * 1024 * 1024;
+/** A batch larger than this is written only when no sync runs (it does not overlap one). */
+export const overlapBytesMax = 64 * 1024;
+/** fdatasyncs of the log in flight at once (LogOptions.syncsInFlight). */
+export const syncsInFlightDefault = 2;
 /** A group commit stops taking queued requests past this size, to bound its buffer. */
 export const batchBytesMax = 16 * 1024 * 1024;
 /** First pread of a record; most records fit, larger ones take a second read. */
@@ -35,6 +39,11 @@ export interface LogOptions {
   segmentBytesMax?: number;
   /** "batch": acknowledge only after fdatasync (default). "none": never sync; benchmarks only. */
   sync?: "batch" | "none";
+  /**
+   * fdatasyncs in flight at once (pipelined group commit, writer.ts): each covers what was
+   * written before it began. 1 is the classic one-at-a-time group commit.
+   */
+  syncsInFlight?: number;
   logger?: Logger;
   metrics?: Metrics;
   now?: () => number;
@@ -42,6 +51,14 @@ export interface LogOptions {
   disk?: Partial<LogDisk>;
   /** Sealed segments this large in all are checked on a worker thread at open (recovery.ts). */
   recoveryWorkerBytesMin?: number;
+}
+
+/** A batch written and not yet known durable: what the active segment holds once it is. */
+interface Unsynced {
+  seq: number;
+  segment: Segment;
+  bytes: number;
+  lastLsn: number;
 }
 
 /** Where an appended record landed. */
@@ -67,6 +84,7 @@ interface Settings {
   dir: string;
   segmentBytesMax: number;
   sync: "batch" | "none";
+  syncsInFlight: number;
   logger: Logger;
   metrics: Metrics | undefined;
   now: () => number;
@@ -78,6 +96,18 @@ export class Log {
   static readonly realDisk: LogDisk = realDisk;
 
   private readonly queue: GroupCommitQueue<LogEntryInput, LogPosition>;
+  private readonly syncs: SyncPipeline;
+  /** Where the next batch goes in the active segment: its end and last LSN as written (durable or not). */
+  private tail: { bytes: number; lsn: number };
+  /** Batches written and not yet durable, in order. */
+  private unsynced: Unsynced[] = [];
+  /**
+   * One descriptor per sync slot: the write descriptor and `syncsInFlight - 1` more of the
+   * active segment. Each open file description has its own record of writeback errors, so a
+   * sync's failure is reported to every sync that overlaps it — with one shared descriptor
+   * Linux reports it once, and an overlapping sync could return success for pages that failed.
+   */
+  private syncFds: number[];
   private failure: StemeError | null = null;
   private closing: Promise<void> | null = null;
   private commits = 0;
@@ -90,7 +120,19 @@ export class Log {
     private readonly segments: Segment[],
     private fd: number,
   ) {
-    this.queue = new GroupCommitQueue((items, bytes) => this.commit(items, bytes), batchBytesMax);
+    this.queue = new GroupCommitQueue(
+      (items, bytes) => this.commit(items, bytes),
+      batchBytesMax,
+      // A large batch waits for every running sync: overlapping pays for small syncs (a lone
+      // one waits for the host), not for large ones (they share the disk's bandwidth).
+      (bytes) => (settings.sync === "none" ? null : this.syncs.whenSlotFree(bytes > overlapBytesMax ? 1 : Infinity)),
+    );
+    this.syncs = new SyncPipeline((slot) => this.syncSlot(slot), settings.syncsInFlight, {
+      synced: (ms) => this.synced(ms),
+      durable: (seq) => this.durable(seq),
+    });
+    this.tail = { bytes: this.active.bytes, lsn: this.active.lastLsn };
+    this.syncFds = this.openSyncFds(fd, this.active);
     this.updateGauges();
   }
 
@@ -100,12 +142,15 @@ export class Log {
       dir: resolve(dir),
       segmentBytesMax: options.segmentBytesMax ?? segmentBytesMaxDefault,
       sync: options.sync ?? "batch",
+      syncsInFlight: options.syncsInFlight ?? syncsInFlightDefault,
       logger: options.logger ?? silentLogger,
       metrics: options.metrics,
       now: options.now ?? Date.now,
       disk: { ...realDisk, ...options.disk },
     };
     if (!(settings.segmentBytesMax > 0)) throw new RangeError(`segmentBytesMax must be > 0, got ${settings.segmentBytesMax}`);
+    if (!(Number.isInteger(settings.syncsInFlight) && settings.syncsInFlight >= 1))
+      throw new RangeError(`syncsInFlight must be an integer ≥ 1, got ${settings.syncsInFlight}`);
     if (settings.sync === "none")
       settings.logger.warn("sync=none: acknowledged writes can be lost on power failure; use only for benchmarks", {
         dir: settings.dir,
@@ -177,48 +222,62 @@ export class Log {
     return this.queue.submit(entries, bytes);
   }
 
-  /** One batch: rotate if needed, one write, one fdatasync. Runs only inside the queue's loop. */
-  private async commit(items: LogEntryInput[], bytes: number): Promise<LogPosition[]> {
+  /**
+   * One batch: rotate if needed, then one write, in order with every other batch. Returns once
+   * it is written, with `durable`: the positions once a sync that began after the write has
+   * returned. Runs only inside the queue's loop (one at a time).
+   */
+  private async commit(items: LogEntryInput[], bytes: number): Promise<{ durable: Promise<LogPosition[]> }> {
     if (this.failure) throw this.failure;
     await this.rotateIfFull(bytes);
     const segment = this.active;
     const buffer = new Uint8Array(bytes);
     const positions: LogPosition[] = [];
     let at = 0;
-    let lsn = segment.lastLsn;
+    let lsn = this.tail.lsn;
     for (const item of items) {
       lsn++;
-      positions.push({ lsn, segment: segment.file.segment, offset: segment.bytes + at });
+      positions.push({ lsn, segment: segment.file.segment, offset: this.tail.bytes + at });
       at = encodeFrame(buffer, at, lsn, item);
     }
-    await this.writeAndSync(buffer, segment);
-    segment.bytes += bytes;
-    segment.lastLsn = lsn;
+    this.write(buffer, segment);
+    this.tail = { bytes: this.tail.bytes + bytes, lsn };
     this.commits++;
     this.recordCommit(items.length, bytes);
-    return positions;
+    if (this.settings.sync === "none") {
+      segment.bytes = this.tail.bytes;
+      segment.lastLsn = lsn;
+      this.updateGauges();
+      return { durable: Promise.resolve(positions) };
+    }
+    const { seq, durable } = this.syncs.wrote();
+    this.unsynced.push({ seq, segment, bytes: this.tail.bytes, lastLsn: lsn });
+    return { durable: durable.then(() => positions) };
   }
 
-  private async writeAndSync(buffer: Uint8Array, segment: Segment): Promise<void> {
-    const { disk, metrics, sync } = this.settings;
+  /** Writes a batch at the tail of the active segment (into the page cache; the sync is separate). */
+  private write(buffer: Uint8Array, segment: Segment): void {
     try {
-      disk.write(this.fd, buffer, segment.bytes);
+      this.settings.disk.write(this.fd, buffer, this.tail.bytes);
     } catch (err) {
       if (!isNoSpace(err)) throw this.fail("write", segment, err);
       // A full disk is an operating condition, not damage: cut what part of the batch landed
-      // (nothing was acknowledged) and refuse this batch; the next one tries again. Only if
-      // the cut itself fails is the file's state unknown.
+      // (nothing of it was acknowledged; earlier batches before it stay) and refuse this batch;
+      // the next one tries again. Only if the cut itself fails is the file's state unknown.
       try {
-        fs.ftruncateSync(this.fd, segment.bytes);
+        fs.ftruncateSync(this.fd, this.tail.bytes);
       } catch (cutErr) {
         throw this.fail("write", segment, cutErr);
       }
       throw diskFull(segment.file.path, err);
     }
-    if (sync === "none") return;
-    const started = performance.now();
+  }
+
+  /** One fdatasync of the active segment, in its slot's descriptor. */
+  private async syncSlot(slot: number): Promise<void> {
+    const segment = this.active;
     try {
-      await disk.datasync(this.fd);
+      await this.settings.disk.datasync(this.syncFds[slot] as number);
     } catch (err) {
       // Never acknowledge after a failed fsync, and never retry it: Linux may already have
       // dropped the dirty pages and cleared the error, so a retry "succeeds" without the data
@@ -226,9 +285,35 @@ export class Log {
       // the file through recovery, can tell what is really on disk.
       throw this.fail("fdatasync", segment, err);
     }
-    const latencyMs = performance.now() - started;
-    metrics?.walFsyncSeconds.observe(latencyMs / 1000);
+  }
+
+  private synced(latencyMs: number): void {
+    this.settings.metrics?.walFsyncSeconds.observe(latencyMs / 1000);
     for (const listener of this.syncListeners) listener(latencyMs);
+  }
+
+  /** Batches up to `seq` are durable: the active segment's durable size and last LSN move on. */
+  private durable(seq: number): void {
+    let n = 0;
+    while (n < this.unsynced.length && (this.unsynced[n] as Unsynced).seq <= seq) n++;
+    const last = this.unsynced[n - 1];
+    this.unsynced = this.unsynced.slice(n);
+    if (!last) return;
+    last.segment.bytes = last.bytes;
+    last.segment.lastLsn = last.lastLsn;
+    this.updateGauges();
+  }
+
+  /** The descriptors the sync slots use for `segment` (slot 0: the write descriptor). */
+  private openSyncFds(writeFd: number, segment: Segment): number[] {
+    const fds = [writeFd];
+    for (let i = 1; i < this.settings.syncsInFlight; i++) fds.push(fs.openSync(segment.file.path, "r"));
+    return fds;
+  }
+
+  private closeSyncFds(): void {
+    for (const fd of this.syncFds.slice(1)) fs.closeSync(fd);
+    this.syncFds = [];
   }
 
   /** Calls `listener` with each group commit's fdatasync time, ms (the global breaker watches it). */
@@ -238,6 +323,7 @@ export class Log {
 
   /** Puts the log into the failed state: this batch and every later append get this error. */
   private fail(operation: string, segment: Segment, cause: unknown): StemeError {
+    if (this.failure) return this.failure; // an overlapping sync failing too: already reported
     const reason = cause instanceof Error ? cause.message : String(cause);
     this.failure = new StemeError(
       "log_write_failed",
@@ -279,8 +365,11 @@ export class Log {
    */
   private async rotateIfFull(incomingBytes: number): Promise<void> {
     const old = this.active;
-    if (old.lastLsn < old.firstLsn || old.bytes + incomingBytes <= this.settings.segmentBytesMax) return;
+    if (this.tail.lsn < old.firstLsn || this.tail.bytes + incomingBytes <= this.settings.segmentBytesMax) return;
     const { dir, disk, now, metrics } = this.settings;
+    // Everything written to the old segment becomes durable (and its syncs finish) before the
+    // new one starts: acknowledgements stay in log order and no sync runs on a closed file.
+    await this.syncs.drain();
     // The new segment is made before the old one is closed, so a full disk leaves the old
     // segment active and the log usable once space returns.
     let created: { file: SegmentFile; fd: number };
@@ -293,6 +382,7 @@ export class Log {
       throw this.fail("rotation", old, err);
     }
     try {
+      this.closeSyncFds();
       fs.closeSync(this.fd);
     } catch (err) {
       throw this.fail("rotation", old, err);
@@ -306,6 +396,8 @@ export class Log {
       bytes: fs.fstatSync(created.fd).size,
       sealed: false,
     });
+    this.tail = { bytes: this.active.bytes, lsn: this.active.lastLsn };
+    this.syncFds = this.openSyncFds(created.fd, this.active);
     metrics?.walRotationsTotal.inc();
     this.updateGauges();
   }
@@ -354,8 +446,10 @@ export class Log {
   /** Waits for queued and in-flight batches, then closes the active segment. Idempotent. */
   close(): Promise<void> {
     // After a failed rotation the fd may already be closed; closing it twice is harmless here.
-    this.closing ??= this.queue.idle().then(() => {
+    this.closing ??= this.queue.idle().then(async () => {
+      await this.syncs.drain().catch(() => {}); // a failed sync already failed its callers
       try {
+        this.closeSyncFds();
         fs.closeSync(this.fd);
       } catch {
         // Already closed by a failed rotation.

@@ -19,6 +19,8 @@ import { lockDataDir } from "./lock.ts";
 
 export interface StoreOptions {
   sync?: "batch" | "none";
+  /** fdatasyncs of the log in flight at once (LogOptions.syncsInFlight). */
+  syncsInFlight?: number;
   segmentBytesMax?: number;
   logger?: Logger;
   metrics?: Metrics;
@@ -83,6 +85,7 @@ export class Store {
         sync: options.sync ?? "batch",
         logger,
         ...(options.segmentBytesMax ? { segmentBytesMax: options.segmentBytesMax } : {}),
+        ...(options.syncsInFlight ? { syncsInFlight: options.syncsInFlight } : {}),
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.now ? { now: options.now } : {}),
       });

@@ -8,6 +8,7 @@ import { type BreakerOptions, CircuitBreaker } from "../../src/defense/breaker.t
 import { Breakers } from "../../src/defense/breakers.ts";
 import { GlobalBreaker } from "../../src/defense/global-breaker.ts";
 import { SlidingCount } from "../../src/defense/window.ts";
+import { prng } from "../support/prng.ts";
 
 const t0 = 1_800_000_000_000;
 const options: BreakerOptions = { windowMs: 1000, badMax: 3, rateMax: 5, coolDownMs: 10_000 };
@@ -241,6 +242,30 @@ describe("GlobalBreaker (fsync latency)", () => {
     h.observeSync(500, t0);
     h.observeSync(3, t0 + 20_000); // the slow one left the window
     expect(h.check(t0 + 20_000)).toBeNull();
+  });
+
+  test("it opens on exactly the sync whose window's nearest-rank p99 first exceeds the bound (checked without a sort)", () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const random = prng(seed);
+      const opts = { fsyncP99MsMax: 50, windowMs: 2000, samplesMin: 1 + Math.floor(random() * 30), coolDownMs: 1000 };
+      const g = new GlobalBreaker(opts);
+      const seen: Array<{ at: number; ms: number }> = [];
+      let expectedTrip: number | null = null;
+      for (let i = 0; i < 1500 && expectedTrip === null; i++) {
+        const at = t0 + i * 7;
+        const ms = random() < 0.006 ? 60 + random() * 100 : random() * 50;
+        g.observeSync(ms, at);
+        seen.push({ at, ms });
+        const xs = seen
+          .slice(-512)
+          .filter((s) => s.at > at - opts.windowMs)
+          .map((s) => s.ms)
+          .sort((a, b) => a - b);
+        const p99 = xs.length >= opts.samplesMin ? (xs[Math.ceil(0.99 * xs.length) - 1] as number) : null;
+        if (p99 !== null && p99 > opts.fsyncP99MsMax) expectedTrip = i;
+        expect({ seed, i, open: g.check(at) !== null }).toEqual({ seed, i, open: expectedTrip !== null });
+      }
+    }
   });
 
   test("0 turns it off", () => {
