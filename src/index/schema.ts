@@ -23,10 +23,11 @@
  *   computed once per new subject, not per record: ingest pays one hash and one small B-tree
  *   insert per subject it has not seen (docs/BENCHMARKS.md measures it). A node opened with
  *   another shard count rewrites the column in one pass.
- * - `records_subject` covers what a query lists for one (subject, predicate): kind, LSN, id and
- *   the log place are in the index entry (format 7), so the candidates of a pair are one range
- *   scan of adjacent entries, not a table page per candidate (15 → 2 µs a pair at 200k records,
- *   for ≈ 50 more bytes per record; docs/BENCHMARKS.md).
+ * - `records_subject` is (subject, predicate) only. A covering form (kind, LSN, id and the log
+ *   place in the entry) was measured (2026-12-05): a pair's candidates listed in 2 µs instead
+ *   of 15, but ≈ 50 more bytes a record and wider random inserts cut batch ingest by a fifth
+ *   at 200k records (CBOR 24–26k → 19–20k/s), and ingest is bound by this index's apply on
+ *   the event loop. Not worth it for ≈ 5 % of a cold query.
  *
  * The index is never trusted blindly (docs/STORAGE.md). What is checked, where:
  * - every page, on every read from disk: the file is opened through a VFS shim of our own
@@ -47,7 +48,7 @@
  * tree, source lists, provenance impact rows) rest on the page checksums alone.
  */
 
-export const indexFormatVersion = 7;
+export const indexFormatVersion = 6;
 
 export const kindCodes = { assertion: 0, vote: 1, retraction: 2, source: 3, source_retraction: 4, epoch: 5, review: 6 } as const;
 export const kindNames = ["assertion", "vote", "retraction", "source", "source_retraction", "epoch", "review"] as const;
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS records (
   offset INTEGER NOT NULL,
   recorded_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_subject ON records (subject, predicate, kind, lsn, id, segment, offset, recorded_at) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_subject ON records (subject, predicate) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_predicate ON records (predicate) WHERE predicate IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_agent ON records (agent);
 CREATE INDEX IF NOT EXISTS records_source ON records (source) WHERE source IS NOT NULL;
