@@ -3,6 +3,7 @@
  * (node.ts), the route table and the app over those (app.ts), and listen; every request goes
  * through http.ts. `stop()` closes everything in reverse.
  */
+import { KeyStore } from "../auth/keys.ts";
 import type { Server } from "bun";
 import nodeCrypto from "node:crypto";
 import fs from "node:fs";
@@ -52,6 +53,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const now = options.now ?? Date.now;
   const metrics = createMetrics();
+  // A damaged key file stops the start before the store opens (which can take seconds and logs).
+  new KeyStore(config.dataDir, now);
   const store = await Store.open(config.dataDir, {
     create: true,
     sync: config.sync,
