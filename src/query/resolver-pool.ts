@@ -40,7 +40,13 @@ interface Slot {
   worker: Worker;
   open: boolean;
   inFlight: number;
+  /** Replacements so far: each waits twice as long as the one before (1 s, 2 s, … at most a minute). */
+  restarts: number;
+  /** A replacement is on its way (the dying worker's later events are ignored). */
+  replacing: boolean;
 }
+
+const restartDelayMsMax = 60_000;
 
 interface Pending {
   slot: Slot;
@@ -57,12 +63,14 @@ export class ResolverPool {
   answered = 0;
   handedBack = 0;
 
+  private readonly open: ToWorker;
+
   constructor(
     private readonly store: Store,
-    trust: TrustService,
+    private readonly trust: TrustService,
     private readonly options: ResolverPoolOptions,
   ) {
-    const open: ToWorker = {
+    this.open = {
       type: "open",
       store: {
         indexPath: store.dataDir.indexPath,
@@ -72,13 +80,9 @@ export class ResolverPool {
       },
       recordCacheBytes: options.recordCacheBytes,
     };
-    const table = trustTable(trust.current);
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { worker: new Worker(workerUrl(import.meta.url, "query/resolver-worker.ts")), open: false, inFlight: 0 };
-      slot.worker.onmessage = (event: MessageEvent<FromWorker>) => this.received(slot, event.data);
-      slot.worker.onerror = (event) => this.failed(slot, event.message);
-      slot.worker.postMessage(open);
-      slot.worker.postMessage(table);
+      const slot: Slot = { worker: this.spawn(), open: false, inFlight: 0, restarts: 0, replacing: false };
+      this.attach(slot);
       this.slots.push(slot);
     }
     trust.onChange((snapshot) => this.broadcast(trustTable(snapshot)));
@@ -86,6 +90,20 @@ export class ResolverPool {
       const concerning = entries.filter((e) => GatherCache.concerns(e.record)).map((e) => ({ lsn: e.lsn, record: e.record }));
       if (concerning.length > 0) this.broadcast({ type: "acknowledged", entries: concerning });
     });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(workerUrl(import.meta.url, "query/resolver-worker.ts"));
+    worker.postMessage(this.open);
+    worker.postMessage(trustTable(this.trust.current)); // before any query; later changes follow in order
+    return worker;
+  }
+
+  private attach(slot: Slot): void {
+    const worker = slot.worker;
+    worker.onmessage = (event: MessageEvent<FromWorker>) => this.received(slot, event.data);
+    worker.onerror = (event) => this.failed(slot, worker, event.message);
+    worker.addEventListener("close", () => this.failed(slot, worker, "the worker exited"));
   }
 
   /** Workers open and answering. */
@@ -165,11 +183,28 @@ export class ResolverPool {
     }
   }
 
-  /** A worker died: what it held is answered by the node, and it takes no more. */
-  private failed(slot: Slot, message: string): void {
-    if (!slot.open && this.closed) return;
+  /**
+   * A worker died: what it held is answered by the node, and a new one takes its place after a
+   * delay that doubles with each replacement (a worker that keeps dying costs little).
+   */
+  private failed(slot: Slot, worker: Worker, message: string): void {
+    if (this.closed || slot.worker !== worker || slot.replacing) return; // closing, or the dying worker's later events
     slot.open = false;
-    this.options.logger.error("a query worker failed; the node answers its share", { error: message });
+    slot.replacing = true;
+    const delayMs = Math.min(restartDelayMsMax, 1000 * 2 ** slot.restarts);
+    this.options.logger.error("a query worker failed; the node answers its share until a new one starts", {
+      error: message,
+      restart_in_ms: delayMs,
+    });
+    const replacement = setTimeout(() => {
+      if (this.closed) return;
+      slot.restarts++;
+      slot.worker = this.spawn();
+      slot.replacing = false;
+      this.attach(slot);
+    }, delayMs);
+    replacement.unref?.();
+    worker.terminate();
     for (const [seq, p] of this.pending) {
       if (p.slot !== slot) continue;
       this.pending.delete(seq);

@@ -176,6 +176,29 @@ describe("answers from query workers", () => {
   });
 });
 
+describe("a worker that dies", () => {
+  test("leaves its queries to the node, and a new one takes its place", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-pool-die-"));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const o = await open(dir, true);
+    const k = generateKeyPair();
+    await o.submit(k, { kind: "assertion", subject: "pool/die", predicate: "p", object: 1, confidence: 0.9 });
+    const pool = o.onWorkers.pool as NonNullable<typeof o.onWorkers.pool>;
+    const slots = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots;
+    const dying = slots[0]?.worker as Worker;
+    dying.terminate(); // as an exit or a crash would end it
+    while (pool.ready > 1) await Bun.sleep(5);
+    for (let i = 0; i < 4; i++) await expectSame(o, "pool/die", "p"); // answered meanwhile (by the other worker or the node)
+    const deadline = Date.now() + 10_000;
+    while (pool.ready < 2 && Date.now() < deadline) await Bun.sleep(20);
+    expect(pool.ready).toBe(2);
+    expect(slots[0]?.worker).not.toBe(dying);
+    const before = pool.answered;
+    for (let i = 0; i < 6; i++) await expectSame(o, "pool/die", "p");
+    expect(pool.answered).toBe(before + 6);
+  }, 20_000);
+});
+
 describe("damage a worker meets", () => {
   let fixture: IndexFixture;
   beforeAll(async () => {
