@@ -27,7 +27,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { agents, benchSeeds, host, pairKey, perPair, predicates, shuffled, signAll, sourcesRequest } from "./claims.ts";
+import { agents, batchSize, benchSeeds, host, pairKey, perPair, predicates, shuffled, signAll, sourcesRequest } from "./claims.ts";
 import { encodeRequest, RawConnection } from "./http.ts";
 import {
   cpuSeconds,
@@ -78,7 +78,24 @@ async function sample(s: Server, variant: string, at: string, queries: number): 
 
 // ---------- the phases ----------
 
-async function load(s: Server, requests: Uint8Array[]): Promise<number> {
+/** Loads the records; the loading server is sampled every `sampleMs` meanwhile (rows "loading"). */
+async function load(s: Server, requests: Uint8Array[], out: Sample[], sampleMs: number): Promise<number> {
+  let sampling = Promise.resolve();
+  let sent = 0;
+  const timer = setInterval(() => {
+    sampling = sampling.then(async () => {
+      out.push(await sample(s, "load", "loading", sent * batchSize));
+    });
+  }, sampleMs);
+  try {
+    return await loadAll(s, requests, () => sent++);
+  } finally {
+    clearInterval(timer);
+    await sampling;
+  }
+}
+
+async function loadAll(s: Server, requests: Uint8Array[], onSent: () => void): Promise<number> {
   const conns = await Promise.all(Array.from({ length: 4 }, () => RawConnection.open(host, s.port)));
   const src = await (conns[0] as RawConnection).request(sourcesRequest());
   if (src.status !== 200) throw new Error(`sources: ${src.status} ${src.body.toString().slice(0, 300)}`);
@@ -89,6 +106,7 @@ async function load(s: Server, requests: Uint8Array[]): Promise<number> {
       while (next < requests.length) {
         const res = await c.request(requests[next++] as Uint8Array);
         if (res.status !== 200) throw new Error(`load: ${res.status} ${res.body.toString().slice(0, 300)}`);
+        onSent();
       }
     }),
   );
@@ -244,7 +262,7 @@ async function main() {
   try {
     const loader = await start(dataDir, cfg.loadArgs, "load", cfg.variants[0]?.root);
     rows.push(await sample(loader, "load", "empty", 0));
-    const loadS = await load(loader, requests);
+    const loadS = await load(loader, requests, rows, cfg.sampleMs);
     requests.length = 0;
     rows.push(await sample(loader, "load", "after load", 0));
     log(`loaded in ${round(loadS)} s (${Math.round(cfg.records / loadS)}/s): ${JSON.stringify(rows.at(-1))}`);
