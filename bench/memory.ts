@@ -27,7 +27,18 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { agents, batchSize, benchSeeds, host, pairKey, perPair, predicates, shuffled, signAll, sourcesRequest } from "./claims.ts";
+import {
+  agents,
+  batchSize,
+  benchSeeds,
+  host,
+  pairKey,
+  perPair,
+  predicates,
+  shuffled,
+  signAll,
+  sourcesRequest,
+} from "./claims.ts";
 import { encodeRequest, RawConnection } from "./http.ts";
 import {
   cpuSeconds,
