@@ -218,8 +218,9 @@ export const settings: Setting[] = [
     key: "queryWorkers",
     flag: "query-workers",
     env: "STEMEDB_QUERY_WORKERS",
-    default: String(navigator.hardwareConcurrency || 2),
-    shownDefault: "one per core",
+    // One core gains nothing from a second thread and pays its overhead (docs/BENCHMARKS.md).
+    default: String((navigator.hardwareConcurrency || 2) > 1 ? navigator.hardwareConcurrency || 2 : 0),
+    shownDefault: "one per core; none on one core",
     help: "threads resolving cold queries beside the event loop (0: all on the event loop)",
   },
   {
