@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, sleep, spawnServer, tempDir, track } from "../integration/helpers.ts";
+import { selfSigned } from "../support/tls.ts";
 import { deployDir, findTool, run, withTool } from "./tools.ts";
 
 const nginxConf = fs.readFileSync(join(deployDir, "nginx/stemedb.conf"), "utf8");
@@ -24,25 +25,7 @@ async function nginxSandbox(ports?: { https: number; http: number; upstream: num
   const dir = fs.mkdtempSync(join(tmpdir(), "stemedb-nginx-"));
   made.push(dir);
   fs.mkdirSync(join(dir, "logs"));
-  const cert = await run([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-days",
-    "1",
-    "-keyout",
-    join(dir, "privkey.pem"),
-    "-out",
-    join(dir, "fullchain.pem"),
-    "-subj",
-    "/CN=localhost",
-  ]);
-  expect(cert.code, cert.stderr).toBe(0);
+  selfSigned({ cert: join(dir, "fullchain.pem"), key: join(dir, "privkey.pem") }, "/CN=localhost");
   let conf = nginxConf.replaceAll("/etc/ssl/stemedb", dir).replaceAll("/var/log/nginx", join(dir, "logs"));
   if (ports)
     conf = conf

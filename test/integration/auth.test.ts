@@ -3,7 +3,6 @@
  * route, revocation, rate limits, body limits and timeouts, TLS, and no secrets in logs.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { join } from "node:path";
 import { type RunningServer, startServer } from "../../src/api/serve.ts";
@@ -11,6 +10,7 @@ import { generateKeyPair, signClaim, toHex, toJsonSubmission } from "../../src/c
 import { loadConfig } from "../../src/config/config.ts";
 import { createLogger, silentLogger } from "../../src/core/logger.ts";
 import { initDataDir } from "../../src/store/datadir.ts";
+import { selfSigned } from "../support/tls.ts";
 import { cleanupAll, runCli, tempDir } from "./helpers.ts";
 
 afterAll(async () => {
@@ -245,29 +245,7 @@ describe("TLS", () => {
     const dir = tempDir("stemedb-tls-");
     const cert = join(dir, "cert.pem");
     const key = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      ],
-      { stdio: "ignore" },
-    );
+    selfSigned({ cert, key }, "/CN=localhost", ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]);
     const server = await serve(join(dir, "data"), { "tls-cert": cert, "tls-key": key });
     try {
       expect(server.url).toStartWith("https://");
