@@ -6,7 +6,7 @@
  */
 import { StemeError } from "../core/errors.ts";
 import { isIndexDamaged, isSqliteDamage } from "../index/damage.ts";
-import { trustFloor } from "../trust/rank.ts";
+import { trustOf } from "../trust/rank.ts";
 import { GatherCache } from "./gather.ts";
 import { type AnswerSummary, answerNow, type QueryRequest, summaryOf } from "./query.ts";
 import type { FromWorker, ToWorker } from "./resolver-wire.ts";
@@ -17,8 +17,8 @@ declare const self: Worker;
 let store: WorkerStore | null = null;
 let cache: GatherCache | null = null;
 let authorities: ReadonlySet<string> = new Set();
-/** τ by agent (`trustOf` in trust/rank.ts: authorities 1, agents not in the table the floor). */
-let agents = new Map<string, number>();
+/** TrustRank's τ by agent, as the node last sent it. */
+let agents = new Map<string, { trust: number }>();
 
 const send = (m: FromWorker) => self.postMessage(m);
 
@@ -26,10 +26,8 @@ function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
   if (!store || !cache) return { type: "node", seq, why: "the worker has no store open" };
   const s = store;
   const c = cache;
-  const trust = {
-    trustOf: (agent: string) => (authorities.has(agent) ? 1 : (agents.get(agent) ?? trustFloor)),
-    lsn: trustLsn,
-  };
+  const ranked = { agents };
+  const trust = { trustOf: (agent: string) => trustOf(ranked, agent, authorities), lsn: trustLsn };
   try {
     const { answers, deps } = s.index.readAt(() => answerNow(s, q, trust, c));
     const texts: Record<string, string> = {};
@@ -78,7 +76,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       }
       return;
     case "trust":
-      agents = new Map(m.agents);
+      agents = new Map(m.agents.map(([agent, trust]) => [agent, { trust }]));
       return;
     case "acknowledged":
       for (const e of m.entries) cache?.acknowledged(e);

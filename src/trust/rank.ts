@@ -70,8 +70,12 @@ export interface TrustOptions {
   knownAt?: number;
 }
 
-/** τ of `agent` in a result: authorities 1, unknown agents the floor. */
-export function trustOf(result: TrustResult | null, agent: string, authorities: ReadonlySet<string>): number {
+/** τ of `agent` in a result (or a query worker's copy of its table): authorities 1, unknown agents the floor. */
+export function trustOf(
+  result: { agents: ReadonlyMap<string, { trust: number }> } | null,
+  agent: string,
+  authorities: ReadonlySet<string>,
+): number {
   if (authorities.has(agent)) return 1;
   return result?.agents.get(agent)?.trust ?? trustFloor;
 }
