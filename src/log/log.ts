@@ -19,7 +19,7 @@ import {
   segmentHeaderBytes,
   signatureBytes,
 } from "./format.ts";
-import { entriesIn, readEntryAt } from "./reader.ts";
+import { entriesIn, preadEntry } from "./reader.ts";
 import { recoverLog } from "./recovery.ts";
 import { createSegmentFile, type SegmentFile } from "./segment.ts";
 import { GroupCommitQueue, SyncPipeline } from "./writer.ts";
@@ -416,17 +416,7 @@ export class Log {
     }
     if (s.sealed) s.readFd ??= fs.openSync(s.file.path, "r");
     const fd = s.readFd ?? this.fd;
-    // One window for every read (the frame's sig and body are copied out of it): a fresh 4 KiB
-    // buffer per record read was most of a cold query's garbage.
-    const window = this.readWindow.subarray(0, Math.min(readWindowBytes, s.bytes - offset));
-    fs.readSync(fd, window, 0, window.length, offset);
-    const frameBytes = frameHeaderBytes + new DataView(window.buffer, window.byteOffset).getUint32(0, true);
-    if (frameBytes <= window.length || offset + frameBytes > s.bytes) {
-      return readEntryAt(window, offset, segment, s.file.path, offset);
-    }
-    const whole = new Uint8Array(frameBytes);
-    fs.readSync(fd, whole, 0, frameBytes, offset);
-    return readEntryAt(whole, offset, segment, s.file.path, offset);
+    return preadEntry(fd, this.readWindow, offset, segment, s.file.path, s.bytes);
   }
 
   /**

@@ -3,6 +3,7 @@
  * and reading single records. Pure functions over `Uint8Array`s; where the bytes come from
  * (mmap, pread, readFile) is the caller's business.
  */
+import fs from "node:fs";
 import { dirname, resolve } from "node:path";
 import { StemeError } from "../core/errors.ts";
 import {
@@ -132,6 +133,29 @@ export function readEntryAt(bytes: Uint8Array, offset: number, segment: number, 
   const entry = decodeFrame(bytes, at, probe, segment);
   entry.offset = offset;
   return entry;
+}
+
+/**
+ * The record framed at `offset` of an open segment file, read with pread: first into `window`
+ * (reused by the caller: a fresh buffer per read was most of a cold query's garbage; the frame's
+ * sig and body are copied out of it), then whole if the frame is longer. `end` is where the
+ * segment's durable bytes end, when the caller knows it. A short or damaged frame is `log_corrupt`.
+ */
+export function preadEntry(
+  fd: number,
+  window: Uint8Array,
+  offset: number,
+  segment: number,
+  path: string,
+  end = Infinity,
+): LogEntry {
+  const got = fs.readSync(fd, window, 0, Math.min(window.length, end - offset), offset);
+  const head = window.subarray(0, got);
+  const frameBytes = got >= 4 ? frameHeaderBytes + new DataView(head.buffer, head.byteOffset).getUint32(0, true) : 0;
+  if (frameBytes <= got || offset + frameBytes > end) return readEntryAt(head, offset, segment, path, offset);
+  const whole = new Uint8Array(frameBytes);
+  const n = fs.readSync(fd, whole, 0, frameBytes, offset);
+  return readEntryAt(whole.subarray(0, n), offset, segment, path, offset);
 }
 
 /**

@@ -13,8 +13,7 @@ import path from "node:path";
 import type { StemeError } from "../core/errors.ts";
 import { IndexStore, type RecordLocation } from "../index/store.ts";
 import { type LogEntry, segmentFileName } from "../log/index.ts";
-import { frameHeaderBytes } from "../log/format.ts";
-import { readEntryAt } from "../log/reader.ts";
+import { preadEntry } from "../log/reader.ts";
 import { checkedRead, damageAt, type ReadStore, type RecordView, type StoredRead, viewOf } from "../store/checked-read.ts";
 
 /** The node answers this query itself (thrown inside the worker, sent as `{kind: "main"}`). */
@@ -71,13 +70,7 @@ export class WorkerStore implements ReadStore {
         fd = fs.openSync(path.join(this.options.logDir, segmentFileName(loc.segment)), "r");
         this.fds.set(loc.segment, fd);
       }
-      const got = fs.readSync(fd, this.window, 0, readWindowBytes, loc.offset);
-      const window = this.window.subarray(0, got);
-      const frameBytes = frameHeaderBytes + new DataView(window.buffer, window.byteOffset).getUint32(0, true);
-      if (frameBytes <= got) return readEntryAt(window, loc.offset, loc.segment, "", loc.offset);
-      const whole = new Uint8Array(frameBytes);
-      if (fs.readSync(fd, whole, 0, frameBytes, loc.offset) !== frameBytes) throw new Error("short read");
-      return readEntryAt(whole, loc.offset, loc.segment, "", loc.offset);
+      return preadEntry(fd, this.window, loc.offset, loc.segment, "");
     } catch (err) {
       throw new NodeAnswers(`reading LSN ${loc.lsn}: ${(err as Error).message}`);
     }
