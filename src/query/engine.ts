@@ -198,7 +198,7 @@ export class QueryEngine {
     if (q.fresh) this.trust.refreshNow();
     else if (cacheable && this.pool) {
       const resolved = await this.resolveOnWorker(q);
-      if (resolved) return fromWorker(resolved);
+      if (resolved) return resolved;
     }
     return { answers: this.resolveNow(q).answers, fromViews: 0 };
   }
@@ -208,17 +208,16 @@ export class QueryEngine {
    * moved since the worker's cut: the index is still at that cut, TrustRank at the position
    * sent, and nothing acknowledged behind the index touches it. Null: resolve it here.
    */
-  private async resolveOnWorker(q: QueryRequest): Promise<Resolved | null> {
+  private async resolveOnWorker(q: QueryRequest): Promise<EngineAnswer | null> {
     const trustLsn = this.trust.current.lsn;
     const resolved = await this.pool?.resolve(q, trustLsn);
     if (!resolved) return null;
     const lsn = this.store.index.checkpointLsn;
+    const answer = fromWorker(resolved);
     const first = resolved.summaries[q.lenses[0] as string];
-    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn)) {
-      const parsed = fromWorker(resolved);
-      this.keepViews(q, (lens) => parsed.answers[lens] as QueryAnswer, resolved.deps, resolved.json);
-    }
-    return resolved;
+    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn))
+      this.keepViews(q, (lens) => answer.answers[lens] as QueryAnswer, resolved.deps, resolved.json);
+    return answer;
   }
 
   /** Every predicate of a subject resolved through one lens (`GET /v1/subjects/:path`). */

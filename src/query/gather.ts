@@ -247,16 +247,11 @@ export class GatherCache {
   /** Drops what an acknowledged record changes. */
   acknowledged(e: { lsn: number; record: StemeRecord }): void {
     const r = e.record;
-    if (r.kind === "source" || r.kind === "source_retraction") {
-      this.sources.delete(r.source_id);
-      this.settledLsn = Math.max(this.settledLsn, e.lsn);
-    } else if (r.kind === "epoch") {
-      this.epochs = null;
-      this.settledLsn = Math.max(this.settledLsn, e.lsn);
-    } else if (r.kind === "review" && r.action === "confirm_source") {
-      this.sources.clear();
-      this.settledLsn = Math.max(this.settledLsn, e.lsn);
-    }
+    if (!GatherCache.concerns(r)) return;
+    this.settledLsn = Math.max(this.settledLsn, e.lsn);
+    if (r.kind === "source" || r.kind === "source_retraction") this.sources.delete(r.source_id);
+    else if (r.kind === "epoch") this.epochs = null;
+    else this.sources.clear(); // a confirm_source review names a record, not a source id (and is rare)
   }
 
   private get fillable(): boolean {
