@@ -17,7 +17,7 @@ import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
 import { encodeBody } from "../src/crypto/signed.ts";
 import { encodeRequest } from "./http.ts";
-import { type BenchKey, benchSeeds, keyFromSeed } from "./records.ts";
+import { type BenchKey, benchSeeds, keyFromSeed, mix32 } from "./records.ts";
 
 export const host = "127.0.0.1";
 export const predicates = ["risk_pct", "dose_mg", "half_life_h", "onset_min", "bleed_pct"] as const;
@@ -32,13 +32,6 @@ export function pairKey(pair: number) {
     subject: `bench/mem/drug/d${Math.floor(pair / predicates.length)}`,
     predicate: predicates[pair % predicates.length] as string,
   };
-}
-
-export function mix32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /**

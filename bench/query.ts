@@ -29,7 +29,7 @@ import { validateRecord } from "../src/core/record.ts";
 import { recordId } from "../src/crypto/hash.ts";
 import { encodeBody } from "../src/crypto/signed.ts";
 import { encodeRequest, RawConnection, type RawResponse } from "./http.ts";
-import { type BenchKey, benchSeeds, keyFromSeed } from "./records.ts";
+import { type BenchKey, benchSeeds, keyFromSeed, mix32 } from "./records.ts";
 
 // ---------- the data set (shared by the main thread and the signing workers) ----------
 
@@ -82,14 +82,6 @@ function claimedValue(pair: number, j: number, L: Layout): number {
 
 function isConflictPair(pair: number): boolean {
   return pair % conflictEvery === 0;
-}
-
-/** A 32-bit integer hash (from "hash prospector"), for reproducible pseudo-random choices. */
-function mix32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 function assertionFields(pair: number, j: number, ts: number, L: Layout, agentHex: string[], confidenceStep: number) {

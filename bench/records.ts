@@ -11,6 +11,14 @@ import { encodeBody } from "../src/crypto/signed.ts";
 // DER prefix of an Ed25519 PKCS#8 private key (RFC 8410 §7); the 32-byte seed follows.
 const pkcs8Prefix = Buffer.from("302e020100300506032b657004220420", "hex");
 
+/** A 32-bit integer hash (from "hash prospector"), for reproducible pseudo-random choices. */
+export function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 export interface BenchKey {
   seed: Uint8Array;
   publicKey: Uint8Array;

@@ -16,7 +16,7 @@ import { validateRecord } from "../../src/core/record.ts";
 import { recordId } from "../../src/crypto/hash.ts";
 import { encodeBody } from "../../src/crypto/signed.ts";
 import { encodeRequest } from "../http.ts";
-import { type BenchKey, keyFromSeed } from "../records.ts";
+import { type BenchKey, keyFromSeed, mix32 } from "../records.ts";
 
 export const predicates = ["risk_pct", "dose_mg", "half_life_h", "onset_min", "label"] as const;
 export const host = "127.0.0.1";
@@ -50,14 +50,6 @@ export function pairKey(pair: number): { subject: string; predicate: string } {
     subject: `peer/drug/d${Math.floor(pair / predicates.length)}`,
     predicate: predicates[pair % predicates.length] as string,
   };
-}
-
-/** A 32-bit integer hash ("hash prospector"), for reproducible choices. */
-export function mix32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 const camps = (pair: number) => 1 + (mix32(pair) % 3);
