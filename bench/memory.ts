@@ -42,6 +42,7 @@ import {
 import { encodeRequest, RawConnection } from "./http.ts";
 import {
   cpuSeconds,
+  envInt,
   mb,
   metrics,
   round,
@@ -191,12 +192,6 @@ async function coldQueries(s: Server, variant: string, cfg: Config, pairs: numbe
 // ---------- configuration and report ----------
 
 function readConfig() {
-  const num = (env: string, dflt: number) => {
-    const raw = process.env[env];
-    const n = raw === undefined || raw === "" ? dflt : Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${env}: expected a positive integer, got ${raw}`);
-    return n;
-  };
   const variants = (process.env.BENCH_VARIANTS ?? "default=")
     .split(";")
     .filter((v) => v.trim() !== "")
@@ -217,13 +212,13 @@ function readConfig() {
       };
     });
   return {
-    records: num("BENCH_RECORDS", 200_000),
-    queries: num("BENCH_QUERIES", 20_000),
-    concurrency: num("BENCH_CONCURRENCY", 32),
-    sampleMs: num("BENCH_SAMPLE_MS", 2000),
-    rounds: num("BENCH_ROUNDS", 1),
+    records: envInt("BENCH_RECORDS", 200_000),
+    queries: envInt("BENCH_QUERIES", 20_000),
+    concurrency: envInt("BENCH_CONCURRENCY", 32),
+    sampleMs: envInt("BENCH_SAMPLE_MS", 2000),
+    rounds: envInt("BENCH_ROUNDS", 1),
     /** How long a variant's server sits idle (sampled) between ready and the first query. */
-    idleMs: process.env.BENCH_IDLE_MS ? num("BENCH_IDLE_MS", 0) : 0,
+    idleMs: process.env.BENCH_IDLE_MS ? envInt("BENCH_IDLE_MS", 0) : 0,
     variants,
     /** Serve flags of the loading server (e.g. a small --segment-bytes, so a small store has sealed segments). */
     loadArgs: (process.env.BENCH_LOAD_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),

@@ -21,18 +21,12 @@ import os from "node:os";
 import path from "node:path";
 import { batchSize, host, pairKey, perPair, predicates, readRequests, shuffled, signCached, sourcesRequest } from "./claims.ts";
 import { encodeRequest, RawConnection } from "./http.ts";
-import { diskBytes, mb, metrics, round, type Server, start, stop, vm, waitIndexed } from "./serve-proc.ts";
+import { diskBytes, envInt, mb, metrics, round, type Server, start, stop, vm, waitIndexed } from "./serve-proc.ts";
 
 const log = (msg: string) => console.error(`[bench-scale ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const loadavg = () => os.loadavg().map((x) => round(x, 2));
 
 function readConfig() {
-  const num = (env: string, dflt: number) => {
-    const raw = process.env[env];
-    const n = raw === undefined || raw === "" ? dflt : Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${env}: expected a positive integer, got ${raw}`);
-    return n;
-  };
   const sizes = (process.env.BENCH_SIZES ?? "200000,500000").split(",").map((s) => Number(s.trim()));
   const unit = perPair * predicates.length;
   sizes.forEach((n, i) => {
@@ -42,8 +36,8 @@ function readConfig() {
   });
   return {
     sizes,
-    queries: num("BENCH_QUERIES", 20_000),
-    concurrency: num("BENCH_CONCURRENCY", 32),
+    queries: envInt("BENCH_QUERIES", 20_000),
+    concurrency: envInt("BENCH_CONCURRENCY", 32),
     args: (process.env.BENCH_ARGS ?? "").split(/\s+/).filter((a) => a !== ""),
     cache: path.resolve(process.env.BENCH_CACHE ?? path.join(import.meta.dir, "../.bench/scale-cache")),
     keep: process.env.BENCH_KEEP === "1",

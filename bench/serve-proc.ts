@@ -14,6 +14,14 @@ export interface Server {
   url: string;
 }
 
+/** A positive integer setting from the environment, or `dflt` when unset. */
+export function envInt(env: string, dflt: number): number {
+  const raw = process.env[env];
+  const n = raw === undefined || raw === "" ? dflt : Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${env}: expected a positive integer, got ${raw}`);
+  return n;
+}
+
 export const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 export const mb = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : round(bytes / 1024 / 1024));
 
