@@ -11,7 +11,7 @@ import { toHex } from "../core/hex.ts";
 import { recordId } from "../crypto/hash.ts";
 import { compareIds, MerkleBuilder, merkleRoot, sortIds } from "../crypto/merkle.ts";
 import { openChecksummed } from "../index/checksum-vfs.ts";
-import { listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile, SegmentImage } from "../log/index.ts";
+import { entriesFrom, type LogEntry, listSegmentFiles, logDirName, readSegmentHeader, type SegmentFile } from "../log/index.ts";
 
 export interface RootReport {
   root: string;
@@ -36,7 +36,11 @@ export function dataDirRoot(dataDir: string): RootReport {
     db.exec("BEGIN"); // one snapshot for the position and the ids
     const indexLsn =
       (db.query("SELECT value FROM meta WHERE key = 'checkpoint_lsn'").get() as { value: number } | null)?.value ?? 0;
-    const tail = logTail(dataDir, indexLsn);
+    const at = db.query("SELECT segment, offset FROM records WHERE lsn = ?").get(indexLsn) as {
+      segment: number;
+      offset: number;
+    } | null;
+    const tail = logTail(dataDir, indexLsn, at ?? undefined);
     const past = sortIds(tail.ids);
     const tree = new MerkleBuilder();
     let records = tail.ids.length;
@@ -57,24 +61,35 @@ export function dataDirRoot(dataDir: string): RootReport {
   }
 }
 
-/** The ids of the records the log holds past `indexLsn`, and the last LSN it holds. */
-function logTail(dataDir: string, indexLsn: number): { ids: Uint8Array[]; lsn: number } {
+/**
+ * The ids of the records the log holds past `indexLsn`, and the last LSN it holds. `from`, when
+ * the index knows it, is where the frame of `indexLsn` lies: the walk starts there instead of at
+ * its segment's start (the active segment holds up to `--segment-bytes`; every refresh walked it
+ * all). A place that is not that frame is not trusted: the segment is walked from its start.
+ */
+function logTail(
+  dataDir: string,
+  indexLsn: number,
+  from?: { segment: number; offset: number },
+): { ids: Uint8Array[]; lsn: number } {
   const ids: Uint8Array[] = [];
   let lsn = indexLsn;
+  const take = (entry: LogEntry) => {
+    if (entry.lsn <= indexLsn) return;
+    ids.push(recordId(entry.body));
+    lsn = entry.lsn;
+  };
   const files = listSegmentFiles(path.join(dataDir, logDirName));
   for (const [i, f] of files.entries()) {
-    // A segment whose successor starts within the index holds no record past it: not read. Read
-    // whole, every segment every time the root was refreshed, a 1M-record log took ≈ 0.6 GB of
-    // transient buffers on the root worker (docs/BENCHMARKS.md#memory-make-bench-memory).
+    // A segment whose successor starts within the index holds no record past it: not read.
     const next = files[i + 1] ? readSegmentHeader(files[i + 1] as SegmentFile) : null;
     if (next !== null && !("error" in next) && next.header.firstLsn <= indexLsn + 1) continue;
-    const image = SegmentImage.read(f);
-    if ("error" in image) break;
-    image.walk((offset, frameLsn, end) => {
-      if (frameLsn <= indexLsn) return;
-      ids.push(recordId(image.entry(offset, frameLsn, end).body));
-      lsn = frameLsn;
-    });
+    if (from?.segment === f.segment && indexLsn > 0) {
+      const walk = entriesFrom(f, { offset: from.offset, lsn: indexLsn }, take);
+      if (!("error" in walk) && walk.records > 0) continue;
+    }
+    const walk = entriesFrom(f, null, take);
+    if ("error" in walk) break;
   }
   return { ids, lsn };
 }

@@ -9,9 +9,18 @@
  * (format.ts); callers see LSNs, offsets and records.
  */
 import * as fs from "node:fs";
-import { decodeFrame, decodeSegmentHeader, type LogEntry, type SegmentHeader, segmentHeaderBytes } from "./format.ts";
+import {
+  decodeFrame,
+  decodeSegmentHeader,
+  type LogEntry,
+  payloadBytesMax,
+  type SegmentHeader,
+  segmentHeaderBytes,
+  frameHeaderBytes,
+} from "./format.ts";
 import { type FrameVisitor, type SegmentWalk, walkFrames } from "./reader.ts";
 import { listSegmentFiles, type SegmentFile } from "./segment.ts";
+import { invariant } from "../core/errors.ts";
 
 export class SegmentImage {
   private constructor(
@@ -47,6 +56,55 @@ export class SegmentImage {
   /** The record in a frame `walk` visited: recorded-at, signature and body (copies the caller owns). */
   entry(offset: number, lsn: number, end: number): LogEntry {
     return decodeFrame(this.bytes, offset, { lsn, end }, this.file.segment);
+  }
+}
+
+/** How much of a segment `entriesFrom` holds at a time: any frame fits (header + at most 128 KiB). */
+export const entriesChunkBytes = 1024 * 1024;
+
+/**
+ * The records of `file` from the frame at `start.offset`, which must carry `start.lsn` (or, with
+ * no `start`, from its first frame), to its last whole frame, each passed to `visit`. Read with
+ * positioned reads a chunk at a time, so memory stays one chunk whatever the segment's size
+ * (reading the active segment whole, up to `--segment-bytes`, was a spike of that size in the
+ * server). Frames are checked as a walk checks them (length, CRC, LSN continuity); the walk
+ * stops at the first frame that is not good: a torn tail being written, or a `start` that is not
+ * the frame of its LSN (then nothing is visited and `records` is 0).
+ */
+export function entriesFrom(
+  file: SegmentFile,
+  start: { offset: number; lsn: number } | null,
+  visit: (entry: LogEntry) => void,
+): SegmentWalk | { error: string } {
+  invariant(entriesChunkBytes >= frameHeaderBytes + payloadBytesMax, "a chunk holds any frame");
+  const fd = fs.openSync(file.path, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    let at = start?.offset ?? segmentHeaderBytes;
+    let first = start?.lsn;
+    if (first === undefined) {
+      const head = new Uint8Array(segmentHeaderBytes);
+      const header = decodeSegmentHeader(head.subarray(0, fs.readSync(fd, head, 0, segmentHeaderBytes, 0)));
+      if ("error" in header) return header;
+      first = header.header.firstLsn;
+    }
+    const buffer = new Uint8Array(Math.max(0, Math.min(entriesChunkBytes, size - at)));
+    let next = first;
+    for (;;) {
+      const got = fs.readSync(fd, buffer, 0, Math.min(buffer.length, size - at), at);
+      const chunk = buffer.subarray(0, got);
+      const walk = walkFrames(chunk, 0, next, (o, lsn, end) => visit(decodeFrame(chunk, o, { lsn, end }, file.segment)));
+      next = walk.lastLsn + 1;
+      // A chunk that ends mid-frame shows damage after good frames; with more file behind it, read on from there.
+      if (at + got >= size || walk.goodEnd === 0) {
+        const out: SegmentWalk = { firstLsn: first, lastLsn: next - 1, records: next - first, goodEnd: at + walk.goodEnd };
+        if (walk.damage) out.damage = { ...walk.damage, offset: at + walk.damage.offset };
+        return out;
+      }
+      at += walk.goodEnd;
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -7,7 +7,16 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "bun:test";
-import { lastWholeLsn, listSegmentFiles, Log, readSegmentHeader, type SegmentFile, SegmentImage } from "../../src/log/index.ts";
+import {
+  entriesFrom,
+  lastWholeLsn,
+  listSegmentFiles,
+  Log,
+  readSegmentHeader,
+  type SegmentFile,
+  SegmentImage,
+} from "../../src/log/index.ts";
+import { entriesChunkBytes } from "../../src/log/segment-image.ts";
 import { entry, tempDir } from "./helpers.ts";
 
 async function writeLog(dir: string, count: number, segmentBytesMax = 2048): Promise<void> {
@@ -112,5 +121,71 @@ describe("readSegmentHeader and lastWholeLsn", () => {
     const next = last.segment + 1;
     fs.writeFileSync(join(dir, `${String(next).padStart(10, "0")}.seg`), new Uint8Array(20));
     expect(lastWholeLsn(dir)).toBe(29);
+  });
+});
+
+describe("entriesFrom", () => {
+  /** A segment well over one chunk, its frames of varied sizes so that chunk ends cut frames. */
+  async function bigSegment(): Promise<{ file: SegmentFile; img: SegmentImage; count: number }> {
+    const dir = tempDir();
+    const log = await Log.open(dir, { segmentBytesMax: 8 << 20 });
+    const count = 3000;
+    for (let n = 1; n <= count; n += 100)
+      await log.append(Array.from({ length: 100 }, (_, i) => entry(n + i, 300 + ((n + i) % 997))));
+    await log.close();
+    const files = listSegmentFiles(dir);
+    expect(files.length).toBe(1);
+    const file = files[0] as SegmentFile;
+    expect(fs.statSync(file.path).size).toBeGreaterThan(2 * entriesChunkBytes);
+    return { file, img: image(file), count };
+  }
+
+  test("from the first frame, a chunk at a time, it visits what a whole read visits, frames cut by chunks included", async () => {
+    const { file, img, count } = await bigSegment();
+    const seen: number[] = [];
+    const walk = entriesFrom(file, null, (e) => {
+      expect(e.body).toEqual(entry(e.lsn, 300 + (e.lsn % 997)).body);
+      expect(e.segment).toBe(1);
+      seen.push(e.lsn);
+    });
+    expect(seen).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(walk).toEqual(img.walk());
+  });
+
+  test("from a known frame, it starts there; a place that is not that LSN's frame visits nothing", async () => {
+    const { file, img, count } = await bigSegment();
+    const offsets = new Map<number, number>();
+    img.walk((offset, lsn) => void offsets.set(lsn, offset));
+    const seen: number[] = [];
+    const walk = entriesFrom(file, { offset: offsets.get(2500) as number, lsn: 2500 }, (e) => seen.push(e.lsn));
+    expect(seen).toEqual(Array.from({ length: count - 2499 }, (_, i) => i + 2500));
+    expect(walk).toMatchObject({ firstLsn: 2500, lastLsn: count, records: count - 2499, goodEnd: img.bytes.length });
+    expect(entriesFrom(file, { offset: offsets.get(2500) as number, lsn: 2501 }, () => seen.push(-1))).toMatchObject({
+      records: 0,
+      damage: { offset: offsets.get(2500) },
+    });
+    expect(entriesFrom(file, { offset: (offsets.get(2500) as number) + 1, lsn: 2500 }, () => seen.push(-1))).toMatchObject({
+      records: 0,
+    });
+    expect(seen).not.toContain(-1);
+  });
+
+  test("a torn tail stops the walk at the last whole frame; damage mid-segment stops it there", async () => {
+    const { file, img, count } = await bigSegment();
+    const offsets = new Map<number, number>();
+    img.walk((offset, lsn) => void offsets.set(lsn, offset));
+    fs.truncateSync(file.path, img.bytes.length - 5);
+    let last = 0;
+    expect(entriesFrom(file, null, (e) => (last = e.lsn))).toMatchObject({ lastLsn: count - 1, damage: {} });
+    expect(last).toBe(count - 1);
+    const bytes = fs.readFileSync(file.path);
+    const at = (offsets.get(1700) as number) + 40;
+    bytes[at] = (bytes[at] as number) ^ 0xff;
+    fs.writeFileSync(file.path, bytes);
+    expect(entriesFrom(file, null, (e) => (last = e.lsn))).toMatchObject({
+      lastLsn: 1699,
+      damage: { offset: offsets.get(1700) },
+    });
+    expect(last).toBe(1699);
   });
 });
