@@ -134,7 +134,7 @@ export const settings: Setting[] = [
     flag: "syncs-in-flight",
     env: "STEMEDB_SYNCS_IN_FLIGHT",
     default: "2",
-    help: "log fdatasyncs running at once (pipelined group commit; each acknowledges what was written before it began; 1: one at a time)",
+    help: "log fdatasyncs running at once, 1–16 (pipelined group commit; each acknowledges what was written before it began; 1: one at a time)",
   },
   {
     key: "segmentBytesMax",
@@ -189,9 +189,9 @@ export const settings: Setting[] = [
     key: "verifyThreads",
     flag: "verify-threads",
     env: "STEMEDB_VERIFY_THREADS",
-    default: String(navigator.hardwareConcurrency || 2),
-    shownDefault: "one per core",
-    help: "signature-checking threads",
+    default: String(Math.min(64, navigator.hardwareConcurrency || 2)),
+    shownDefault: "one per core, at most 64",
+    help: "signature-checking threads, 1–64",
   },
   {
     key: "viewsMax",
@@ -219,9 +219,9 @@ export const settings: Setting[] = [
     flag: "query-workers",
     env: "STEMEDB_QUERY_WORKERS",
     // One core gains nothing from a second thread and pays its overhead (docs/BENCHMARKS.md).
-    default: String((navigator.hardwareConcurrency || 2) > 1 ? navigator.hardwareConcurrency || 2 : 0),
-    shownDefault: "one per core; none on one core",
-    help: "threads resolving cold queries beside the event loop (0: all on the event loop)",
+    default: String((navigator.hardwareConcurrency || 2) > 1 ? Math.min(64, navigator.hardwareConcurrency || 2) : 0),
+    shownDefault: "one per core, at most 64; none on one core",
+    help: "threads resolving cold queries beside the event loop, at most 64 (0: all on the event loop)",
   },
   {
     key: "indexCacheBytes",
@@ -627,6 +627,14 @@ const zeroAllowed = new Set<keyof Config>([
   "rateAdmin",
 ]);
 
+/**
+ * Numeric settings with a ceiling: each unit is a thread or an open file, so a slip of the
+ * finger (`--query-workers 200`) is refused, not obeyed. Past 2–3 syncs in flight the disk
+ * gains nothing (docs/BENCHMARKS.md, "Single-record ingest"); a thread per core is the most
+ * the others can use.
+ */
+const ceilings: Partial<Record<keyof Config, number>> = { syncsInFlight: 16, queryWorkers: 64, verifyThreads: 64 };
+
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
 export function loadConfig(
   flags: Record<string, string | boolean | undefined>,
@@ -642,8 +650,13 @@ export function loadConfig(
     const n = Number(raw[key]);
     const s = settings.find((x) => x.key === key) as Setting;
     const least = zeroAllowed.has(key) ? 0 : 1;
-    if (raw[key] === "" || !Number.isSafeInteger(n) || n < least)
-      throw configError(s, raw[key] ?? "", least === 0 ? "an integer ≥ 0" : "a positive integer");
+    const most = ceilings[key];
+    if (raw[key] === "" || !Number.isSafeInteger(n) || n < least || (most !== undefined && n > most))
+      throw configError(
+        s,
+        raw[key] ?? "",
+        most !== undefined ? `an integer from ${least} to ${most}` : least === 0 ? "an integer ≥ 0" : "a positive integer",
+      );
     out[key] = n;
   }
   const kappa = Number(raw.escalateKappa);

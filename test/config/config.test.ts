@@ -33,6 +33,22 @@ describe("configuration", () => {
     expect(() => loadConfig({ bind: "localhost" }, {})).toThrow(/HOST:PORT/);
   });
 
+  test("settings that are threads or open files have a ceiling, said in the error", () => {
+    expect(loadConfig({ "syncs-in-flight": "16", "query-workers": "0", "verify-threads": "64" }, {})).toMatchObject({
+      syncsInFlight: 16,
+      queryWorkers: 0,
+      verifyThreads: 64,
+    });
+    expect(() => loadConfig({ "syncs-in-flight": "17" }, {})).toThrow(
+      /--syncs-in-flight \/ STEMEDB_SYNCS_IN_FLIGHT: expected an integer from 1 to 16, got "17"/,
+    );
+    expect(() => loadConfig({ "syncs-in-flight": "0" }, {})).toThrow(/from 1 to 16/);
+    expect(() => loadConfig({}, { STEMEDB_QUERY_WORKERS: "200" })).toThrow(
+      /STEMEDB_QUERY_WORKERS: expected an integer from 0 to 64/,
+    );
+    expect(() => loadConfig({ "verify-threads": "1000" }, {})).toThrow(/--verify-threads .* from 1 to 64/);
+  });
+
   test("bind addresses, IPv6 included", () => {
     expect(parseBind("[::1]:18180")).toEqual({ host: "::1", port: 18180 });
     expect(parseBind("localhost:0")).toEqual({ host: "localhost", port: 0 });
