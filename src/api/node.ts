@@ -36,8 +36,8 @@ export interface NodeServices {
   ops: OpsService;
   /** The change feed (GET /v1/changes). */
   feed: ChangeFeed;
-  /** Stops the background work and closes what the services opened (not the store). */
-  close(): void;
+  /** Stops the background work and closes what the services opened (not the store); await it before closing the store. */
+  close(): Promise<void>;
 }
 
 interface NodeContext {
@@ -109,13 +109,14 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   });
   trust.start();
   ops.start();
-  const close = () => {
+  const close = async () => {
     feed.close();
     trust.stop();
-    ops.stop();
+    const opsStopped = ops.stop(); // a root in progress gives up and closes its index connection
     engine.close();
     audit?.close();
     verifyPool.close();
+    await opsStopped;
   };
   const escalations = new Escalations(store, decider);
   return { keys, guard, defense, ingest, trust, engine, decider, escalations, audit, ops, feed, close };

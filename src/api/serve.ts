@@ -77,7 +77,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   try {
     await openClusterFor(config, cluster, { logger, metrics }); // the node exists before the API; it starts once the API listens
   } catch (err) {
-    node.close();
+    await node.close();
     await store.close();
     throw err;
   }
@@ -92,7 +92,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
   });
   const close = async () => {
     closeCluster(cluster);
-    node.close();
+    await node.close();
     await store.close();
   };
   const server = await listen(config, fetch, logger, close);

@@ -19,13 +19,22 @@ export interface RootReport {
   records: number;
 }
 
+/** Thrown by `dataDirRoot` when its `stopped` says so: the root was given up, not wrong. */
+export class RootStopped extends Error {
+  constructor() {
+    super("the root was given up: the server is stopping");
+  }
+}
+
 /**
  * Read-only, no lock: safe beside a running server (the answer is as of the moment read). The
  * index's ids are read in id order straight into the Merkle tree, merged with the few the log
  * holds past the index: an array of a million ids and their sort took ≈ 235 MB on the root
- * worker (docs/BENCHMARKS.md#memory-make-bench-memory).
+ * worker (docs/BENCHMARKS.md#memory-make-bench-memory). `stopped` is asked every 65,536 ids;
+ * when it says so the root is given up (`RootStopped`) and the connection closed. SQLite's sort
+ * before the first id cannot be cut short.
  */
-export function dataDirRoot(dataDir: string): RootReport {
+export function dataDirRoot(dataDir: string, options: { stopped?: () => boolean } = {}): RootReport {
   const indexPath = path.join(dataDir, "index.sqlite");
   if (!fs.existsSync(indexPath)) {
     const tail = logTail(dataDir, 0);
@@ -45,10 +54,12 @@ export function dataDirRoot(dataDir: string): RootReport {
     const tree = new MerkleBuilder();
     let records = tail.ids.length;
     let j = 0;
+    let rowsSeen = 0;
     const rows = db.query("SELECT id FROM records WHERE lsn <= ? ORDER BY id").iterate(indexLsn) as IterableIterator<{
       id: Uint8Array;
     }>;
     for (const { id } of rows) {
+      if ((rowsSeen++ & 0xffff) === 0 && options.stopped?.()) throw new RootStopped(); // the connection closes below
       while (j < past.length && compareIds(past[j] as Uint8Array, id) < 0) tree.add(past[j++] as Uint8Array);
       tree.add(id);
       records++;

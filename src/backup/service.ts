@@ -24,6 +24,12 @@ export interface OpsOptions {
 }
 
 const rootIntervalMs = 30_000;
+/**
+ * How long a stop waits for a root in progress to give up (it looks at the stop flag every
+ * 65,536 ids, well under a second) before the worker is terminated. Terminated mid-read, its
+ * index connection was never closed and the index's WAL outlived the server's close.
+ */
+const rootStopWaitMs = 2_000;
 const snapshotNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class OpsService {
@@ -33,6 +39,10 @@ export class OpsService {
   private snapshotting = false;
   private rootWorker: Worker | null = null;
   private rootInFlight = false;
+  /** Set to 1 to ask the root worker to give up the root it is computing (its reads stop, its connection closes). */
+  private readonly rootStop = new Int32Array(new SharedArrayBuffer(4));
+  /** Resolves when the worker's answer to the root in flight has come in. */
+  private rootAnswered: Promise<void> = Promise.resolve();
   root: RootReport | null = null;
   lastArchiveAtMs: number | null = null;
   private readonly logger: Logger;
@@ -57,11 +67,21 @@ export class OpsService {
     this.refreshRoot();
   }
 
-  stop(): void {
+  /** Stops the timers; a root in progress gives up and closes its index connection first (bounded wait). */
+  async stop(): Promise<void> {
     if (this.archiveTimer) clearInterval(this.archiveTimer);
     if (this.rootTimer) clearInterval(this.rootTimer);
-    this.rootWorker?.terminate();
+    this.archiveTimer = this.rootTimer = null;
+    Atomics.store(this.rootStop, 0, 1);
+    const worker = this.rootWorker;
     this.rootWorker = null;
+    if (worker === null) return;
+    if (this.rootInFlight) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.rootAnswered, new Promise<void>((resolve) => (timer = setTimeout(resolve, rootStopWaitMs)))]);
+      clearTimeout(timer);
+    }
+    worker.terminate();
   }
 
   /** One archival pass; a failure is logged and retried next interval. */
@@ -88,22 +108,27 @@ export class OpsService {
 
   /** Recomputes the root on a worker when the log moved past the last one. */
   refreshRoot(): void {
+    if (Atomics.load(this.rootStop, 0) === 1) return; // stopped
     if (this.rootInFlight || (this.root && this.root.lsn >= this.store.indexLsn && this.root.lsn >= this.store.log.lastLsn))
       return;
     this.rootInFlight = true;
+    let answered = () => {};
+    this.rootAnswered = new Promise<void>((resolve) => (answered = resolve));
     this.rootWorker ??= new Worker(workerUrl(import.meta.url, "backup/root-worker.ts"));
-    this.rootWorker.onmessage = (event: MessageEvent<{ ok: boolean; report?: RootReport; error?: string }>) => {
+    this.rootWorker.onmessage = (event: MessageEvent<{ ok: boolean; report?: RootReport; error?: string; stopped?: true }>) => {
       this.rootInFlight = false;
+      answered();
       if (event.data.ok && event.data.report) this.root = event.data.report;
-      else this.logger.warn("computing the Merkle root failed", { error: event.data.error ?? "" });
+      else if (!event.data.stopped) this.logger.warn("computing the Merkle root failed", { error: event.data.error ?? "" });
     };
     this.rootWorker.onerror = (event) => {
       this.rootInFlight = false;
+      answered();
       this.logger.warn("the Merkle root worker failed", { error: String(event.message) });
       this.rootWorker?.terminate();
       this.rootWorker = null;
     };
-    this.rootWorker.postMessage({ dataDir: this.store.dataDir.dir });
+    this.rootWorker.postMessage({ dataDir: this.store.dataDir.dir, stop: this.rootStop });
   }
 
   /** `POST /v1/admin/snapshot`: a backup into a new directory under `--backup-dir`. */

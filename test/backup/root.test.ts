@@ -9,7 +9,7 @@ import { afterEach, expect, spyOn, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { dataDirRoot } from "../../src/backup/root.ts";
+import { dataDirRoot, RootStopped } from "../../src/backup/root.ts";
 import { toHex } from "../../src/core/hex.ts";
 import { generateKeyPair } from "../../src/crypto/sign.ts";
 import { merkleRoot } from "../../src/crypto/merkle.ts";
@@ -129,4 +129,21 @@ test("an index whose place for its last record is wrong is not trusted: the segm
   expect(db.query("UPDATE records SET offset = offset + 3 WHERE lsn = 120").run().changes).toBe(1);
   db.close();
   expect(dataDirRoot(dir)).toEqual({ root: toHex(merkleRoot(ids)), lsn: 150, records: 150 });
+});
+
+test("a root asked to stop gives up with RootStopped and closes its index connection", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-root-"));
+  dirs.push(dir);
+  await oneSegmentStore(dir);
+  let asked = 0;
+  expect(() => dataDirRoot(dir, { stopped: () => ++asked > 0 })).toThrow(RootStopped);
+  expect(asked).toBe(1);
+  // No reader is left holding the index: a writer's TRUNCATE checkpoint completes (busy = 0).
+  const db = openChecksummed(path.join(dir, "index.sqlite"));
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("CREATE TABLE IF NOT EXISTS probe (x)");
+  db.exec("INSERT INTO probe VALUES (1)");
+  expect(db.query("PRAGMA wal_checkpoint(TRUNCATE)").get()).toMatchObject({ busy: 0 });
+  db.close();
+  expect(dataDirRoot(dir, { stopped: () => false }).records).toBe(150);
 });
