@@ -112,11 +112,11 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
   const close = async () => {
     feed.close();
     trust.stop();
-    const opsStopped = ops.stop(); // a root in progress gives up and closes its index connection
-    engine.close();
+    // A root in progress and the query workers close their index connections before the store closes.
+    const stopping = [ops.stop(), engine.close()];
     audit?.close();
     verifyPool.close();
-    await opsStopped;
+    await Promise.all(stopping);
   };
   const escalations = new Escalations(store, decider);
   return { keys, guard, defense, ingest, trust, engine, decider, escalations, audit, ops, feed, close };

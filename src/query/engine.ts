@@ -132,10 +132,11 @@ export class QueryEngine {
     return { records: this.gatherCache.decoded.size, bytes: this.gatherCache.decoded.bytes };
   }
 
-  close(): void {
+  /** Stops the engine; resolves once its query workers have closed their stores. */
+  async close(): Promise<void> {
     this.closed = true;
     this.refreshQueue.clear();
-    this.pool?.close();
+    await this.pool?.close();
   }
 
   /** One view per (lens, subject, predicate, parameters). */

@@ -130,13 +130,30 @@ export class ResolverPool {
     });
   }
 
-  close(): void {
+  /**
+   * Stops the workers. Each is asked to close its store first and given `closeWaitMs` to say
+   * so: terminated with its index connection open, a worker left the index's WAL and
+   * shared-memory files behind the node's clean stop. Queries still out are the node's.
+   */
+  async close(closeWaitMs = 1000): Promise<void> {
     this.closed = true;
-    for (const s of this.slots) s.worker.terminate();
     for (const [seq, p] of this.pending) {
       this.pending.delete(seq);
       p.resolve(null);
     }
+    const closing = this.slots.map((s) => {
+      const worker = s.worker;
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, closeWaitMs);
+        worker.onmessage = (event: MessageEvent<FromWorker>) => {
+          if (event.data.type !== "closed") return;
+          clearTimeout(timer);
+          resolve();
+        };
+        worker.postMessage({ type: "close" } satisfies ToWorker);
+      }).then(() => worker.terminate());
+    });
+    await Promise.all(closing);
   }
 
   private broadcast(m: ToWorker): void {
@@ -150,6 +167,7 @@ export class ResolverPool {
         this.options.logger.warn("a query worker could not open the store; the node answers its share", { error: m.error });
       return;
     }
+    if (m.type === "closed") return; // close() listens for it itself
     const p = this.pending.get(m.seq);
     if (!p) return;
     this.pending.delete(m.seq);

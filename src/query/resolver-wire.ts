@@ -13,11 +13,14 @@ export type ToWorker =
   | { type: "trust"; agents: Array<[string, number]> }
   /** Acknowledged records the gather cache keeps state about (`GatherCache.concerns`). */
   | { type: "acknowledged"; entries: Array<{ lsn: number; record: StemeRecord }> }
-  | { type: "query"; seq: number; q: QueryRequest; trustLsn: number };
+  | { type: "query"; seq: number; q: QueryRequest; trustLsn: number }
+  /** The node is stopping: close the store (its index connection) and say so. */
+  | { type: "close" };
 
 export type FromWorker =
   | { type: "opened"; ok: true }
   | { type: "opened"; ok: false; error: string }
+  | { type: "closed" }
   /**
    * Each lens's answer as JSON text (the response body as it is), what the audit trail keeps of
    * it, and the deps as JSON: text crosses at a fraction of a structured clone's cost.

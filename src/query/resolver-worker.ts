@@ -84,5 +84,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "query":
       send(answer(m.seq, m.q, m.trustLsn));
       return;
+    case "close":
+      store?.close();
+      store = null;
+      send({ type: "closed" });
+      return;
   }
 };

@@ -210,3 +210,18 @@ describe("recovery: damage in a sealed segment", () => {
     }
   }, 60_000);
 });
+
+describe("a clean stop", () => {
+  test("closes every index connection, the root worker's too: no WAL or shared-memory file is left", async () => {
+    const dir = tempDir();
+    const first = await spawnServer(dir);
+    await submitAll(first.url, Array.from({ length: 20 }, claim));
+    expect(await first.stop()).toBe(0);
+    // Stopped again right after it is ready: the root refresh that starts with the server is in flight.
+    for (let round = 0; round < 3; round++) {
+      const server = await spawnServer(dir);
+      expect(await server.stop()).toBe(0);
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("index.sqlite-"))).toEqual([]);
+    }
+  });
+});

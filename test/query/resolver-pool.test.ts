@@ -35,8 +35,8 @@ async function open(dir: string, create = false) {
   const onLoop = new QueryEngine(store, trust, { viewsMax: 0 });
   const onWorkers = new QueryEngine(store, trust, { viewsMax: 0, workers: 2 });
   cleanup.push(async () => {
-    onWorkers.close();
-    onLoop.close();
+    await onWorkers.close();
+    await onLoop.close();
     await store.close();
   });
   while ((onWorkers.pool?.ready ?? 0) < 2) await Bun.sleep(5);
@@ -197,6 +197,39 @@ describe("a worker that dies", () => {
     for (let i = 0; i < 6; i++) await expectSame(o, "pool/die", "p");
     expect(pool.answered).toBe(before + 6);
   }, 20_000);
+});
+
+describe("closing the pool", () => {
+  test("closes every worker's index connection before it resolves: the store's close leaves no WAL behind", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-pool-close-"));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = await Store.open(dir, { create: true, sync: "none", now: () => now });
+    const trust = new TrustService(store, { now: () => now });
+    trust.refreshNow();
+    const engine = new QueryEngine(store, trust, { viewsMax: 0, workers: 2 });
+    while ((engine.pool?.ready ?? 0) < 2) await Bun.sleep(5);
+    const ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 100, now: () => now });
+    const k = generateKeyPair();
+    const signed = signRecord(
+      {
+        v: 1,
+        agent: toHex(k.publicKey),
+        ts: now - 1000,
+        kind: "assertion",
+        subject: "pool/close",
+        predicate: "p",
+        object: 1,
+        confidence: 0.9,
+      },
+      k.secretKey,
+      "json",
+    );
+    expect((await ingest.submit([{ shape: "cbor", body: signed.body, sig: signed.sig }]))[0]?.ok).toBe(true);
+    await store.indexCaughtUp();
+    await engine.close();
+    await store.close();
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith("index.sqlite-"))).toEqual([]);
+  });
 });
 
 describe("damage a worker meets", () => {
