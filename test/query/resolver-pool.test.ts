@@ -157,6 +157,23 @@ describe("answers from query workers", () => {
     expect(after.trust?.groups).not.toEqual(before.trust?.groups);
   });
 
+  test("a record longer than a worker's read window is read whole, and answered on the worker", async () => {
+    const o = await open(dir);
+    const long = `${"x".repeat(5000)}é`; // a frame of ≈ 5 KiB: past the one-pread window (1 KiB)
+    const id = await o.submit(generateKeyPair(), {
+      kind: "assertion",
+      subject: "pool/long",
+      predicate: "p",
+      object: long,
+      confidence: 0.9,
+    });
+    const answered = o.onWorkers.pool?.answered ?? 0;
+    const answers = await expectSame(o, "pool/long", "p");
+    expect(answers.consensus?.winner?.id).toBe(id);
+    expect(answers.consensus?.value).toBe(long);
+    expect(o.onWorkers.pool?.answered).toBe(answered + 1);
+  });
+
   test("a source retracted after a worker cached it counts at the next query", async () => {
     const o = await open(dir);
     const k = generateKeyPair();
