@@ -78,7 +78,7 @@ function thread(): void {
   const n = Math.min(envInt("COLD_QUERIES", 20_000), pairs);
   const order = shuffled(pairs);
   const trust = { trustOf: (_agent: string) => 0, lsn: 0 };
-  const t = { txn: 0, read: 0, reads: 0, answer: 0, stringify: 0, clone: 0 };
+  const t = { txn: 0, read: 0, reads: 0, answer: 0, stringify: 0, clone: 0, depsParse: 0 };
   const realRead = store.read.bind(store);
   store.read = (loc) => {
     const s = performance.now();
@@ -111,9 +111,12 @@ function thread(): void {
     const m = { type: "answer", seq: i, answers: texts, summaries, deps: JSON.stringify(deps) };
     const b = performance.now();
     structuredClone(m);
+    const c = performance.now();
+    JSON.parse(m.deps);
+    t.depsParse += performance.now() - c;
     t.answer += a - s;
     t.stringify += b - a;
-    t.clone += performance.now() - b;
+    t.clone += c - b;
   }
   const wall = performance.now() - w0;
   const cpu = processCpuS() - cpu0;
@@ -131,6 +134,7 @@ function thread(): void {
       reads_per_query: round(t.reads / n),
       stringify_and_summary_us: us(t.stringify),
       structured_clone_of_message_us: us(t.clone),
+      deps_parse_us: us(t.depsParse),
       record_cache: { hits: cache.decoded.hits, misses: cache.decoded.misses },
     }),
   );

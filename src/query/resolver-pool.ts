@@ -33,7 +33,8 @@ export interface Resolved {
   /** Each lens's answer as JSON text. */
   json: Record<string, string>;
   summaries: Record<string, AnswerSummary>;
-  deps: AnswerDeps;
+  /** What the answer was derived from, parsed at the first call: most cold answers never need it (views.ts). */
+  deps: () => AnswerDeps;
 }
 
 interface Slot {
@@ -157,7 +158,7 @@ export class ResolverPool {
     switch (m.type) {
       case "answer":
         this.answered++;
-        p.resolve({ json: m.answers, summaries: m.summaries, deps: JSON.parse(m.deps) as AnswerDeps });
+        p.resolve({ json: m.answers, summaries: m.summaries, deps: lazyJson<AnswerDeps>(m.deps) });
         return;
       case "node":
         this.handedBack++;
@@ -212,6 +213,15 @@ export class ResolverPool {
     }
     slot.inFlight = 0;
   }
+}
+
+/** `text` parsed at the first call, and the same value at every later one. */
+function lazyJson<T>(text: string): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= JSON.parse(text) as T;
+    return value;
+  };
 }
 
 function trustTable(snapshot: TrustSnapshot): ToWorker {

@@ -174,6 +174,30 @@ describe("answers from query workers", () => {
     expect(o.onWorkers.pool?.answered).toBe(answered + 1);
   });
 
+  test("a view kept from a worker's answer is dropped by the next write it depends on", async () => {
+    const o = await open(dir);
+    const withViews = new QueryEngine(o.store, o.trust, { workers: 1 });
+    cleanup.push(() => withViews.close());
+    while ((withViews.pool?.ready ?? 0) < 1) await Bun.sleep(5);
+    const [a, b] = [generateKeyPair(), generateKeyPair()];
+    const q: QueryRequest = { subject: "pool/view", predicate: "p", lenses: ["consensus"] };
+    const first = await o.submit(a, { kind: "assertion", subject: "pool/view", predicate: "p", object: 1, confidence: 0.6 });
+    for (let ask = 0; ask < 2; ask++) expect((await withViews.query(q)).fromViews).toBe(0); // kept at its second ask
+    expect(withViews.pool?.answered).toBe(2);
+    const viewed = await withViews.query(q);
+    expect(viewed.fromViews).toBe(1);
+    expect(viewed.answers.consensus?.winner?.id).toBe(first);
+    // The pair's new assertion (the view's deps) drops it; so does a vote on the record it names.
+    const second = await o.submit(b, { kind: "assertion", subject: "pool/view", predicate: "p", object: 2, confidence: 0.9 });
+    const after = await withViews.query(q);
+    expect(after.fromViews).toBe(0);
+    expect(after.answers.consensus?.winner?.id).toBe(second);
+    await withViews.query(q);
+    expect((await withViews.query(q)).fromViews).toBe(1);
+    await o.submit(a, { kind: "vote", target: second, value: -1 });
+    expect((await withViews.query(q)).fromViews).toBe(0);
+  });
+
   test("a source retracted after a worker cached it counts at the next query", async () => {
     const o = await open(dir);
     const k = generateKeyPair();
