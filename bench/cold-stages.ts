@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { GatherCache } from "../src/query/gather.ts";
 import { type AnswerSummary, answerNow, type QueryRequest, summaryOf } from "../src/query/query.ts";
-import type { FromWorker, ToWorker } from "../src/query/resolver-wire.ts";
+import type { FromWorker, QueryItem, ToWorker } from "../src/query/resolver-wire.ts";
 import { WorkerStore } from "../src/query/worker-store.ts";
 import { shuffled } from "./claims.ts";
 import { pairKey, predicates } from "./claims.ts";
@@ -163,7 +163,7 @@ async function pool(): Promise<void> {
       console.error(`a worker failed: ${e.message}`);
       process.exit(1);
     };
-    return { w, inFlight: 0, opened: new Promise<void>((r) => (w.onmessage = () => r())) };
+    return { w, inFlight: 0, outbox: [] as QueryItem[], opened: new Promise<void>((r) => (w.onmessage = () => r())) };
   });
   await Promise.all(slots.map((s) => s.opened));
   const warm = envInt("COLD_WARM", Math.min(2000, Math.floor(n / 10)));
@@ -172,25 +172,42 @@ async function pool(): Promise<void> {
   let mark: { cpu: number; main: number; t: number; tasks: Map<string, number> } | null = null;
   let mainRecv = 0;
   await new Promise<void>((finished) => {
+    // As the pool does: the queries of one turn go to a worker in one message (resolver-pool.ts).
+    let flushing = false;
+    const flush = () => {
+      flushing = false;
+      for (const s of slots) {
+        if (s.outbox.length === 0) continue;
+        s.w.postMessage({ type: "queries", items: s.outbox } satisfies ToWorker);
+        s.outbox = [];
+      }
+    };
     const send = () => {
       if (next >= n) return;
       let slot = slots[0] as (typeof slots)[number];
       for (const s of slots) if (s.inFlight < slot.inFlight) slot = s;
       slot.inFlight++;
       const k = next++;
-      slot.w.postMessage({ type: "query", seq: k, q: queryOf(k, pairs, order), trustLsn: 0 } satisfies ToWorker);
+      slot.outbox.push({ seq: k, q: queryOf(k, pairs, order), trustLsn: 0 });
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
     };
     for (const s of slots)
       s.w.onmessage = (e: MessageEvent<FromWorker>) => {
-        const r0 = performance.now();
         const m = e.data;
-        if (m.type === "answer") JSON.parse(m.deps);
-        else throw new Error(`worker: ${JSON.stringify(m)}`);
-        mainRecv += performance.now() - r0;
-        s.inFlight--;
-        if (++done === warm) mark = { cpu: processCpuS(), main: threadCpuS(), t: performance.now(), tasks: tasksCpuS() };
-        if (done === n) finished();
-        else send();
+        if (m.type !== "settled") throw new Error(`worker: ${JSON.stringify(m)}`);
+        for (const item of m.items) {
+          const r0 = performance.now();
+          if (item.type === "answer") JSON.parse(item.deps);
+          else throw new Error(`worker: ${JSON.stringify(item)}`);
+          mainRecv += performance.now() - r0;
+          s.inFlight--;
+          if (++done === warm) mark = { cpu: processCpuS(), main: threadCpuS(), t: performance.now(), tasks: tasksCpuS() };
+          if (done === n) finished();
+          else send();
+        }
       };
     for (let i = 0; i < inflight; i++) send();
   });

@@ -174,6 +174,47 @@ describe("answers from query workers", () => {
     expect(o.onWorkers.pool?.answered).toBe(answered + 1);
   });
 
+  test("queries of one turn go in one message and one read transaction, each answered as the event loop answers it", async () => {
+    const o = await open(dir);
+    const agents = Array.from({ length: 4 }, () => generateKeyPair());
+    for (let pair = 0; pair < 12; pair++)
+      for (const [a, k] of agents.entries())
+        await o.submit(k, {
+          kind: "assertion",
+          subject: `pool/turn/${pair}`,
+          predicate: "p",
+          object: (pair + a) % 3,
+          confidence: 0.6,
+        });
+    const qs = Array.from({ length: 24 }, (_, i): QueryRequest => ({ subject: `pool/turn/${i % 12}`, predicate: "p", lenses }));
+    const [answered, sent] = [o.onWorkers.pool?.answered ?? 0, o.onWorkers.pool?.sent ?? 0];
+    const onWorkers = await Promise.all(qs.map((q) => o.onWorkers.query(q)));
+    expect(o.onWorkers.pool?.answered).toBe(answered + 24);
+    expect((o.onWorkers.pool?.sent ?? 0) - sent).toBeLessThanOrEqual(2); // one a worker
+    for (const [i, q] of qs.entries()) expect(onWorkers[i]?.answers).toEqual((await o.onLoop.query(q)).answers);
+  });
+
+  test("a TrustRank table sent while a query waits to be sent goes after it: the query is answered with the table it was asked under", async () => {
+    const o = await open(dir);
+    const [a, b] = [generateKeyPair(), generateKeyPair()];
+    const first = await o.submit(a, { kind: "assertion", subject: "pool/order", predicate: "p", object: 1, confidence: 0.6 });
+    await o.submit(b, { kind: "assertion", subject: "pool/order", predicate: "p", object: 2, confidence: 0.9 });
+    const q: QueryRequest = { subject: "pool/order", predicate: "p", lenses: ["trust"] };
+    const before = await expectSame(o, "pool/order", "p");
+    await o.submit(o.store.dataDir.nodeKey, { kind: "vote", target: first, value: 1 }); // moves a's τ at the next refresh
+    await o.store.indexCaughtUp();
+    const pool = o.onWorkers.pool as unknown as { slots: Array<{ outbox: unknown[] }> };
+    const asked = o.onWorkers.query(q);
+    for (let turn = 0; turn < 20 && !pool.slots.some((s) => s.outbox.length > 0); turn++) await null;
+    expect(pool.slots.some((s) => s.outbox.length > 0)).toBe(true); // waiting for the end of the turn
+    o.trust.refreshNow(); // broadcasts the new table now
+    const answer = (await asked).answers.trust;
+    expect(answer?.trust_lsn).toBe(before.trust?.trust_lsn);
+    expect(answer?.groups).toEqual(before.trust?.groups);
+    const after = await expectSame(o, "pool/order", "p");
+    expect(after.trust?.groups).not.toEqual(before.trust?.groups);
+  });
+
   test("a view kept from a worker's answer is dropped by the next write it depends on", async () => {
     const o = await open(dir);
     const withViews = new QueryEngine(o.store, o.trust, { workers: 1 });
