@@ -150,6 +150,16 @@ function writeNumber(w: Writer, x: number): void {
   }
 }
 
+/** `buf[aStart, aEnd)` against `buf[bStart, bEnd)`, bytewise then by length (as `compareBytes`). */
+function compareRanges(buf: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): number {
+  const n = Math.min(aEnd - aStart, bEnd - bStart);
+  for (let i = 0; i < n; i++) {
+    const d = (buf[aStart + i] as number) - (buf[bStart + i] as number);
+    if (d !== 0) return d;
+  }
+  return aEnd - aStart - (bEnd - bStart);
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -312,21 +322,25 @@ class Reader {
 
   map(n: number, depth: number): Value {
     const out: { [key: string]: Value } = {};
-    let prevKey: Uint8Array | null = null;
+    // The previous key's encoded bytes, as a range of `buf` (compared in place).
+    let prevStart = -1;
+    let prevEnd = -1;
     for (let i = 0; i < n; i++) {
       const keyStart = this.pos;
       this.need(1);
       if ((this.buf[this.pos] as number) >> 5 !== 3) throw malformed("map keys must be text", keyStart);
       const key = this.value(depth + 1) as string;
-      const keyBytes = this.buf.subarray(keyStart, this.pos);
-      if (prevKey !== null && compareBytes(prevKey, keyBytes) >= 0) {
-        throw nonCanonical(
-          compareBytes(prevKey, keyBytes) === 0 ? `duplicate map key "${key}"` : "map keys not in canonical order",
-          keyStart,
-        );
+      if (prevStart >= 0) {
+        const order = compareRanges(this.buf, prevStart, prevEnd, keyStart, this.pos);
+        if (order >= 0)
+          throw nonCanonical(order === 0 ? `duplicate map key "${key}"` : "map keys not in canonical order", keyStart);
       }
-      prevKey = keyBytes;
-      Object.defineProperty(out, key, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+      prevStart = keyStart;
+      prevEnd = this.pos;
+      const value = this.value(depth + 1);
+      // Keys are distinct (checked above), so assignment defines each once; `__proto__` would set the prototype instead.
+      if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
     }
     return out;
   }

@@ -338,6 +338,22 @@ export class IndexStore implements DamageGuard {
     }
   }
 
+  /**
+   * `fn` of each item, in order, inside one read transaction (`readAt`): items that arrived
+   * together (a query worker's queries of one turn) share one cut and one BEGIN/COMMIT. When
+   * one ends the transaction (an I/O error does), the rest go on in a new one. `fn` handles its
+   * own errors; one that escapes ends the call.
+   */
+  readAtEach<I, T>(items: readonly I[], fn: (item: I) => T): T[] {
+    const out: T[] = [];
+    while (out.length < items.length)
+      this.readAt(() => {
+        do out.push(fn(items[out.length] as I));
+        while (out.length < items.length && this.sqlite.inTransaction);
+      });
+    return out;
+  }
+
   private intern(table: InternTable, value: string, insertSql: string, selectSql: string, param: string | Uint8Array): number {
     let cache = this.internCache.get(table);
     if (!cache) {

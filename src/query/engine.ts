@@ -266,11 +266,11 @@ export class QueryEngine {
     return { answers, deps };
   }
 
-  /** `answerOf` is asked only for the views the cache admits; `json`, when given, is each answer's text. */
+  /** `answerOf` and `deps` are asked only for the views the cache admits; `json`, when given, is each answer's text. */
   private keepViews(
     q: QueryRequest,
     answerOf: (lens: string) => QueryAnswer,
-    deps: AnswerDeps,
+    deps: AnswerDeps | (() => AnswerDeps),
     json?: Record<string, string>,
   ): void {
     const now = performance.now();
@@ -281,9 +281,10 @@ export class QueryEngine {
     }
   }
 
-  /** Records acknowledged past `lsn` (not in the index yet) that would change this answer. */
-  private changedBehindIndex(deps: AnswerDeps, lsn: number): boolean {
-    for (const e of this.store.pendingAfter(lsn)) if (ViewCache.affects(deps, toHex(e.id), e.record)) return true;
+  /** Records acknowledged past `lsn` (not in the index yet) that would change this answer (`deps` asked only when there are some). */
+  private changedBehindIndex(deps: AnswerDeps | (() => AnswerDeps), lsn: number): boolean {
+    for (const e of this.store.pendingAfter(lsn))
+      if (ViewCache.affects(typeof deps === "function" ? deps() : deps, toHex(e.id), e.record)) return true;
     return false;
   }
 

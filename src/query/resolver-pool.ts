@@ -18,7 +18,7 @@ import type { Store } from "../store/store.ts";
 import type { TrustService, TrustSnapshot } from "../trust/service.ts";
 import { GatherCache } from "./gather.ts";
 import type { AnswerDeps, AnswerSummary, QueryRequest } from "./query.ts";
-import type { FromWorker, ToWorker } from "./resolver-wire.ts";
+import type { FromWorker, QueryItem, Settled, ToWorker } from "./resolver-wire.ts";
 
 export interface ResolverPoolOptions {
   workers: number;
@@ -33,7 +33,8 @@ export interface Resolved {
   /** Each lens's answer as JSON text. */
   json: Record<string, string>;
   summaries: Record<string, AnswerSummary>;
-  deps: AnswerDeps;
+  /** What the answer was derived from, parsed at the first call: most cold answers never need it (views.ts). */
+  deps: () => AnswerDeps;
 }
 
 interface Slot {
@@ -44,6 +45,8 @@ interface Slot {
   restarts: number;
   /** A replacement is on its way (the dying worker's later events are ignored). */
   replacing: boolean;
+  /** Queries of this turn not yet sent (`flush`). */
+  outbox: QueryItem[];
 }
 
 const restartDelayMsMax = 60_000;
@@ -59,9 +62,13 @@ export class ResolverPool {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private closed = false;
+  /** A flush is scheduled for the end of this turn. */
+  private flushing = false;
   /** Queries answered by a worker, and handed back to the node. */
   answered = 0;
   handedBack = 0;
+  /** Messages of queries sent (`flush`): fewer than the queries when several arrive in one turn. */
+  sent = 0;
 
   private readonly open: ToWorker;
 
@@ -81,7 +88,7 @@ export class ResolverPool {
       recordCacheBytes: options.recordCacheBytes,
     };
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { worker: this.spawn(), open: false, inFlight: 0, restarts: 0, replacing: false };
+      const slot: Slot = { worker: this.spawn(), open: false, inFlight: 0, restarts: 0, replacing: false, outbox: [] };
       this.attach(slot);
       this.slots.push(slot);
     }
@@ -125,10 +132,29 @@ export class ResolverPool {
     chosen.inFlight++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { slot: chosen, resolve, reject });
-      const message: ToWorker = { type: "query", seq, q, trustLsn };
-      chosen.worker.postMessage(message);
+      chosen.outbox.push({ seq, q, trustLsn });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(this.flush);
+      }
     });
   }
+
+  /**
+   * Sends each worker the queries of this turn in one message (one read transaction there, one
+   * message back): under load, dozens arrive in one turn. Before anything else is sent too
+   * (`broadcast`), so a query never meets a trust table or a record newer than its own.
+   */
+  private readonly flush = (): void => {
+    this.flushing = false;
+    for (const s of this.slots) {
+      if (s.outbox.length === 0) continue;
+      const message: ToWorker = { type: "queries", items: s.outbox };
+      s.outbox = [];
+      s.worker.postMessage(message);
+      this.sent++;
+    }
+  };
 
   /**
    * Stops the workers. Each is asked to close its store first and given `closeWaitMs` to say
@@ -137,6 +163,7 @@ export class ResolverPool {
    */
   async close(closeWaitMs = 1000): Promise<void> {
     this.closed = true;
+    for (const s of this.slots) s.outbox = [];
     for (const [seq, p] of this.pending) {
       this.pending.delete(seq);
       p.resolve(null);
@@ -157,6 +184,7 @@ export class ResolverPool {
   }
 
   private broadcast(m: ToWorker): void {
+    this.flush(); // queries asked before it go before it
     for (const s of this.slots) s.worker.postMessage(m);
   }
 
@@ -168,6 +196,10 @@ export class ResolverPool {
       return;
     }
     if (m.type === "closed") return; // close() listens for it itself
+    for (const item of m.items) this.settle(slot, item);
+  }
+
+  private settle(slot: Slot, m: Settled): void {
     const p = this.pending.get(m.seq);
     if (!p) return;
     this.pending.delete(m.seq);
@@ -175,7 +207,7 @@ export class ResolverPool {
     switch (m.type) {
       case "answer":
         this.answered++;
-        p.resolve({ json: m.answers, summaries: m.summaries, deps: JSON.parse(m.deps) as AnswerDeps });
+        p.resolve({ json: m.answers, summaries: m.summaries, deps: lazyJson<AnswerDeps>(m.deps) });
         return;
       case "node":
         this.handedBack++;
@@ -223,6 +255,7 @@ export class ResolverPool {
     }, delayMs);
     replacement.unref?.();
     worker.terminate();
+    slot.outbox = []; // their promises are settled below
     for (const [seq, p] of this.pending) {
       if (p.slot !== slot) continue;
       this.pending.delete(seq);
@@ -230,6 +263,15 @@ export class ResolverPool {
     }
     slot.inFlight = 0;
   }
+}
+
+/** `text` parsed at the first call, and the same value at every later one. */
+function lazyJson<T>(text: string): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= JSON.parse(text) as T;
+    return value;
+  };
 }
 
 function trustTable(snapshot: TrustSnapshot): ToWorker {

@@ -13,14 +13,26 @@ export type ToWorker =
   | { type: "trust"; agents: Array<[string, number]> }
   /** Acknowledged records the gather cache keeps state about (`GatherCache.concerns`). */
   | { type: "acknowledged"; entries: Array<{ lsn: number; record: StemeRecord }> }
-  | { type: "query"; seq: number; q: QueryRequest; trustLsn: number }
+  /** Queries that arrived in one turn of the node's event loop: answered in one read transaction, in one message. */
+  | { type: "queries"; items: QueryItem[] }
   /** The node is stopping: close the store (its index connection) and say so. */
   | { type: "close" };
+
+export interface QueryItem {
+  seq: number;
+  q: QueryRequest;
+  trustLsn: number;
+}
 
 export type FromWorker =
   | { type: "opened"; ok: true }
   | { type: "opened"; ok: false; error: string }
   | { type: "closed" }
+  /** What became of each query of a `queries` message, in its order. */
+  | { type: "settled"; items: Settled[] };
+
+/** What a worker says of one query. */
+export type Settled =
   /**
    * Each lens's answer as JSON text (the response body as it is), what the audit trail keeps of
    * it, and the deps as JSON: text crosses at a fraction of a structured clone's cost.

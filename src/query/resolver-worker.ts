@@ -9,7 +9,7 @@ import { isIndexDamaged, isSqliteDamage } from "../index/damage.ts";
 import { trustOf } from "../trust/rank.ts";
 import { GatherCache } from "./gather.ts";
 import { type AnswerSummary, answerNow, type QueryRequest, summaryOf } from "./query.ts";
-import type { FromWorker, ToWorker } from "./resolver-wire.ts";
+import type { FromWorker, QueryItem, Settled, ToWorker } from "./resolver-wire.ts";
 import { DamageFound, NodeAnswers, WorkerStore } from "./worker-store.ts";
 
 declare const self: Worker;
@@ -22,14 +22,28 @@ let agents = new Map<string, { trust: number }>();
 
 const send = (m: FromWorker) => self.postMessage(m);
 
-function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
-  if (!store || !cache) return { type: "node", seq, why: "the worker has no store open" };
+/**
+ * The queries of one message, in one read transaction (`IndexStore.readAtEach`): each reads a
+ * cut taken after it arrived, so it sees every record acknowledged before it was sent.
+ */
+function answerAll(items: readonly QueryItem[]): Settled[] {
   const s = store;
   const c = cache;
+  if (!s || !c) return items.map(({ seq }) => ({ type: "node", seq, why: "the worker has no store open" }));
+  try {
+    return s.index.readAtEach(items, ({ seq, q, trustLsn }) => answer(s, c, seq, q, trustLsn));
+  } catch (err) {
+    // The transaction could not begin or end (damage, mostly): the node hears it for each query.
+    return items.map(({ seq }) => failure(seq, err));
+  }
+}
+
+/** One query, inside the read transaction; what went wrong is the node's to hear. */
+function answer(s: WorkerStore, c: GatherCache, seq: number, q: QueryRequest, trustLsn: number): Settled {
   const ranked = { agents };
   const trust = { trustOf: (agent: string) => trustOf(ranked, agent, authorities), lsn: trustLsn };
   try {
-    const { answers, deps } = s.index.readAt(() => answerNow(s, q, trust, c));
+    const { answers, deps } = answerNow(s, q, trust, c);
     const texts: Record<string, string> = {};
     const summaries: Record<string, AnswerSummary> = {};
     for (const [lens, a] of Object.entries(answers)) {
@@ -43,7 +57,7 @@ function answer(seq: number, q: QueryRequest, trustLsn: number): FromWorker {
 }
 
 /** What a failed query tells the node: damage is the node's to report, anything unexpected the node's to answer. */
-function failure(seq: number, err: unknown): FromWorker {
+function failure(seq: number, err: unknown): Settled {
   if (err instanceof NodeAnswers) return { type: "node", seq, why: err.message };
   if (err instanceof DamageFound) return { type: "damage", seq, found: err.message };
   // This connection's own guard met it first (a page checksum, SQLITE_CORRUPT): same damage.
@@ -81,8 +95,8 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "acknowledged":
       for (const e of m.entries) cache?.acknowledged(e);
       return;
-    case "query":
-      send(answer(m.seq, m.q, m.trustLsn));
+    case "queries":
+      send({ type: "settled", items: answerAll(m.items) });
       return;
     case "close":
       store?.close();

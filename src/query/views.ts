@@ -106,14 +106,14 @@ export class ViewCache {
   }
 
   /**
-   * `answer` is asked for only when the view is kept; `json`, when the answer already exists as
+   * `answer` and `depsOf` are asked for only when the view is kept; `json`, when the answer already exists as
    * text (from a query worker), is kept with it and counted.
    */
   put(
     key: string,
     request: QueryRequest,
     answer: QueryAnswer | (() => QueryAnswer),
-    deps: AnswerDeps,
+    depsOf: AnswerDeps | (() => AnswerDeps),
     usesTrust: boolean,
     nowMs: number,
     json?: string,
@@ -122,6 +122,7 @@ export class ViewCache {
     this.remove(key, false);
     if (!this.door.offer(key)) return; // kept at its second ask (doorkeeper.ts)
     const value = typeof answer === "function" ? answer() : answer;
+    const deps = typeof depsOf === "function" ? depsOf() : depsOf;
     // Serialized only to be measured (unless it came as text): most views of a cold workload are
     // never read, and keeping every answer's JSON would double what they hold.
     const bytes =

@@ -22,7 +22,8 @@ export class NodeAnswers extends Error {}
 /** A row the log contradicts: the node reports the damage (sent as `{kind: "damage"}`). */
 export class DamageFound extends Error {}
 
-const readWindowBytes = 4096;
+/** One pread a record: a frame of an assertion or a vote is ≈ 250 bytes; a longer one takes a second read. */
+const readWindowBytes = 1024;
 
 export interface WorkerStoreOptions {
   indexPath: string;

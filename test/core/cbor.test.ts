@@ -418,3 +418,27 @@ describe("decodeCanonical rejects malformed CBOR with malformed_cbor", () => {
     });
   }
 });
+
+describe("text and map keys: decoded in place, every check kept", () => {
+  const head = (n: number) => (n < 24 ? (0x60 | n).toString(16) : `78${n.toString(16).padStart(2, "0")}`);
+  test("ASCII and non-ASCII text of lengths 0 to 70 round-trips, as text and as map keys", () => {
+    for (let n = 0; n <= 70; n++) {
+      for (const s of ["a".repeat(n), `${"b".repeat(Math.max(0, n - 1))}é`, `é${"c".repeat(n)}`]) {
+        expect(decodeCanonical(encodeCanonical(s))).toBe(s);
+        expect(decodeCanonical(encodeCanonical({ [s]: 1, zzzz: s }))).toEqual({ [s]: 1, zzzz: s });
+      }
+    }
+  });
+  test("a byte that is not UTF-8 is refused at any place in short and long text", () => {
+    for (const n of [1, 2, 24, 63, 64, 65, 70])
+      for (const at of [0, Math.floor(n / 2), n - 1]) {
+        const bytes = Array.from({ length: n }, (_, i) => (i === at ? "ff" : "61")).join("");
+        expect(codeOf(() => decodeCanonical(unhex(head(n) + bytes)))).toBe("malformed_cbor");
+      }
+  });
+  test("map keys compared in place: a duplicate and an out-of-order key are still refused", () => {
+    expect(codeOf(() => decodeCanonical(unhex("a2616101616101")))).toBe("non_canonical_cbor");
+    expect(codeOf(() => decodeCanonical(unhex("a2616201616101")))).toBe("non_canonical_cbor");
+    expect(codeOf(() => decodeCanonical(unhex("a26261610161620a")))).toBe("non_canonical_cbor");
+  });
+});

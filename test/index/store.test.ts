@@ -114,6 +114,37 @@ describe("IndexStore", () => {
     expect(store.referrers(a.id, 3)).toEqual([{ lsn: 3, rel: 3 }]);
     expect(store.countsByKind()).toMatchObject({ assertion: 2, vote: 1, source: 0 });
   });
+
+  test("readAtEach: the items of one call share one read transaction (one cut); one that ends it leaves the rest to a new one", () => {
+    const a = assertion(alice, "cut/x", "p", 1);
+    const b = assertion(bob, "cut/x", "p", 2);
+    store.applyBatch(entries([a], 1));
+    const reader = IndexStore.open(path.join(dir, "index.sqlite"), { readonly: true, ids: false });
+    try {
+      const sqlite = (reader as unknown as { sqlite: { inTransaction: boolean; exec(sql: string): void } }).sqlite;
+      const seen = reader.readAtEach([0, 1, 2, 3], (i) => {
+        if (i === 1) store.applyBatch(entries([b], 2)); // committed by another connection mid-call
+        const out = {
+          i,
+          inTransaction: sqlite.inTransaction,
+          checkpoint: reader.checkpointLsn,
+          lsns: listRecords(reader, { subject: "cut/x", limit: 10 }).items.map((r) => r.lsn),
+        };
+        if (i === 2) sqlite.exec("COMMIT"); // as an I/O error ends it
+        return out;
+      });
+      expect(seen).toEqual([
+        { i: 0, inTransaction: true, checkpoint: 1, lsns: [1] },
+        { i: 1, inTransaction: true, checkpoint: 1, lsns: [1] },
+        { i: 2, inTransaction: true, checkpoint: 1, lsns: [1] },
+        { i: 3, inTransaction: true, checkpoint: 2, lsns: [1, 2] },
+      ]);
+      expect(sqlite.inTransaction).toBe(false);
+      expect(reader.readAtEach([], () => 1)).toEqual([]);
+    } finally {
+      reader.close();
+    }
+  });
 });
 
 describe("listing", () => {

@@ -157,6 +157,88 @@ describe("answers from query workers", () => {
     expect(after.trust?.groups).not.toEqual(before.trust?.groups);
   });
 
+  test("a record longer than a worker's read window is read whole, and answered on the worker", async () => {
+    const o = await open(dir);
+    const long = `${"x".repeat(5000)}é`; // a frame of ≈ 5 KiB: past the one-pread window (1 KiB)
+    const id = await o.submit(generateKeyPair(), {
+      kind: "assertion",
+      subject: "pool/long",
+      predicate: "p",
+      object: long,
+      confidence: 0.9,
+    });
+    const answered = o.onWorkers.pool?.answered ?? 0;
+    const answers = await expectSame(o, "pool/long", "p");
+    expect(answers.consensus?.winner?.id).toBe(id);
+    expect(answers.consensus?.value).toBe(long);
+    expect(o.onWorkers.pool?.answered).toBe(answered + 1);
+  });
+
+  test("queries of one turn go in one message and one read transaction, each answered as the event loop answers it", async () => {
+    const o = await open(dir);
+    const agents = Array.from({ length: 4 }, () => generateKeyPair());
+    for (let pair = 0; pair < 12; pair++)
+      for (const [a, k] of agents.entries())
+        await o.submit(k, {
+          kind: "assertion",
+          subject: `pool/turn/${pair}`,
+          predicate: "p",
+          object: (pair + a) % 3,
+          confidence: 0.6,
+        });
+    const qs = Array.from({ length: 24 }, (_, i): QueryRequest => ({ subject: `pool/turn/${i % 12}`, predicate: "p", lenses }));
+    const [answered, sent] = [o.onWorkers.pool?.answered ?? 0, o.onWorkers.pool?.sent ?? 0];
+    const onWorkers = await Promise.all(qs.map((q) => o.onWorkers.query(q)));
+    expect(o.onWorkers.pool?.answered).toBe(answered + 24);
+    expect((o.onWorkers.pool?.sent ?? 0) - sent).toBeLessThanOrEqual(2); // one a worker
+    for (const [i, q] of qs.entries()) expect(onWorkers[i]?.answers).toEqual((await o.onLoop.query(q)).answers);
+  });
+
+  test("a TrustRank table sent while a query waits to be sent goes after it: the query is answered with the table it was asked under", async () => {
+    const o = await open(dir);
+    const [a, b] = [generateKeyPair(), generateKeyPair()];
+    const first = await o.submit(a, { kind: "assertion", subject: "pool/order", predicate: "p", object: 1, confidence: 0.6 });
+    await o.submit(b, { kind: "assertion", subject: "pool/order", predicate: "p", object: 2, confidence: 0.9 });
+    const q: QueryRequest = { subject: "pool/order", predicate: "p", lenses: ["trust"] };
+    const before = await expectSame(o, "pool/order", "p");
+    await o.submit(o.store.dataDir.nodeKey, { kind: "vote", target: first, value: 1 }); // moves a's τ at the next refresh
+    await o.store.indexCaughtUp();
+    const pool = o.onWorkers.pool as unknown as { slots: Array<{ outbox: unknown[] }> };
+    const asked = o.onWorkers.query(q);
+    for (let turn = 0; turn < 20 && !pool.slots.some((s) => s.outbox.length > 0); turn++) await null;
+    expect(pool.slots.some((s) => s.outbox.length > 0)).toBe(true); // waiting for the end of the turn
+    o.trust.refreshNow(); // broadcasts the new table now
+    const answer = (await asked).answers.trust;
+    expect(answer?.trust_lsn).toBe(before.trust?.trust_lsn);
+    expect(answer?.groups).toEqual(before.trust?.groups);
+    const after = await expectSame(o, "pool/order", "p");
+    expect(after.trust?.groups).not.toEqual(before.trust?.groups);
+  });
+
+  test("a view kept from a worker's answer is dropped by the next write it depends on", async () => {
+    const o = await open(dir);
+    const withViews = new QueryEngine(o.store, o.trust, { workers: 1 });
+    cleanup.push(() => withViews.close());
+    while ((withViews.pool?.ready ?? 0) < 1) await Bun.sleep(5);
+    const [a, b] = [generateKeyPair(), generateKeyPair()];
+    const q: QueryRequest = { subject: "pool/view", predicate: "p", lenses: ["consensus"] };
+    const first = await o.submit(a, { kind: "assertion", subject: "pool/view", predicate: "p", object: 1, confidence: 0.6 });
+    for (let ask = 0; ask < 2; ask++) expect((await withViews.query(q)).fromViews).toBe(0); // kept at its second ask
+    expect(withViews.pool?.answered).toBe(2);
+    const viewed = await withViews.query(q);
+    expect(viewed.fromViews).toBe(1);
+    expect(viewed.answers.consensus?.winner?.id).toBe(first);
+    // The pair's new assertion (the view's deps) drops it; so does a vote on the record it names.
+    const second = await o.submit(b, { kind: "assertion", subject: "pool/view", predicate: "p", object: 2, confidence: 0.9 });
+    const after = await withViews.query(q);
+    expect(after.fromViews).toBe(0);
+    expect(after.answers.consensus?.winner?.id).toBe(second);
+    await withViews.query(q);
+    expect((await withViews.query(q)).fromViews).toBe(1);
+    await o.submit(a, { kind: "vote", target: second, value: -1 });
+    expect((await withViews.query(q)).fromViews).toBe(0);
+  });
+
   test("a source retracted after a worker cached it counts at the next query", async () => {
     const o = await open(dir);
     const k = generateKeyPair();
