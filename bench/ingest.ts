@@ -189,6 +189,9 @@ function serverView(before: Map<string, number>, after: Map<string, number>, sec
     index_batches: indexBatches,
     index_avg_ms: indexBatches > 0 ? round((indexSeconds * 1000) / indexBatches, 2) : null,
     index_share_of_wall: round(indexSeconds / seconds, 3),
+    // The index's background WAL checkpoints (src/index/checkpointer.ts), off the event loop.
+    index_checkpoints: d('stemedb_index_op_seconds_count{op="checkpoint"}'),
+    index_checkpoint_share_of_wall: round(d('stemedb_index_op_seconds_sum{op="checkpoint"}') / seconds, 3),
   };
 }
 

@@ -31,6 +31,7 @@ export interface Config {
   viewsBytesMax: number;
   recordCacheBytesMax: number;
   indexCacheBytes: number;
+  indexWalBytesMax: number;
   queryWorkers: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
@@ -229,6 +230,13 @@ export const settings: Setting[] = [
     env: "STEMEDB_INDEX_CACHE_BYTES",
     default: String(64 * 1024 * 1024),
     help: "SQLite page cache of the index, bytes",
+  },
+  {
+    key: "indexWalBytesMax",
+    flag: "index-wal-bytes-max",
+    env: "STEMEDB_INDEX_WAL_BYTES_MAX",
+    default: String(64 * 1024 * 1024),
+    help: "the index's WAL is checkpointed by a thread of its own after each batch; past this many bytes the applying thread checkpoints itself (0: no checkpoint thread, SQLite's own every ~4 MiB)",
   },
   {
     key: "trustIntervalMs",
@@ -596,6 +604,7 @@ const numeric = new Set<keyof Config>([
   "viewsBytesMax",
   "recordCacheBytesMax",
   "indexCacheBytes",
+  "indexWalBytesMax",
   "queryWorkers",
   "trustIntervalMs",
   "auditEntriesMax",
@@ -620,6 +629,7 @@ const zeroAllowed = new Set<keyof Config>([
   "viewsMax",
   "viewsBytesMax",
   "recordCacheBytesMax",
+  "indexWalBytesMax",
   "queryWorkers",
   "auditEntriesMax",
   "rateRead",

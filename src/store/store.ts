@@ -35,6 +35,12 @@ export interface StoreOptions {
   shardCount?: number;
   /** The index's SQLite page cache, KiB (IndexOptions.cacheKiB). */
   indexCacheKiB?: number;
+  /**
+   * Checkpoint the index's WAL on a thread of its own once the store is open, the applying
+   * thread only past this many bytes of WAL (IndexStore.startCheckpointer; the server's
+   * `--index-wal-bytes-max`). Unset or 0: SQLite's own checkpoints on the applying thread.
+   */
+  indexWalBytesMax?: number;
 }
 
 /** Records indexed per transaction while replaying the log. */
@@ -102,6 +108,7 @@ export class Store {
       const recovered = performance.now();
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
+      if (options.indexWalBytesMax) index.startCheckpointer(options.indexWalBytesMax);
       store.startIndexWriter();
       logger.info("store: opened", {
         lsn: log.lastLsn,

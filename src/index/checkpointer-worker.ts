@@ -1,0 +1,85 @@
+/**
+ * The index's background checkpointer (checkpointer.ts): its own SQLite connection to the
+ * index, opened through the page-checksum shim, copying the WAL into the database file with
+ * `PRAGMA wal_checkpoint(PASSIVE)` whenever the applying thread says a batch committed. A
+ * PASSIVE checkpoint never waits for the writer and never makes it wait.
+ */
+import type { Database } from "bun:sqlite";
+import { openChecksummed } from "./checksum-vfs.ts";
+import { type CheckpointerReply, type CheckpointerRequest, checkpointerState } from "./checkpointer.ts";
+import { isSqliteDamage } from "./damage.ts";
+
+declare const self: Worker;
+
+let db: Database | null = null;
+let state: Int32Array | null = null;
+
+function setState(s: number): void {
+  if (state === null) return;
+  Atomics.store(state, 0, s);
+  Atomics.notify(state, 0);
+}
+
+function reply(r: CheckpointerReply): void {
+  self.postMessage(r);
+}
+
+function failed(err: unknown, doing: string): void {
+  const e = err as Error & { code?: string };
+  reply({
+    kind: "failed",
+    message: `${doing}: ${e.code ? `${e.code} ` : ""}${e.message}`,
+    damage: isSqliteDamage(err),
+  });
+}
+
+/** Rounds of one checkpoint: a batch committed while it copied is copied at once too. */
+const roundsMax = 4;
+
+/**
+ * Copy what the WAL holds; while the writer committed more meanwhile, again (a few rounds), so
+ * the WAL is most often wholly copied when the writer's next batch begins: SQLite then starts
+ * the WAL from its beginning, and the file stays about a batch long.
+ */
+function checkpoint(): void {
+  if (db === null) return;
+  const started = performance.now();
+  try {
+    let row = { log: 0, checkpointed: 0 };
+    for (let round = 0; round < roundsMax; round++) {
+      const before = row.checkpointed;
+      row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { log: number; checkpointed: number };
+      if (row.checkpointed >= row.log || (round > 0 && row.checkpointed === before)) break; // all copied, or a reader holds the rest
+    }
+    reply({ kind: "done", seconds: (performance.now() - started) / 1000, frames: row.log, backfilled: row.checkpointed });
+  } catch (err) {
+    failed(err, "checkpoint");
+  }
+}
+
+function stop(): void {
+  try {
+    db?.close();
+  } catch {
+    // closing is all that is left to do
+  }
+  db = null;
+  setState(checkpointerState.stopped);
+}
+
+self.onmessage = (event: MessageEvent<CheckpointerRequest>) => {
+  const m = event.data;
+  if (m.kind === "start") {
+    state = new Int32Array(m.state);
+    try {
+      db = openChecksummed(m.path, { existing: true });
+      db.exec("PRAGMA busy_timeout = 0; PRAGMA cache_size = -1024;");
+      setState(checkpointerState.running);
+    } catch (err) {
+      db = null;
+      failed(err, "opening the index");
+      setState(checkpointerState.stopped);
+    }
+  } else if (m.kind === "checkpoint") checkpoint();
+  else stop();
+};
