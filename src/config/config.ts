@@ -32,6 +32,7 @@ export interface Config {
   recordCacheBytesMax: number;
   indexCacheBytes: number;
   indexWalBytesMax: number;
+  indexFlushMs: number;
   queryWorkers: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
@@ -238,6 +239,14 @@ export const settings: Setting[] = [
     default: String(64 * 1024 * 1024),
     help: "the index's WAL is checkpointed by a thread of its own after each batch; past this many bytes the applying thread checkpoints itself (0: no checkpoint thread, SQLite's own every ~4 MiB)",
   },
+  {
+    key: "indexFlushMs",
+    flag: "index-flush-ms",
+    env: "STEMEDB_INDEX_FLUSH_MS",
+    default: "50",
+    help: "the index applies acknowledged records at least this often, ms (one transaction each; shorter: shorter stalls of the event loop)",
+  },
+
   {
     key: "trustIntervalMs",
     flag: "trust-interval-ms",
@@ -605,6 +614,7 @@ const numeric = new Set<keyof Config>([
   "recordCacheBytesMax",
   "indexCacheBytes",
   "indexWalBytesMax",
+  "indexFlushMs",
   "queryWorkers",
   "trustIntervalMs",
   "auditEntriesMax",

@@ -41,6 +41,8 @@ export interface StoreOptions {
    * `--index-wal-bytes-max`). Unset or 0: SQLite's own checkpoints on the applying thread.
    */
   indexWalBytesMax?: number;
+  /** The index applies queued records at least this often, ms (default `indexFlushDelayMs`; the server's `--index-flush-ms`). */
+  indexFlushMs?: number;
 }
 
 /** Records indexed per transaction while replaying the log. */
@@ -109,7 +111,7 @@ export class Store {
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
       if (options.indexWalBytesMax) index.startCheckpointer(options.indexWalBytesMax);
-      store.startIndexWriter();
+      store.startIndexWriter(options.indexFlushMs ?? indexFlushDelayMs);
       logger.info("store: opened", {
         lsn: log.lastLsn,
         ms: Math.round(performance.now() - started),
@@ -160,10 +162,10 @@ export class Store {
   }
 
   /** After catch-up: from here on, acknowledged records reach the index through the writer. */
-  private startIndexWriter(): void {
+  private startIndexWriter(flushDelayMs: number): void {
     this.writer = new InlineIndexWriter(this.index, {
       logger: this.logger,
-      flushDelayMs: indexFlushDelayMs,
+      flushDelayMs,
       flushRecordsMax: indexFlushRecordsMax,
       onApplied: (lsn) => this.indexed(lsn),
     });
