@@ -4,7 +4,12 @@
  * BENCH_BATCH records under each checkpoint mode: SQLite's autocheckpoint on the applying
  * thread (as the server ran before), or a checkpointer on a thread of its own.
  *
- *   bun bench/index-apply.ts            # BENCH_RECORDS=400000 BENCH_BATCH=500 BENCH_BATCHES=400
+ *   flock /tmp/stemedb-bench.lock bun bench/index-apply.ts
+ *
+ * Environment: BENCH_RECORDS (400000), BENCH_BATCH (500), BENCH_BATCHES (400), BENCH_MODES
+ * (auto,worker; also off: no checkpoint at all), BENCH_PAUSE_MS between batches (0; the
+ * server applies every 50 ms), BENCH_CACHE_KIB (65536), BENCH_SPLIT=1 (time the statements
+ * and the COMMIT apart).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -90,6 +95,7 @@ for (const mode of modes) {
       raw.sqlite.exec("COMMIT");
       statements.push(m - s);
       commits.push(performance.now() - m);
+      index.backgroundCheckpointer?.notify();
     } else index.applyBatch(part);
     times.push(performance.now() - s);
     if (pause > 0) await Bun.sleep(pause); // the server applies every 50 ms, not back to back

@@ -64,6 +64,7 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     indexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 1024)),
     indexWalBytesMax: config.indexWalBytesMax,
     indexFlushMs: config.indexFlushMs,
+    indexCheckpointMs: config.indexCheckpointMs,
     logger,
     metrics,
     now,

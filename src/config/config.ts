@@ -33,6 +33,7 @@ export interface Config {
   indexCacheBytes: number;
   indexWalBytesMax: number;
   indexFlushMs: number;
+  indexCheckpointMs: number;
   queryWorkers: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
@@ -243,8 +244,15 @@ export const settings: Setting[] = [
     key: "indexFlushMs",
     flag: "index-flush-ms",
     env: "STEMEDB_INDEX_FLUSH_MS",
-    default: "50",
+    default: "20",
     help: "the index applies acknowledged records at least this often, ms (one transaction each; shorter: shorter stalls of the event loop)",
+  },
+  {
+    key: "indexCheckpointMs",
+    flag: "index-checkpoint-ms",
+    env: "STEMEDB_INDEX_CHECKPOINT_MS",
+    default: "100",
+    help: "the index's checkpoint thread copies the WAL into the file at most this often, ms (0: after every batch)",
   },
 
   {
@@ -615,6 +623,7 @@ const numeric = new Set<keyof Config>([
   "indexCacheBytes",
   "indexWalBytesMax",
   "indexFlushMs",
+  "indexCheckpointMs",
   "queryWorkers",
   "trustIntervalMs",
   "auditEntriesMax",
@@ -640,6 +649,7 @@ const zeroAllowed = new Set<keyof Config>([
   "viewsBytesMax",
   "recordCacheBytesMax",
   "indexWalBytesMax",
+  "indexCheckpointMs",
   "queryWorkers",
   "auditEntriesMax",
   "rateRead",

@@ -13,6 +13,9 @@ declare const self: Worker;
 
 let db: Database | null = null;
 let state: Int32Array | null = null;
+let intervalMs = 0;
+let lastRun = Number.NEGATIVE_INFINITY;
+let timer: ReturnType<typeof setTimeout> | null = null;
 
 function setState(s: number): void {
   if (state === null) return;
@@ -57,7 +60,33 @@ function checkpoint(): void {
   }
 }
 
+/**
+ * At most one checkpoint per `intervalMs`: a page that several batches rewrote is copied once.
+ * It runs right after a commit (the writer is between batches then, so it is usually done before
+ * the next one begins, and that one starts the WAL again); when the writer falls quiet, a last
+ * one copies the rest.
+ */
+function schedule(): void {
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  if (performance.now() - lastRun >= intervalMs) {
+    run();
+    return;
+  }
+  timer = setTimeout(() => {
+    timer = null;
+    run();
+  }, intervalMs);
+}
+
+function run(): void {
+  lastRun = performance.now();
+  checkpoint();
+}
+
 function stop(): void {
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
   try {
     db?.close();
   } catch {
@@ -71,6 +100,7 @@ self.onmessage = (event: MessageEvent<CheckpointerRequest>) => {
   const m = event.data;
   if (m.kind === "start") {
     state = new Int32Array(m.state);
+    intervalMs = m.intervalMs;
     try {
       db = openChecksummed(m.path, { existing: true });
       db.exec("PRAGMA busy_timeout = 0; PRAGMA cache_size = -1024;");
@@ -80,6 +110,6 @@ self.onmessage = (event: MessageEvent<CheckpointerRequest>) => {
       failed(err, "opening the index");
       setState(checkpointerState.stopped);
     }
-  } else if (m.kind === "checkpoint") checkpoint();
+  } else if (m.kind === "checkpoint") schedule();
   else stop();
 };

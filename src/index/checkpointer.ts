@@ -28,7 +28,7 @@ import type { Metrics } from "../metrics/index.ts";
 export const checkpointerState = { starting: 0, running: 1, stopped: 2 } as const;
 
 export type CheckpointerRequest =
-  | { kind: "start"; path: string; state: SharedArrayBuffer }
+  | { kind: "start"; path: string; state: SharedArrayBuffer; intervalMs: number }
   | { kind: "checkpoint" }
   | { kind: "stop" };
 
@@ -43,6 +43,11 @@ export interface CheckpointerOptions {
   onDamage: (found: string) => void;
   /** How long `stop` waits for a checkpoint in progress before it gives up on a clean close. */
   stopWaitMs?: number;
+  /**
+   * At most one checkpoint this often, ms (0: after every batch). Batches in between share
+   * one, so a page several of them rewrote is copied, and the file synced, once.
+   */
+  intervalMs: number;
 }
 
 export class IndexCheckpointer {
@@ -70,7 +75,12 @@ export class IndexCheckpointer {
       Atomics.store(this.state, 0, checkpointerState.stopped);
     });
     this.worker.unref();
-    this.worker.postMessage({ kind: "start", path, state: this.state.buffer as SharedArrayBuffer } satisfies CheckpointerRequest);
+    this.worker.postMessage({
+      kind: "start",
+      path,
+      state: this.state.buffer as SharedArrayBuffer,
+      intervalMs: options.intervalMs,
+    } satisfies CheckpointerRequest);
   }
 
   /** The last failure while it lasts, or null. */

@@ -291,7 +291,7 @@ export class IndexStore implements DamageGuard {
    * loop. This connection checkpoints itself only past `walBytesMax` of WAL (the bound that holds
    * if the worker stalls or fails), and a WAL file grown past it is cut back to it.
    */
-  startCheckpointer(walBytesMax: number): void {
+  startCheckpointer(walBytesMax: number, intervalMs = 0): void {
     invariant(!this.readonly && this.checkpointer === null && !this.closed, "one checkpointer, on an open writable index");
     const pageSize = (this.sqlite.query("PRAGMA page_size").get() as { page_size: number }).page_size;
     const pages = Math.max(defaultAutocheckpointPages, Math.ceil(walBytesMax / pageSize));
@@ -300,6 +300,7 @@ export class IndexStore implements DamageGuard {
       logger: this.logger,
       metrics: this.metrics,
       onDamage: (found) => this.reportDamage(found),
+      intervalMs,
     });
   }
 

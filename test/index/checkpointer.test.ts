@@ -97,6 +97,20 @@ describe("the background checkpointer", () => {
     expect(withThread).toBeLessThan(16 * MiB);
   }, 60_000);
 
+  test("with an interval (100 ms), batches share checkpoints and the WAL stays bounded", async () => {
+    const store = open();
+    store.startCheckpointer(1024 * MiB, 100);
+    const max = await load(store, 40_000, 60); // ≥ 1.2 s of batches 20 ms apart
+    const cp = store.backgroundCheckpointer as IndexCheckpointer;
+    await Bun.sleep(250);
+    console.log(`interval 100 ms: ${cp.checkpoints} checkpoints for 60 batches, largest WAL ${(max / MiB).toFixed(1)} MiB`);
+    expect(cp.checkpoints).toBeGreaterThanOrEqual(3);
+    expect(cp.checkpoints).toBeLessThanOrEqual(40);
+    expect(max).toBeLessThan(24 * MiB); // the same load without checkpoints: > 48 MiB (above)
+    store.close();
+    expect(fs.existsSync(`${indexPath}-wal`)).toBe(false);
+  }, 60_000);
+
   test("the applying connection's bound holds when the thread is gone", async () => {
     const store = open();
     store.startCheckpointer(8 * MiB);
@@ -110,7 +124,7 @@ describe("the background checkpointer", () => {
 
   test("a checkpointer that cannot open the index logs one error and stops cleanly", async () => {
     const logger = createLogger({ level: "info", write: (line) => lines.push(JSON.parse(line)) });
-    const cp = new IndexCheckpointer(path.join(dir, "missing.sqlite"), { logger, onDamage: () => {} });
+    const cp = new IndexCheckpointer(path.join(dir, "missing.sqlite"), { logger, onDamage: () => {}, intervalMs: 0 });
     for (let i = 0; i < 100 && cp.failure === null; i++) await Bun.sleep(20);
     expect(cp.failure).toMatch(/opening the index/);
     cp.notify();
