@@ -7,8 +7,9 @@
  * every batch paid for a checkpoint (measured: `bun bench/index-apply.ts`, docs/BENCHMARKS.md).
  *
  * Here a worker thread with its own connection (checkpointer-worker.ts) runs a PASSIVE
- * checkpoint after each committed batch, between the applies; the writer's next transaction
- * then restarts the WAL from its beginning, so the file stays about one batch long. Durability
+ * checkpoint right after a committed batch, at most every `intervalMs` (`--index-checkpoint-ms`),
+ * in the writer's gap; the writer's next transaction then restarts the WAL from its beginning,
+ * so the file stays a few batches long. Durability
  * is unchanged: the index still commits with `synchronous = NORMAL`, and a checkpoint syncs
  * the WAL before it copies and the database file after, whichever connection runs it.
  *
