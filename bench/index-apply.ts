@@ -7,7 +7,7 @@
  *   flock /tmp/stemedb-bench.lock bun bench/index-apply.ts
  *
  * Environment: BENCH_RECORDS (400000), BENCH_BATCH (500), BENCH_BATCHES (400), BENCH_MODES
- * (auto,worker; also off: no checkpoint at all), BENCH_PAUSE_MS between batches (0; the
+ * (auto,worker; also off: no checkpoint at all), BENCH_CHECKPOINT_MS (the worker's interval, 100), BENCH_PAUSE_MS between batches (0; the
  * server applies every 50 ms), BENCH_CACHE_KIB (65536), BENCH_SPLIT=1 (time the statements
  * and the COMMIT apart).
  */
@@ -70,7 +70,7 @@ for (const mode of modes) {
   fs.rmSync(`${file}.ids`, { force: true });
   const cacheKiB = Number(process.env.BENCH_CACHE_KIB ?? 65536);
   index = IndexStore.open(file, { cacheKiB });
-  if (mode === "worker") index.startCheckpointer(64 * 1024 * 1024);
+  if (mode === "worker") index.startCheckpointer(64 * 1024 * 1024, Number(process.env.BENCH_CHECKPOINT_MS ?? 100));
   else if (mode === "off")
     (index as unknown as { sqlite: import("bun:sqlite").Database }).sqlite.exec("PRAGMA wal_autocheckpoint = 0;");
   const pause = Number(process.env.BENCH_PAUSE_MS ?? 0);
