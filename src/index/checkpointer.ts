@@ -8,8 +8,9 @@
  *
  * Here a worker thread with its own connection (checkpointer-worker.ts) runs a PASSIVE
  * checkpoint right after a committed batch, at most every `intervalMs` (`--index-checkpoint-ms`),
- * in the writer's gap; the writer's next transaction then restarts the WAL from its beginning,
- * so the file stays a few batches long. Durability
+ * in the writer's gap; the writer's next transaction then restarts the WAL from its beginning
+ * (and when a batch began while it copied, it copies that batch at once, until one does), so
+ * the file stays a few batches long. Durability
  * is unchanged: the index still commits with `synchronous = NORMAL`, and a checkpoint syncs
  * the WAL before it copies and the database file after, whichever connection runs it.
  *
