@@ -3,7 +3,7 @@
 
 BUN_VERSION := 1.4.4
 # Worker-thread entry points the compiled binary must carry (test/integration/binary.test.ts lists them too).
-WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts src/log/recovery-worker.ts src/query/resolver-worker.ts
+WORKERS := src/crypto/verify-worker.ts src/backup/hash-worker.ts src/backup/root-worker.ts src/backup/merkle-worker.ts src/log/recovery-worker.ts src/query/resolver-worker.ts src/index/checkpointer-worker.ts
 # The index's page-checksum VFS shim (native/stemedb_cksm.c), a SQLite extension; the binary carries it
 # (an extra entry point; `--root src` keeps the workers' embedded paths below src/ as worker-url.ts expects).
 CKSM_SO := native/stemedb_cksm.so

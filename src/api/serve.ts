@@ -62,6 +62,9 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     segmentBytesMax: config.segmentBytesMax,
     shardCount: config.shards, // the index files subjects under the cluster's shards (docs/STORAGE.md)
     indexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 1024)),
+    indexWalBytesMax: config.indexWalBytesMax,
+    indexFlushMs: config.indexFlushMs,
+    indexCheckpointMs: config.indexCheckpointMs,
     logger,
     metrics,
     now,

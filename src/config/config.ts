@@ -31,6 +31,9 @@ export interface Config {
   viewsBytesMax: number;
   recordCacheBytesMax: number;
   indexCacheBytes: number;
+  indexWalBytesMax: number;
+  indexFlushMs: number;
+  indexCheckpointMs: number;
   queryWorkers: number;
   trustIntervalMs: number;
   auditEntriesMax: number;
@@ -230,6 +233,28 @@ export const settings: Setting[] = [
     default: String(64 * 1024 * 1024),
     help: "SQLite page cache of the index, bytes",
   },
+  {
+    key: "indexWalBytesMax",
+    flag: "index-wal-bytes-max",
+    env: "STEMEDB_INDEX_WAL_BYTES_MAX",
+    default: String(64 * 1024 * 1024),
+    help: "the index's WAL is checkpointed by a thread of its own after each batch; past this many bytes the applying thread checkpoints itself (0: no checkpoint thread, SQLite's own every ~4 MiB)",
+  },
+  {
+    key: "indexFlushMs",
+    flag: "index-flush-ms",
+    env: "STEMEDB_INDEX_FLUSH_MS",
+    default: "20",
+    help: "the index applies acknowledged records at least this often, ms (one transaction each; shorter: shorter stalls of the event loop)",
+  },
+  {
+    key: "indexCheckpointMs",
+    flag: "index-checkpoint-ms",
+    env: "STEMEDB_INDEX_CHECKPOINT_MS",
+    default: "100",
+    help: "the index's checkpoint thread copies the WAL into the file at most this often, ms (0: after every batch)",
+  },
+
   {
     key: "trustIntervalMs",
     flag: "trust-interval-ms",
@@ -596,6 +621,9 @@ const numeric = new Set<keyof Config>([
   "viewsBytesMax",
   "recordCacheBytesMax",
   "indexCacheBytes",
+  "indexWalBytesMax",
+  "indexFlushMs",
+  "indexCheckpointMs",
   "queryWorkers",
   "trustIntervalMs",
   "auditEntriesMax",
@@ -620,6 +648,8 @@ const zeroAllowed = new Set<keyof Config>([
   "viewsMax",
   "viewsBytesMax",
   "recordCacheBytesMax",
+  "indexWalBytesMax",
+  "indexCheckpointMs",
   "queryWorkers",
   "auditEntriesMax",
   "rateRead",

@@ -150,11 +150,14 @@ export function checksummedUri(file: string): string {
  * per page before anything is written; stale `-wal`/`-shm` files of an absent one go first,
  * so they cannot be replayed into it.
  */
-export function openChecksummed(file: string, options: { readonly?: boolean } = {}): Database {
+export function openChecksummed(file: string, options: { readonly?: boolean; existing?: boolean } = {}): Database {
   ensureChecksumVfs(path.dirname(path.resolve(file)));
-  const fresh = !options.readonly && (!fs.existsSync(file) || fs.statSync(file).size === 0);
+  // `existing`: a second writable connection to an index another one has open (the
+  // checkpointer): never created, never treated as fresh (that would remove the live WAL).
+  const fresh = !options.readonly && !options.existing && (!fs.existsSync(file) || fs.statSync(file).size === 0);
   if (fresh) for (const suffix of ["-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
-  const flags = SQLITE_OPEN_URI | (options.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const create = options.existing ? 0 : SQLITE_OPEN_CREATE;
+  const flags = SQLITE_OPEN_URI | (options.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | create);
   const db = new Database(checksummedUri(file), flags);
   if (fresh) {
     const rc = db.fileControl(SQLITE_FCNTL_RESERVE_BYTES, pageChecksumBytes);

@@ -11,6 +11,7 @@ import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import type { StemeRecord } from "../core/record.ts";
 import type { Metrics } from "../metrics/index.ts";
+import { IndexCheckpointer } from "./checkpointer.ts";
 import { openChecksummed, scanPages } from "./checksum-vfs.ts";
 import { indexDamaged, isSqliteDamage, readDamageMarker, writeDamageMarker } from "./damage.ts";
 import { type DamageGuard, GuardedDb } from "./guarded-db.ts";
@@ -91,6 +92,9 @@ export function id8(id: Uint8Array): bigint {
 
 type InternTable = "agents" | "subjects" | "predicates" | "sources";
 
+/** SQLite's default autocheckpoint: 1,000 pages (~4 MiB of WAL). */
+const defaultAutocheckpointPages = 1000;
+
 export class IndexStore implements DamageGuard {
   /**
    * The handle readers query through: refused once damage is known, and SQLite's damage
@@ -111,6 +115,7 @@ export class IndexStore implements DamageGuard {
   private damage: StemeError | null = null;
   private readonly readonly: boolean;
   private closed = false;
+  private checkpointer: IndexCheckpointer | null = null;
   /** The shard count subjects are filed under. */
   readonly shardCount: number;
 
@@ -251,10 +256,12 @@ export class IndexStore implements DamageGuard {
   private static prepare(db: Database, path: string, options: IndexOptions, found: FileIdentity | null): IndexStore {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
     db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
-    // SQLite's own WAL checkpoint interval (~4 MiB). A 40 MiB interval was measured too: no
-    // clear throughput gain, and each checkpoint stalled the event loop long enough to double
-    // single-record p99 latency (docs/BENCHMARKS.md).
-    db.exec("PRAGMA wal_autocheckpoint = 1000;");
+    // SQLite's own WAL checkpoint interval (~4 MiB), on the committing connection: until a
+    // background checkpointer takes over (`startCheckpointer`; the server does after start-up's
+    // catch-up). A 40 MiB interval on this connection was measured too: no clear throughput
+    // gain, and each checkpoint stalled the event loop long enough to double single-record p99
+    // latency (docs/BENCHMARKS.md).
+    db.exec(`PRAGMA wal_autocheckpoint = ${defaultAutocheckpointPages};`);
     if (!options.readonly) {
       // Everything into the main file (where the shim checksums it), then every page checked:
       // damage anywhere in the file is found now, before anything is served from it.
@@ -276,6 +283,30 @@ export class IndexStore implements DamageGuard {
     const store = new IndexStore(db, path, options, found);
     if (version === undefined && !options.readonly) store.setMeta.run("format_version", indexFormatVersion);
     return store;
+  }
+
+  /**
+   * Checkpoint the WAL on a thread of its own from now on (checkpointer.ts): after each batch
+   * this connection commits, a worker's connection copies the WAL into the file, off the event
+   * loop. This connection checkpoints itself only past `walBytesMax` of WAL (the bound that holds
+   * if the worker stalls or fails), and a WAL file grown past it is cut back to it.
+   */
+  startCheckpointer(walBytesMax: number, intervalMs = 0): void {
+    invariant(!this.readonly && this.checkpointer === null && !this.closed, "one checkpointer, on an open writable index");
+    const pageSize = (this.sqlite.query("PRAGMA page_size").get() as { page_size: number }).page_size;
+    const pages = Math.max(defaultAutocheckpointPages, Math.ceil(walBytesMax / pageSize));
+    this.sqlite.exec(`PRAGMA wal_autocheckpoint = ${pages}; PRAGMA journal_size_limit = ${pages * pageSize};`);
+    this.checkpointer = new IndexCheckpointer(this.path, {
+      logger: this.logger,
+      metrics: this.metrics,
+      onDamage: (found) => this.reportDamage(found),
+      intervalMs,
+    });
+  }
+
+  /** The background checkpointer, when one runs (tests and benchmarks look at it). */
+  get backgroundCheckpointer(): IndexCheckpointer | null {
+    return this.checkpointer;
   }
 
   /** The damage found so far, or null while the index is sound. */
@@ -436,6 +467,7 @@ export class IndexStore implements DamageGuard {
     // Only a committed batch enters the id table.
     for (const e of entries) this.ids.add(e.id, e.lsn);
     this.checkpoint = last;
+    this.checkpointer?.notify();
     this.metrics?.indexOpSeconds.observe({ op: "apply_batch" }, (performance.now() - started) / 1000);
     this.metrics?.indexLsn.set(last);
   }
@@ -598,6 +630,9 @@ export class IndexStore implements DamageGuard {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Its connection closes first, so this one is the last: SQLite's final checkpoint then
+    // empties and removes the WAL, as a clean stop always has.
+    this.checkpointer?.stop();
     try {
       // Prepared statements left open would defer the close, and with it SQLite's final
       // checkpoint: the WAL would outlive a clean stop.

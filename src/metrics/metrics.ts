@@ -90,12 +90,17 @@ function indexAndIngestMetrics(registers: Registry[]) {
   return {
     indexOpSeconds: new Histogram({
       name: "stemedb_index_op_seconds",
-      help: "index operation latency, by operation (apply_batch)",
+      help: "index operation latency, by operation (apply_batch; checkpoint: the background WAL checkpoint)",
       labelNames: ["op"] as const,
       buckets: latencyBuckets,
       registers,
     }),
     indexLsn: new Gauge({ name: "stemedb_index_lsn", help: "log position the index reflects", registers }),
+    indexCheckpointFailuresTotal: new Counter({
+      name: "stemedb_index_checkpoint_failures_total",
+      help: "background WAL checkpoints of the index that failed (the applying thread then checkpoints past the WAL bound)",
+      registers,
+    }),
     indexDamageDetectedTotal: new Counter({
       name: "stemedb_index_damage_detected_total",
       help: "times damage in the index was found (at start, then rebuilt; or while serving, then reads refused)",

@@ -35,6 +35,16 @@ export interface StoreOptions {
   shardCount?: number;
   /** The index's SQLite page cache, KiB (IndexOptions.cacheKiB). */
   indexCacheKiB?: number;
+  /**
+   * Checkpoint the index's WAL on a thread of its own once the store is open, the applying
+   * thread only past this many bytes of WAL (IndexStore.startCheckpointer; the server's
+   * `--index-wal-bytes-max`). Unset or 0: SQLite's own checkpoints on the applying thread.
+   */
+  indexWalBytesMax?: number;
+  /** At most one background checkpoint this often, ms (IndexCheckpointer; the server's `--index-checkpoint-ms`). */
+  indexCheckpointMs?: number;
+  /** The index applies queued records at least this often, ms (default `indexFlushDelayMs`; the server's `--index-flush-ms`). */
+  indexFlushMs?: number;
 }
 
 /** Records indexed per transaction while replaying the log. */
@@ -42,8 +52,13 @@ export const replayBatchRecords = 5000;
 
 export type { RecordView, StoredRead } from "./checked-read.ts";
 
-/** The index applies queued records at least this often, in one transaction. */
-export const indexFlushDelayMs = 50;
+/**
+ * The index applies queued records at least this often, in one transaction. On a filled store
+ * a batch's cost is mostly its random pages (one WAL frame each), about the same per record
+ * at any batch size this interval gives, so a shorter interval shortens each stall of the event
+ * loop at little cost (docs/BENCHMARKS.md, "Single-record ingest (issue 14)": 50 ms → 20 ms).
+ */
+export const indexFlushDelayMs = 20;
 /** …or as soon as this many are queued. */
 export const indexFlushRecordsMax = 5000;
 
@@ -102,7 +117,8 @@ export class Store {
       const recovered = performance.now();
       const store = new Store(dataDir, log, index, unlock, logger);
       store.catchUpIndex(options.onReplayProgress);
-      store.startIndexWriter();
+      if (options.indexWalBytesMax) index.startCheckpointer(options.indexWalBytesMax, options.indexCheckpointMs ?? 0);
+      store.startIndexWriter(options.indexFlushMs ?? indexFlushDelayMs);
       logger.info("store: opened", {
         lsn: log.lastLsn,
         ms: Math.round(performance.now() - started),
@@ -153,10 +169,10 @@ export class Store {
   }
 
   /** After catch-up: from here on, acknowledged records reach the index through the writer. */
-  private startIndexWriter(): void {
+  private startIndexWriter(flushDelayMs: number): void {
     this.writer = new InlineIndexWriter(this.index, {
       logger: this.logger,
-      flushDelayMs: indexFlushDelayMs,
+      flushDelayMs,
       flushRecordsMax: indexFlushRecordsMax,
       onApplied: (lsn) => this.indexed(lsn),
     });

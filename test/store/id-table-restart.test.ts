@@ -19,10 +19,13 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(() => fs.rmSync(fixture.dir, { recursive: true, force: true }));
 
+/** The index's WAL checkpointed by the applying connection, or by a thread of its own as the server runs it. */
+let checkpoints: { indexWalBytesMax?: number; indexCheckpointMs?: number } = {};
+
 async function reopen(): Promise<{ store: Store; how: string }> {
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: "info", write: (line) => lines.push(JSON.parse(line)) });
-  const store = await Store.open(fixture.dir, { logger });
+  const store = await Store.open(fixture.dir, { logger, ...checkpoints });
   const msg = lines.find((l) => String(l.msg).startsWith("index: id table"))?.msg as string;
   const reason = lines.find((l) => l.msg === "index: id table file not used; building the table")?.reason;
   return { store, how: reason ? `${msg}: ${reason}` : msg };
@@ -34,9 +37,15 @@ function expectEveryRecordFound(store: Store) {
 
 const idsFile = () => idTableFilePath(path.join(fixture.dir, "index.sqlite"));
 
-describe("the id table across restarts", () => {
+const variants: Array<[string, typeof checkpoints]> = [
+  ["checkpoints on the applying connection", {}],
+  ["a checkpoint thread (the server's default)", { indexWalBytesMax: 64 * 1024 * 1024, indexCheckpointMs: 100 }],
+];
+describe.each(variants)("the id table across restarts, %s", (_name, options) => {
   test("clean stop → read back; damaged or stale file → built; every record found each time", async () => {
+    checkpoints = options;
     let { store, how } = await reopen();
+    if (options.indexWalBytesMax) expect(store.index.backgroundCheckpointer).not.toBeNull();
     expect(how).toBe("index: id table read back");
     expectEveryRecordFound(store);
     await store.close();
@@ -67,5 +76,6 @@ describe("the id table across restarts", () => {
     expect(how).toBe("index: id table file not used; building the table: the index changed since the file was written");
     expectEveryRecordFound(store);
     await store.close();
+    expect(fs.existsSync(path.join(fixture.dir, "index.sqlite-wal"))).toBe(false); // the clean stop folded it in
   });
 });
