@@ -238,21 +238,21 @@ export const settings: Setting[] = [
     flag: "index-wal-bytes-max",
     env: "STEMEDB_INDEX_WAL_BYTES_MAX",
     default: String(64 * 1024 * 1024),
-    help: "the index's WAL is checkpointed by a thread of its own after each batch; past this many bytes the applying thread checkpoints itself (0: no checkpoint thread, SQLite's own every ~4 MiB)",
+    help: "the index's WAL is checkpointed by a thread of its own after each batch; past this many bytes (at least ~4 MiB, at most 4 GiB) the applying thread checkpoints itself (0: no checkpoint thread, SQLite's own every ~4 MiB)",
   },
   {
     key: "indexFlushMs",
     flag: "index-flush-ms",
     env: "STEMEDB_INDEX_FLUSH_MS",
     default: "20",
-    help: "the index applies acknowledged records at least this often, ms (one transaction each; shorter: shorter stalls of the event loop)",
+    help: "the index applies acknowledged records at least this often, ms, at most 60000 (one transaction each; shorter: shorter stalls of the event loop)",
   },
   {
     key: "indexCheckpointMs",
     flag: "index-checkpoint-ms",
     env: "STEMEDB_INDEX_CHECKPOINT_MS",
     default: "100",
-    help: "the index's checkpoint thread copies the WAL into the file at most this often, ms (0: after every batch)",
+    help: "the index's checkpoint thread copies the WAL into the file at most this often, ms, at most 60000 (0: after every batch)",
   },
 
   {
@@ -658,12 +658,21 @@ const zeroAllowed = new Set<keyof Config>([
 ]);
 
 /**
- * Numeric settings with a ceiling: each unit is a thread or an open file, so a slip of the
- * finger (`--query-workers 200`) is refused, not obeyed. Past 2–3 syncs in flight the disk
+ * Numeric settings with a ceiling: a thread or an open file each (a slip of the finger,
+ * `--query-workers 200`, is refused, not obeyed), or a value past what the layer below can take. Past 2–3 syncs in flight the disk
  * gains nothing (docs/BENCHMARKS.md, "Single-record ingest"); a thread per core is the most
  * the others can use.
  */
-const ceilings: Partial<Record<keyof Config, number>> = { syncsInFlight: 16, queryWorkers: 64, verifyThreads: 64 };
+const ceilings: Partial<Record<keyof Config, number>> = {
+  syncsInFlight: 16,
+  queryWorkers: 64,
+  verifyThreads: 64,
+  // SQLite reads the checkpoint interval as a 32-bit count of pages: 2^31 pages and more turn it off.
+  indexWalBytesMax: 4 * 1024 ** 3,
+  // Timers past 2^31 − 1 ms fire at once; a minute is already far past any use.
+  indexFlushMs: 60_000,
+  indexCheckpointMs: 60_000,
+};
 
 /** Resolve the configuration. `flags` holds parsed command-line values by flag name. */
 export function loadConfig(

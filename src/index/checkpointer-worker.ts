@@ -77,10 +77,14 @@ function checkpoint(): boolean {
     for (let round = 0; round < roundsMax; round++) {
       const before = row.checkpointed;
       row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { log: number; checkpointed: number };
+      // -1 and -1: the checkpoint could not start (another one holds the lock, e.g. the writer's own): nothing was copied.
+      if (row.log < 0) break;
       if (row.checkpointed >= row.log || (round > 0 && row.checkpointed === before)) break; // all copied, or a reader holds the rest
     }
-    reply({ kind: "done", seconds: (performance.now() - started) / 1000, frames: row.log, backfilled: row.checkpointed });
-    return row.checkpointed >= row.log;
+    const frames = Math.max(0, row.log);
+    const backfilled = Math.max(0, row.checkpointed);
+    reply({ kind: "done", seconds: (performance.now() - started) / 1000, frames, backfilled });
+    return row.log >= 0 && row.checkpointed >= row.log;
   } catch (err) {
     failed(err, "checkpoint");
     return false;

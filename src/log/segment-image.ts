@@ -69,7 +69,8 @@ export const entriesChunkBytes = 1024 * 1024;
  * (reading the active segment whole, up to `--segment-bytes`, was a spike of that size in the
  * server). Frames are checked as a walk checks them (length, CRC, LSN continuity); the walk
  * stops at the first frame that is not good: a torn tail being written, or a `start` that is not
- * the frame of its LSN (then nothing is visited and `records` is 0).
+ * the frame of its LSN, or lies outside the file (then nothing is visited and `records` is 0).
+ * Entries carry their offsets in the file.
  */
 export function entriesFrom(
   file: SegmentFile,
@@ -88,12 +89,18 @@ export function entriesFrom(
       if ("error" in header) return header;
       first = header.header.firstLsn;
     }
-    const buffer = new Uint8Array(Math.max(0, Math.min(entriesChunkBytes, size - at)));
+    if (!Number.isSafeInteger(at) || at < segmentHeaderBytes || at >= size)
+      return { firstLsn: first, lastLsn: first - 1, records: 0, goodEnd: Math.max(0, Math.min(size, at || 0)) };
+    const buffer = new Uint8Array(Math.min(entriesChunkBytes, size - at));
     let next = first;
     for (;;) {
       const got = fs.readSync(fd, buffer, 0, Math.min(buffer.length, size - at), at);
       const chunk = buffer.subarray(0, got);
-      const walk = walkFrames(chunk, 0, next, (o, lsn, end) => visit(decodeFrame(chunk, o, { lsn, end }, file.segment)));
+      const walk = walkFrames(chunk, 0, next, (o, lsn, end) => {
+        const entry = decodeFrame(chunk, o, { lsn, end }, file.segment);
+        entry.offset = at + o;
+        visit(entry);
+      });
       next = walk.lastLsn + 1;
       // A chunk that ends mid-frame shows damage after good frames; with more file behind it, read on from there.
       if (at + got >= size || walk.goodEnd === 0) {

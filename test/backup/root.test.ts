@@ -129,6 +129,11 @@ test("an index whose place for its last record is wrong is not trusted: the segm
   expect(db.query("UPDATE records SET offset = offset + 3 WHERE lsn = 120").run().changes).toBe(1);
   db.close();
   expect(dataDirRoot(dir)).toEqual({ root: toHex(merkleRoot(ids)), lsn: 150, records: 150 });
+  // A place past the segment's end is not trusted either (it threw before).
+  const again = openChecksummed(path.join(dir, "index.sqlite"));
+  expect(again.query("UPDATE records SET offset = 10000000 WHERE lsn = 120").run().changes).toBe(1);
+  again.close();
+  expect(dataDirRoot(dir)).toEqual({ root: toHex(merkleRoot(ids)), lsn: 150, records: 150 });
 });
 
 test("a root asked to stop gives up with RootStopped and closes its index connection", async () => {

@@ -47,6 +47,12 @@ describe("configuration", () => {
       /STEMEDB_QUERY_WORKERS: expected an integer from 0 to 64/,
     );
     expect(() => loadConfig({ "verify-threads": "1000" }, {})).toThrow(/--verify-threads .* from 1 to 64/);
+    // Past what SQLite (a 32-bit page count) and timers (2^31 − 1 ms) can take.
+    expect(() => loadConfig({ "index-wal-bytes-max": String(2 ** 43) }, {})).toThrow(
+      /--index-wal-bytes-max .* from 0 to 4294967296/,
+    );
+    expect(() => loadConfig({ "index-flush-ms": "2147483648" }, {})).toThrow(/--index-flush-ms .* from 1 to 60000/);
+    expect(() => loadConfig({ "index-checkpoint-ms": "60001" }, {})).toThrow(/--index-checkpoint-ms .* from 0 to 60000/);
   });
 
   test("bind addresses, IPv6 included", () => {

@@ -142,10 +142,13 @@ describe("entriesFrom", () => {
 
   test("from the first frame, a chunk at a time, it visits what a whole read visits, frames cut by chunks included", async () => {
     const { file, img, count } = await bigSegment();
+    const offsets = new Map<number, number>();
+    img.walk((offset, lsn) => void offsets.set(lsn, offset));
     const seen: number[] = [];
     const walk = entriesFrom(file, null, (e) => {
       expect(e.body).toEqual(entry(e.lsn, 300 + (e.lsn % 997)).body);
       expect(e.segment).toBe(1);
+      expect(e.offset).toBe(offsets.get(e.lsn) as number); // the file's offset, in every chunk
       seen.push(e.lsn);
     });
     expect(seen).toEqual(Array.from({ length: count }, (_, i) => i + 1));
@@ -167,6 +170,9 @@ describe("entriesFrom", () => {
     expect(entriesFrom(file, { offset: (offsets.get(2500) as number) + 1, lsn: 2500 }, () => seen.push(-1))).toMatchObject({
       records: 0,
     });
+    // Outside the file, before the first frame, or not a position at all: nothing visited, nothing thrown.
+    for (const offset of [img.bytes.length, img.bytes.length + 10_000_000, 3, -1, 100.5, Number.NaN])
+      expect(entriesFrom(file, { offset, lsn: 2500 }, () => seen.push(-1))).toMatchObject({ records: 0 });
     expect(seen).not.toContain(-1);
   });
 

@@ -128,7 +128,7 @@ export class TestCluster {
       fetch: (request) => fetch(request, { requestIP: () => ({ address: "127.0.0.1" }) }),
       store,
       async close() {
-        services.close();
+        await services.close();
         await store.close();
       },
     };
@@ -181,7 +181,7 @@ export class TestCluster {
     this.network.crash(name);
     n.plane.stop();
     n.view.close();
-    n.services.close();
+    await n.services.close();
     await n.store.close();
     if (markDead) this.directory.setState(name, "dead");
   }
