@@ -25,11 +25,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-test("the root covers every record; only the segments past the index are read", async () => {
+/** A fresh data dir: 120 signed records, the index caught up, the store closed. */
+async function indexedStore(segmentBytesMax: number): Promise<{ dir: string; ids: Uint8Array[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-root-"));
   dirs.push(dir);
   const now = Date.now();
-  const store = await Store.open(dir, { create: true, sync: "none", segmentBytesMax: 4096 });
+  const store = await Store.open(dir, { create: true, sync: "none", segmentBytesMax });
   const ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 10_000, now: () => now });
   const k = generateKeyPair();
   const ids: Uint8Array[] = [];
@@ -54,6 +55,22 @@ test("the root covers every record; only the segments past the index are read", 
   }
   await store.indexCaughtUp();
   await store.close();
+  return { dir, ids };
+}
+
+/** Appends 30 records to the log behind the index's back; their ids join `ids`. */
+async function appendBehindIndex(dir: string, segmentBytesMax: number, ids: Uint8Array[]): Promise<void> {
+  const log = await Log.open(path.join(dir, "log"), { segmentBytesMax, sync: "none" });
+  for (let i = 0; i < 30; i++) {
+    const body = Uint8Array.from({ length: 40 }, (_, k) => (i * 7 + k * 13) % 256);
+    await log.append([{ body, sig: new Uint8Array(64), recordedAtMs: Date.now() }]);
+    ids.push(recordId(body));
+  }
+  await log.close();
+}
+
+test("the root covers every record; only the segments past the index are read", async () => {
+  const { dir, ids } = await indexedStore(4096);
   const segments = fs.readdirSync(path.join(dir, "log")).filter((f) => f.endsWith(".seg")).length;
   expect(segments).toBeGreaterThan(4);
   const read = spyOn(SegmentImage, "read");
@@ -62,58 +79,19 @@ test("the root covers every record; only the segments past the index are read", 
   expect(read.mock.calls.length).toBe(0); // no segment read whole: the last one is walked from the index's last frame
   read.mockRestore();
   // Records the log holds past the index (appended behind its back) count too, merged in order.
-  const log = await Log.open(path.join(dir, "log"), { segmentBytesMax: 4096, sync: "none" });
-  for (let i = 0; i < 30; i++) {
-    const body = Uint8Array.from({ length: 40 }, (_, k) => (i * 7 + k * 13) % 256);
-    await log.append([{ body, sig: new Uint8Array(64), recordedAtMs: now }]);
-    ids.push(recordId(body));
-  }
-  await log.close();
+  await appendBehindIndex(dir, 4096, ids);
   expect(dataDirRoot(dir)).toEqual({ root: toHex(merkleRoot(ids)), lsn: 150, records: 150 });
 });
 
 /** 120 records in one segment, the index caught up, then 30 more appended to the log behind its back. */
-async function oneSegmentStore(dir: string): Promise<Uint8Array[]> {
-  const now = Date.now();
-  const store = await Store.open(dir, { create: true, sync: "none", segmentBytesMax: 1 << 20 });
-  const ingest = new Ingest(store, { clockSkewMs: 1000, queueRecordsMax: 10_000, now: () => now });
-  const k = generateKeyPair();
-  const ids: Uint8Array[] = [];
-  for (let i = 0; i < 120; i++) {
-    const s = signRecord(
-      {
-        v: 1,
-        agent: toHex(k.publicKey),
-        ts: now - 1000 + i,
-        kind: "assertion",
-        subject: `r/${i}`,
-        predicate: "p",
-        object: i,
-        confidence: 0.5,
-      },
-      k.secretKey,
-      "json",
-    );
-    const [r] = await ingest.submit([{ shape: "cbor", body: s.body, sig: s.sig }]);
-    expect(r?.ok).toBe(true);
-    ids.push(s.id);
-  }
-  await store.indexCaughtUp();
-  await store.close();
-  const log = await Log.open(path.join(dir, "log"), { segmentBytesMax: 1 << 20, sync: "none" });
-  for (let i = 0; i < 30; i++) {
-    const body = Uint8Array.from({ length: 40 }, (_, k) => (i * 7 + k * 13) % 256);
-    await log.append([{ body, sig: new Uint8Array(64), recordedAtMs: now }]);
-    ids.push(recordId(body));
-  }
-  await log.close();
-  return ids;
+async function oneSegmentStore(): Promise<{ dir: string; ids: Uint8Array[] }> {
+  const store = await indexedStore(1 << 20);
+  await appendBehindIndex(store.dir, 1 << 20, store.ids);
+  return store;
 }
 
 test("the tail is read from the index's last frame: damage before it in the same segment is not walked", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-root-"));
-  dirs.push(dir);
-  const ids = await oneSegmentStore(dir);
+  const { dir, ids } = await oneSegmentStore();
   const seg = path.join(dir, "log", fs.readdirSync(path.join(dir, "log")).find((f) => f.endsWith(".seg")) as string);
   const bytes = fs.readFileSync(seg);
   bytes[100] = (bytes[100] as number) ^ 0xff; // inside the first frame: a walk from the segment's start stops there
@@ -122,9 +100,7 @@ test("the tail is read from the index's last frame: damage before it in the same
 });
 
 test("an index whose place for its last record is wrong is not trusted: the segment is walked from its start", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-root-"));
-  dirs.push(dir);
-  const ids = await oneSegmentStore(dir);
+  const { dir, ids } = await oneSegmentStore();
   const db = openChecksummed(path.join(dir, "index.sqlite"));
   expect(db.query("UPDATE records SET offset = offset + 3 WHERE lsn = 120").run().changes).toBe(1);
   db.close();
@@ -137,9 +113,7 @@ test("an index whose place for its last record is wrong is not trusted: the segm
 });
 
 test("a root asked to stop gives up with RootStopped and closes its index connection", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-root-"));
-  dirs.push(dir);
-  await oneSegmentStore(dir);
+  const { dir } = await oneSegmentStore();
   let asked = 0;
   expect(() => dataDirRoot(dir, { stopped: () => ++asked > 0 })).toThrow(RootStopped);
   expect(asked).toBe(1);
