@@ -72,6 +72,50 @@ function walkResult(
   return walk;
 }
 
+/** Sees one good frame in a chunk: the chunk, the frame's place in it, its LSN and end there, and where the chunk starts in the file. */
+export type ChunkFrameVisitor = (chunk: Uint8Array, at: number, lsn: number, end: number, chunkStart: number) => unknown;
+
+/**
+ * Walks the frames of an open segment file (`size` bytes) from the frame at `start`, which must
+ * carry `firstLsn`, to its end, with positioned reads into `buffer` a chunk at a time: memory
+ * stays one buffer whatever the segment's size, and no page is left mapped. The buffer must
+ * hold any frame: a frame the chunk cuts shows as damage after good frames, and the walk reads
+ * on from it; damage at a chunk's start is damage in the file. Offsets in the walk are the file's.
+ */
+export function walkFramesChunked(
+  fd: number,
+  size: number,
+  start: number,
+  firstLsn: number,
+  buffer: Uint8Array,
+  visit?: ChunkFrameVisitor,
+): SegmentWalk {
+  let at = start;
+  let next = firstLsn;
+  for (;;) {
+    const chunk = readAt(fd, buffer, at, Math.min(buffer.length, size - at));
+    const chunkStart = at;
+    const walk = walkFrames(chunk, 0, next, visit && ((o, lsn, end) => visit(chunk, o, lsn, end, chunkStart)));
+    next = walk.lastLsn + 1;
+    if (at + chunk.length >= size || walk.goodEnd === 0) {
+      const out: SegmentWalk = { firstLsn, lastLsn: next - 1, records: next - firstLsn, goodEnd: at + walk.goodEnd };
+      if (walk.damage) out.damage = { ...walk.damage, offset: at + walk.damage.offset };
+      return out;
+    }
+    at += walk.goodEnd;
+  }
+}
+
+/** `length` bytes of the file from `position`, into the start of `buffer` (a view of them; shorter at the file's end). */
+export function readAt(fd: number, buffer: Uint8Array, position: number, length: number): Uint8Array {
+  for (let done = 0; done < length; ) {
+    const n = fs.readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) return buffer.subarray(0, done);
+    done += n;
+  }
+  return buffer.subarray(0, length);
+}
+
 /**
  * Scans forward byte by byte from `from` for any frame with a valid CRC and a plausible LSN
  * (at least `expectedLsn`, and no further ahead than the remaining bytes could hold). Finding

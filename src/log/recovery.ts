@@ -15,7 +15,7 @@ import { workerUrl } from "../core/worker-url.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { syncDir } from "./disk.ts";
 import { decodeSegmentHeader, segmentHeaderBytes } from "./format.ts";
-import { findFrameAfter, logCorruptError, type SegmentWalk, walkFrames } from "./reader.ts";
+import { findFrameAfter, logCorruptError, readAt, type SegmentWalk, walkFramesChunked } from "./reader.ts";
 import { cutSegmentAt, listSegmentFiles, type SegmentFile } from "./segment.ts";
 
 export interface RecoveredSegment {
@@ -198,37 +198,10 @@ function walkSegment(
     if (size < segmentHeaderBytes) throw logCorruptError(file.path, 0, `segment is ${size} bytes, shorter than its header`);
     const header = readAt(fd, buffer, 0, segmentHeaderBytes);
     const firstLsn = checkHeader(file, header, expectedFirstLsn);
-    let at = segmentHeaderBytes;
-    let lsn = firstLsn;
-    for (;;) {
-      const chunk = readAt(fd, buffer, at, Math.min(buffer.length, size - at));
-      const walk = walkFrames(chunk, 0, lsn);
-      const moved: SegmentWalk = {
-        firstLsn,
-        lastLsn: walk.lastLsn,
-        records: walk.lastLsn - firstLsn + 1,
-        goodEnd: at + walk.goodEnd,
-      };
-      if (walk.damage) moved.damage = { ...walk.damage, offset: at + walk.damage.offset };
-      const more = at + chunk.length < size;
-      // Damage past a chunk's start with more file behind it may be a frame the chunk cut: read on from there.
-      if (!(walk.damage && more && walk.goodEnd > 0) && !(more && !walk.damage)) return { firstLsn, size, walk: moved };
-      at += walk.goodEnd;
-      lsn = walk.lastLsn + 1;
-    }
+    return { firstLsn, size, walk: walkFramesChunked(fd, size, segmentHeaderBytes, firstLsn, buffer) };
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** `length` bytes of the file from `position`, into the start of `buffer` (a view of them). */
-function readAt(fd: number, buffer: Uint8Array, position: number, length: number): Uint8Array {
-  for (let done = 0; done < length; ) {
-    const n = fs.readSync(fd, buffer, done, length - done, position + done);
-    if (n === 0) return buffer.subarray(0, done);
-    done += n;
-  }
-  return buffer.subarray(0, length);
 }
 
 function readRange(path: string, from: number, to: number): Uint8Array {

@@ -18,7 +18,7 @@ import {
   segmentHeaderBytes,
   frameHeaderBytes,
 } from "./format.ts";
-import { type FrameVisitor, type SegmentWalk, walkFrames } from "./reader.ts";
+import { type FrameVisitor, type SegmentWalk, walkFrames, walkFramesChunked } from "./reader.ts";
 import { listSegmentFiles, type SegmentFile } from "./segment.ts";
 import { invariant } from "../core/errors.ts";
 
@@ -81,7 +81,7 @@ export function entriesFrom(
   const fd = fs.openSync(file.path, "r");
   try {
     const size = fs.fstatSync(fd).size;
-    let at = start?.offset ?? segmentHeaderBytes;
+    const at = start?.offset ?? segmentHeaderBytes;
     let first = start?.lsn;
     if (first === undefined) {
       const head = new Uint8Array(segmentHeaderBytes);
@@ -92,24 +92,11 @@ export function entriesFrom(
     if (!Number.isSafeInteger(at) || at < segmentHeaderBytes || at >= size)
       return { firstLsn: first, lastLsn: first - 1, records: 0, goodEnd: Math.max(0, Math.min(size, at || 0)) };
     const buffer = new Uint8Array(Math.min(entriesChunkBytes, size - at));
-    let next = first;
-    for (;;) {
-      const got = fs.readSync(fd, buffer, 0, Math.min(buffer.length, size - at), at);
-      const chunk = buffer.subarray(0, got);
-      const walk = walkFrames(chunk, 0, next, (o, lsn, end) => {
-        const entry = decodeFrame(chunk, o, { lsn, end }, file.segment);
-        entry.offset = at + o;
-        visit(entry);
-      });
-      next = walk.lastLsn + 1;
-      // A chunk that ends mid-frame shows damage after good frames; with more file behind it, read on from there.
-      if (at + got >= size || walk.goodEnd === 0) {
-        const out: SegmentWalk = { firstLsn: first, lastLsn: next - 1, records: next - first, goodEnd: at + walk.goodEnd };
-        if (walk.damage) out.damage = { ...walk.damage, offset: at + walk.damage.offset };
-        return out;
-      }
-      at += walk.goodEnd;
-    }
+    return walkFramesChunked(fd, size, at, first, buffer, (chunk, o, lsn, end, chunkStart) => {
+      const entry = decodeFrame(chunk, o, { lsn, end }, file.segment);
+      entry.offset = chunkStart + o;
+      visit(entry);
+    });
   } finally {
     fs.closeSync(fd);
   }
