@@ -17,6 +17,8 @@ if (!dataDir || !fs.existsSync(dataDir)) {
   process.exit(2);
 }
 
+// Not serve-proc.ts's vm(): importing it (and the signing code behind it) adds ≈ 18 MB to the
+// baseline this measures against.
 function memory(): { rss_mb: number; hwm_mb: number } {
   const status = fs.readFileSync("/proc/self/status", "utf8");
   const mb = (key: string) => Math.round(Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))?.[1] ?? 0) / 102.4) / 10;

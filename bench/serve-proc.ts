@@ -99,11 +99,6 @@ export async function stop(s: Server): Promise<void> {
 }
 
 /**
- * VmRSS and VmHWM of a process, MB, and VmRSS split: anonymous memory (heaps, SQLite's page
- * cache) and file pages mapped into it (the log's sealed segments are read through mmap; the
- * kernel can drop those clean pages when memory is short, it cannot drop anonymous ones).
- */
-/**
  * CPU seconds a process has used (user + system, every thread) and its first thread's — the
  * event loop — from /proc (clock ticks of 1/100 s).
  */
@@ -115,6 +110,11 @@ export function cpuSeconds(pid: number): { all: number; main: number } {
   return { all: of(`/proc/${pid}/stat`), main: of(`/proc/${pid}/task/${pid}/stat`) };
 }
 
+/**
+ * VmRSS and VmHWM of a process, MB, and VmRSS split: anonymous memory (heaps, SQLite's page
+ * cache) and file pages mapped into it (the log's sealed segments are read through mmap; the
+ * kernel can drop those clean pages when memory is short, it cannot drop anonymous ones).
+ */
 export function vm(pid: number): { rss_mb: number; hwm_mb: number; anon_mb: number; file_mb: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
