@@ -803,7 +803,12 @@ async function main(): Promise<number> {
   const outFile = path.join(benchDir, `ingest-${stamp}.json`);
   fs.writeFileSync(outFile, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`results: ${path.relative(process.cwd(), outFile)}`);
-  if (!process.env.BENCH_KEEP) fs.rmSync(runDir, { recursive: true, force: true, ...(profileDir ? {} : {}) });
+  if (!process.env.BENCH_KEEP) {
+    // The data goes; the profiles it printed the path of stay.
+    for (const name of fs.readdirSync(runDir))
+      if (path.join(runDir, name) !== profileDir) fs.rmSync(path.join(runDir, name), { recursive: true, force: true });
+    if (profileDir === null) fs.rmSync(runDir, { recursive: true, force: true });
+  }
   if (problems.length > 0) {
     console.log("\nPROBLEMS (the numbers above are not trustworthy):");
     for (const p of problems) console.log(`  - ${p}`);

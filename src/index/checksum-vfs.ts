@@ -38,6 +38,7 @@ const SQLITE_OPEN_URI = 0x40;
 export const SQLITE_FCNTL_RESERVE_BYTES = 38;
 /** The shim's own file control: read and verify every page (see scanFile in the C source). */
 const fcntlScanPages = 0x53544d01;
+const fcntlImplementation = 0x53544d02;
 
 function missing(detail: string): StemeError {
   return new StemeError("index_checksum_missing", `the index checksum extension is missing: run make setup (${detail})`, {
@@ -184,4 +185,16 @@ export function scanPages(db: Database): PageScan {
   const rc = db.fileControl(fcntlScanPages, out);
   if (rc !== 0) throw new Error(`page scan: SQLite result code ${rc}`);
   return { pages: Number(out[0]), bad: Number(out[1]), firstBad: Number(out[2]) };
+}
+
+/**
+ * How the shim computes its CRC-64 in this process: with carry-less multiplication (x86-64
+ * CPUs with CLMUL, SSSE3 and SSE4.1) or the portable slicing-by-8 (elsewhere, or with
+ * STEMEDB_CKSM_PORTABLE set before the first open). Both give the same checksums.
+ */
+export function checksumImplementation(db: Database): "clmul" | "portable" {
+  const out = new BigInt64Array(1);
+  const rc = db.fileControl(fcntlImplementation, out);
+  if (rc !== 0) throw new Error(`checksum implementation: SQLite result code ${rc}`);
+  return out[0] === 1n ? "clmul" : "portable";
 }

@@ -2,14 +2,15 @@
  * The page-checksum VFS shim (native/stemedb_cksm.c) on real files: what it writes is what
  * the TypeScript CRC-64 says; a flipped byte anywhere in a page is refused with
  * SQLITE_IOERR_DATA (page 1 and its reserved-bytes field included); a clean file reads; a file
- * laid out without room for checksums is never written into.
+ * laid out without room for checksums is never written into; the CLMUL and the portable CRC
+ * write checksums each other verifies.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { checksummedUri, openChecksummed, scanPages } from "../../src/index/checksum-vfs.ts";
+import { checksumImplementation, checksummedUri, openChecksummed, scanPages } from "../../src/index/checksum-vfs.ts";
 import { checkHeader, crc64, pageVerifies, sealPage } from "../../src/index/page-checksum.ts";
 
 let dir: string;
@@ -215,4 +216,88 @@ describe("the shim on a real file", () => {
     expect(fs.existsSync(odd)).toBe(true);
     expect(new Uint8Array(fs.readFileSync(odd))[20]).toBe(8);
   });
+});
+
+/** Whether this CPU has what the shim's CLMUL path needs (x86-64: pclmulqdq, ssse3, sse4_1). */
+function cpuHasClmul(): boolean {
+  if (process.arch !== "x64") return false;
+  const flags =
+    fs
+      .readFileSync("/proc/cpuinfo", "utf8")
+      .match(/^flags\s*:(.*)$/m)?.[1]
+      ?.split(/\s+/) ?? [];
+  return ["pclmulqdq", "ssse3", "sse4_1"].every((f) => flags.includes(f));
+}
+
+/** Runs `script` (TypeScript, the repository's modules importable) in a fresh process. */
+function inProcess(script: string, env: Record<string, string> = {}): string {
+  const out = Bun.spawnSync([process.execPath, "-e", script], {
+    cwd: path.resolve(import.meta.dir, "../.."),
+    env: { ...process.env, ...env },
+  });
+  if (out.exitCode !== 0) throw new Error(`child failed: ${out.stderr.toString()}`);
+  return out.stdout.toString().trim();
+}
+
+describe("the two implementations of the CRC", () => {
+  const writeScript = (target: string, pageBytes: number) => `
+    import { checksumImplementation, openChecksummed } from "./src/index/checksum-vfs.ts";
+    const db = openChecksummed(${JSON.stringify(target)});
+    db.exec("PRAGMA page_size = ${pageBytes}; PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); CREATE INDEX t_v ON t (v);");
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    db.transaction(() => { for (let i = 0; i < 3000; i++) insert.run("v" + i + "x".repeat(i % 97)); })();
+    insert.finalize();
+    console.log(checksumImplementation(db));
+    db.close();`;
+  const scanScript = (target: string) => `
+    import { checksumImplementation, openChecksummed, scanPages } from "./src/index/checksum-vfs.ts";
+    const db = openChecksummed(${JSON.stringify(target)}, { readonly: true });
+    console.log(JSON.stringify({ impl: checksumImplementation(db), ...scanPages(db) }));
+    db.close();`;
+
+  test("this process uses CLMUL where the CPU has it, and STEMEDB_CKSM_PORTABLE turns it off", () => {
+    const db = openChecksummed(file);
+    try {
+      expect(checksumImplementation(db)).toBe(cpuHasClmul() ? "clmul" : "portable");
+    } finally {
+      db.close();
+    }
+    expect(inProcess(scanScript(file), { STEMEDB_CKSM_PORTABLE: "1" })).toContain('"impl":"portable"');
+  });
+
+  for (const pageBytes of [512, 4096, 65536]) {
+    test(`pages of ${pageBytes} bytes written by either verify under the other, and damage is still caught`, () => {
+      const portableFile = path.join(dir, `portable-${pageBytes}.sqlite`);
+      const defaultFile = path.join(dir, `default-${pageBytes}.sqlite`);
+      expect(inProcess(writeScript(portableFile, pageBytes), { STEMEDB_CKSM_PORTABLE: "1" })).toBe("portable");
+      expect(inProcess(writeScript(defaultFile, pageBytes))).toBe(cpuHasClmul() ? "clmul" : "portable");
+      const crossed: Array<[string, Record<string, string>]> = [
+        [portableFile, {}],
+        [defaultFile, { STEMEDB_CKSM_PORTABLE: "1" }],
+      ];
+      for (const [target, env] of crossed) {
+        const scan = JSON.parse(inProcess(scanScript(target), env)) as { pages: number; bad: number };
+        expect(scan.pages).toBeGreaterThan(pageBytes === 65536 ? 2 : 20);
+        expect(scan.bad).toBe(0);
+      }
+      // The same bytes, and the TypeScript CRC agrees with every page either wrote.
+      for (const target of [portableFile, defaultFile]) {
+        const bytes = new Uint8Array(fs.readFileSync(target));
+        for (let at = 0; at < bytes.length; at += pageBytes)
+          expect(pageVerifies(bytes.subarray(at, at + pageBytes)), `${target} page ${at / pageBytes + 1}`).toBe(true);
+      }
+      // One flipped bit in the middle of a page: both refuse it.
+      const fd = fs.openSync(defaultFile, "r+");
+      const b = new Uint8Array(1);
+      const at = pageBytes * 2 + Math.floor(pageBytes / 3);
+      fs.readSync(fd, b, 0, 1, at);
+      b[0] = (b[0] as number) ^ 0x10;
+      fs.writeSync(fd, b, 0, 1, at);
+      fs.closeSync(fd);
+      for (const env of [{}, { STEMEDB_CKSM_PORTABLE: "1" }] as Array<Record<string, string>>) {
+        const scan = JSON.parse(inProcess(scanScript(defaultFile), env)) as { bad: number; firstBad: number };
+        expect(scan).toMatchObject({ bad: 1, firstBad: 3 });
+      }
+    });
+  }
 });
