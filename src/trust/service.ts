@@ -13,6 +13,7 @@
  * as-of answer and its τ reflect the same records, and a known-at answer is what the node
  * would have answered then (with `fresh=true`), whatever arrived since.
  */
+import { toHex } from "../core/hex.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { listRecords } from "../index/list.ts";
 import type { Store } from "../store/store.ts";
@@ -42,8 +43,15 @@ const asOfCacheMax = 16;
 
 export class TrustService {
   private readonly facts: TrustFacts = { votes: [], reviews: [], claims: new Map() };
-  /** Vote or review targets not (yet) known as assertions. */
+  /**
+   * Vote or review targets not (yet) known as assertions. Each is looked up once when a fact
+   * first names it (`looking`), and again only when a record with that id is acknowledged
+   * (`arrived`): anyone can vote on ids that never arrive, and looking all of them up at every
+   * refresh would make each refresh as slow as the dangling votes are many.
+   */
   private readonly unresolved = new Set<string>();
+  private looking: string[] = [];
+  private arrived: string[] = [];
   /** Targets of `gold` reviews, and the (subject, predicate) pairs whose assertions are followed. */
   private readonly goldTargets = new Set<string>();
   private readonly goldSps = new Set<string>();
@@ -66,6 +74,13 @@ export class TrustService {
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.snapshot = this.stamp(computeTrust(this.facts, { authorities: this.authorities }), 0);
+    store.onAcknowledged((entries) => {
+      if (this.unresolved.size === 0) return;
+      for (const e of entries) {
+        const id = toHex(e.id);
+        if (this.unresolved.has(id)) this.arrived.push(id);
+      }
+    });
   }
 
   /** Read every fact in the index and compute once, then refresh in the background. */
@@ -120,7 +135,7 @@ export class TrustService {
   /** Reads facts up to the index position; whether any arrived. Marks the snapshot stale if so. */
   private readFacts(): boolean {
     const lsn = this.store.indexLsn;
-    if (lsn <= this.cursor && this.unresolved.size === 0) return false;
+    if (lsn <= this.cursor && this.looking.length === 0 && this.arrived.length === 0) return false;
     let changed = this.readNewFacts(lsn);
     changed = this.resolvePending() || changed;
     changed = this.followGold(lsn) || changed;
@@ -197,13 +212,20 @@ export class TrustService {
   }
 
   private need(target: string): void {
-    if (!this.facts.claims.has(target)) this.unresolved.add(target);
+    if (this.facts.claims.has(target) || this.unresolved.has(target)) return;
+    this.unresolved.add(target);
+    this.looking.push(target);
   }
 
-  /** Targets that were not assertions we knew: look again (a vote may arrive before its target). */
+  /** Targets named for the first time, and unresolved ones that arrived since: look them up (a vote may arrive before its target). */
   private resolvePending(): boolean {
+    if (this.looking.length === 0 && this.arrived.length === 0) return false;
+    const targets = [...this.looking, ...this.arrived];
+    this.looking = [];
+    this.arrived = [];
     let changed = false;
-    for (const target of this.unresolved) {
+    for (const target of targets) {
+      if (!this.unresolved.has(target)) continue;
       const loc = this.store.lookupId(Buffer.from(target, "hex"));
       if (!loc) continue;
       this.unresolved.delete(target);
