@@ -218,9 +218,9 @@ describe("the shim on a real file", () => {
   });
 });
 
-/** Whether this CPU has what the shim's CLMUL path needs (x86-64: pclmulqdq, ssse3, sse4_1). */
+/** Whether this CPU has what the shim's CLMUL path needs (x86-64 Linux: pclmulqdq, ssse3, sse4_1). */
 function cpuHasClmul(): boolean {
-  if (process.arch !== "x64") return false;
+  if (process.arch !== "x64" || !fs.existsSync("/proc/cpuinfo")) return false;
   const flags =
     fs
       .readFileSync("/proc/cpuinfo", "utf8")
@@ -229,11 +229,15 @@ function cpuHasClmul(): boolean {
   return ["pclmulqdq", "ssse3", "sse4_1"].every((f) => flags.includes(f));
 }
 
-/** Runs `script` (TypeScript, the repository's modules importable) in a fresh process. */
+/** Whether STEMEDB_CKSM_PORTABLE forces the portable CRC in this process (as the shim reads it). */
+const forcedPortable = !["", "0", undefined].includes(process.env.STEMEDB_CKSM_PORTABLE);
+
+/** Runs `script` (TypeScript, the repository's modules importable) in a fresh process: `env` on top of ours, without our STEMEDB_CKSM_PORTABLE. */
 function inProcess(script: string, env: Record<string, string> = {}): string {
+  const { STEMEDB_CKSM_PORTABLE: _ours, ...inherited } = process.env;
   const out = Bun.spawnSync([process.execPath, "-e", script], {
     cwd: path.resolve(import.meta.dir, "../.."),
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
   });
   if (out.exitCode !== 0) throw new Error(`child failed: ${out.stderr.toString()}`);
   return out.stdout.toString().trim();
@@ -258,11 +262,15 @@ describe("the two implementations of the CRC", () => {
   test("this process uses CLMUL where the CPU has it, and STEMEDB_CKSM_PORTABLE turns it off", () => {
     const db = openChecksummed(file);
     try {
-      expect(checksumImplementation(db)).toBe(cpuHasClmul() ? "clmul" : "portable");
+      expect(checksumImplementation(db)).toBe(cpuHasClmul() && !forcedPortable ? "clmul" : "portable");
     } finally {
       db.close();
     }
+    expect(inProcess(scanScript(file))).toContain(`"impl":"${cpuHasClmul() ? "clmul" : "portable"}"`);
     expect(inProcess(scanScript(file), { STEMEDB_CKSM_PORTABLE: "1" })).toContain('"impl":"portable"');
+    expect(inProcess(scanScript(file), { STEMEDB_CKSM_PORTABLE: "0" })).toContain(
+      `"impl":"${cpuHasClmul() ? "clmul" : "portable"}"`,
+    );
   });
 
   for (const pageBytes of [512, 4096, 65536]) {
@@ -280,7 +288,7 @@ describe("the two implementations of the CRC", () => {
         expect(scan.pages).toBeGreaterThan(pageBytes === 65536 ? 2 : 20);
         expect(scan.bad).toBe(0);
       }
-      // The same bytes, and the TypeScript CRC agrees with every page either wrote.
+      // The TypeScript CRC agrees with every page either wrote.
       for (const target of [portableFile, defaultFile]) {
         const bytes = new Uint8Array(fs.readFileSync(target));
         for (let at = 0; at < bytes.length; at += pageBytes)
