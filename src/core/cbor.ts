@@ -231,6 +231,10 @@ function malformed(message: string, offset: number): StemeError {
   return invalid("malformed_cbor", `${message} at byte ${offset}`, { offset });
 }
 
+/** Short map keys decoded before, by a hash of their length and end bytes (Reader.shortKey). */
+const keySlots = 256;
+const decodedKeys: Array<{ bytes: Uint8Array; text: string } | undefined> = new Array(keySlots);
+
 class Reader {
   pos = 0;
   readonly view: DataView;
@@ -328,8 +332,9 @@ class Reader {
     for (let i = 0; i < n; i++) {
       const keyStart = this.pos;
       this.need(1);
-      if ((this.buf[this.pos] as number) >> 5 !== 3) throw malformed("map keys must be text", keyStart);
-      const key = this.value(depth + 1) as string;
+      const head = this.buf[this.pos] as number;
+      if (head >> 5 !== 3) throw malformed("map keys must be text", keyStart);
+      const key = head < 0x78 ? this.shortKey(head & 0x1f, keyStart) : (this.value(depth + 1) as string);
       if (prevStart >= 0) {
         const order = compareRanges(this.buf, prevStart, prevEnd, keyStart, this.pos);
         if (order >= 0)
@@ -343,6 +348,35 @@ class Reader {
       else out[key] = value;
     }
     return out;
+  }
+
+  /**
+   * A map key of fewer than 24 bytes (head 0x60–0x77): records use a few dozen keys, so the
+   * string is taken from a small direct-mapped cache when the bytes match one decoded before,
+   * which is cheaper than decoding the UTF-8 again.
+   */
+  shortKey(n: number, start: number): string {
+    this.pos++;
+    this.need(n);
+    const at = this.pos;
+    const buf = this.buf;
+    const slot = n === 0 ? 0 : (n * 31 + (buf[at] as number) * 7 + (buf[at + n - 1] as number)) & (keySlots - 1);
+    const known = decodedKeys[slot];
+    if (known !== undefined && known.bytes.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++)
+        if (known.bytes[i] !== buf[at + i]) {
+          same = false;
+          break;
+        }
+      if (same) {
+        this.pos += n;
+        return known.text;
+      }
+    }
+    const text = this.text(n, start);
+    decodedKeys[slot] = { bytes: buf.slice(at, at + n), text };
+    return text;
   }
 
   simple(info: number, start: number): Value {

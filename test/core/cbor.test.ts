@@ -441,4 +441,20 @@ describe("text and map keys: decoded in place, every check kept", () => {
     expect(codeOf(() => decodeCanonical(unhex("a2616201616101")))).toBe("non_canonical_cbor");
     expect(codeOf(() => decodeCanonical(unhex("a26261610161620a")))).toBe("non_canonical_cbor");
   });
+  test("short keys decoded before (the key cache): the same string back, and a key that shares its length and end bytes is still read and checked", () => {
+    // "kaxe" is cached by a first decode; "ka\xffe" and "kbye" share its length, first and last byte.
+    const cached = unhex("a1646b61786501"); // {"kaxe": 1}
+    expect(decodeCanonical(cached)).toEqual({ kaxe: 1 });
+    expect(decodeCanonical(cached)).toEqual({ kaxe: 1 });
+    expect(codeOf(() => decodeCanonical(unhex("a1646b61ff6501")))).toBe("malformed_cbor");
+    expect(decodeCanonical(unhex("a1646b62796501"))).toEqual({ kbye: 1 });
+    expect(decodeCanonical(cached)).toEqual({ kaxe: 1 });
+    // Every key length a short key can have, twice each (cached the second time), in one map.
+    const keys = Array.from({ length: 24 }, (_, n) => "k".repeat(n));
+    const map = Object.fromEntries(keys.map((k, i) => [k, i]));
+    for (let round = 0; round < 2; round++) expect(decodeCanonical(encodeCanonical(map))).toEqual(map);
+    // A cached key is still a key: a duplicate of it and a key out of order after it are refused.
+    expect(codeOf(() => decodeCanonical(unhex("a2646b61786501646b61786502")))).toBe("non_canonical_cbor");
+    expect(codeOf(() => decodeCanonical(unhex("a2646b61786501616102")))).toBe("non_canonical_cbor");
+  });
 });
