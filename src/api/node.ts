@@ -73,7 +73,7 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     viewsBytesMax: config.viewsBytesMax,
     recordCacheBytesMax: config.recordCacheBytesMax,
     workers: config.queryWorkers,
-    workerIndexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 4 / 1024)),
+    workerIndexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 2 / 1024)),
     logger,
   });
   const feed = new ChangeFeed(store, (q) => engine.answerWithDeps(q), {

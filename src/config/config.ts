@@ -230,8 +230,8 @@ export const settings: Setting[] = [
     key: "indexCacheBytes",
     flag: "index-cache-bytes",
     env: "STEMEDB_INDEX_CACHE_BYTES",
-    default: String(64 * 1024 * 1024),
-    help: "SQLite page cache of the index, bytes",
+    default: String(32 * 1024 * 1024),
+    help: "SQLite page cache of the index, bytes (each query worker has half as much of its own)",
   },
   {
     key: "indexWalBytesMax",
