@@ -375,7 +375,8 @@ class Reader {
       }
     }
     const text = this.text(n, start);
-    decodedKeys[slot] = { bytes: buf.slice(at, at + n), text };
+    // A copy: `buf` may be a Buffer, whose `slice` is a view of memory its owner may reuse.
+    decodedKeys[slot] = { bytes: new Uint8Array(buf.subarray(at, at + n)), text };
     return text;
   }
 

@@ -453,6 +453,13 @@ describe("text and map keys: decoded in place, every check kept", () => {
     const keys = Array.from({ length: 24 }, (_, n) => "k".repeat(n));
     const map = Object.fromEntries(keys.map((k, i) => [k, i]));
     for (let round = 0; round < 2; round++) expect(decodeCanonical(encodeCanonical(map))).toEqual(map);
+    // The cache keeps its own copy of a key's bytes: decoding from a Buffer (whose `slice` is a
+    // view) and then reusing that memory for another key must not make the old string match it.
+    const reused = Buffer.from(unhex("a1646b71726501")); // {"kqre": 1}
+    expect(decodeCanonical(reused)).toEqual({ kqre: 1 });
+    reused.set(unhex("a1646b73746501")); // now {"kste": 1}: the same slot (length 4, "k" … "e")
+    expect(decodeCanonical(reused)).toEqual({ kste: 1 });
+    expect(decodeCanonical(unhex("a1646b71726501"))).toEqual({ kqre: 1 });
     // A cached key is still a key: a duplicate of it and a key out of order after it are refused.
     expect(codeOf(() => decodeCanonical(unhex("a2646b61786501646b61786502")))).toBe("non_canonical_cbor");
     expect(codeOf(() => decodeCanonical(unhex("a2646b61786501616102")))).toBe("non_canonical_cbor");
