@@ -8,7 +8,7 @@
  *
  * Environment: BENCH_RECORDS (400000), BENCH_BATCH (500), BENCH_BATCHES (400), BENCH_MODES
  * (auto,worker; also off: no checkpoint at all), BENCH_CHECKPOINT_MS (the worker's interval, 100), BENCH_PAUSE_MS between batches (0; the
- * server applies every 50 ms), BENCH_CACHE_KIB (65536), BENCH_SPLIT=1 (time the statements
+ * server applies every 20 ms), BENCH_CACHE_KIB (32768, the server's default), BENCH_SPLIT=1 (time the statements
  * and the COMMIT apart).
  */
 import fs from "node:fs";
@@ -68,7 +68,7 @@ let next = records;
 for (const mode of modes) {
   fs.writeFileSync(file, base); // the same starting file for every mode
   fs.rmSync(`${file}.ids`, { force: true });
-  const cacheKiB = Number(process.env.BENCH_CACHE_KIB ?? 65536);
+  const cacheKiB = Number(process.env.BENCH_CACHE_KIB ?? 32768);
   index = IndexStore.open(file, { cacheKiB });
   if (mode === "worker") index.startCheckpointer(64 * 1024 * 1024, Number(process.env.BENCH_CHECKPOINT_MS ?? 100));
   else if (mode === "off")
