@@ -334,6 +334,8 @@ class Reader {
       this.need(1);
       const head = this.buf[this.pos] as number;
       if (head >> 5 !== 3) throw malformed("map keys must be text", keyStart);
+      // As `value` would say for a key read through it (a short key is read in `shortKey`).
+      if (depth + 1 > nestingDepthMax) throw malformed(`nesting deeper than ${nestingDepthMax}`, keyStart);
       const key = head < 0x78 ? this.shortKey(head & 0x1f, keyStart) : (this.value(depth + 1) as string);
       if (prevStart >= 0) {
         const order = compareRanges(this.buf, prevStart, prevEnd, keyStart, this.pos);

@@ -255,7 +255,7 @@ export class IndexStore implements DamageGuard {
 
   private static prepare(db: Database, path: string, options: IndexOptions, found: FileIdentity | null): IndexStore {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
-    db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 65536};`);
+    db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 32768};`); // `--index-cache-bytes`'s default
     // SQLite's own WAL checkpoint interval (~4 MiB), on the committing connection: until a
     // background checkpointer takes over (`startCheckpointer`; the server does after start-up's
     // catch-up). A 40 MiB interval on this connection was measured too: no clear throughput

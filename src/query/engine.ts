@@ -75,7 +75,7 @@ function fromWorker(r: Resolved): EngineAnswer {
 }
 
 const hotWindowMsDefault = 10_000;
-/** A query worker's SQLite page cache: a quarter of the node's (serve gives it `--index-cache-bytes` / 4). */
+/** A query worker's SQLite page cache: half the node's (serve gives it `--index-cache-bytes` / 2). */
 export const workerIndexCacheKiBDefault = 16 * 1024;
 /** Views recomputed per turn of the event loop by the background refresher. */
 const refreshBatch = 16;

@@ -224,15 +224,28 @@ export class TrustService {
     this.looking = [];
     this.arrived = [];
     let changed = false;
-    for (const target of targets) {
-      if (!this.unresolved.has(target)) continue;
-      const loc = this.store.lookupId(Buffer.from(target, "hex"));
-      if (!loc) continue;
-      this.unresolved.delete(target);
-      const { id, record, recordedAt } = this.readRecord(loc);
-      if (record.kind !== "assertion") continue; // a vote on a non-assertion never counts
-      this.facts.claims.set(id, claimFact(id, record, recordedAt));
-      changed = true;
+    let i = 0;
+    try {
+      for (; i < targets.length; i++) {
+        const target = targets[i] as string;
+        if (!this.unresolved.has(target)) continue;
+        const loc = this.store.lookupId(Buffer.from(target, "hex"));
+        if (!loc) continue;
+        const { id, record, recordedAt } = this.readRecord(loc);
+        this.unresolved.delete(target);
+        if (record.kind !== "assertion") continue; // a vote on a non-assertion never counts
+        this.facts.claims.set(id, claimFact(id, record, recordedAt));
+        changed = true;
+      }
+    } catch (err) {
+      // A lookup or read failed: what was not settled is tried again at the next refresh, and
+      // what was settled already counts from then on.
+      this.arrived.push(...targets.slice(i));
+      if (changed) {
+        this.cutCache.clear();
+        this.stale = true;
+      }
+      throw err;
     }
     return changed;
   }

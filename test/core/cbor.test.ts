@@ -460,6 +460,10 @@ describe("text and map keys: decoded in place, every check kept", () => {
     reused.set(unhex("a1646b73746501")); // now {"kste": 1}: the same slot (length 4, "k" … "e")
     expect(decodeCanonical(reused)).toEqual({ kste: 1 });
     expect(decodeCanonical(unhex("a1646b71726501"))).toEqual({ kqre: 1 });
+    // A map 32 levels deep: its key is refused for the nesting as before, whatever the key's length.
+    const deep = "81".repeat(32);
+    for (const key of ["6161", `78${(24).toString(16)}${"61".repeat(24)}`])
+      expect(() => decodeCanonical(unhex(`${deep}a1${key}01`))).toThrow("nesting deeper than 32 at byte 33");
     // A cached key is still a key: a duplicate of it and a key out of order after it are refused.
     expect(codeOf(() => decodeCanonical(unhex("a2646b61786501646b61786502")))).toBe("non_canonical_cbor");
     expect(codeOf(() => decodeCanonical(unhex("a2646b61786501616102")))).toBe("non_canonical_cbor");

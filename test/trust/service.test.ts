@@ -21,6 +21,8 @@ let trust: TrustService;
 /** Id lookups made by the trust service (the ingest's own duplicate checks are not counted). */
 let lookups: number;
 let counting = false;
+/** Lookups that fail (as a failing disk would) before the next one succeeds. */
+let failing = 0;
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-trust-service-"));
@@ -29,8 +31,13 @@ beforeEach(async () => {
   trust = new TrustService(store, { now: () => t0 });
   lookups = 0;
   const lookupId = store.lookupId.bind(store);
+  failing = 0;
   store.lookupId = (id) => {
     if (counting) lookups++;
+    if (counting && failing > 0) {
+      failing--;
+      throw new Error("EIO (a failing read)");
+    }
     return lookupId(id);
   };
 });
@@ -100,4 +107,35 @@ test("votes on ids that never arrive are looked up once, not at every refresh", 
   await submit([sign(voter, { kind: "vote", target: toHex(stored.id), value: 1 })]);
   refresh();
   expect(lookups).toBe(302);
+});
+
+test("a refresh that fails while looking up an arrived target tries it again at the next refresh", async () => {
+  const authority = store.dataDir.nodeKey;
+  const author = generateKeyPair();
+  const target = claim(author, 1);
+  await submit([sign(authority, { kind: "vote", target: toHex(target.id), value: 1 })]);
+  refresh();
+  const floor = trust.current.trustOf(toHex(author.publicKey));
+  await submit([target]);
+  failing = 1;
+  expect(() => refresh()).toThrow("EIO");
+  refresh(); // the timer's next try
+  expect(trust.current.trustOf(toHex(author.publicKey))).toBeGreaterThan(floor + 0.5);
+});
+
+test("a target acknowledged after its vote, before the service read the vote, counts", async () => {
+  const authority = store.dataDir.nodeKey;
+  const author = generateKeyPair();
+  const target = claim(author, 1);
+  refresh();
+  const floor = trust.current.trustOf(toHex(author.publicKey));
+  const vote = sign(authority, { kind: "vote", target: toHex(target.id), value: 1 });
+  for (const r of [vote, target]) {
+    const [result] = await ingest.submit([{ shape: "cbor", body: r.body, sig: r.sig }]);
+    expect(result?.ok).toBe(true);
+  }
+  refresh(); // the target may still be on its way to the index
+  await store.indexCaughtUp();
+  refresh();
+  expect(trust.current.trustOf(toHex(author.publicKey))).toBeGreaterThan(floor + 0.5);
 });
