@@ -180,6 +180,20 @@ export class TrustService {
 
   /** Votes and trust reviews in (cursor, lsn]. */
   private readNewFacts(lsn: number): boolean {
+    const votes = this.facts.votes.length;
+    const reviews = this.facts.reviews.length;
+    try {
+      return this.readNewFactsFrom(lsn);
+    } catch (err) {
+      // The cursor stays where it was, so the next refresh reads these records again: keep
+      // nothing of this pass, or its facts would be counted twice.
+      this.facts.votes.length = votes;
+      this.facts.reviews.length = reviews;
+      throw err;
+    }
+  }
+
+  private readNewFactsFrom(lsn: number): boolean {
     let changed = false;
     let afterLsn = this.cursor;
     for (;;) {

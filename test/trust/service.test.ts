@@ -139,3 +139,21 @@ test("a target acknowledged after its vote, before the service read the vote, co
   refresh();
   expect(trust.current.trustOf(toHex(author.publicKey))).toBeGreaterThan(floor + 0.5);
 });
+
+test("a refresh that fails partway through new votes keeps none of them, so the next one does not count them twice", async () => {
+  const voter = generateKeyPair();
+  const author = generateKeyPair();
+  const claims = Array.from({ length: 6 }, (_, i) => claim(author, 100 + i));
+  await submit(claims);
+  await submit(claims.map((c) => sign(voter, { kind: "vote", target: toHex(c.id), value: 1 })));
+  const read = store.read.bind(store);
+  let reads = 0;
+  store.read = (loc) => {
+    if (++reads === 4) throw new Error("EIO (a failing read)");
+    return read(loc);
+  };
+  expect(() => trust.refreshNow()).toThrow("EIO");
+  trust.refreshNow();
+  const facts = (trust as unknown as { facts: { votes: unknown[] } }).facts;
+  expect(facts.votes.length).toBe(6);
+});
