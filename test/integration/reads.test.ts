@@ -172,10 +172,26 @@ describe("escalations", () => {
   });
 });
 
+/**
+ * Waits until TrustRank has read up to the log's end (its timer runs every 50 ms here). A view is
+ * kept only when TrustRank did not move while the query resolved, so a test that counts on
+ * views asks once nothing will move under it.
+ */
+async function trustSettled(agent: KeyPair): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    const health = (await get("/v1/health")).body;
+    const trust = (await get(`/v1/agents/${toHex(agent.publicKey)}`)).body;
+    if (health.index_lsn === health.lsn && trust.trust_lsn === health.lsn) return;
+    await Bun.sleep(20);
+  }
+  throw new Error("TrustRank did not catch up with the log within 5 s");
+}
+
 describe("query audit trail", () => {
   test("every query is recorded with caller, lens, parameters, winner, κ and LSN; filters and paging work", async () => {
     const subject = "t/audited";
     const w = await put(crowd[0] as KeyPair, { kind: "assertion", subject, predicate: "p", object: 7, confidence: 0.5 }, t0 + 80);
+    await trustSettled(crowd[0] as KeyPair);
     await client.query(subject, "p", { lens: "authority", tolerance: 0.1 });
     await client.query(subject, "p", { lens: "authority", tolerance: 0.1 }); // asked again: kept as a view
     await client.query(subject, "p", { lens: "authority", tolerance: 0.1 }); // from a view: still recorded
