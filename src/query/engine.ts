@@ -207,7 +207,9 @@ export class QueryEngine {
   /**
    * `q` resolved by a query worker, kept as views only when nothing it depends on could have
    * moved since the worker's cut: the index is still at that cut, TrustRank at the position
-   * sent, and nothing acknowledged behind the index touches it. Null: resolve it here.
+   * sent (when a lens weighs trust: the views of the others do not follow TrustRank either,
+   * `ViewCache.invalidateTrust`), and nothing acknowledged behind the index touches it. Null:
+   * resolve it here.
    */
   private async resolveOnWorker(q: QueryRequest): Promise<EngineAnswer | null> {
     const trustLsn = this.trust.current.lsn;
@@ -216,7 +218,8 @@ export class QueryEngine {
     const lsn = this.store.index.checkpointLsn;
     const answer = fromWorker(resolved);
     const first = resolved.summaries[q.lenses[0] as string];
-    if (first?.lsn === lsn && this.trust.current.lsn === trustLsn && !this.changedBehindIndex(resolved.deps, lsn))
+    const trustHeld = this.trust.current.lsn === trustLsn || !q.lenses.some((l) => trustLenses.has(l));
+    if (first?.lsn === lsn && trustHeld && !this.changedBehindIndex(resolved.deps, lsn))
       this.keepViews(q, (lens) => answer.answers[lens] as QueryAnswer, resolved.deps, resolved.json);
     return answer;
   }

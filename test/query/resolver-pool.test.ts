@@ -215,6 +215,34 @@ describe("answers from query workers", () => {
     expect(after.trust?.groups).not.toEqual(before.trust?.groups);
   });
 
+  test("TrustRank moving while a worker resolves keeps the views of lenses that weigh trust out, and no others", async () => {
+    const o = await open(dir);
+    // A TrustRank whose position moves at every read: each worker answer comes back after a move.
+    let moves = 0;
+    const moving = new Proxy(o.trust, {
+      get(target, prop, receiver) {
+        if (prop === "current") return { ...target.current, lsn: target.current.lsn + ++moves };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const withViews = new QueryEngine(o.store, moving, { workers: 1 });
+    cleanup.push(() => withViews.close());
+    while ((withViews.pool?.ready ?? 0) < 1) await Bun.sleep(5);
+    await o.submit(generateKeyPair(), { kind: "assertion", subject: "pool/moving", predicate: "p", object: 1, confidence: 0.6 });
+    for (const [lens, kept] of [
+      ["recency", true],
+      ["consensus", true],
+      ["trust", false],
+      ["vote", false],
+    ] as const) {
+      const q: QueryRequest = { subject: "pool/moving", predicate: "p", lenses: [lens] };
+      for (let ask = 0; ask < 2; ask++) expect((await withViews.query(q)).fromViews).toBe(0);
+      expect((await withViews.query(q)).fromViews, lens).toBe(kept ? 1 : 0);
+    }
+    expect(moves).toBeGreaterThan(0);
+  });
+
   test("a view kept from a worker's answer is dropped by the next write it depends on", async () => {
     const o = await open(dir);
     const withViews = new QueryEngine(o.store, o.trust, { workers: 1 });
