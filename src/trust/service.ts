@@ -44,14 +44,13 @@ const asOfCacheMax = 16;
 export class TrustService {
   private readonly facts: TrustFacts = { votes: [], reviews: [], claims: new Map() };
   /**
-   * Vote or review targets not (yet) known as assertions. Each is looked up once when a fact
-   * first names it (`looking`), and again only when a record with that id is acknowledged
-   * (`arrived`): anyone can vote on ids that never arrive, and looking all of them up at every
-   * refresh would make each refresh as slow as the dangling votes are many.
+   * Vote or review targets not (yet) known as assertions. Each is looked up (`toLookUp`) once
+   * when a fact first names it, and again only when a record with that id is acknowledged:
+   * anyone can vote on ids that never arrive, and looking all of them up at every refresh would
+   * make each refresh as slow as the dangling votes are many.
    */
   private readonly unresolved = new Set<string>();
-  private looking: string[] = [];
-  private arrived: string[] = [];
+  private toLookUp: string[] = [];
   /** Targets of `gold` reviews, and the (subject, predicate) pairs whose assertions are followed. */
   private readonly goldTargets = new Set<string>();
   private readonly goldSps = new Set<string>();
@@ -78,7 +77,7 @@ export class TrustService {
       if (this.unresolved.size === 0) return;
       for (const e of entries) {
         const id = toHex(e.id);
-        if (this.unresolved.has(id)) this.arrived.push(id);
+        if (this.unresolved.has(id)) this.toLookUp.push(id);
       }
     });
   }
@@ -135,16 +134,19 @@ export class TrustService {
   /** Reads facts up to the index position; whether any arrived. Marks the snapshot stale if so. */
   private readFacts(): boolean {
     const lsn = this.store.indexLsn;
-    if (lsn <= this.cursor && this.looking.length === 0 && this.arrived.length === 0) return false;
+    if (lsn <= this.cursor && this.toLookUp.length === 0) return false;
     let changed = this.readNewFacts(lsn);
     changed = this.resolvePending() || changed;
     changed = this.followGold(lsn) || changed;
     this.cursor = lsn;
-    if (changed) {
-      this.cutCache.clear();
-      this.stale = true;
-    }
+    if (changed) this.factsChanged();
     return changed;
+  }
+
+  /** Facts changed: the snapshot and τ at past cuts are to be computed again. */
+  private factsChanged(): void {
+    this.cutCache.clear();
+    this.stale = true;
   }
 
   /** Reads facts past the cursor and recomputes when any arrived. Synchronous: the index cannot move under it. */
@@ -228,15 +230,14 @@ export class TrustService {
   private need(target: string): void {
     if (this.facts.claims.has(target) || this.unresolved.has(target)) return;
     this.unresolved.add(target);
-    this.looking.push(target);
+    this.toLookUp.push(target);
   }
 
   /** Targets named for the first time, and unresolved ones that arrived since: look them up (a vote may arrive before its target). */
   private resolvePending(): boolean {
-    if (this.looking.length === 0 && this.arrived.length === 0) return false;
-    const targets = [...this.looking, ...this.arrived];
-    this.looking = [];
-    this.arrived = [];
+    if (this.toLookUp.length === 0) return false;
+    const targets = this.toLookUp;
+    this.toLookUp = [];
     let changed = false;
     let i = 0;
     try {
@@ -254,11 +255,8 @@ export class TrustService {
     } catch (err) {
       // A lookup or read failed: what was not settled is tried again at the next refresh, and
       // what was settled already counts from then on.
-      this.arrived.push(...targets.slice(i));
-      if (changed) {
-        this.cutCache.clear();
-        this.stale = true;
-      }
+      this.toLookUp.push(...targets.slice(i));
+      if (changed) this.factsChanged();
       throw err;
     }
     return changed;
