@@ -18,7 +18,7 @@ import { Defense, defenseOptions } from "../defense/index.ts";
 import { ChangeFeed } from "../feed/change-feed.ts";
 import { Ingest } from "../ingest/pipeline.ts";
 import type { Metrics } from "../metrics/index.ts";
-import { QueryEngine } from "../query/engine.ts";
+import { QueryEngine, workerIndexCacheKiBOf } from "../query/engine.ts";
 import type { Store } from "../store/store.ts";
 import { TrustService } from "../trust/service.ts";
 import type { AppDeps } from "./app.ts";
@@ -73,7 +73,7 @@ export function openNode(config: Config, store: Store, { logger, now, metrics }:
     viewsBytesMax: config.viewsBytesMax,
     recordCacheBytesMax: config.recordCacheBytesMax,
     workers: config.queryWorkers,
-    workerIndexCacheKiB: Math.max(1, Math.round(config.indexCacheBytes / 2 / 1024)),
+    workerIndexCacheKiB: workerIndexCacheKiBOf(config.indexCacheBytes / 1024),
     logger,
   });
   const feed = new ChangeFeed(store, (q) => engine.answerWithDeps(q), {

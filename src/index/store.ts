@@ -92,6 +92,9 @@ export function id8(id: Uint8Array): bigint {
 
 type InternTable = "agents" | "subjects" | "predicates" | "sources";
 
+/** The index connection's SQLite page cache, KiB, unless told (the server's `--index-cache-bytes` default). */
+export const indexCacheKiBDefault = 32 * 1024;
+
 /** SQLite's default autocheckpoint: 1,000 pages (~4 MiB of WAL). */
 const defaultAutocheckpointPages = 1000;
 
@@ -255,7 +258,7 @@ export class IndexStore implements DamageGuard {
 
   private static prepare(db: Database, path: string, options: IndexOptions, found: FileIdentity | null): IndexStore {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;");
-    db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? 32768};`); // `--index-cache-bytes`'s default
+    db.exec(`PRAGMA cache_size = -${options.cacheKiB ?? indexCacheKiBDefault};`);
     // SQLite's own WAL checkpoint interval (~4 MiB), on the committing connection: until a
     // background checkpointer takes over (`startCheckpointer`; the server does after start-up's
     // catch-up). A 40 MiB interval on this connection was measured too: no clear throughput

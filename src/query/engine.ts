@@ -15,6 +15,7 @@ import { toHex } from "../core/hex.ts";
 import type { Logger } from "../core/logger.ts";
 import { silentLogger } from "../core/logger.ts";
 import { predicatesOf } from "../index/list.ts";
+import { indexCacheKiBDefault } from "../index/store.ts";
 import type { Store } from "../store/store.ts";
 import type { TrustService } from "../trust/service.ts";
 import {
@@ -75,8 +76,8 @@ function fromWorker(r: Resolved): EngineAnswer {
 }
 
 const hotWindowMsDefault = 10_000;
-/** A query worker's SQLite page cache: half the node's (serve gives it `--index-cache-bytes` / 2). */
-export const workerIndexCacheKiBDefault = 16 * 1024;
+/** A query worker's SQLite page cache, KiB: half the node's. */
+export const workerIndexCacheKiBOf = (nodeCacheKiB: number): number => Math.max(1, Math.round(nodeCacheKiB / 2));
 /** Views recomputed per turn of the event loop by the background refresher. */
 const refreshBatch = 16;
 /** CPU the background refresher may use, ms in each second (a tenth of a core). */
@@ -114,7 +115,7 @@ export class QueryEngine {
       (options.workers ?? 0) > 0
         ? new ResolverPool(store, trust, {
             workers: options.workers as number,
-            cacheKiB: options.workerIndexCacheKiB ?? workerIndexCacheKiBDefault,
+            cacheKiB: options.workerIndexCacheKiB ?? workerIndexCacheKiBOf(indexCacheKiBDefault),
             recordCacheBytes: Math.floor((options.recordCacheBytesMax ?? recordCacheBytesMaxDefault) / 4),
             logger: this.logger,
           })
