@@ -179,22 +179,25 @@ export interface PageScan {
   firstBad: number;
 }
 
+/** One of the shim's own file controls on the file behind `db`: `n` 64-bit integers back. */
+function shimFileControl(db: Database, op: number, n: number, what: string): BigInt64Array {
+  const out = new BigInt64Array(n);
+  const rc = db.fileControl(op, out);
+  if (rc !== 0) throw new Error(`${what}: SQLite result code ${rc}`);
+  return out;
+}
+
 /** Reads and verifies every page of the database file behind `db` (not the WAL). */
 export function scanPages(db: Database): PageScan {
-  const out = new BigInt64Array(3);
-  const rc = db.fileControl(fcntlScanPages, out);
-  if (rc !== 0) throw new Error(`page scan: SQLite result code ${rc}`);
+  const out = shimFileControl(db, fcntlScanPages, 3, "page scan");
   return { pages: Number(out[0]), bad: Number(out[1]), firstBad: Number(out[2]) };
 }
 
 /**
  * How the shim computes its CRC-64 in this process: with carry-less multiplication (x86-64
  * CPUs with CLMUL, SSSE3 and SSE4.1) or the portable slicing-by-8 (elsewhere, or with
- * STEMEDB_CKSM_PORTABLE set before the first open). Both give the same checksums.
+ * STEMEDB_CKSM_PORTABLE set before the shim loads). Both give the same checksums.
  */
 export function checksumImplementation(db: Database): "clmul" | "portable" {
-  const out = new BigInt64Array(1);
-  const rc = db.fileControl(fcntlImplementation, out);
-  if (rc !== 0) throw new Error(`checksum implementation: SQLite result code ${rc}`);
-  return out[0] === 1n ? "clmul" : "portable";
+  return shimFileControl(db, fcntlImplementation, 1, "checksum implementation")[0] === 1n ? "clmul" : "portable";
 }
