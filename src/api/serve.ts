@@ -9,6 +9,7 @@ import nodeCrypto from "node:crypto";
 import fs from "node:fs";
 import type { Config } from "../config/config.ts";
 import { StemeError } from "../core/errors.ts";
+import { heapGrowthVar } from "../core/heap-growth.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import type { Submitter } from "../ingest/pipeline.ts";
@@ -107,7 +108,15 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     throw err;
   }
   const url = `${config.tlsCertPath ? "https" : "http"}://${config.bindHost.includes(":") ? `[${config.bindHost}]` : config.bindHost}:${server.port}`;
-  logger.info("stemedb listening", { url, data_dir: config.dataDir, sync: config.sync, lsn: store.log.lastLsn, version });
+  logger.info("stemedb listening", {
+    url,
+    data_dir: config.dataDir,
+    sync: config.sync,
+    lsn: store.log.lastLsn,
+    version,
+    // The JS heaps' growth (src/core/heap-growth.ts): the RAM in MiB from which they grow aggressively.
+    heap_growth_threshold_mib: process.env[heapGrowthVar] ?? "runtime default",
+  });
   return {
     url,
     store,

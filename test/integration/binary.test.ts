@@ -10,6 +10,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { generateKeyPair, signClaim, StemeClient, toJsonSubmission } from "../../src/client/index.ts";
+import { heapGrowthThresholdMiB, heapGrowthVar } from "../../src/core/heap-growth.ts";
 import { makeBuildCommand } from "../deploy/tools.ts";
 import { clusterKeyFile } from "./cluster-procs.ts";
 import { cleanupAll, freePort, repoRoot, sleep, tempDir, track } from "./helpers.ts";
@@ -30,6 +31,13 @@ beforeAll(async () => {
   expect(await build.exited).toBe(0);
 }, 120_000);
 afterAll(cleanupAll);
+
+/** This process's environment without the heap option, so `serve` sets it itself. */
+function withoutHeapGrowth(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  delete env[heapGrowthVar];
+  return env;
+}
 
 async function run(args: string[]) {
   const proc = track(Bun.spawn([binary, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
@@ -57,6 +65,7 @@ describe("dist/stemedb", () => {
         cwd: dir,
         stdout: "pipe",
         stderr: "pipe",
+        env: withoutHeapGrowth(),
       }),
     );
     const client = new StemeClient({ url: `http://127.0.0.1:${port}` });
@@ -68,6 +77,18 @@ describe("dist/stemedb", () => {
         await sleep(25);
       }
     }
+    // `serve` executed itself again with the heap's growth set (src/core/heap-growth.ts): the
+    // same process, the command line it was given (not the binary's inner path), the option in
+    // its environment.
+    const environ = fs.readFileSync(`/proc/${server.pid}/environ`, "utf8").split("\0");
+    expect(environ).toContain(`${heapGrowthVar}=${heapGrowthThresholdMiB}`);
+    expect(fs.readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0").slice(1, -1)).toEqual([
+      "serve",
+      "--data-dir",
+      data,
+      "--bind",
+      `127.0.0.1:${port}`,
+    ]);
     const key = generateKeyPair();
     const records = Array.from({ length: 100 }, (_, i) =>
       signClaim(key, { kind: "assertion", subject: "bin/test", predicate: "n", object: i, confidence: 0.5 }),
@@ -96,6 +117,7 @@ describe("dist/stemedb", () => {
     // The signature threads loaded inside the executable (no fallback to the runtime's pool).
     const log = await new Response(server.stderr).text();
     expect(log).toContain("stemedb listening");
+    expect(log).toContain(`"heap_growth_threshold_mib":"${heapGrowthThresholdMiB}"`);
     expect(log).not.toContain("worker thread failed");
     // The index's checkpoint thread loaded too (a thread that fails to load logs this line).
     expect(log).not.toContain("background checkpoint failed");

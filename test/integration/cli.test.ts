@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { toHex } from "../../src/client/index.ts";
 import { recordId } from "../../src/crypto/hash.ts";
-import { cleanupAll, getJson, runCli, type ServerProcess, spawnServer, tempDir } from "./helpers.ts";
+import { heapGrowthThresholdMiB, heapGrowthVar } from "../../src/core/heap-growth.ts";
+import { cleanupAll, getJson, mainTs, runCli, type ServerProcess, spawnServer, tempDir } from "./helpers.ts";
 
 afterAll(async () => {
   await cleanupAll();
@@ -33,6 +34,30 @@ describe("cli", () => {
     for (const code of ["0", "1", "2", "3", "4", "70"]) expect(help.stdout).toMatch(new RegExp(`^  ${code}\\s+\\S`, "m"));
     const badFlag = await runCli(["verify", "--no-such-flag"]);
     expect(badFlag.code).toBe(2);
+  });
+
+  test("serve executes itself again with the heap's growth set: the same process, its arguments, signals; an operator's value is kept", async () => {
+    const dir = tempDir();
+    const servers: ServerProcess[] = [];
+    for (const given of [undefined, "16384"]) {
+      const server = await spawnServer(join(dir, `d${servers.length}`), {
+        args: ["--log-level", "info"],
+        env: { [heapGrowthVar]: given },
+      });
+      servers.push(server);
+      const pid = server.proc.pid;
+      // The process spawned is the one serving (execve keeps the PID), with the command line it was given.
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      expect(cmdline.slice(1, 4)).toEqual([mainTs, "serve", "--data-dir"]);
+      expect(cmdline).toContain("--log-level");
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      const expected = given ?? heapGrowthThresholdMiB;
+      expect(environ.filter((e) => e.startsWith(`${heapGrowthVar}=`))).toEqual([`${heapGrowthVar}=${expected}`]);
+      expect((await getJson(`${server.url}/v1/health`)).status).toBe(200);
+      expect(await server.stop()).toBe(0);
+      const listening = server.logs().find((l) => l.msg === "stemedb listening");
+      expect(listening?.heap_growth_threshold_mib).toBe(expected);
+    }
   });
 
   test("init creates meta.json, node.key (0600), authorities.json; a second init is refused", async () => {

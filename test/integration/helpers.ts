@@ -115,7 +115,8 @@ export interface SpawnOptions {
   args?: string[];
   /** How long to wait for /v1/ready. */
   readyTimeoutMs?: number;
-  env?: Record<string, string>;
+  /** Added to this process's environment; a key given as undefined is left out. */
+  env?: Record<string, string | undefined>;
 }
 
 /** Spawn `bun src/main.ts serve` without waiting for it to be ready. */
@@ -123,14 +124,16 @@ export function spawnServerRaw(
   dataDir: string,
   port: number,
   args: string[] = [],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ): ServerProcess {
+  const merged: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const proc = Bun.spawn([bunPath, mainTs, "serve", "--data-dir", dataDir, "--bind", `127.0.0.1:${port}`, ...args], {
     cwd: repoRoot,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, ...env },
+    env: merged,
   });
   procs.add(proc);
   const stderr: string[] = [];
