@@ -9,7 +9,7 @@ import nodeCrypto from "node:crypto";
 import fs from "node:fs";
 import type { Config } from "../config/config.ts";
 import { StemeError } from "../core/errors.ts";
-import { heapGrowthVar } from "../core/heap-growth.ts";
+import { heapGrowthInForce } from "../core/heap-growth.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import type { Submitter } from "../ingest/pipeline.ts";
@@ -114,8 +114,8 @@ export async function startServer(config: Config, options: { logger?: Logger; no
     sync: config.sync,
     lsn: store.log.lastLsn,
     version,
-    // The JS heaps' growth (src/core/heap-growth.ts): the RAM in MiB from which they grow aggressively.
-    heap_growth_threshold_mib: process.env[heapGrowthVar] ?? "runtime default",
+    // The JS heaps' growth the runtime started with (src/core/heap-growth.ts): the RAM in MiB from which they grow aggressively.
+    heap_growth_threshold_mib: heapGrowthInForce(),
   });
   return {
     url,

@@ -6,54 +6,115 @@
  * - at 16 GiB or more, to about three times that ("aggressive" growth).
  *
  * So the same server held more memory on a bigger machine, for no measured gain. Loading 1M
- * records on this 24 GiB machine peaked at 377–404 MB of RSS with the aggressive growth, and at
- * 263–275 MB with the factor of two, at the same rate (docs/BENCHMARKS.md, "The loading
+ * records on this 24 GiB machine peaked at 363–404 MB of RSS with the aggressive growth, and at
+ * 260–275 MB with the factor of two, at the same rate (docs/BENCHMARKS.md, "The loading
  * server's peak: the heap's growth").
  *
- * The runtime reads its options once, before any JavaScript runs. So `serve` re-executes itself
- * at once (`execve`: the same process and PID, the same arguments) with the option set in its
- * environment. A value the operator set is kept; `16384` (the runtime's own threshold, in MiB)
- * asks for the aggressive growth back. This module imports nothing: main.ts runs it before it
+ * The runtime reads its options once, from the environment the process started with, before
+ * any JavaScript runs (and before it loads `.env` files). So `serve` executes itself again at
+ * once (`execve`: the same process and PID, the same command line) with the option added to
+ * that environment. Where it cannot do that without changing what the server is given, it does
+ * not, and the server runs with the runtime's own growth:
+ * - the option is already in the starting environment (the operator's value, or this re-execution);
+ * - an argument or a `STEMEDB_*` setting names an inherited file descriptor (`/dev/fd/N`,
+ *   `/proc/self/fd/N`): the runtime's `execve` closes every descriptor above 2;
+ * - no /proc (the starting environment and command line are read from it).
+ * A value set in a `.env` file is applied by the re-execution. main.ts runs this before it
  * loads the rest of the program.
  */
+import fs from "node:fs";
 
 /** The runtime's option: the RAM (MiB) from which a heap grows aggressively. */
 export const heapGrowthVar = "BUN_JSC_heapGrowthFunctionThresholdInMB";
 /** 1 TiB: above any machine this runs on, so every heap grows by the factor of two. */
 export const heapGrowthThresholdMiB = "1048576";
+/** Set by the re-execution: never a second one, whatever happens to the option. */
+export const reexecutedVar = "STEMEDB_HEAP_REEXECUTED";
 
-/** Commands that run for long enough for the heap's growth to matter. */
+/** Commands that run long enough for the heap's growth to matter. */
 const longRunning = new Set(["serve"]);
-const helpWords = new Set(["--help", "-h", "help"]);
+/** A path that reaches a file descriptor this process inherited. */
+const fdPath = /(^|=)\/(dev\/fd|proc\/[^/]+\/fd)\//;
 
 export interface ProcessFacts {
+  /** The environment the process started with (/proc/self/environ), without what `.env` files added. */
+  startEnv: Record<string, string>;
+  /** The environment now: the starting one and what `.env` files added. */
   env: Record<string, string | undefined>;
   execPath: string;
-  execArgv: readonly string[];
-  /** As the runtime gives it: the runtime, the script (or the compiled binary's inner path), then the command line. */
+  /** The command line exactly as given (/proc/self/cmdline). */
+  cmdline: readonly string[];
+  /** As the runtime gives it: the runtime, the script (or the compiled binary's inner path), then stemedb's arguments. */
   argv: readonly string[];
 }
 
 export interface Reexec {
   file: string;
   args: string[];
-  env: Record<string, string | undefined>;
+  env: Record<string, string>;
+}
+
+/** Whether stemedb's own arguments (`args`, after the script) ask for `serve`, as the CLI reads them. */
+function isServe(args: readonly string[]): boolean {
+  const line = args.filter((a) => a !== "--debug");
+  return longRunning.has(line[0] ?? "") && !line.slice(1).some((a) => a === "--help" || a === "-h");
+}
+
+/** The runtime's own flags without `--cwd`: the process is in that directory already. */
+function withoutCwd(head: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < head.length; i++) {
+    const a = head[i] as string;
+    if (a === "--cwd") i++;
+    else if (!a.startsWith("--cwd=")) out.push(a);
+  }
+  return out;
 }
 
 /**
- * What to execute again so the runtime starts with the heap's growth set, or null: another
- * command, a request for help, or the option already in the environment (set by the operator,
- * or by this same re-execution).
+ * What to execute again so the runtime starts with the heap's growth set, or null when there
+ * is nothing to do or it would change what the server is given (the module's comment says when).
  */
 export function reexecForHeap(p: ProcessFacts): Reexec | null {
-  if (p.env[heapGrowthVar] !== undefined) return null;
-  // A compiled binary's argv[1] is its path inside the binary's own filesystem (/$bunfs/…);
-  // executed again, the binary puts it back itself, as it does any runtime flags it was built with.
-  const compiled = p.argv[1]?.startsWith("/$bunfs/") ?? false;
-  const line = p.argv.slice(2);
-  if (!longRunning.has(line[0] ?? "") || line.some((a) => helpWords.has(a))) return null;
-  const args = compiled ? [p.execPath, ...line] : [p.execPath, ...p.execArgv, ...p.argv.slice(1)];
-  return { file: p.execPath, args, env: { ...p.env, [heapGrowthVar]: heapGrowthThresholdMiB } };
+  if (p.startEnv[heapGrowthVar] !== undefined || p.startEnv[reexecutedVar] !== undefined) return null;
+  const own = p.argv.slice(2);
+  if (!isServe(own)) return null;
+  // stemedb's arguments end the command line as given; before them, the runtime, its flags and the script.
+  const head = p.cmdline.slice(0, p.cmdline.length - own.length);
+  if (head.length === 0 || own.some((a, i) => p.cmdline[head.length + i] !== a)) return null;
+  if (own.some((a) => fdPath.test(a))) return null;
+  if (Object.entries(p.env).some(([k, v]) => k.startsWith("STEMEDB_") && v !== undefined && fdPath.test(v))) return null;
+  return {
+    file: p.execPath,
+    args: [...withoutCwd(head), ...own],
+    env: { ...p.startEnv, [heapGrowthVar]: p.env[heapGrowthVar] ?? heapGrowthThresholdMiB, [reexecutedVar]: "1" },
+  };
+}
+
+/** NUL-separated strings, as /proc gives a command line or an environment. */
+function nulSeparated(text: string): string[] {
+  const parts = text.split("\0");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts;
+}
+
+/** The environment this process started with, or null without /proc. */
+export function startingEnv(): Record<string, string> | null {
+  try {
+    const env: Record<string, string> = {};
+    for (const entry of nulSeparated(fs.readFileSync("/proc/self/environ", "utf8"))) {
+      const eq = entry.indexOf("=");
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    return env;
+  } catch {
+    return null;
+  }
+}
+
+/** The heap option the runtime started with (what the `stemedb listening` line reports). */
+export function heapGrowthInForce(): string {
+  return startingEnv()?.[heapGrowthVar] ?? "runtime default";
 }
 
 /**
@@ -62,10 +123,18 @@ export function reexecForHeap(p: ProcessFacts): Reexec | null {
  * server then runs with the runtime's own growth.
  */
 export function applyHeapGrowth(): void {
-  const plan = reexecForHeap(process);
-  const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string | undefined>) => never })
-    .execve;
-  if (plan === null || typeof execve !== "function") return;
+  const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string>) => never }).execve;
+  if (typeof execve !== "function") return;
+  const startEnv = startingEnv();
+  let cmdline: string[];
+  try {
+    cmdline = nulSeparated(fs.readFileSync("/proc/self/cmdline", "utf8"));
+  } catch {
+    return;
+  }
+  if (startEnv === null) return;
+  const plan = reexecForHeap({ startEnv, env: process.env, execPath: process.execPath, cmdline, argv: process.argv });
+  if (plan === null) return;
   try {
     execve.call(process, plan.file, plan.args, plan.env);
   } catch {

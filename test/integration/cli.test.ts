@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { toHex } from "../../src/client/index.ts";
 import { recordId } from "../../src/crypto/hash.ts";
-import { heapGrowthThresholdMiB, heapGrowthVar } from "../../src/core/heap-growth.ts";
+import { heapGrowthThresholdMiB, heapGrowthVar, reexecutedVar } from "../../src/core/heap-growth.ts";
 import { cleanupAll, getJson, mainTs, runCli, type ServerProcess, spawnServer, tempDir } from "./helpers.ts";
 
 afterAll(async () => {
@@ -36,27 +36,28 @@ describe("cli", () => {
     expect(badFlag.code).toBe(2);
   });
 
-  test("serve executes itself again with the heap's growth set: the same process, its arguments, signals; an operator's value is kept", async () => {
+  test("serve executes itself again with the heap's growth set: the same process and command line; an operator's value, or a .env file's, is the one in force", async () => {
     const dir = tempDir();
-    const servers: ServerProcess[] = [];
-    for (const given of [undefined, "16384"]) {
-      const server = await spawnServer(join(dir, `d${servers.length}`), {
-        args: ["--log-level", "info"],
-        env: { [heapGrowthVar]: given },
-      });
-      servers.push(server);
+    fs.writeFileSync(join(dir, ".env"), `${heapGrowthVar}=8192\n`);
+    const cases = [
+      { given: undefined, cwd: undefined, expected: heapGrowthThresholdMiB },
+      { given: "16384", cwd: undefined, expected: "16384" },
+      { given: undefined, cwd: dir, expected: "8192" }, // from .env, which the runtime itself never reads for its options
+    ];
+    for (const [i, c] of cases.entries()) {
+      const data = join(dir, `d${i}`);
+      const server = await spawnServer(data, { args: ["--log-level", "info"], env: { [heapGrowthVar]: c.given }, cwd: c.cwd });
       const pid = server.proc.pid;
       // The process spawned is the one serving (execve keeps the PID), with the command line it was given.
-      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      expect(cmdline.slice(1, 4)).toEqual([mainTs, "serve", "--data-dir"]);
-      expect(cmdline).toContain("--log-level");
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(1, -1);
+      expect(cmdline).toEqual([mainTs, "serve", "--data-dir", data, "--bind", `127.0.0.1:${server.port}`, "--log-level", "info"]);
       const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-      const expected = given ?? heapGrowthThresholdMiB;
-      expect(environ.filter((e) => e.startsWith(`${heapGrowthVar}=`))).toEqual([`${heapGrowthVar}=${expected}`]);
+      expect(environ.filter((e) => e.startsWith(`${heapGrowthVar}=`))).toEqual([`${heapGrowthVar}=${c.expected}`]);
+      expect(environ.includes(`${reexecutedVar}=1`)).toBe(c.given === undefined);
       expect((await getJson(`${server.url}/v1/health`)).status).toBe(200);
       expect(await server.stop()).toBe(0);
       const listening = server.logs().find((l) => l.msg === "stemedb listening");
-      expect(listening?.heap_growth_threshold_mib).toBe(expected);
+      expect(listening?.heap_growth_threshold_mib).toBe(c.expected);
     }
   });
 

@@ -117,6 +117,8 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
   /** Added to this process's environment; a key given as undefined is left out. */
   env?: Record<string, string | undefined>;
+  /** The server's working directory (default: the repository). */
+  cwd?: string;
 }
 
 /** Spawn `bun src/main.ts serve` without waiting for it to be ready. */
@@ -125,11 +127,12 @@ export function spawnServerRaw(
   port: number,
   args: string[] = [],
   env: Record<string, string | undefined> = {},
+  cwd = repoRoot,
 ): ServerProcess {
   const merged: Record<string, string | undefined> = { ...process.env, ...env };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const proc = Bun.spawn([bunPath, mainTs, "serve", "--data-dir", dataDir, "--bind", `127.0.0.1:${port}`, ...args], {
-    cwd: repoRoot,
+    cwd,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -171,7 +174,7 @@ export function spawnServerRaw(
 export async function spawnServer(dataDir: string, options: SpawnOptions = {}): Promise<ServerProcess> {
   const timeout = options.readyTimeoutMs ?? 15_000;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const server = spawnServerRaw(dataDir, freePort(), options.args ?? [], options.env ?? {});
+    const server = spawnServerRaw(dataDir, freePort(), options.args ?? [], options.env ?? {}, options.cwd);
     let exited: number | null = null;
     server.proc.exited.then((code) => {
       exited = code;

@@ -35,9 +35,10 @@ export const serve = defineCommand({
   usage: ["stemedb serve [--data-dir DIR] [--bind HOST:PORT] [--sync batch|none] [options]"],
   about: `Initialises the data directory when it holds no node yet. Stops cleanly on SIGINT or SIGTERM.
 Every option can also be set by its environment variable (.env.example lists them).
-Executes itself again at once (same PID, same arguments) with the runtime's heap growth set to a
-factor of two whatever the machine's RAM; BUN_JSC_heapGrowthFunctionThresholdInMB, when set, is kept
-(docs/OPERATIONS.md, "Memory and background work for reads").`,
+On Linux it executes itself again at once (same PID, same command line) with the runtime's heap
+growth set to a factor of two whatever the machine's RAM; BUN_JSC_heapGrowthFunctionThresholdInMB,
+when set, is kept; not done when it is given a /dev/fd/N path (docs/OPERATIONS.md, "Memory and
+background work for reads").`,
   flags,
   async run({ values }, io) {
     const config = loadConfig(values, io.env);
