@@ -18,6 +18,7 @@
  * - the option is already in the starting environment (the operator's value, or this re-execution);
  * - an argument or a `STEMEDB_*` setting names an inherited file descriptor (`/dev/fd/N`,
  *   `/proc/self/fd/N`): the runtime's `execve` closes every descriptor above 2;
+ * - the runtime was started with a debugger (`--inspect…`), which would lose this image;
  * - no /proc (the starting environment and command line are read from it).
  * A value set in a `.env` file is applied by the re-execution. main.ts runs this before it
  * loads the rest of the program.
@@ -82,6 +83,8 @@ export function reexecForHeap(p: ProcessFacts): Reexec | null {
   // stemedb's arguments end the command line as given; before them, the runtime, its flags and the script.
   const head = p.cmdline.slice(0, p.cmdline.length - own.length);
   if (head.length === 0 || own.some((a, i) => p.cmdline[head.length + i] !== a)) return null;
+  // A debugger attached to this image would lose it.
+  if (head.some((a) => a.startsWith("--inspect"))) return null;
   if (own.some((a) => fdPath.test(a))) return null;
   if (Object.entries(p.env).some(([k, v]) => k.startsWith("STEMEDB_") && v !== undefined && fdPath.test(v))) return null;
   return {

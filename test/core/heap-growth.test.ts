@@ -81,6 +81,12 @@ describe("reexecForHeap", () => {
     expect(reexecForHeap(withArgs(compiled, ["serve", "--data-dir", "/srv/dev/fd/data"]))).not.toBeNull();
   });
 
+  test("not under a debugger, which would lose the first image", () => {
+    for (const flag of ["--inspect", "--inspect-brk=9229", "--inspect-wait"]) {
+      expect(reexecForHeap({ ...dev, cmdline: ["bun", flag, "src/main.ts", "serve", "--data-dir", "/d"] })).toBeNull();
+    }
+  });
+
   test("not when the command line does not end with stemedb's arguments (nothing to rebuild it from)", () => {
     expect(reexecForHeap({ ...compiled, cmdline: ["stemedb", "serve", "--bind", "other"] })).toBeNull();
     expect(reexecForHeap({ ...compiled, cmdline: ["serve", "--bind", "0.0.0.0:8080"] })).toBeNull();
