@@ -15,6 +15,7 @@ import { IndexCheckpointer } from "./checkpointer.ts";
 import { openChecksummed, scanPages } from "./checksum-vfs.ts";
 import { indexDamaged, isSqliteDamage, readDamageMarker, writeDamageMarker } from "./damage.ts";
 import { type DamageGuard, GuardedDb } from "./guarded-db.ts";
+import { InternCache, internGenerationMaxDefault } from "./intern-cache.ts";
 import { IdTable } from "./id-table.ts";
 import {
   type FileIdentity,
@@ -80,6 +81,8 @@ export interface IndexOptions {
   now?: () => number;
   /** Shards subjects are filed under (src/index/shard.ts); a different count than the file's rewrites the column. */
   shardCount?: number;
+  /** The intern caches' generation size (intern-cache.ts; default 131,072 strings). */
+  internGenerationMax?: number;
 }
 
 /** Targets per query of `referrerLocationsOf` (SQLite's default limit on variables is 32,766). */
@@ -108,7 +111,8 @@ export class IndexStore implements DamageGuard {
   private readonly logger: Logger;
   private readonly metrics: Metrics | undefined;
   private readonly now: () => number;
-  private readonly internCache = new Map<InternTable, Map<string, number>>();
+  private readonly internCache = new Map<InternTable, InternCache>();
+  private readonly internGenerationMax: number;
   private readonly insertRecord: Statement;
   private readonly insertRef: Statement;
   private readonly byLsn: Statement;
@@ -145,6 +149,7 @@ export class IndexStore implements DamageGuard {
     this.checkpoint = this.readMeta("checkpoint_lsn") ?? 0;
     this.readonly = options.readonly === true;
     this.shardCount = options.shardCount ?? shardCountDefault;
+    this.internGenerationMax = options.internGenerationMax ?? internGenerationMaxDefault;
     checkShardCount(this.shardCount);
     if (!options.readonly) this.fileShards();
     this.ids = options.ids === false ? new IdTable() : this.loadIds(found);
@@ -391,17 +396,27 @@ export class IndexStore implements DamageGuard {
   private intern(table: InternTable, value: string, insertSql: string, selectSql: string, param: string | Uint8Array): number {
     let cache = this.internCache.get(table);
     if (!cache) {
-      cache = new Map();
+      cache = new InternCache(this.internGenerationMax);
       this.internCache.set(table, cache);
     }
     const hit = cache.get(value);
     if (hit !== undefined) return hit;
     const values =
       table === "subjects" ? [param, reversePath(param as string), shardOf(param as string, this.shardCount)] : [param];
-    this.sqlite.query(insertSql).run(...values);
-    const row = this.sqlite.query(selectSql).get(param) as { id: number };
-    cache.set(value, row.id);
-    return row.id;
+    // A new string's id is the row just inserted (`id` is the rowid); one interned before, and
+    // since dropped from the bounded cache, is looked up.
+    const inserted = this.sqlite.query(insertSql).run(...values);
+    const id =
+      inserted.changes === 1 ? Number(inserted.lastInsertRowid) : (this.sqlite.query(selectSql).get(param) as { id: number }).id;
+    cache.set(value, id);
+    return id;
+  }
+
+  /** Strings held by the intern caches, every table together (for tests and memory accounting). */
+  get internedHeld(): number {
+    let n = 0;
+    for (const cache of this.internCache.values()) n += cache.size;
+    return n;
   }
 
   private agentId(key: Uint8Array): number {
