@@ -12,12 +12,17 @@
  */
 export const internGenerationMaxDefault = 1 << 17;
 
+/** Throws on a generation size that is not a positive integer. */
+export function checkGenerationMax(generationMax: number): void {
+  if (!Number.isInteger(generationMax) || generationMax < 1) throw new RangeError(`internGenerationMax: ${generationMax}`);
+}
+
 export class InternCache {
   private young = new Map<string, number>();
   private old = new Map<string, number>();
 
   constructor(private readonly generationMax = internGenerationMaxDefault) {
-    if (!Number.isInteger(generationMax) || generationMax < 1) throw new RangeError(`generationMax: ${generationMax}`);
+    checkGenerationMax(generationMax);
   }
 
   get(key: string): number | undefined {

@@ -15,7 +15,7 @@ import { IndexCheckpointer } from "./checkpointer.ts";
 import { openChecksummed, scanPages } from "./checksum-vfs.ts";
 import { indexDamaged, isSqliteDamage, readDamageMarker, writeDamageMarker } from "./damage.ts";
 import { type DamageGuard, GuardedDb } from "./guarded-db.ts";
-import { InternCache, internGenerationMaxDefault } from "./intern-cache.ts";
+import { checkGenerationMax, InternCache, internGenerationMaxDefault } from "./intern-cache.ts";
 import { IdTable } from "./id-table.ts";
 import {
   type FileIdentity,
@@ -150,6 +150,7 @@ export class IndexStore implements DamageGuard {
     this.readonly = options.readonly === true;
     this.shardCount = options.shardCount ?? shardCountDefault;
     this.internGenerationMax = options.internGenerationMax ?? internGenerationMaxDefault;
+    checkGenerationMax(this.internGenerationMax);
     checkShardCount(this.shardCount);
     if (!options.readonly) this.fileShards();
     this.ids = options.ids === false ? new IdTable() : this.loadIds(found);

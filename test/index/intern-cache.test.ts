@@ -39,6 +39,17 @@ describe("InternCache", () => {
     expect(cache.size).toBe(0);
     expect(() => new InternCache(0)).toThrow(RangeError);
   });
+
+  test("an IndexStore refuses a bad generation size when it opens, not at its first batch", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stemedb-intern-"));
+    try {
+      expect(() => IndexStore.open(path.join(dir, "index.sqlite"), { internGenerationMax: 0.5 })).toThrow(
+        /internGenerationMax: 0.5/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("IndexStore's intern caches", () => {
