@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import type { StemeRecord } from "../src/core/record.ts";
 import { type IndexEntry, IndexStore } from "../src/index/store.ts";
+import { syntheticId } from "./records.ts";
 
 const records = Number(process.env.BENCH_RECORDS ?? 400_000);
 const batch = Number(process.env.BENCH_BATCH ?? 500);
@@ -29,9 +30,7 @@ const agents = Array.from({ length: 1000 }, (_, i) => {
 });
 
 function entry(n: number): IndexEntry {
-  const id = new Uint8Array(32);
-  const v = new DataView(id.buffer);
-  for (let i = 0; i < 8; i++) v.setUint32(i * 4, Math.imul(n + 1, 2654435761 + i * 40503) ^ (n >>> (i % 16)));
+  const id = syntheticId(n);
   const record = {
     v: 1,
     kind: "assertion",

@@ -13,32 +13,24 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { heapSize } from "bun:jsc";
+import { mix32, syntheticId } from "./records.ts";
 
 const records = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const subjects = process.env.BENCH_SUBJECTS ? Number(process.env.BENCH_SUBJECTS) : null;
-/** A deterministic draw (xorshift), so both trees index the same sequence. */
-let seed = 2463534242;
-const draw = (n: number) => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) % n;
-};
 const tree = process.env.BENCH_TREE ?? path.resolve(import.meta.dir, "..");
 const { IndexStore } = (await import(path.join(tree, "src/index/store.ts"))) as typeof import("../src/index/store.ts");
 type IndexEntry = import("../src/index/store.ts").IndexEntry;
 
 const agent = new Uint8Array(32).fill(7);
 function entry(n: number): IndexEntry {
-  const id = new Uint8Array(32);
-  const v = new DataView(id.buffer);
-  for (let i = 0; i < 8; i++) v.setUint32(i * 4, Math.imul(n + 1, 2654435761 + i * 40503) ^ (n >>> (i % 16)));
+  const id = syntheticId(n);
   const record = {
     v: 1,
     kind: "assertion",
     agent,
     ts: 1_700_000_000_000 + n,
-    subject: `bench/entity/e${subjects === null ? n : draw(subjects)}`,
+    // At random from BENCH_SUBJECTS, reproducibly (mix32), so both trees index the same sequence.
+    subject: `bench/entity/e${subjects === null ? n : mix32(n) % subjects}`,
     predicate: "risk",
     object: n,
     confidence: 0.5,

@@ -19,6 +19,14 @@ export function mix32(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** A 32-byte id made from `n` alone: distinct for distinct `n`, for records that are never hashed (in-process index benches). */
+export function syntheticId(n: number): Uint8Array {
+  const id = new Uint8Array(32);
+  const v = new DataView(id.buffer);
+  for (let i = 0; i < 8; i++) v.setUint32(i * 4, Math.imul(n + 1, 2654435761 + i * 40503) ^ (n >>> (i % 16)));
+  return id;
+}
+
 export interface BenchKey {
   seed: Uint8Array;
   publicKey: Uint8Array;

@@ -129,13 +129,13 @@ export function applyHeapGrowth(): void {
   const execve = (process as { execve?: (file: string, args: string[], env: Record<string, string>) => never }).execve;
   if (typeof execve !== "function") return;
   const startEnv = startingEnv();
+  if (startEnv === null) return;
   let cmdline: string[];
   try {
     cmdline = nulSeparated(fs.readFileSync("/proc/self/cmdline", "utf8"));
   } catch {
     return;
   }
-  if (startEnv === null) return;
   const plan = reexecForHeap({ startEnv, env: process.env, execPath: process.execPath, cmdline, argv: process.argv });
   if (plan === null) return;
   try {
